@@ -1,0 +1,171 @@
+/* net_latency: closed-loop ping-pong latency client (the thesis's latency
+ * benchmark) on dpnet, or on Linux sockets with --kernel, measured alike.
+ *
+ *   net_latency [EAL options] -- [dpnet options] --server IP [options]
+ *   net_latency --kernel --server IP [options]
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dpnet.h"
+#include "latency_stats.h"
+#include "net_latency.h"
+
+static struct lat_opts o = {.port = 7, .conns = 1, .size = 64, .count = 10000, .warmup = 1000,
+                            .timeout_s = 60};
+
+static void usage(const char *prog)
+{
+    fprintf(stderr,
+            "usage: %s [EAL options] -- [dpnet options] --server IP [options]\n"
+            "       %s --kernel --server IP [options]\n"
+            "  --server IP      echo server address (required)\n"
+            "  --port N         server port (default 7)\n"
+            "  --udp            UDP instead of TCP\n"
+            "  --conns N        concurrent connections/flows, each one request in flight (default 1)\n"
+            "  --size B         message size in bytes (default 64; UDP: at most 1472)\n"
+            "  --count N        round trips to measure (default 10000)\n"
+            "  --duration S     measure for S seconds instead of a count\n"
+            "  --warmup N       round trips before measuring (default 1000)\n"
+            "  --timeout S      give up after S seconds (default 60)\n"
+            "  --json           one JSON line: rtt_us{min,p50,p90,p99,p99.9,max}, messages, msgs_per_s\n"
+            "  --kernel         measure over Linux sockets instead of dpnet (no EAL options)\n",
+            prog, prog);
+}
+
+static int bad(const char *opt, const char *val, const char *why)
+{
+    fprintf(stderr, "net_latency: option '--%s %s': %s\n", opt, val, why);
+    return -1;
+}
+
+static int parse_num(const char *opt, const char *val, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (*val == '\0' || *val == '-' || *end != '\0' || v < min || v > max) {
+        char why[96];
+        snprintf(why, sizeof(why), "must be a number from %llu to %llu",
+                 (unsigned long long)min, (unsigned long long)max);
+        return bad(opt, val, why);
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"server", required_argument, NULL, 's'},  {"port", required_argument, NULL, 'p'},
+        {"udp", no_argument, NULL, 'u'},           {"conns", required_argument, NULL, 'n'},
+        {"size", required_argument, NULL, 'b'},    {"count", required_argument, NULL, 'c'},
+        {"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+        {"kernel", no_argument, NULL, 'k'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int opt, idx;
+    uint64_t v;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+        const char *name = opt == '?' || opt == 'h' ? "" : opts[idx].name;
+        switch (opt) {
+        case 's':
+            if (dpn_parse_ip(optarg, &o.server_ip) != 0)
+                return bad(name, optarg, "not an IPv4 address");
+            break;
+        case 'p':
+            if (parse_num(name, optarg, 1, 65535, &v) != 0)
+                return -1;
+            o.port = (uint16_t)v;
+            break;
+        case 'u':
+            o.udp = true;
+            break;
+        case 'n':
+            if (parse_num(name, optarg, 1, 8192, &v) != 0)
+                return -1;
+            o.conns = (unsigned)v;
+            break;
+        case 'b':
+            if (parse_num(name, optarg, 1, 16 * 1024 * 1024, &v) != 0)
+                return -1;
+            o.size = (size_t)v;
+            break;
+        case 'c':
+            if (parse_num(name, optarg, 1, 100000000, &v) != 0)
+                return -1;
+            o.count = v;
+            break;
+        case 'd':
+            if (parse_num(name, optarg, 1, 86400, &v) != 0)
+                return -1;
+            o.duration_s = v;
+            o.count = 0;
+            break;
+        case 'w':
+            if (parse_num(name, optarg, 0, 100000000, &v) != 0)
+                return -1;
+            o.warmup = v;
+            break;
+        case 't':
+            if (parse_num(name, optarg, 1, 86400, &v) != 0)
+                return -1;
+            o.timeout_s = v;
+            break;
+        case 'j':
+            o.json = true;
+            break;
+        case 'k':
+            o.kernel = true;
+            break;
+        default:
+            usage(argv[0]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "net_latency: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (o.server_ip == 0) {
+        fprintf(stderr, "net_latency: --server IP is required\n");
+        return -1;
+    }
+    if (o.udp && o.size > 1472) {
+        fprintf(stderr, "net_latency: --size %zu: UDP messages must fit one frame (at most "
+                        "1472 B)\n", o.size);
+        return -1;
+    }
+    if (o.duration_s > 0 && o.timeout_s < o.duration_s + 10)
+        o.timeout_s = o.duration_s + 10;
+    return 0;
+}
+
+static bool has_kernel_flag(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--kernel") == 0)
+            return true;
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    if (has_kernel_flag(argc, argv)) {
+        if (parse_args(argc, argv) != 0)
+            return 2;
+        return lat_run_kernel(&o);
+    }
+    struct dpn_worker *w;
+    if (dpn_init(&argc, &argv, &w) != 0)
+        return 2;
+    if (parse_args(argc, argv) != 0) {
+        dpn_close(w);
+        return 2;
+    }
+    int rc = lat_run_dpnet(w, &o);
+    dpn_close(w);
+    return rc;
+}

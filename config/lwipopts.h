@@ -1,0 +1,110 @@
+/* dpnet's lwIP options. Every value that differs from lwIP's opt.h default
+ * says why in one line. One lwIP instance runs per worker process (one core),
+ * so lwIP's globals are per core and need no locking. */
+#ifndef DPNET_LWIPOPTS_H
+#define DPNET_LWIPOPTS_H
+
+/* ---- system ---- */
+#define NO_SYS 1                /* no OS threads: the worker loop drives lwIP */
+#define SYS_LIGHTWEIGHT_PROT 0  /* one core per instance: nothing to protect */
+#define LWIP_SOCKET 0           /* raw (callback) API only */
+#define LWIP_NETCONN 0          /* raw (callback) API only */
+#define LWIP_TIMERS 1           /* sys_now() comes from the TSC (stack/lwip_port.c) */
+#define LWIP_SINGLE_NETIF 1     /* one port per worker: skips netif list walks */
+
+/* ---- memory ---- */
+#define MEM_ALIGNMENT 8             /* 64-bit machine */
+#define MEM_SIZE (64 * 1024 * 1024) /* heap for TX segments of thousands of connections */
+#define MEMP_NUM_TCP_PCB 8192       /* thousands of concurrent connections */
+#define MEMP_NUM_TCP_PCB_LISTEN 64  /* a few listeners per worker */
+#define MEMP_NUM_TCP_SEG 65535      /* u16 in lwIP; unacked + unsent + ooseq segments of all connections */
+#define MEMP_NUM_PBUF 65535         /* u16 in lwIP; PBUF_REF/ROM headers: zero-copy sends reference app buffers */
+#define MEMP_NUM_UDP_PCB 64         /* a few UDP sockets per worker */
+#define MEMP_NUM_ARP_QUEUE 1024     /* packets held while ARP resolves (many connects at once) */
+#define MEMP_NUM_REASSDATA 0        /* no IP reassembly, see IP_REASSEMBLY */
+#define PBUF_POOL_SIZE 512          /* RX uses mbuf-backed custom pbufs; lwIP's pool is for rare copies */
+#define LWIP_SUPPORT_CUSTOM_PBUF 1  /* RX pbufs point into DPDK mbufs (zero copy) */
+#define PBUF_LINK_HLEN 14           /* Ethernet, no VLAN */
+
+/* ---- protocols ---- */
+#define LWIP_IPV4 1
+#define LWIP_IPV6 0      /* IPv4 first; IPv6 is future work */
+#define LWIP_ARP 1       /* standalone mode resolves neighbours itself */
+#define ARP_TABLE_SIZE 256 /* many peers behind one port */
+#define ARP_QUEUEING 1   /* queue packets to unresolved neighbours instead of dropping */
+#define ETHARP_SUPPORT_STATIC_ENTRIES 1
+#define LWIP_ICMP 1
+#define LWIP_RAW 0
+#define LWIP_UDP 1
+#define LWIP_TCP 1
+#define LWIP_DHCP 0      /* addresses come from the config */
+#define LWIP_AUTOIP 0
+#define LWIP_IGMP 0
+#define LWIP_DNS 0
+#define IP_REASSEMBLY 0  /* fragments are dropped: the L4 checksum cannot be verified per frame */
+#define IP_FRAG 0        /* senders keep datagrams within the MTU (dpn_udp_sendto checks) */
+#define IP_DEFAULT_TTL 64
+
+/* ---- TCP ---- */
+#define TCP_MSS 1460                       /* Ethernet MTU 1500 */
+#define LWIP_WND_SCALE 1                   /* windows above 64 KiB */
+#define TCP_RCV_SCALE 4                    /* up to 1 MiB advertised */
+#define TCP_WND (512 * 1024)               /* large window for bulk streams; per-connection rcvbuf can lower it */
+#define TCP_SND_BUF (512 * 1024)           /* large send buffer; per-connection sndbuf can lower it */
+#define TCP_SND_QUEUELEN 0xfff0            /* queue of pbufs per connection; bounded by TCP_SND_BUF in practice */
+#define TCP_SNDLOWAT (TCP_MSS * 4)         /* report writable when this much space is free */
+#define TCP_SNDQUEUELOWAT 64
+#define TCP_OVERSIZE TCP_MSS               /* small writes fill MSS-sized segments: fewer pbufs */
+#define TCP_QUEUE_OOSEQ 1                  /* keep out-of-order segments: loss recovery without refetch */
+#define TCP_OOSEQ_MAX_BYTES (1024 * 1024)  /* bound the out-of-order queue per connection */
+#define TCP_OOSEQ_MAX_PBUFS 1024
+#define TCP_LISTEN_BACKLOG 1               /* bounded accept backlog (SYN flood) */
+#define TCP_DEFAULT_LISTEN_BACKLOG 255 /* half-open connections per listener (u8_t in lwIP) */
+#define MEMP_NUM_SYS_TIMEOUT (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 256) /* + application timers */
+#define LWIP_TCP_KEEPALIVE 1
+#define TCP_MAXRTX 8                       /* give up on a dead peer sooner than lwIP's 12 */
+#define TCP_SYNMAXRTX 4
+#define LWIP_TCP_TIMESTAMPS 0              /* 12 bytes per segment for nothing on a LAN */
+#define LWIP_RANDOMIZE_INITIAL_LOCAL_PORTS 1 /* ephemeral ports not guessable */
+
+/* Keyed initial sequence numbers (RFC 6528): stack/lwip_hooks.h. */
+#define LWIP_HOOK_FILENAME "lwip_hooks.h"
+#define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
+    dpn_tcp_isn(local_ip, local_port, remote_ip, remote_port)
+
+/* ---- checksums ---- */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1     /* offload where the PMD advertises it, software otherwise */
+#define LWIP_CHKSUM dpn_lwip_chksum        /* DPDK's optimized raw checksum */
+#define LWIP_CHKSUM_ALGORITHM 0
+#define LWIP_CHECKSUM_ON_COPY 0            /* copies go through memcpy; offload does the rest */
+
+/* ---- callbacks, stats, debug ---- */
+#define LWIP_NETIF_STATUS_CALLBACK 0
+#define LWIP_NETIF_LINK_CALLBACK 0
+#define LWIP_STATS 1
+#define LWIP_STATS_DISPLAY 0
+#define LINK_STATS 0
+#define ETHARP_STATS 0
+#define IP_STATS 0
+#define IPFRAG_STATS 0
+#define ICMP_STATS 0
+#define UDP_STATS 0
+#define TCP_STATS 0
+#define SYS_STATS 0
+#define MEM_STATS 1   /* pool counts let tests prove that nothing leaks */
+#define MEMP_STATS 1
+
+
+/* Debug output of lwIP itself: build with -Dc_args=-DDPN_LWIP_DEBUG and run
+ * with --log-level=dpnet.stack:debug. */
+#ifdef DPN_LWIP_DEBUG
+#define LWIP_DEBUG 1
+#define LWIP_DBG_TYPES_ON LWIP_DBG_ON
+#define TCP_INPUT_DEBUG LWIP_DBG_ON
+#define TCP_OUTPUT_DEBUG LWIP_DBG_ON
+#define TCP_DEBUG LWIP_DBG_ON
+#define IP_DEBUG LWIP_DBG_ON
+#define ETHARP_DEBUG LWIP_DBG_ON
+#endif
+
+#endif

@@ -1,0 +1,189 @@
+/* Port set-up for a standalone worker: one RX/TX queue pair on one port,
+ * with the checksum offloads the PMD advertises. */
+#include <ctype.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+
+#include "config.h"
+#include "dpnet.h"
+#include "log.h"
+#include "port.h"
+
+void dpn_port_dev_name(const char *device, char *name, size_t len)
+{
+    size_t n = strcspn(device, ",");
+    if (n >= len)
+        n = len - 1;
+    memcpy(name, device, n);
+    name[n] = '\0';
+}
+
+bool dpn_port_is_pci(const char *device)
+{
+    /* [dddd:]bb:dd.f */
+    unsigned dom, bus, dev, fn;
+    char tail;
+    return sscanf(device, "%x:%x:%x.%x%c", &dom, &bus, &dev, &fn, &tail) == 4 ||
+           sscanf(device, "%x:%x.%x%c", &bus, &dev, &fn, &tail) == 3;
+}
+
+static int find_port(const struct dpn_config *cfg, uint16_t *port_id)
+{
+    if (cfg->device[0] == '\0') {
+        uint16_t pid;
+        RTE_ETH_FOREACH_DEV(pid)
+        {
+            *port_id = pid;
+            return 0;
+        }
+        DPN_LOG(ERR, port, "no DPDK port found: set port.device (a vdev such as "
+                           "net_tap0,iface=dpn0, or a PCI address bound to vfio-pci)");
+        return -DPN_ENODEV;
+    }
+    char name[RTE_ETH_NAME_MAX_LEN];
+    dpn_port_dev_name(cfg->device, name, sizeof(name));
+    if (rte_eth_dev_get_port_by_name(name, port_id) != 0) {
+        DPN_LOG(ERR, port, "device '%s' has no DPDK port (not probed: check the PCI address is "
+                           "bound to vfio-pci and allowed with -a, or the vdev arguments)",
+                name);
+        return -DPN_ENODEV;
+    }
+    return 0;
+}
+
+static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_conf *conf,
+                          struct dpn_port_caps *caps)
+{
+    uint64_t rx = info->rx_offload_capa, tx = info->tx_offload_capa;
+    caps->rx_ip_cksum = rx & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+    caps->rx_l4_cksum =
+        (rx & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) && (rx & RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+    caps->tx_ip_cksum = tx & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+    caps->tx_tcp_cksum = caps->tx_ip_cksum && (tx & RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
+    caps->tx_udp_cksum = caps->tx_ip_cksum && (tx & RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+
+    if (caps->rx_ip_cksum)
+        conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+    if (caps->rx_l4_cksum)
+        conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+    if (caps->tx_ip_cksum)
+        conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+    if (caps->tx_tcp_cksum)
+        conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+    if (caps->tx_udp_cksum)
+        conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+}
+
+static int configure(uint16_t pid, const struct dpn_config *cfg, struct rte_mempool *pool,
+                     struct dpn_port_caps *caps, bool want_intr)
+{
+    struct rte_eth_dev_info info;
+    struct rte_eth_conf conf;
+    int rc = rte_eth_dev_info_get(pid, &info);
+    if (rc != 0)
+        return rc;
+    memset(&conf, 0, sizeof(conf));
+    pick_offloads(&info, &conf, caps);
+    conf.intr_conf.rxq = want_intr ? 1 : 0;
+    rc = rte_eth_dev_configure(pid, 1, 1, &conf);
+    if (rc != 0)
+        return rc;
+
+    uint16_t nrx = cfg->rx_desc, ntx = cfg->tx_desc;
+    rc = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntx);
+    if (rc != 0)
+        return rc;
+    int socket = rte_eth_dev_socket_id(pid);
+    if (socket < 0)
+        socket = (int)rte_socket_id();
+    rc = rte_eth_rx_queue_setup(pid, 0, nrx, (unsigned)socket, NULL, pool);
+    if (rc != 0)
+        return rc;
+    return rte_eth_tx_queue_setup(pid, 0, ntx, (unsigned)socket, NULL);
+}
+
+static void set_mtu(uint16_t pid, const struct dpn_config *cfg, struct dpn_port_caps *caps)
+{
+    uint16_t cur = 0;
+    rte_eth_dev_get_mtu(pid, &cur);
+    caps->mtu = cfg->mtu;
+    if (cur == cfg->mtu)
+        return;
+    int rc = rte_eth_dev_set_mtu(pid, cfg->mtu);
+    if (rc != 0) {
+        /* Keep running at the device's MTU rather than fail: say so. */
+        caps->mtu = cur != 0 && cur < cfg->mtu ? cur : cfg->mtu;
+        DPN_LOG(WARNING, port, "port %u: cannot set MTU %u (%s); using %u", pid, cfg->mtu,
+                rte_strerror(-rc), caps->mtu);
+    }
+}
+
+int dpn_port_open(const struct dpn_config *cfg, struct rte_mempool *pool, uint16_t *port_id,
+                  struct dpn_port_caps *caps, struct rte_ether_addr *mac)
+{
+    uint16_t pid;
+    int rc = find_port(cfg, &pid);
+    if (rc != 0)
+        return rc;
+    memset(caps, 0, sizeof(*caps));
+    struct rte_eth_dev_info info;
+    if (rte_eth_dev_info_get(pid, &info) == 0 && info.driver_name != NULL)
+        snprintf(caps->driver, sizeof(caps->driver), "%s", info.driver_name);
+
+    bool want_intr = cfg->poll != DPN_POLL_BUSY;
+    rc = configure(pid, cfg, pool, caps, want_intr);
+    if (rc != 0 && want_intr) {
+        /* Not every PMD has RX interrupts (memif, null): retry without. */
+        want_intr = false;
+        rc = configure(pid, cfg, pool, caps, false);
+    }
+    if (rc != 0) {
+        DPN_LOG(ERR, port, "port %u (%s): configuration failed: %s", pid, caps->driver,
+                rte_strerror(-rc));
+        return -DPN_EIO;
+    }
+    set_mtu(pid, cfg, caps);
+    if (cfg->mac_set) {
+        struct rte_ether_addr a;
+        memcpy(a.addr_bytes, cfg->mac, 6);
+        rc = rte_eth_dev_default_mac_addr_set(pid, &a);
+        if (rc != 0)
+            DPN_LOG(WARNING, port, "port %u: cannot set MAC (%s); using the port's own", pid,
+                    rte_strerror(-rc));
+    }
+    rc = rte_eth_dev_start(pid);
+    if (rc != 0) {
+        DPN_LOG(ERR, port, "port %u (%s): start failed: %s", pid, caps->driver, rte_strerror(-rc));
+        return -DPN_EIO;
+    }
+    rte_eth_macaddr_get(pid, mac);
+    if (want_intr)
+        caps->rx_intr = rte_eth_dev_rx_intr_ctl_q(pid, 0, RTE_EPOLL_PER_THREAD,
+                                                  RTE_INTR_EVENT_ADD, NULL) == 0;
+    *port_id = pid;
+    DPN_LOG(INFO, port,
+            "port %u (%s) up: mac " RTE_ETHER_ADDR_PRT_FMT ", mtu %u, rx csum %s/%s, tx csum ip %s tcp %s udp %s, rx intr %s",
+            pid, caps->driver, RTE_ETHER_ADDR_BYTES(mac), caps->mtu, caps->rx_ip_cksum ? "ip" : "-",
+            caps->rx_l4_cksum ? "l4" : "-", caps->tx_ip_cksum ? "hw" : "sw",
+            caps->tx_tcp_cksum ? "hw" : "sw", caps->tx_udp_cksum ? "hw" : "sw",
+            caps->rx_intr ? "yes" : "no");
+    return 0;
+}
+
+int dpn_port_intr_enable(uint16_t port_id, uint16_t queue_id)
+{
+    return rte_eth_dev_rx_intr_enable(port_id, queue_id);
+}
+
+void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id)
+{
+    rte_eth_dev_rx_intr_disable(port_id, queue_id);
+}
+
+void dpn_port_close(uint16_t port_id)
+{
+    rte_eth_dev_stop(port_id);
+    rte_eth_dev_close(port_id);
+}

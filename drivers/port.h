@@ -1,0 +1,44 @@
+/* One DPDK port, one RX/TX queue pair, set up for a standalone worker.
+ * Set-up and tear-down only; the data path lives in stack/rx.c and tx.c. */
+#ifndef DPNET_PORT_H
+#define DPNET_PORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_mempool.h>
+
+struct dpn_config;
+
+/* What the PMD does for us; the data path and lwIP's per-netif checksum
+ * flags follow these. */
+struct dpn_port_caps {
+    bool rx_ip_cksum;  /* mbuf ol_flags carry IP checksum status */
+    bool rx_l4_cksum;  /* ... and TCP/UDP checksum status */
+    bool tx_ip_cksum;  /* PMD fills the IPv4 header checksum */
+    bool tx_tcp_cksum; /* PMD fills TCP checksums (we write the pseudo-header sum) */
+    bool tx_udp_cksum;
+    bool rx_intr;      /* RX interrupts usable for sleeping */
+    uint16_t mtu;
+    char driver[32];
+};
+
+/* Find the port for cfg->device (or the first port), configure one queue
+ * pair with the offloads it advertises, start it. Returns 0 or -DPN_E* with
+ * a logged message. */
+int dpn_port_open(const struct dpn_config *cfg, struct rte_mempool *pool, uint16_t *port_id,
+                  struct dpn_port_caps *caps, struct rte_ether_addr *mac);
+
+/* Arm / disarm the RX interrupt of queue 0 for sleeping. */
+int dpn_port_intr_enable(uint16_t port_id, uint16_t queue_id);
+void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id);
+
+void dpn_port_close(uint16_t port_id);
+
+/* Name of the ethdev a device string creates ("net_tap0,iface=x" -> "net_tap0"). */
+void dpn_port_dev_name(const char *device, char *name, size_t len);
+/* True when device is a PCI address ("0000:03:00.0" or "03:00.0"). */
+bool dpn_port_is_pci(const char *device);
+
+#endif

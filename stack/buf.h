@@ -1,0 +1,58 @@
+/* mbuf <-> pbuf: every mbuf of a worker's pool carries, in its private area,
+ * the lwIP custom pbuf that describes it, so wrapping a received frame costs
+ * no allocation and freeing the pbuf frees the mbuf. */
+#ifndef DPNET_BUF_H
+#define DPNET_BUF_H
+
+#include <rte_mbuf.h>
+
+#include "lwip/pbuf.h"
+
+struct dpn_pbuf {
+    struct pbuf_custom pc; /* first: a struct pbuf * is a struct dpn_pbuf * */
+    struct rte_mbuf *m;
+    /* zero-copy send bookkeeping (tcp.c): the buffer chain waits here until
+     * the stream offset zc_end has been acknowledged. */
+    struct dpn_pbuf *zc_next;
+    uint64_t zc_end;
+};
+
+#define DPN_MBUF_PRIV_SIZE RTE_ALIGN(sizeof(struct dpn_pbuf), RTE_MBUF_PRIV_ALIGN)
+
+/* Pool whose mbufs have room for a struct dpn_pbuf; data room fits mtu. */
+struct rte_mempool *dpn_pool_create(const char *name, unsigned n, unsigned cache, unsigned mtu,
+                                    int socket);
+
+void dpn_pbuf_free_custom(struct pbuf *p);
+
+/* Wrap one mbuf segment (zero copy). */
+static inline struct pbuf *dpn_pbuf_wrap_seg(struct rte_mbuf *m)
+{
+    struct dpn_pbuf *dp = (struct dpn_pbuf *)rte_mbuf_to_priv(m);
+    dp->pc.custom_free_function = dpn_pbuf_free_custom;
+    dp->m = m;
+    dp->zc_next = NULL;
+    return pbuf_alloced_custom(PBUF_RAW, rte_pktmbuf_data_len(m), PBUF_REF, &dp->pc,
+                               rte_pktmbuf_mtod(m, void *), rte_pktmbuf_data_len(m));
+}
+
+/* Wrap a whole (possibly multi-segment) packet; each segment becomes one
+ * pbuf of the chain. */
+static inline struct pbuf *dpn_pbuf_wrap(struct rte_mbuf *m)
+{
+    struct pbuf *head = dpn_pbuf_wrap_seg(m);
+    for (struct rte_mbuf *s = m->next; s != NULL; s = s->next)
+        pbuf_cat(head, dpn_pbuf_wrap_seg(s));
+    return head;
+}
+
+/* The mbuf behind a pbuf we made, or NULL for lwIP's own pbufs. */
+static inline struct rte_mbuf *dpn_pbuf_mbuf(const struct pbuf *p)
+{
+    if (!(p->flags & PBUF_FLAG_IS_CUSTOM))
+        return NULL;
+    const struct dpn_pbuf *dp = (const struct dpn_pbuf *)p;
+    return dp->pc.custom_free_function == dpn_pbuf_free_custom ? dp->m : NULL;
+}
+
+#endif

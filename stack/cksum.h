@@ -1,0 +1,93 @@
+/* Receive checksum verification and transmit offload preparation.
+ * lwIP's own checks are off on our netif (per-netif checksum control) so each
+ * frame is checked once: by the NIC when its ol_flags say so, here otherwise. */
+#ifndef DPNET_CKSUM_H
+#define DPNET_CKSUM_H
+
+#include <stdbool.h>
+
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+/* Software check of one frame: false only when an IPv4, TCP or UDP checksum
+ * is present and wrong. Frames too malformed to check are passed on: lwIP
+ * drops them on their lengths. */
+static inline bool dpn_cksum_verify_sw(const struct rte_mbuf *m, bool ip_good, bool l4_good)
+{
+    uint16_t dlen = rte_pktmbuf_data_len(m);
+    const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+    if (dlen < sizeof(*eth) + sizeof(struct rte_ipv4_hdr) ||
+        eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+        return true;
+    const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eth + 1);
+    uint16_t ihl = (uint16_t)((ip->version_ihl & 0x0f) * 4);
+    if (ihl < sizeof(*ip) || sizeof(*eth) + ihl > dlen)
+        return true;
+    if (!ip_good && rte_ipv4_cksum(ip) != 0)
+        return false;
+    if (l4_good)
+        return true;
+    uint16_t tot = rte_be_to_cpu_16(ip->total_length);
+    if (tot < ihl || sizeof(*eth) + (uint32_t)tot > rte_pktmbuf_pkt_len(m))
+        return true;
+    if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG))
+        return true; /* fragments are dropped by lwIP (no reassembly) */
+    uint16_t l4len = (uint16_t)(tot - ihl);
+    uint16_t l4off = (uint16_t)(sizeof(*eth) + ihl);
+    if (ip->next_proto_id == IPPROTO_TCP) {
+        if (l4len < sizeof(struct rte_tcp_hdr))
+            return true;
+    } else if (ip->next_proto_id == IPPROTO_UDP) {
+        if (l4len < sizeof(struct rte_udp_hdr) || sizeof(*eth) + ihl + 8u > dlen)
+            return true;
+        const struct rte_udp_hdr *uh = (const struct rte_udp_hdr *)((const char *)ip + ihl);
+        if (uh->dgram_cksum == 0)
+            return true; /* IPv4 UDP without checksum */
+    } else {
+        return true; /* ICMP: lwIP checks it */
+    }
+    return rte_ipv4_udptcp_cksum_mbuf_verify(m, ip, l4off) == 0;
+}
+
+/* Per-frame decision from the NIC's flags, software where it said nothing. */
+static inline bool dpn_cksum_rx_ok(const struct rte_mbuf *m)
+{
+    uint64_t ipf = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    uint64_t l4f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    if (ipf == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+        return false;
+    if (ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD && l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+        return true;
+    return dpn_cksum_verify_sw(m, ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD,
+                               l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD);
+}
+
+/* Mark a frame built by lwIP for the checksum offloads enabled (lwIP left
+ * those checksums at zero). TCP/UDP offload needs the pseudo-header sum in
+ * the checksum field. */
+static inline void dpn_cksum_tx_prepare(struct rte_mbuf *m, bool ip_hw, bool tcp_hw, bool udp_hw)
+{
+    struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+    if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) || !ip_hw)
+        return;
+    struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+    m->l2_len = sizeof(*eth);
+    m->l3_len = (uint64_t)((ip->version_ihl & 0x0f) * 4);
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+    ip->hdr_checksum = 0;
+    if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG))
+        return;
+    void *l4 = (char *)ip + m->l3_len;
+    if (ip->next_proto_id == IPPROTO_TCP && tcp_hw) {
+        m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+        ((struct rte_tcp_hdr *)l4)->cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+    } else if (ip->next_proto_id == IPPROTO_UDP && udp_hw) {
+        m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+        ((struct rte_udp_hdr *)l4)->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+    }
+}
+
+#endif

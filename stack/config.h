@@ -1,0 +1,81 @@
+/* Host configuration: libconfig file + command-line overrides, validated.
+ * Set-up code only (never on the fast path). */
+#ifndef DPNET_CONFIG_H
+#define DPNET_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum dpn_poll_mode { DPN_POLL_BUSY = 0, DPN_POLL_HYBRID, DPN_POLL_INTERRUPT };
+
+#define DPN_CFG_MAX_EAL_ARGS 64
+#define DPN_CFG_STR 256
+
+struct dpn_config {
+    char source[DPN_CFG_STR]; /* file the values came from ("" = defaults only) */
+
+    /* EAL arguments from the file's `eal` list (prepended to the command line's). */
+    int eal_argc;
+    char eal_argv[DPN_CFG_MAX_EAL_ARGS][DPN_CFG_STR];
+
+    /* port */
+    char device[DPN_CFG_STR]; /* "net_tap0,iface=x" (vdev), "0000:03:00.0" (PCI), "" = port 0 */
+    uint16_t mtu;             /* 68..9000, default 1500 */
+    uint16_t rx_desc;         /* power of two 64..4096, default 1024 */
+    uint16_t tx_desc;         /* power of two 64..4096, default 1024 */
+
+    /* addresses, host byte order */
+    bool ip_set;
+    uint32_t ip;
+    uint8_t prefix_len; /* 1..32 */
+    uint32_t gateway;   /* 0 = none */
+    bool mac_set;
+    uint8_t mac[6]; /* overrides the port's MAC */
+
+    /* polling */
+    enum dpn_poll_mode poll;
+    uint32_t spin_us;      /* hybrid: spin this long without packets before sleeping (0..1000000), default 50 */
+    uint32_t sleep_max_us; /* hybrid/interrupt: longest single sleep (1..1000000), default 1000 */
+
+    /* pools */
+    uint32_t mbufs;      /* mbufs in the worker's pool (1024..1048576), default 16383 */
+    uint32_t mbuf_cache; /* per-lcore cache (0..512, <= mbufs/1.5), default 256 */
+
+    /* TCP, bytes */
+    uint32_t tcp_sndbuf; /* per connection (2*MSS .. TCP_SND_BUF), default 262144 */
+    uint32_t tcp_rcvbuf; /* per connection (2*MSS .. TCP_WND), default 262144 */
+
+    bool standalone; /* own DPDK primary, lwIP does its own ARP */
+};
+
+/* Fill cfg with defaults (no address set). */
+void dpn_config_defaults(struct dpn_config *cfg);
+
+/* Load a libconfig file over cfg. On error returns -1 and writes one line to
+ * err: "FILE:LINE: key 'x': what is wrong" (LINE of the offending setting, or
+ * of the syntax error). Unknown keys are errors. */
+int dpn_config_load(struct dpn_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Consume dpnet's options from argv[1..argc-1] (the part after EAL's "--"):
+ * -c/--config FILE, --ip ADDR/LEN, --gw ADDR, --mac MAC, --dev DEVICE,
+ * --poll busy|hybrid|interrupt, --spin-us N, --mtu N, --standalone;
+ * both "--opt value" and "--opt=value". A config file named on the command
+ * line is loaded first, then the other options override it whatever their
+ * order. Options not ours are kept, in order, in argv[1..*argc-1] (argv[0]
+ * stays). Returns 0, or -1 with "option '--x': what is wrong" in err. */
+int dpn_config_parse_args(struct dpn_config *cfg, int *argc, char **argv, char *err, size_t errlen);
+
+/* Cross-field checks after everything is loaded (address set, gateway inside
+ * the subnet, cache vs pool size...). Returns 0 or -1 with a message. */
+int dpn_config_validate(const struct dpn_config *cfg, char *err, size_t errlen);
+
+/* Parsers shared with the applications; 0 on success, -1 on bad input. */
+int dpn_parse_ipv4(const char *s, uint32_t *ip);                      /* host order */
+int dpn_parse_cidr(const char *s, uint32_t *ip, uint8_t *prefix_len); /* "a.b.c.d/len" */
+int dpn_parse_mac(const char *s, uint8_t mac[6]);                     /* "02:00:00:00:00:01" */
+int dpn_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+
+const char *dpn_poll_mode_name(enum dpn_poll_mode m);
+
+#endif

@@ -1,0 +1,205 @@
+/* dpnet: a per-core user-level TCP/IP stack (lwIP on a DPDK queue pair).
+ *
+ * One process is one worker: one core, one RX/TX queue pair, one lwIP
+ * instance. The application creates the worker with dpn_init(), registers
+ * listeners, sockets, connections and timers, and calls dpn_run(), which
+ * polls the queue and calls the application back. Every callback runs on the
+ * worker's core inside dpn_run(); no function here may be called from another
+ * thread (the single exception is dpn_stop(), which is async-signal-safe).
+ *
+ * Buffer ownership: a struct dpn_buf handed to a receive callback belongs to
+ * the application until it gives it back with dpn_recv_done() (TCP: also
+ * reopens the receive window), dpn_buf_free(), or by passing it to
+ * dpn_send_buf()/dpn_udp_sendto_buf() (zero copy: the stack frees it once the
+ * peer has acknowledged it, or at once for UDP). The data it views lives in
+ * the DPDK mbuf it arrived in; nothing is copied.
+ *
+ * Errors are negative DPN_E* values (errno numbers); dpn_strerror() names them.
+ */
+#ifndef DPNET_H
+#define DPNET_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DPN_VERSION_MAJOR 0
+#define DPN_VERSION_MINOR 1
+#define DPN_VERSION "0.1.0"
+
+/* ---- errors: negative errno values, plus a few of our own ---- */
+enum {
+    DPN_OK = 0,
+    DPN_ENOMEM = ENOMEM,             /* a pool is exhausted */
+    DPN_EINVAL = EINVAL,             /* bad argument or configuration */
+    DPN_EAGAIN = EAGAIN,             /* no room now: retry after a sent callback */
+    DPN_EADDRINUSE = EADDRINUSE,     /* port already bound */
+    DPN_ECONNRESET = ECONNRESET,     /* peer reset the connection */
+    DPN_ECONNREFUSED = ECONNREFUSED, /* peer refused the connection */
+    DPN_ETIMEDOUT = ETIMEDOUT,       /* peer stopped answering */
+    DPN_ECONNABORTED = ECONNABORTED, /* the stack aborted the connection */
+    DPN_ENOTCONN = ENOTCONN,         /* connection not (or no longer) established */
+    DPN_EMSGSIZE = EMSGSIZE,         /* datagram larger than the MTU allows */
+    DPN_EHOSTUNREACH = EHOSTUNREACH, /* no route to the destination */
+    DPN_ENODEV = ENODEV,             /* no such DPDK port/device */
+    DPN_ENOTSUP = ENOTSUP,           /* the PMD or the mode cannot do this */
+    DPN_EIO = EIO,                   /* the device failed */
+    DPN_ECONFIG = 1000,              /* configuration file error (message logged) */
+    DPN_EEAL = 1001,                 /* DPDK EAL initialisation failed */
+};
+
+/* Human-readable text for a DPN_E* code (positive or negative). */
+const char *dpn_strerror(int err);
+
+/* ---- worker life cycle ---- */
+struct dpn_worker;
+
+/* Initialise DPDK and one worker from the command line:
+ *   prog [EAL options] -- [dpnet options] [application options]
+ * dpnet options: -c/--config FILE, --ip ADDR/LEN, --gw ADDR, --mac MAC,
+ * --dev DEVICE, --poll busy|hybrid|interrupt, --spin-us N, --mtu N,
+ * --standalone. On success argc and argv are rewritten to hold argv[0] and the
+ * application's own options only, and *wp is the worker. On failure a message
+ * naming the problem has been printed and a negative DPN_E* is returned. */
+int dpn_init(int *argc, char ***argv, struct dpn_worker **wp);
+
+/* Poll the queue and run callbacks and timers until dpn_stop() or SIGINT/SIGTERM. */
+int dpn_run(struct dpn_worker *w);
+
+/* Ask dpn_run() to return after the current iteration. Async-signal-safe. */
+void dpn_stop(struct dpn_worker *w);
+
+/* Close every connection (FIN, then RST for those that do not finish within
+ * a short grace period), print counters, stop the port, release DPDK memory. */
+void dpn_close(struct dpn_worker *w);
+
+/* Worker counters (also printed by dpn_close). */
+struct dpn_stats {
+    uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
+    uint64_t rx_dropped;   /* bad checksum, non-IPv4, wrap failure */
+    uint64_t tx_dropped;   /* TX ring full after retries or no mbuf */
+    uint64_t rx_nombuf;    /* PMD ran out of mbufs (rte_eth_stats) */
+    uint64_t conns_open;   /* currently open TCP connections */
+    uint64_t conns_total;  /* accepted + connected so far */
+    uint64_t polls, idle_sleeps;
+};
+void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
+
+/* Free mbufs in the worker's pool (tests: must return to baseline). */
+unsigned dpn_mbufs_free(const struct dpn_worker *w);
+
+/* IPv4 address of this worker, host order. */
+uint32_t dpn_local_ip(const struct dpn_worker *w);
+
+/* ---- buffers: zero-copy views of received data ---- */
+struct dpn_buf; /* a chain of segments, each inside a DPDK mbuf */
+
+size_t dpn_buf_len(const struct dpn_buf *b);
+/* Segment iteration: seg = dpn_buf_first(b); seg; seg = dpn_buf_next(seg). */
+const struct dpn_buf *dpn_buf_next(const struct dpn_buf *seg);
+const void *dpn_buf_data(const struct dpn_buf *seg, size_t *len);
+/* Copy up to len bytes starting at offset into dst; returns bytes copied. */
+size_t dpn_buf_copy(const struct dpn_buf *b, void *dst, size_t len, size_t offset);
+void dpn_buf_free(struct dpn_buf *b);
+/* A fresh single-segment buffer with room for len bytes (len <= MSS), for
+ * zero-copy sending; fill it through dpn_buf_mut(). NULL when out of mbufs. */
+struct dpn_buf *dpn_buf_alloc(struct dpn_worker *w, size_t len);
+void *dpn_buf_mut(struct dpn_buf *b);
+
+/* ---- TCP ---- */
+struct dpn_conn;
+struct dpn_listener;
+
+struct dpn_tcp_ops {
+    /* A new connection completed its handshake on a listener. Return 0 to
+     * keep it (set per-connection state with dpn_conn_set_ctx), non-zero to
+     * refuse it (it is reset). */
+    int (*accepted)(void *listen_ctx, struct dpn_conn *c);
+    /* dpn_connect() finished: err is 0 or a negative DPN_E*. On error c is
+     * gone after the callback returns. */
+    void (*connected)(void *ctx, struct dpn_conn *c, int err);
+    /* Data arrived; the application owns b (see buffer ownership above). */
+    void (*recv)(void *ctx, struct dpn_conn *c, struct dpn_buf *b);
+    /* The peer closed its sending side (FIN). The application may still send,
+     * then dpn_close(). */
+    void (*eof)(void *ctx, struct dpn_conn *c);
+    /* len bytes were acknowledged: room in the send buffer again. */
+    void (*sent)(void *ctx, struct dpn_conn *c, size_t len);
+    /* The stack ended the connection (reset, timeout, abort): err < 0.
+     * c is invalid once this returns; do not call dpn_close() on it. */
+    void (*closed)(void *ctx, struct dpn_conn *c, int err);
+};
+
+/* Listen on local TCP port (host order). ctx is passed to accepted(); each
+ * accepted connection starts with the same ops and ctx until changed. */
+int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *ops, void *ctx,
+               struct dpn_listener **lp);
+void dpn_unlisten(struct dpn_listener *l);
+
+/* Connect to ip:port (host order) from an ephemeral port. ops->connected
+ * reports the outcome. */
+int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct dpn_tcp_ops *ops,
+                void *ctx, struct dpn_conn **cp);
+
+void dpn_conn_set_ctx(struct dpn_conn *c, void *ctx);
+void *dpn_conn_ctx(const struct dpn_conn *c);
+/* Peer address and port, host order. */
+void dpn_conn_peer(const struct dpn_conn *c, uint32_t *ip, uint16_t *port);
+
+/* Copying send: queues up to len bytes; returns the number queued (may be
+ * short when the send buffer is full) or a negative DPN_E* (DPN_EAGAIN when
+ * nothing fits). Data goes out at the end of the current poll iteration. */
+long dpn_send(struct dpn_conn *c, const void *data, size_t len);
+/* Zero-copy send: the stack takes b (on success) and frees it once acked.
+ * DPN_EAGAIN (b still yours) when it does not fit now. */
+int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b);
+/* Bytes that can be queued now. */
+size_t dpn_send_space(const struct dpn_conn *c);
+/* Give back received data: frees b and reopens the window by its length. */
+void dpn_recv_done(struct dpn_conn *c, struct dpn_buf *b);
+/* Reopen the receive window by len bytes without freeing anything (for data
+ * passed on with dpn_send_buf: reopen once it is acknowledged, so that the
+ * window bounds the memory a connection holds). */
+void dpn_recved(struct dpn_conn *c, size_t len);
+
+/* Half-close: send FIN after queued data; receiving continues. */
+int dpn_shutdown(struct dpn_conn *c);
+/* Close: queued data is still delivered, then FIN. No callbacks after this;
+ * c is invalid. */
+void dpn_close_conn(struct dpn_conn *c);
+/* Abort: RST now, queued data dropped. No callbacks; c is invalid. */
+void dpn_abort(struct dpn_conn *c);
+
+/* ---- UDP ---- */
+struct dpn_udp;
+/* recv: the application owns b. src ip/port in host order. */
+typedef void (*dpn_udp_recv_fn)(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t src_ip,
+                                uint16_t src_port);
+/* port 0 picks an ephemeral port. */
+int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void *ctx,
+                 struct dpn_udp **up);
+int dpn_udp_sendto(struct dpn_udp *u, const void *data, size_t len, uint32_t ip, uint16_t port);
+/* Zero copy: takes b on success. */
+int dpn_udp_sendto_buf(struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port);
+void dpn_udp_close(struct dpn_udp *u);
+
+/* ---- timers (run inside dpn_run, millisecond resolution) ---- */
+typedef void (*dpn_timer_fn)(void *arg);
+/* Call fn(arg) after ms milliseconds, once. Cancel with dpn_timer_cancel. */
+int dpn_timer_add(struct dpn_worker *w, uint32_t ms, dpn_timer_fn fn, void *arg);
+void dpn_timer_cancel(struct dpn_worker *w, dpn_timer_fn fn, void *arg);
+
+/* Monotonic time from the TSC, nanoseconds. */
+uint64_t dpn_now_ns(void);
+
+/* Parse "a.b.c.d" into a host-order address; 0 on success. */
+int dpn_parse_ip(const char *s, uint32_t *ip);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

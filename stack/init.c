@@ -1,0 +1,299 @@
+/* Worker set-up and tear-down: command line and config, EAL, the port
+ * (standalone) and lwIP. Attaching to dpnetd will replace only open_port(). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "lwip/init.h"
+#include "lwip/memp.h"
+#include "lwip/stats.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+#include "lwip/priv/tcp_priv.h"
+
+#include "buf.h"
+#include "log.h"
+#include "port_internal.h"
+#include "worker.h"
+
+struct dpn_worker *dpn_self;
+
+int dpn_logtype_stack;
+int dpn_logtype_port;
+int dpn_logtype_app;
+
+void dpn_log_init(void)
+{
+    dpn_logtype_stack = rte_log_register_type_and_pick_level("dpnet.stack", RTE_LOG_INFO);
+    dpn_logtype_port = rte_log_register_type_and_pick_level("dpnet.port", RTE_LOG_INFO);
+    dpn_logtype_app = rte_log_register_type_and_pick_level("dpnet.app", RTE_LOG_INFO);
+}
+
+const char *dpn_strerror(int err)
+{
+    if (err < 0)
+        err = -err;
+    switch (err) {
+    case 0:
+        return "success";
+    case DPN_ECONFIG:
+        return "configuration error";
+    case DPN_EEAL:
+        return "DPDK initialisation failed";
+    default:
+        return strerror(err);
+    }
+}
+
+int dpn_parse_ip(const char *s, uint32_t *ip)
+{
+    return dpn_parse_ipv4(s, ip);
+}
+
+uint32_t dpn_local_ip(const struct dpn_worker *w)
+{
+    return w->cfg.ip;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (dpn_self != NULL)
+        dpn_stop(dpn_self);
+}
+
+static bool has_arg(char **v, int n, const char *prefix)
+{
+    for (int i = 0; i < n; i++)
+        if (strncmp(v[i], prefix, strlen(prefix)) == 0)
+            return true;
+    return false;
+}
+
+/* EAL argv: argv[0], the config file's eal list, the command line's EAL
+ * options, then what the device and mode imply. */
+static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **cl, int ncl,
+                             int *neal)
+{
+    int max = 1 + cfg->eal_argc + ncl + 4;
+    char **v = calloc((size_t)max + 1, sizeof(*v));
+    static char vdev[DPN_CFG_STR + 8];
+    static char allow[DPN_CFG_STR];
+    int n = 0;
+    v[n++] = argv0;
+    for (int i = 0; i < cfg->eal_argc; i++)
+        v[n++] = (char *)cfg->eal_argv[i];
+    for (int i = 0; i < ncl; i++)
+        v[n++] = cl[i];
+    if (cfg->device[0] != '\0' && !dpn_port_is_pci(cfg->device)) {
+        char name[DPN_CFG_STR];
+        dpn_port_dev_name(cfg->device, name, sizeof(name));
+        if (!has_arg(v, n, "--vdev")) {
+            snprintf(vdev, sizeof(vdev), "--vdev=%s", cfg->device);
+            v[n++] = vdev;
+        }
+    } else if (cfg->device[0] != '\0' && !has_arg(v, n, "-a") && !has_arg(v, n, "--allow")) {
+        v[n++] = "-a";
+        snprintf(allow, sizeof(allow), "%s", cfg->device);
+        v[n++] = allow;
+    }
+    /* A standalone worker shares memory with nobody: keep no hugepage files. */
+    if (cfg->standalone && !has_arg(v, n, "--in-memory") && !has_arg(v, n, "--file-prefix") &&
+        !has_arg(v, n, "--proc-type"))
+        v[n++] = "--in-memory";
+    *neal = n;
+    return v;
+}
+
+static int worker_alloc(struct dpn_worker **wp, const struct dpn_config *cfg)
+{
+    struct dpn_worker *w = rte_zmalloc("dpn_worker", sizeof(*w), RTE_CACHE_LINE_SIZE);
+    if (w == NULL)
+        return -DPN_ENOMEM;
+    w->cfg = *cfg;
+    w->nconns = MEMP_NUM_TCP_PCB;
+    w->conns = rte_calloc("dpn_conns", w->nconns, sizeof(*w->conns), RTE_CACHE_LINE_SIZE);
+    if (w->conns == NULL) {
+        rte_free(w);
+        return -DPN_ENOMEM;
+    }
+    for (unsigned i = 0; i < w->nconns; i++) {
+        w->conns[i].next = w->conn_free;
+        w->conn_free = &w->conns[i];
+    }
+    w->tsc_per_ms = rte_get_tsc_hz() / 1000;
+    w->spin_tsc = rte_get_tsc_hz() / 1000000 * cfg->spin_us;
+    snprintf(w->name, sizeof(w->name), "dpn%d", getpid());
+    *wp = w;
+    return 0;
+}
+
+/* Standalone: this process owns the port. (Attached mode gets its queue
+ * from dpnetd instead.) */
+static int open_port(struct dpn_worker *w)
+{
+    char pname[RTE_MEMPOOL_NAMESIZE];
+    snprintf(pname, sizeof(pname), "%.15s_pool", w->name);
+    w->pool = dpn_pool_create(pname, w->cfg.mbufs, w->cfg.mbuf_cache, w->cfg.mtu,
+                              (int)rte_socket_id());
+    if (w->pool == NULL) {
+        DPN_LOG(ERR, stack,
+                "cannot create a pool of %u mbufs: %s (reserve more hugepages or lower "
+                "pools.mbufs)",
+                w->cfg.mbufs, rte_strerror(rte_errno));
+        return -DPN_ENOMEM;
+    }
+    int rc = dpn_port_open(&w->cfg, w->pool, &w->port_id, &w->caps, &w->mac);
+    if (rc != 0)
+        return rc;
+    w->queue_id = 0;
+    if (w->cfg.poll == DPN_POLL_INTERRUPT && !w->caps.rx_intr) {
+        DPN_LOG(ERR, stack,
+                "poll mode interrupt: port %u (%s) has no RX interrupts; use hybrid",
+                w->port_id, w->caps.driver);
+        return -DPN_ENOTSUP;
+    }
+    return 0;
+}
+
+static int usage_error(const char *prog, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", prog, msg);
+    return -DPN_ECONFIG;
+}
+
+int dpn_init(int *argc, char ***argv, struct dpn_worker **wp)
+{
+    char **av = *argv, err[512];
+    int ac = *argc;
+    const char *prog = av[0];
+
+    /* EAL options come before "--", ours and the application's after. */
+    int sep = 1;
+    while (sep < ac && strcmp(av[sep], "--") != 0)
+        sep++;
+    int napp = sep < ac ? ac - sep - 1 : 0;
+    char **app = calloc((size_t)napp + 2, sizeof(char *));
+    app[0] = av[0];
+    for (int i = 0; i < napp; i++)
+        app[i + 1] = av[sep + 1 + i];
+    int app_argc = napp + 1;
+
+    struct dpn_config cfg;
+    dpn_config_defaults(&cfg);
+    if (dpn_config_parse_args(&cfg, &app_argc, app, err, sizeof(err)) != 0 ||
+        dpn_config_validate(&cfg, err, sizeof(err)) != 0)
+        return usage_error(prog, err);
+
+    int neal;
+    char **eal = build_eal_argv(&cfg, av[0], av + 1, sep - 1, &neal);
+    if (rte_eal_init(neal, eal) < 0) {
+        fprintf(stderr, "%s: DPDK EAL initialisation failed: %s\n", prog,
+                rte_strerror(rte_errno));
+        return -DPN_EEAL;
+    }
+    dpn_log_init();
+    if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
+        fprintf(stderr, "%s: attached mode (--proc-type=secondary) needs dpnetd, which this "
+                        "version does not have yet; run standalone\n", prog);
+        rte_eal_cleanup();
+        return -DPN_ENOTSUP;
+    }
+
+    struct dpn_worker *w;
+    int rc = worker_alloc(&w, &cfg);
+    if (rc == 0)
+        rc = open_port(w);
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s\n", prog, dpn_strerror(rc));
+        rte_eal_cleanup();
+        return rc;
+    }
+    dpn_lwip_port_init();
+    lwip_init();
+    rc = dpn_netif_setup(w);
+    if (rc != 0) {
+        fprintf(stderr, "%s: network interface set-up failed\n", prog);
+        return rc;
+    }
+    dpn_self = w;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    *argc = app_argc;
+    *argv = app;
+    *wp = w;
+    return 0;
+}
+
+void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st)
+{
+    *st = w->st;
+    struct rte_eth_stats es;
+    if (rte_eth_stats_get(w->port_id, &es) == 0)
+        st->rx_nombuf = es.rx_nombuf;
+}
+
+static void print_stats(const struct dpn_worker *w)
+{
+    struct dpn_stats st;
+    dpn_get_stats(w, &st);
+    fprintf(stderr, "dpnet stats: rx %" PRIu64 " pkts %" PRIu64 " bytes, tx %" PRIu64 " pkts %" PRIu64
+           " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
+           ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64 "\n",
+           st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
+           st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps);
+}
+
+/* Poll without sleeping for up to ms milliseconds or until no connection is open. */
+static void drain(struct dpn_worker *w, unsigned ms)
+{
+    uint64_t end = rte_rdtsc() + w->tsc_per_ms * ms;
+    enum dpn_poll_mode mode = w->cfg.poll;
+    w->cfg.poll = DPN_POLL_BUSY;
+    w->stop = 0;
+    while (rte_rdtsc() < end && (tcp_active_pcbs != NULL || w->tx_n > 0)) {
+        struct rte_mbuf *pkts[DPN_BURST];
+        uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
+        if (n > 0)
+            dpn_rx_burst(w, pkts, n);
+        sys_check_timeouts();
+        dpn_tcp_flush_dirty(w);
+        if (w->tx_n > 0)
+            dpn_tx_flush(w);
+    }
+    w->cfg.poll = mode;
+}
+
+void dpn_close(struct dpn_worker *w)
+{
+    if (w == NULL)
+        return;
+    /* FIN every connection and give the peers a moment to finish, then RST
+     * whatever is left so nobody waits on us. */
+    dpn_tcp_close_all(w, false);
+    drain(w, 500);
+    dpn_tcp_close_all(w, true);
+    for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL;) {
+        struct tcp_pcb *next = p->next;
+        tcp_abort(p);
+        p = next;
+    }
+    if (w->tx_n > 0)
+        dpn_tx_flush(w);
+    print_stats(w);
+    dpn_port_close(w->port_id);
+    dpn_self = NULL;
+    rte_free(w->conns);
+    rte_mempool_free(w->pool);
+    rte_free(w);
+    rte_eal_cleanup();
+}

@@ -1,0 +1,107 @@
+/* The worker loop: rx_burst -> lwIP -> callbacks -> flush writes ->
+ * tx_burst, lwIP timers from the TSC, and the idle policy of the poll mode.
+ * Reads like l3fwd's main loop on purpose. */
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_interrupts.h>
+
+#include "lwip/timeouts.h"
+
+#include "worker.h"
+
+/* Sleep until a frame arrives or the next lwIP timer is due, at most
+ * sleep_max_us: on the RX interrupt where the PMD has one, else a back-off
+ * that doubles from 10 us. Only called after spin_us without traffic. */
+static void idle_sleep(struct dpn_worker *w)
+{
+    uint32_t max_us = w->cfg.sleep_max_us;
+    uint32_t timer_ms = sys_timeouts_sleeptime();
+    if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && timer_ms * 1000ull < max_us)
+        max_us = timer_ms * 1000u;
+    w->st.idle_sleeps++;
+    if (w->caps.rx_intr) {
+        struct rte_epoll_event ev;
+        if (dpn_port_intr_enable(w->port_id, w->queue_id) == 0) {
+            /* Frames that arrived before the interrupt was armed are still
+             * seen: rx_burst runs again before we wait. */
+            if (rte_eth_rx_queue_count(w->port_id, w->queue_id) <= 0) {
+                int ms = (int)((max_us + 999) / 1000);
+                rte_epoll_wait(RTE_EPOLL_PER_THREAD, &ev, 1, ms);
+            }
+            dpn_port_intr_disable(w->port_id, w->queue_id);
+            return;
+        }
+    }
+    uint32_t us = w->backoff_us < max_us ? w->backoff_us : max_us;
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+    if (w->backoff_us < max_us)
+        w->backoff_us *= 2;
+}
+
+static inline void on_idle(struct dpn_worker *w, uint64_t now)
+{
+    if (w->cfg.poll == DPN_POLL_BUSY)
+        return;
+    if (w->idle_since_tsc == 0) {
+        w->idle_since_tsc = now;
+        w->backoff_us = 10;
+        return;
+    }
+    if (now - w->idle_since_tsc >= w->spin_tsc)
+        idle_sleep(w);
+}
+
+static inline void run_timers(struct dpn_worker *w, uint64_t now)
+{
+    if (now < w->next_timer_tsc)
+        return;
+    sys_check_timeouts();
+    w->next_timer_tsc = now + w->tsc_per_ms;
+}
+
+int dpn_run(struct dpn_worker *w)
+{
+    struct rte_mbuf *pkts[DPN_BURST];
+    w->next_timer_tsc = 0;
+    w->idle_since_tsc = 0;
+    while (!w->stop) {
+        uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
+        if (n > 0)
+            dpn_rx_burst(w, pkts, n);
+        uint64_t now = rte_rdtsc();
+        run_timers(w, now);
+        dpn_tcp_flush_dirty(w);
+        if (w->tx_n > 0)
+            dpn_tx_flush(w);
+        w->st.polls++;
+        if (n > 0)
+            w->idle_since_tsc = 0;
+        else
+            on_idle(w, now);
+    }
+    return 0;
+}
+
+void dpn_stop(struct dpn_worker *w)
+{
+    w->stop = 1;
+}
+
+/* Application timers ride on lwIP's timeout list (one timer wheel). */
+int dpn_timer_add(struct dpn_worker *w, uint32_t ms, dpn_timer_fn fn, void *arg)
+{
+    (void)w;
+    if (fn == NULL)
+        return -DPN_EINVAL;
+    sys_timeout(ms, fn, arg);
+    return 0;
+}
+
+void dpn_timer_cancel(struct dpn_worker *w, dpn_timer_fn fn, void *arg)
+{
+    (void)w;
+    sys_untimeout(fn, arg);
+}

@@ -1,0 +1,52 @@
+/* The lwIP netif of a worker: addresses from the config, MAC and MTU from
+ * the port, checksum work split between the NIC and lwIP. */
+#include <string.h>
+
+#include "lwip/etharp.h"
+#include "lwip/init.h"
+#include "lwip/netif.h"
+#include "netif/ethernet.h"
+
+#include "worker.h"
+
+static err_t netif_init_cb(struct netif *nif)
+{
+    struct dpn_worker *w = nif->state;
+    nif->name[0] = 'd';
+    nif->name[1] = 'p';
+    nif->mtu = w->caps.mtu;
+    nif->hwaddr_len = ETH_HWADDR_LEN;
+    memcpy(nif->hwaddr, w->mac.addr_bytes, ETH_HWADDR_LEN);
+    nif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET |
+                 NETIF_FLAG_LINK_UP;
+    nif->output = etharp_output;
+    nif->linkoutput = dpn_linkoutput;
+
+    /* Generate in software what the NIC does not; receive checks are done
+     * per frame in rx.c (NIC flags or software), except ICMP's. */
+    u16_t flags = NETIF_CHECKSUM_CHECK_ICMP | NETIF_CHECKSUM_GEN_ICMP;
+    if (!w->caps.tx_ip_cksum)
+        flags |= NETIF_CHECKSUM_GEN_IP;
+    if (!w->caps.tx_tcp_cksum)
+        flags |= NETIF_CHECKSUM_GEN_TCP;
+    if (!w->caps.tx_udp_cksum)
+        flags |= NETIF_CHECKSUM_GEN_UDP;
+    NETIF_SET_CHECKSUM_CTRL(nif, flags);
+    return ERR_OK;
+}
+
+int dpn_netif_setup(struct dpn_worker *w)
+{
+    ip4_addr_t ip, mask, gw;
+    uint32_t m = w->cfg.prefix_len == 0 ? 0 : ~0u << (32 - w->cfg.prefix_len);
+    ip4_addr_set_u32(&ip, lwip_htonl(w->cfg.ip));
+    ip4_addr_set_u32(&mask, lwip_htonl(m));
+    ip4_addr_set_u32(&gw, lwip_htonl(w->cfg.gateway));
+    if (netif_add(&w->netif, &ip, &mask, &gw, w, netif_init_cb, ethernet_input) == NULL)
+        return -DPN_EINVAL;
+    netif_set_default(&w->netif);
+    netif_set_up(&w->netif);
+    /* Tell the neighbours (and flush stale ARP caches) that we are here. */
+    etharp_gratuitous(&w->netif);
+    return 0;
+}

@@ -1,0 +1,573 @@
+/* TCP connections of the public API on top of lwIP's raw API.
+ *
+ * A struct dpn_conn wraps one tcp_pcb and comes from a fixed array (no
+ * allocation per connection). lwIP calls back with the conn as its arg.
+ * Rules lwIP imposes and this file keeps:
+ *  - a callback whose pcb was aborted inside it must return ERR_ABRT;
+ *  - once lwIP reports an error the pcb is already gone;
+ *  - data referenced by zero-copy writes must live until acknowledged, even
+ *    after the application closed the connection. */
+#include <string.h>
+
+#include "lwip/tcp.h"
+
+#include "buf.h"
+#include "worker.h"
+
+/* The pcb whose callback is running, and whether the application aborted
+ * it from inside that callback (lwIP needs ERR_ABRT then). */
+static struct tcp_pcb *cb_pcb;
+static bool cb_aborted;
+
+static int map_err(err_t e, bool connecting)
+{
+    switch (e) {
+    case ERR_RST:
+        return connecting ? -DPN_ECONNREFUSED : -DPN_ECONNRESET;
+    case ERR_ABRT:
+        return connecting ? -DPN_ETIMEDOUT : -DPN_ETIMEDOUT;
+    case ERR_CLSD:
+        return -DPN_ENOTCONN;
+    case ERR_MEM:
+        return -DPN_ENOMEM;
+    case ERR_RTE:
+        return -DPN_EHOSTUNREACH;
+    case ERR_USE:
+        return -DPN_EADDRINUSE;
+    default:
+        return -DPN_ECONNABORTED;
+    }
+}
+
+/* ---- connection objects ---- */
+
+static struct dpn_conn *conn_alloc(struct dpn_worker *w)
+{
+    struct dpn_conn *c = w->conn_free;
+    if (c == NULL)
+        return NULL;
+    w->conn_free = c->next;
+    memset(c, 0, sizeof(*c));
+    c->w = w;
+    c->next = w->conn_open;
+    if (w->conn_open != NULL)
+        w->conn_open->prev = c;
+    w->conn_open = c;
+    w->st.conns_open++;
+    w->st.conns_total++;
+    return c;
+}
+
+static void zc_release(struct dpn_conn *c, bool all)
+{
+    while (c->zc_head != NULL && (all || c->zc_head->zc_end <= c->acked)) {
+        struct dpn_pbuf *b = c->zc_head;
+        c->zc_head = b->zc_next;
+        pbuf_free(&b->pc.pbuf);
+    }
+    if (c->zc_head == NULL)
+        c->zc_tail = NULL;
+}
+
+static void conn_free(struct dpn_conn *c)
+{
+    struct dpn_worker *w = c->w;
+    zc_release(c, true);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        w->conn_open = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->pcb = NULL;
+    c->ops = NULL;
+    c->prev = NULL;
+    c->next = w->conn_free;
+    w->conn_free = c;
+    w->st.conns_open--;
+}
+
+/* ---- lwIP callbacks ---- */
+
+static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);
+static err_t lw_sent(void *arg, struct tcp_pcb *pcb, u16_t len);
+static void lw_err(void *arg, err_t err);
+
+/* The connection's pcb stops calling us; data still arriving is discarded. */
+static void pcb_detach(struct tcp_pcb *pcb)
+{
+    tcp_arg(pcb, NULL);
+    tcp_sent(pcb, NULL);
+    tcp_err(pcb, NULL);
+    tcp_poll(pcb, NULL, 0);
+}
+
+static void pcb_setup(struct dpn_conn *c, struct tcp_pcb *pcb)
+{
+    const struct dpn_config *cfg = &c->w->cfg;
+    c->pcb = pcb;
+    tcp_arg(pcb, c);
+    tcp_recv(pcb, lw_recv);
+    tcp_sent(pcb, lw_sent);
+    tcp_err(pcb, lw_err);
+    tcp_nagle_disable(pcb); /* ping-pong latency: never hold a small segment back */
+    if (pcb->snd_buf > cfg->tcp_sndbuf)
+        pcb->snd_buf = (tcpwnd_size_t)cfg->tcp_sndbuf;
+}
+
+/* Established: apply the configured receive buffer. lwIP never retracts a
+ * window it announced, so this only bounds what is offered from now on. */
+static void apply_rcvbuf(struct dpn_conn *c)
+{
+    if (c->pcb->rcv_wnd > c->w->cfg.tcp_rcvbuf)
+        c->pcb->rcv_wnd = (tcpwnd_size_t)c->w->cfg.tcp_rcvbuf;
+}
+
+#define CALLBACK_BEGIN(pcb) \
+    do {                    \
+        cb_pcb = (pcb);     \
+        cb_aborted = false; \
+    } while (0)
+#define CALLBACK_END() (cb_pcb = NULL, cb_aborted ? ERR_ABRT : ERR_OK)
+
+static void discard(struct tcp_pcb *pcb, struct pbuf *p)
+{
+    tcp_recved(pcb, p->tot_len);
+    pbuf_free(p);
+}
+
+static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+    struct dpn_conn *c = arg;
+    (void)err;
+    if (c == NULL || c->app_closed) {
+        if (p != NULL)
+            discard(pcb, p);
+        return ERR_OK;
+    }
+    CALLBACK_BEGIN(pcb);
+    if (p == NULL) {
+        if (c->ops->eof != NULL)
+            c->ops->eof(c->ctx, c);
+        else
+            dpn_close_conn(c); /* no half-close handler: close our side too */
+    } else if (c->ops->recv != NULL) {
+        c->ops->recv(c->ctx, c, (struct dpn_buf *)p);
+    } else {
+        discard(pcb, p);
+    }
+    return CALLBACK_END();
+}
+
+static err_t lw_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+    struct dpn_conn *c = arg;
+    if (c == NULL)
+        return ERR_OK;
+    c->acked += len;
+    zc_release(c, false);
+    if (c->app_closed) {
+        if (c->zc_head == NULL) {
+            pcb_detach(pcb);
+            conn_free(c);
+        }
+        return ERR_OK;
+    }
+    if (c->ops->sent == NULL)
+        return ERR_OK;
+    CALLBACK_BEGIN(pcb);
+    c->ops->sent(c->ctx, c, len);
+    return CALLBACK_END();
+}
+
+static void lw_err(void *arg, err_t err)
+{
+    struct dpn_conn *c = arg;
+    if (c == NULL)
+        return;
+    c->pcb = NULL; /* lwIP freed it already */
+    if (!c->app_closed) {
+        int e = map_err(err, c->connecting);
+        if (c->connecting && c->ops->connected != NULL)
+            c->ops->connected(c->ctx, c, e);
+        else if (!c->connecting && c->ops->closed != NULL)
+            c->ops->closed(c->ctx, c, e);
+    }
+    conn_free(c);
+}
+
+static err_t lw_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+    struct dpn_conn *c = arg;
+    (void)err; /* always ERR_OK in lwIP 2.1; failures go to lw_err */
+    c->connecting = false;
+    apply_rcvbuf(c);
+    if (c->ops->connected == NULL)
+        return ERR_OK;
+    CALLBACK_BEGIN(pcb);
+    c->ops->connected(c->ctx, c, 0);
+    return CALLBACK_END();
+}
+
+static err_t lw_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
+{
+    struct dpn_listener *l = arg;
+    if (err != ERR_OK || newpcb == NULL)
+        return ERR_VAL;
+    struct dpn_conn *c = conn_alloc(l->w);
+    if (c == NULL) {
+        tcp_abort(newpcb); /* all connection slots in use: refuse cleanly */
+        return ERR_ABRT;
+    }
+    c->ops = l->ops;
+    c->ctx = l->ctx;
+    pcb_setup(c, newpcb);
+    apply_rcvbuf(c);
+    CALLBACK_BEGIN(newpcb);
+    int keep = l->ops->accepted != NULL ? l->ops->accepted(l->ctx, c) : 0;
+    if (cb_aborted) {
+        cb_pcb = NULL;
+        return ERR_ABRT;
+    }
+    cb_pcb = NULL;
+    if (keep != 0) {
+        pcb_detach(newpcb);
+        conn_free(c);
+        tcp_abort(newpcb);
+        return ERR_ABRT;
+    }
+    return ERR_OK;
+}
+
+/* A close that lwIP could not start for lack of memory is retried here. */
+static err_t lw_poll_close(void *arg, struct tcp_pcb *pcb)
+{
+    struct dpn_conn *c = arg;
+    if (tcp_close(pcb) != ERR_OK)
+        return ERR_OK;
+    if (c != NULL && c->zc_head == NULL) {
+        pcb_detach(pcb);
+        conn_free(c);
+    } else {
+        tcp_poll(pcb, NULL, 0);
+    }
+    return ERR_OK;
+}
+
+/* ---- public API ---- */
+
+int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *ops, void *ctx,
+               struct dpn_listener **lp)
+{
+    if (w == NULL || ops == NULL || lp == NULL || port == 0)
+        return -DPN_EINVAL;
+    struct dpn_listener *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return -DPN_ENOMEM;
+    struct tcp_pcb *pcb = tcp_new_ip_type(IPADDR_TYPE_V4);
+    if (pcb == NULL) {
+        free(l);
+        return -DPN_ENOMEM;
+    }
+    err_t e = tcp_bind(pcb, IP4_ADDR_ANY, port);
+    if (e != ERR_OK) {
+        tcp_close(pcb);
+        free(l);
+        return e == ERR_USE ? -DPN_EADDRINUSE : -DPN_EINVAL;
+    }
+    struct tcp_pcb *lpcb = tcp_listen_with_backlog(pcb, TCP_DEFAULT_LISTEN_BACKLOG);
+    if (lpcb == NULL) {
+        tcp_close(pcb);
+        free(l);
+        return -DPN_ENOMEM;
+    }
+    l->pcb = lpcb;
+    l->w = w;
+    l->ops = ops;
+    l->ctx = ctx;
+    tcp_arg(lpcb, l);
+    tcp_accept(lpcb, lw_accept);
+    *lp = l;
+    return 0;
+}
+
+void dpn_unlisten(struct dpn_listener *l)
+{
+    if (l == NULL)
+        return;
+    tcp_arg(l->pcb, NULL);
+    tcp_accept(l->pcb, NULL);
+    tcp_close(l->pcb); /* a listening pcb closes at once and cannot fail */
+    free(l);
+}
+
+int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct dpn_tcp_ops *ops,
+                void *ctx, struct dpn_conn **cp)
+{
+    if (w == NULL || ops == NULL || ip == 0 || port == 0)
+        return -DPN_EINVAL;
+    struct dpn_conn *c = conn_alloc(w);
+    if (c == NULL)
+        return -DPN_ENOMEM;
+    struct tcp_pcb *pcb = tcp_new_ip_type(IPADDR_TYPE_V4);
+    if (pcb == NULL) {
+        conn_free(c);
+        return -DPN_ENOMEM;
+    }
+    c->ops = ops;
+    c->ctx = ctx;
+    c->connecting = true;
+    pcb_setup(c, pcb);
+    ip_addr_t dst;
+    ip_addr_set_ip4_u32(&dst, lwip_htonl(ip));
+    err_t e = tcp_connect(pcb, &dst, port, lw_connected);
+    if (e != ERR_OK) {
+        pcb_detach(pcb);
+        tcp_abort(pcb);
+        conn_free(c);
+        return map_err(e, true);
+    }
+    if (cp != NULL)
+        *cp = c;
+    return 0;
+}
+
+void dpn_conn_set_ctx(struct dpn_conn *c, void *ctx)
+{
+    c->ctx = ctx;
+}
+
+void *dpn_conn_ctx(const struct dpn_conn *c)
+{
+    return c->ctx;
+}
+
+void dpn_conn_peer(const struct dpn_conn *c, uint32_t *ip, uint16_t *port)
+{
+    if (c->pcb == NULL) {
+        *ip = 0;
+        *port = 0;
+        return;
+    }
+    *ip = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&c->pcb->remote_ip)));
+    *port = c->pcb->remote_port;
+}
+
+/* Ask for tcp_output at the end of this poll iteration (one flush for many
+ * writes), or now when the list is full. */
+static void mark_dirty(struct dpn_conn *c)
+{
+    struct dpn_worker *w = c->w;
+    if (c->dirty)
+        return;
+    if (w->dirty_n == DPN_DIRTY_MAX) {
+        tcp_output(c->pcb);
+        return;
+    }
+    c->dirty = true;
+    w->dirty[w->dirty_n++] = c;
+}
+
+void dpn_tcp_flush_dirty(struct dpn_worker *w)
+{
+    for (uint16_t i = 0; i < w->dirty_n; i++) {
+        struct dpn_conn *c = w->dirty[i];
+        /* A conn freed (and maybe reused) since it was marked: harmless. */
+        if (c->dirty && c->pcb != NULL)
+            tcp_output(c->pcb);
+        c->dirty = false;
+    }
+    w->dirty_n = 0;
+}
+
+static bool can_send(const struct dpn_conn *c)
+{
+    if (c == NULL || c->pcb == NULL || c->app_closed)
+        return false;
+    enum tcp_state s = c->pcb->state;
+    return s == ESTABLISHED || s == CLOSE_WAIT;
+}
+
+size_t dpn_send_space(const struct dpn_conn *c)
+{
+    if (!can_send(c))
+        return 0;
+    /* Bounded by bytes and by lwIP's queue of segments. */
+    if (c->pcb->snd_queuelen >= TCP_SND_QUEUELEN - 8)
+        return 0;
+    return tcp_sndbuf(c->pcb);
+}
+
+long dpn_send(struct dpn_conn *c, const void *data, size_t len)
+{
+    if (!can_send(c))
+        return c == NULL ? -DPN_EINVAL : -DPN_ENOTCONN;
+    if (data == NULL && len > 0)
+        return -DPN_EINVAL;
+    size_t done = 0;
+    while (done < len) {
+        size_t room = dpn_send_space(c);
+        size_t n = len - done;
+        if (n > room)
+            n = room;
+        if (n > 0xffff)
+            n = 0xffff; /* tcp_write takes a u16_t */
+        if (n == 0)
+            break;
+        err_t e = tcp_write(c->pcb, (const char *)data + done, (u16_t)n, TCP_WRITE_FLAG_COPY);
+        if (e == ERR_MEM)
+            break;
+        if (e != ERR_OK)
+            return done > 0 ? (long)done : -DPN_ENOTCONN;
+        done += n;
+    }
+    if (done == 0)
+        return len == 0 ? 0 : -DPN_EAGAIN;
+    c->written += done;
+    mark_dirty(c);
+    return (long)done;
+}
+
+/* A chain lwIP allocated (not mbuf-backed): copy it, all or nothing. */
+static int send_copy_whole(struct dpn_conn *c, struct pbuf *p)
+{
+    if (p->tot_len > dpn_send_space(c))
+        return -DPN_EAGAIN;
+    for (struct pbuf *q = p; q != NULL; q = q->next) {
+        if (q->len > 0 && tcp_write(c->pcb, q->payload, q->len, TCP_WRITE_FLAG_COPY) != ERR_OK) {
+            dpn_abort(c); /* cannot happen after the check; never send a hole */
+            pbuf_free(p);
+            return -DPN_ECONNABORTED;
+        }
+    }
+    c->written += p->tot_len;
+    mark_dirty(c);
+    pbuf_free(p);
+    return 0;
+}
+
+int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b)
+{
+    struct pbuf *p = (struct pbuf *)b;
+    if (!can_send(c))
+        return c == NULL || p == NULL ? -DPN_EINVAL : -DPN_ENOTCONN;
+    if (p == NULL)
+        return -DPN_EINVAL;
+    if (dpn_pbuf_mbuf(p) == NULL)
+        return send_copy_whole(c, p);
+    /* All or nothing: check room for every segment first (each MSS-sized
+     * piece costs lwIP a header pbuf plus a reference pbuf). */
+    u16_t segs = 0;
+    for (struct pbuf *q = p; q != NULL; q = q->next)
+        segs = (u16_t)(segs + 2 * (q->len / TCP_MSS + 1));
+    if (p->tot_len > tcp_sndbuf(c->pcb) ||
+        (u32_t)c->pcb->snd_queuelen + segs >= TCP_SND_QUEUELEN)
+        return -DPN_EAGAIN;
+    for (struct pbuf *q = p; q != NULL; q = q->next) {
+        if (q->len == 0)
+            continue;
+        /* No copy flag: lwIP references the mbuf's bytes. */
+        if (tcp_write(c->pcb, q->payload, q->len, 0) != ERR_OK) {
+            /* Cannot happen after the checks above; keep the stream whole by
+             * aborting rather than sending a hole. */
+            dpn_abort(c);
+            pbuf_free(p);
+            return -DPN_ECONNABORTED;
+        }
+    }
+    c->written += p->tot_len;
+    struct dpn_pbuf *dp = (struct dpn_pbuf *)p;
+    dp->zc_next = NULL;
+    dp->zc_end = c->written;
+    if (c->zc_tail != NULL)
+        c->zc_tail->zc_next = dp;
+    else
+        c->zc_head = dp;
+    c->zc_tail = dp;
+    mark_dirty(c);
+    return 0;
+}
+
+void dpn_recved(struct dpn_conn *c, size_t len)
+{
+    if (c == NULL || c->pcb == NULL || c->app_closed)
+        return;
+    while (len > 0) {
+        u16_t n = len > 0xffff ? 0xffff : (u16_t)len;
+        tcp_recved(c->pcb, n);
+        len -= n;
+    }
+}
+
+void dpn_recv_done(struct dpn_conn *c, struct dpn_buf *b)
+{
+    struct pbuf *p = (struct pbuf *)b;
+    if (p == NULL)
+        return;
+    dpn_recved(c, p->tot_len);
+    pbuf_free(p);
+}
+
+int dpn_shutdown(struct dpn_conn *c)
+{
+    if (!can_send(c))
+        return c == NULL ? -DPN_EINVAL : -DPN_ENOTCONN;
+    err_t e = tcp_shutdown(c->pcb, 0, 1);
+    if (e != ERR_OK)
+        return map_err(e, false);
+    mark_dirty(c);
+    return 0;
+}
+
+void dpn_close_conn(struct dpn_conn *c)
+{
+    if (c == NULL || c->app_closed)
+        return;
+    c->app_closed = true;
+    struct tcp_pcb *pcb = c->pcb;
+    if (pcb == NULL) {
+        conn_free(c);
+        return;
+    }
+    /* lwIP answers a close with unread data by RST (RFC 1122 4.2.2.13).
+     * Here "unread" would only mean buffers the application still holds or
+     * a window lowered by rcvbuf: the peer's data was delivered, so close
+     * gracefully. */
+    pcb->rcv_wnd = TCP_WND_MAX(pcb);
+    /* Detach first: tcp_close frees the pcb at once in some states. Zero-copy
+     * data still in flight keeps c attached until it is acknowledged. */
+    bool keep = c->zc_head != NULL;
+    if (!keep)
+        pcb_detach(pcb);
+    if (tcp_close(pcb) != ERR_OK)
+        tcp_poll(pcb, lw_poll_close, 1); /* out of memory for the FIN: retry */
+    if (!keep)
+        conn_free(c);
+}
+
+void dpn_abort(struct dpn_conn *c)
+{
+    if (c == NULL)
+        return;
+    struct tcp_pcb *pcb = c->pcb;
+    if (pcb != NULL) {
+        pcb_detach(pcb);
+        tcp_recv(pcb, NULL);
+        if (pcb == cb_pcb)
+            cb_aborted = true;
+        tcp_abort(pcb);
+    }
+    conn_free(c);
+}
+
+void dpn_tcp_close_all(struct dpn_worker *w, bool abort)
+{
+    struct dpn_conn *c = w->conn_open, *next;
+    for (; c != NULL; c = next) {
+        next = c->next;
+        if (abort)
+            dpn_abort(c);
+        else if (!c->app_closed)
+            dpn_close_conn(c);
+    }
+}

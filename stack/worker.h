@@ -1,0 +1,104 @@
+/* The per-worker state: one struct, cache aligned, owned by the worker's
+ * core alone. Internal to libdpnet. */
+#ifndef DPNET_WORKER_H
+#define DPNET_WORKER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+
+#include "config.h"
+#include "dpnet.h"
+#include "port.h"
+
+#define DPN_BURST 32      /* ixgbe's vector RX returns nothing for smaller bursts */
+#define DPN_TX_BATCH 256  /* frames collected before a forced mid-iteration flush */
+#define DPN_DIRTY_MAX 256 /* connections with unflushed writes per iteration */
+
+struct dpn_pbuf; /* buf.h */
+
+struct dpn_conn {
+    struct tcp_pcb *pcb; /* NULL once the stack or the application ended it */
+    struct dpn_worker *w;
+    const struct dpn_tcp_ops *ops;
+    void *ctx;
+    uint64_t written;           /* bytes handed to tcp_write */
+    uint64_t acked;             /* bytes the peer acknowledged */
+    struct dpn_pbuf *zc_head;   /* zero-copy buffers waiting for their ack */
+    struct dpn_pbuf *zc_tail;
+    bool app_closed;            /* dpn_close_conn called: no more callbacks */
+    bool dirty;                 /* on the flush list */
+    bool connecting;
+    struct dpn_conn *next;      /* free list, or open list */
+    struct dpn_conn *prev;
+};
+
+struct dpn_listener {
+    struct tcp_pcb *pcb;
+    struct dpn_worker *w;
+    const struct dpn_tcp_ops *ops;
+    void *ctx;
+};
+
+struct dpn_udp {
+    struct udp_pcb *pcb;
+    struct dpn_worker *w;
+    dpn_udp_recv_fn recv;
+    void *ctx;
+};
+
+struct dpn_worker {
+    /* hot: touched every iteration */
+    uint16_t port_id;
+    uint16_t queue_id;
+    uint16_t tx_n;
+    uint16_t dirty_n;
+    volatile sig_atomic_t stop;
+    struct rte_mempool *pool;
+    uint64_t next_timer_tsc;
+    uint64_t tsc_per_ms;
+    struct rte_mbuf *tx_pkts[DPN_TX_BATCH];
+    struct dpn_conn *dirty[DPN_DIRTY_MAX];
+    struct dpn_stats st;
+    struct netif netif;
+    struct dpn_port_caps caps;
+
+    /* idle handling */
+    uint64_t idle_since_tsc; /* 0 while packets flow */
+    uint64_t spin_tsc;
+    uint32_t backoff_us;
+
+    /* connections: a fixed array, a free list and an open list */
+    struct dpn_conn *conns;
+    unsigned nconns;
+    struct dpn_conn *conn_free;
+    struct dpn_conn *conn_open;
+
+    struct dpn_config cfg;
+    struct rte_ether_addr mac;
+    char name[16];
+} __rte_cache_aligned;
+
+/* The worker of this process (lwIP is one instance per process). */
+extern struct dpn_worker *dpn_self;
+
+/* rx.c / tx.c */
+void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
+err_t dpn_linkoutput(struct netif *netif, struct pbuf *p);
+void dpn_tx_flush(struct dpn_worker *w);
+
+/* tcp.c */
+void dpn_tcp_flush_dirty(struct dpn_worker *w);
+void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
+
+/* netif.c */
+int dpn_netif_setup(struct dpn_worker *w);
+
+#endif

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Idempotent machine set-up for dpnet: Debian packages, lwIP source, hugepages.
+# Safe to run repeatedly; does only what is missing.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+say() { printf '[setup] %s\n' "$*"; }
+
+[ "$(id -u)" -eq 0 ] || { echo "setup.sh: must run as root (apt, hugepages)" >&2; exit 1; }
+
+PKGS=(libdpdk-dev dpdk libconfig-dev check meson ninja-build pkg-config
+      iproute2 iptables python3 python3-scapy sockperf dpkg-dev gcc clang
+      libclang-rt-14-dev procps psmisc)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+# deb-src entry: copy of Debian's deb822 sources with Types: deb-src.
+src_list=/etc/apt/sources.list.d/dpnet-debian-src.sources
+need_update=0
+if [ ! -f "$src_list" ]; then
+  say "adding deb-src entry $src_list"
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$src_list"
+  else
+    cat > "$src_list" <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  fi
+  need_update=1
+fi
+
+lwip_dir="$top/third_party/lwip"
+if [ ${#missing[@]} -gt 0 ] || [ "$need_update" -eq 1 ] || [ ! -d "$lwip_dir/src/core" ]; then
+  say "apt-get update"
+  # Unreachable third-party sources must not stop the set-up; Debian's are what we need.
+  apt-get update -qq || say "apt-get update reported errors (continuing; Debian sources are what matter)"
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d "$lwip_dir/src/core" ]; then
+  say "fetching lwIP source (apt-get source lwip) into $lwip_dir"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && apt-get source -qq lwip >/dev/null 2>&1) || { echo "setup.sh: apt-get source lwip failed" >&2; exit 1; }
+  d=$(find "$tmp" -maxdepth 1 -type d -name 'lwip-*' | head -1)
+  [ -n "$d" ] && [ -d "$d/src/core" ] || { echo "setup.sh: no lwip source tree in $tmp" >&2; exit 1; }
+  mkdir -p "$top/third_party"
+  rm -rf "$lwip_dir"
+  mv "$d" "$lwip_dir"
+fi
+
+# Hugepages: about 2 GiB of 2 MiB pages.
+want=${DPNET_HUGEPAGES:-1024}
+have=$(cat /proc/sys/vm/nr_hugepages)
+if [ "$have" -lt "$want" ]; then
+  say "reserving $want hugepages of 2 MiB"
+  echo "$want" > /proc/sys/vm/nr_hugepages
+  have=$(cat /proc/sys/vm/nr_hugepages)
+  [ "$have" -ge 512 ] || { echo "setup.sh: could reserve only $have hugepages" >&2; exit 1; }
+fi
+if ! mountpoint -q /dev/hugepages; then
+  say "mounting hugetlbfs on /dev/hugepages"
+  mkdir -p /dev/hugepages
+  mount -t hugetlbfs nodev /dev/hugepages
+fi
+say "ready: $(grep -E 'HugePages_(Total|Free)' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install what is missing, build (warnings are errors), run every test.
+# Last line: "N passed, N failed"; exit status non-zero when anything failed.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+say() { printf '[test] %s\n' "$*"; }
+
+bash tools/setup.sh
+
+builddir=${DPNET_BUILD:-build}
+sanitize=${DPNET_SANITIZE:-none}
+if [ ! -f "$builddir/build.ninja" ]; then
+  say "meson setup $builddir (werror, sanitize=$sanitize)"
+  meson setup "$builddir" -Dwerror=true -Db_sanitize="$sanitize" >/dev/null
+fi
+say "building"
+ninja -C "$builddir" >/dev/null
+
+pass=0 fail=0
+failed=()
+record() { # name rc
+  if [ "$2" -eq 0 ]; then pass=$((pass + 1)); say "PASS $1"; else fail=$((fail + 1)); failed+=("$1"); say "FAIL $1"; fi
+}
+
+# Unit tests (Check): each meson test binary prints Check's own summary.
+say "unit tests"
+for t in $(meson test -C "$builddir" --suite unit --list 2>/dev/null | sed 's/^dpnet:unit \/ //; s/^unit \/ //'); do
+  rc=0
+  meson test -C "$builddir" --suite unit "$t" --print-errorlogs >/tmp/dpnet-unit-$$.log 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ]; then tail -40 /tmp/dpnet-unit-$$.log; fi
+  record "unit/$t" "$rc"
+done
+rm -f /tmp/dpnet-unit-$$.log
+
+# Integration tests: each script in test/integration/ named t_*.sh, run as a
+# whole; it cleans up after itself (namespaces, processes, hugepage files).
+for t in test/integration/t_*.sh; do
+  [ -e "$t" ] || continue
+  name=$(basename "$t" .sh)
+  say "integration $name"
+  rc=0
+  DPNET_BUILD="$top/$builddir" timeout 600 bash "$t" || rc=$?
+  record "integration/$name" "$rc"
+done
+
+if [ ${#failed[@]} -gt 0 ]; then say "failed: ${failed[*]}"; fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
