@@ -9,7 +9,7 @@ say() { printf '[setup] %s\n' "$*"; }
 [ "$(id -u)" -eq 0 ] || { echo "setup.sh: must run as root (apt, hugepages)" >&2; exit 1; }
 
 PKGS=(libdpdk-dev dpdk libconfig-dev check meson ninja-build pkg-config
-      iproute2 iptables python3 python3-scapy sockperf dpkg-dev gcc clang
+      iproute2 iptables iputils-ping python3 python3-scapy sockperf dpkg-dev gcc clang
       libclang-rt-14-dev procps psmisc)
 
 missing=()

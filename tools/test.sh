@@ -33,15 +33,26 @@ for t in $(meson test -C "$builddir" --suite unit --list 2>/dev/null | sed 's/^d
 done
 rm -f /tmp/dpnet-unit-$$.log
 
-# Integration tests: each script in test/integration/ named t_*.sh, run as a
-# whole; it cleans up after itself (namespaces, processes, hugepage files).
+# Integration tests: each test/integration/t_*.sh prints "ok - NAME" or
+# "not ok - NAME" per check and cleans up after itself (namespaces,
+# processes, hugepage files). A script that dies without reporting counts
+# as one failure.
 for t in test/integration/t_*.sh; do
   [ -e "$t" ] || continue
   name=$(basename "$t" .sh)
   say "integration $name"
   rc=0
-  DPNET_BUILD="$top/$builddir" timeout 600 bash "$t" || rc=$?
-  record "integration/$name" "$rc"
+  DPNET_BUILD="$top/$builddir" timeout 900 bash "$t" >"/tmp/dpnet-$name-$$.log" 2>&1 || rc=$?
+  grep -E '^(ok|not ok) - |^# ' "/tmp/dpnet-$name-$$.log" | sed 's/^/  /' || true
+  p=$(grep -c '^ok - ' "/tmp/dpnet-$name-$$.log" || true)
+  f=$(grep -c '^not ok - ' "/tmp/dpnet-$name-$$.log" || true)
+  pass=$((pass + p)); fail=$((fail + f))
+  if [ "$f" -gt 0 ] || [ "$rc" -ne 0 ]; then
+    failed+=("$name")
+    [ "$f" -eq 0 ] && fail=$((fail + 1))
+    say "$name failed (exit $rc); its output:"; tail -60 "/tmp/dpnet-$name-$$.log" | sed 's/^/  | /'
+  fi
+  rm -f "/tmp/dpnet-$name-$$.log"
 done
 
 if [ ${#failed[@]} -gt 0 ]; then say "failed: ${failed[*]}"; fi

@@ -1,0 +1,70 @@
+# Shared helpers for integration tests (sourced). Every test creates its own
+# namespaces, processes and files, and removes them on any exit.
+set -euo pipefail
+B=${DPNET_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PY=/usr/bin/python3 # Debian's python: sees python3-scapy
+TAG=$$
+_NS=() _PIDS=() _FILES=() _PREFIXES=()
+_pass=0 _fail=0
+
+cleanup() {
+  local p
+  for p in "${_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${_PIDS[@]}"; do
+    for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  for n in "${_NS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+  for f in "${_FILES[@]}"; do rm -rf "$f"; done
+  for x in "${_PREFIXES[@]}"; do rm -rf /dev/hugepages/"$x"map_* /var/run/dpdk/"$x"; done
+}
+trap cleanup EXIT
+
+ok()     { _pass=$((_pass + 1)); echo "ok - $*"; }
+not_ok() { _fail=$((_fail + 1)); echo "not ok - $*"; }
+# check NAME CMD...: run CMD, record the outcome under NAME.
+check() {
+  local name=$1; shift
+  if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+finish() { echo "# $_pass passed, $_fail failed"; [ "$_fail" -eq 0 ]; }
+
+new_ns() { # name
+  ip netns add "$1"; _NS+=("$1")
+  ip netns exec "$1" ip link set lo up
+}
+track_pid() { _PIDS+=("$1"); }
+track_file() { _FILES+=("$1"); }
+track_prefix() { _PREFIXES+=("$1"); }
+
+wait_log() { # file pattern seconds
+  local i
+  for i in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "# timed out waiting for '$2' in $1:"; tail -20 "$1" | sed 's/^/#   /'; return 1
+}
+
+# stop_proc PID: SIGINT (clean shutdown) and wait up to 10 s; fails if it
+# had to be killed or exited non-zero.
+stop_proc() {
+  local p=$1 rc=0
+  kill -INT "$p" 2>/dev/null || return 1
+  for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$p" 2>/dev/null; then kill -KILL "$p"; return 1; fi
+  wait "$p" || rc=$?
+  return "$rc"
+}
+
+# start_tap_server NS IFACE DPNET_IP/LEN PEER_IP/LEN LOG [app args...]:
+# echoserver inside NS on a net_tap port; the kernel side of the tap gets
+# PEER_IP. Sets SERVER_PID.
+start_tap_server() {
+  local ns=$1 ifc=$2 ip=$3 peer=$4 log=$5; shift 5
+  track_file "$log"
+  ip netns exec "$ns" "$B/app/echoserver" --no-pci -l 1 --log-level=pmd.net.tap:error \
+    --vdev="net_tap0,iface=$ifc" -- --ip "$ip" --poll hybrid "$@" >"$log" 2>&1 &
+  SERVER_PID=$!; track_pid "$SERVER_PID"
+  wait_log "$log" "listening on port" 15 || return 1
+  ip netns exec "$ns" ip addr add "$peer" dev "$ifc"
+  ip netns exec "$ns" ip link set "$ifc" up
+}
