@@ -62,6 +62,7 @@
 #define TCP_DEFAULT_LISTEN_BACKLOG 255 /* half-open connections per listener (u8_t in lwIP) */
 #define MEMP_NUM_SYS_TIMEOUT (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 256) /* + application timers */
 #define LWIP_TCP_KEEPALIVE 1
+#define TCP_TMR_INTERVAL 25               /* RTO granularity 50 ms instead of 500 ms: loss recovery on a LAN */
 #define TCP_MAXRTX 8                       /* give up on a dead peer sooner than lwIP's 12 */
 #define TCP_SYNMAXRTX 4
 #define LWIP_TCP_TIMESTAMPS 0              /* 12 bytes per segment for nothing on a LAN */
