@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Two dpnet hosts joined by net_memif (shared memory, no kernel on the path):
+# net_latency against echoserver, TCP and UDP, one and several connections.
+source "$(dirname "$0")/lib.sh"
+
+SOCK=/tmp/dpn-memif-$TAG.sock
+SLOG=/tmp/dpn-memif-srv-$TAG.log
+track_file "$SOCK"; track_file "$SLOG"
+"$B/app/echoserver" --no-pci -l 1 --vdev=net_memif0,role=server,socket=$SOCK \
+  -- --ip 10.78.0.1/24 --poll hybrid >"$SLOG" 2>&1 &
+SERVER_PID=$!; track_pid $SERVER_PID
+wait_log "$SLOG" "listening on port" 15
+
+client() { # args for net_latency after the dpnet options
+  "$B/app/net_latency" --no-pci -l 0 --vdev=net_memif0,role=client,socket=$SOCK \
+    -- --ip 10.78.0.2/24 --poll hybrid --server 10.78.0.1 --timeout 60 "$@" 2>/dev/null
+}
+json_ok() { # output must be one JSON line with sane numbers
+  /usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read().strip().splitlines()[-1])
+t = r["rtt_us"]
+assert r["messages"] == int(sys.argv[1]), r
+assert 0 < t["min"] <= t["p50"] <= t["p90"] <= t["p99"] <= t["p99.9"] <= t["max"], t
+assert r["msgs_per_s"] > 0
+print("# %s: p50 %.1f us p99 %.1f us, %d msgs/s" % (r["what"], t["p50"], t["p99"], r["msgs_per_s"]))
+' "$1"
+}
+check "TCP 64 B ping-pong over memif" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --count 5000 --json | json_ok 5000"
+check "UDP 64 B ping-pong over memif" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --udp --count 5000 --json | json_ok 5000"
+check "TCP 16 connections, 1460 B" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --conns 16 --size 1460 --count 5000 --json | json_ok 5000"
+check "TCP 64 KiB messages" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --size 65536 --count 300 --warmup 10 --json | json_ok 300"
+check "text output has the percentiles" bash -c "$(declare -f client); B=$B SOCK=$SOCK; client --count 1000 | grep -q 'rtt_us min .* p50 .* p90 .* p99 .* p99.9 .* max'"
+check "server stops cleanly" stop_proc $SERVER_PID
+check "server echoed TCP and UDP" grep -Eq "accepted [1-9][0-9]*.*udp [1-9][0-9]* datagrams" "$SLOG"
+finish
