@@ -32,17 +32,27 @@ fi
 
 pass=0 fail=0
 failed=()
-record() { # name rc
-  if [ "$2" -eq 0 ]; then pass=$((pass + 1)); say "PASS $1"; else fail=$((fail + 1)); failed+=("$1"); say "FAIL $1"; fi
-}
 
-# Unit tests (Check): each meson test binary prints Check's own summary.
+# Unit tests (Check): every check counts; Check prints
+# "NN%: Checks: N, Failures: F, Errors: E" per binary.
 say "unit tests"
-for t in $(meson test -C "$builddir" --suite unit --list 2>/dev/null | sed 's/^dpnet:unit \/ //; s/^unit \/ //'); do
+for t in $(meson test -C "$builddir" --suite unit --no-rebuild --list 2>/dev/null | sed 's/^.* \/ //'); do
   rc=0
-  meson test -C "$builddir" --suite unit "$t" --print-errorlogs >/tmp/dpnet-unit-$$.log 2>&1 || rc=$?
-  if [ "$rc" -ne 0 ]; then tail -40 /tmp/dpnet-unit-$$.log; fi
-  record "unit/$t" "$rc"
+  meson test -C "$builddir" --suite unit --no-rebuild "$t" --print-errorlogs \
+    >/tmp/dpnet-unit-$$.log 2>&1 || rc=$?
+  log="$builddir/meson-logs/testlog.txt"
+  sum=$(grep -ho 'Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' "$log" /tmp/dpnet-unit-$$.log 2>/dev/null | tail -1 || true)
+  if [ -n "$sum" ]; then
+    read -r n f e < <(echo "$sum" | tr -dc '0-9 ' | tr -s ' ')
+    pass=$((pass + n - f - e)); fail=$((fail + f + e))
+    say "unit/$t: $sum"
+  fi
+  if [ "$rc" -ne 0 ]; then
+    failed+=("unit/$t"); tail -40 /tmp/dpnet-unit-$$.log
+    [ -z "$sum" ] && fail=$((fail + 1))
+  elif [ -z "$sum" ]; then
+    pass=$((pass + 1))
+  fi
 done
 rm -f /tmp/dpnet-unit-$$.log
 
