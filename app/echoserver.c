@@ -42,8 +42,7 @@ static struct {
     uint64_t tcp_in, tcp_out, udp_dgrams, udp_bytes, udp_errors;
 } g;
 
-static void usage(const char *prog)
-{
+static void usage(const char *prog) {
     fprintf(stderr,
             "usage: %s [EAL options] -- [dpnet options] [--port N] [--no-udp] [--no-tcp] [-v]\n"
             "  --port N    TCP and UDP port to echo on (default 7)\n"
@@ -52,8 +51,7 @@ static void usage(const char *prog)
             prog);
 }
 
-static struct echo_conn *ec_alloc(void)
-{
+static struct echo_conn *ec_alloc(void) {
     struct echo_conn *e = g.conn_free;
     if (e != NULL) {
         g.conn_free = e->next_free;
@@ -63,8 +61,7 @@ static struct echo_conn *ec_alloc(void)
     return e;
 }
 
-static void ec_report(const struct echo_conn *e, const char *how)
-{
+static void ec_report(const struct echo_conn *e, const char *how) {
     if (!g.verbose)
         return;
     printf("conn %u.%u.%u.%u:%u %s: in %" PRIu64 " B, out %" PRIu64 " B\n", e->ip >> 24,
@@ -72,8 +69,7 @@ static void ec_report(const struct echo_conn *e, const char *how)
            e->bytes_out);
 }
 
-static void ec_free(struct echo_conn *e)
-{
+static void ec_free(struct echo_conn *e) {
     while (e->head != NULL) {
         struct pending *p = e->head;
         e->head = p->next;
@@ -89,8 +85,7 @@ static void ec_free(struct echo_conn *e)
 }
 
 /* Send queued buffers while they fit; true when the queue is empty. */
-static bool flush_pending(struct dpn_conn *c, struct echo_conn *e)
-{
+static bool flush_pending(struct dpn_conn *c, struct echo_conn *e) {
     while (e->head != NULL) {
         struct pending *p = e->head;
         size_t len = dpn_buf_len(p->b);
@@ -106,16 +101,14 @@ static bool flush_pending(struct dpn_conn *c, struct echo_conn *e)
     return true;
 }
 
-static void finish(struct dpn_conn *c, struct echo_conn *e)
-{
+static void finish(struct dpn_conn *c, struct echo_conn *e) {
     ec_report(e, "closed");
     g.closed_ok++;
     ec_free(e);
     dpn_close_conn(c);
 }
 
-static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b)
-{
+static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
     struct echo_conn *e = ctx;
     size_t len = dpn_buf_len(b);
     e->bytes_in += len;
@@ -125,8 +118,10 @@ static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b)
     }
     struct pending *p = g.pend_free;
     if (p == NULL) {
-        fprintf(stderr, "echoserver: %d buffers already wait for send space; resetting a "
-                        "connection\n", MAX_PENDING);
+        fprintf(stderr,
+                "echoserver: %d buffers already wait for send space; resetting a "
+                "connection\n",
+                MAX_PENDING);
         dpn_buf_free(b);
         ec_report(e, "reset (out of buffers)");
         g.closed_err++;
@@ -144,8 +139,7 @@ static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b)
     e->tail = p;
 }
 
-static void on_sent(void *ctx, struct dpn_conn *c, size_t len)
-{
+static void on_sent(void *ctx, struct dpn_conn *c, size_t len) {
     struct echo_conn *e = ctx;
     size_t n = len < e->unacked ? len : e->unacked;
     e->unacked -= n;
@@ -155,16 +149,14 @@ static void on_sent(void *ctx, struct dpn_conn *c, size_t len)
         finish(c, e);
 }
 
-static void on_eof(void *ctx, struct dpn_conn *c)
-{
+static void on_eof(void *ctx, struct dpn_conn *c) {
     struct echo_conn *e = ctx;
     e->eof = true;
     if (flush_pending(c, e))
         finish(c, e); /* queued echoes still go out before our FIN */
 }
 
-static void on_closed(void *ctx, struct dpn_conn *c, int err)
-{
+static void on_closed(void *ctx, struct dpn_conn *c, int err) {
     struct echo_conn *e = ctx;
     (void)c;
     if (g.verbose)
@@ -174,8 +166,7 @@ static void on_closed(void *ctx, struct dpn_conn *c, int err)
     ec_free(e);
 }
 
-static int on_accept(void *lctx, struct dpn_conn *c)
-{
+static int on_accept(void *lctx, struct dpn_conn *c) {
     (void)lctx;
     struct echo_conn *e = ec_alloc();
     if (e == NULL) {
@@ -196,8 +187,7 @@ static const struct dpn_tcp_ops echo_ops = {
     .closed = on_closed,
 };
 
-static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port)
-{
+static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port) {
     (void)ctx;
     size_t len = dpn_buf_len(b);
     if (dpn_udp_sendto_buf(u, b, ip, port) != 0) {
@@ -209,14 +199,11 @@ static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip,
     g.udp_bytes += len;
 }
 
-static int parse_app_args(int argc, char **argv, uint16_t *port, bool *tcp, bool *udp)
-{
-    static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
-                                         {"no-udp", no_argument, NULL, 'U'},
-                                         {"no-tcp", no_argument, NULL, 'T'},
-                                         {"verbose", no_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+static int parse_app_args(int argc, char **argv, uint16_t *port, bool *tcp, bool *udp) {
+    static const struct option opts[] = {
+        {"port", required_argument, NULL, 'p'}, {"no-udp", no_argument, NULL, 'U'},
+        {"no-tcp", no_argument, NULL, 'T'},     {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "p:vh", opts, NULL)) != -1) {
@@ -252,8 +239,7 @@ static int parse_app_args(int argc, char **argv, uint16_t *port, bool *tcp, bool
     return 0;
 }
 
-static int setup_pools(unsigned nconns)
-{
+static int setup_pools(unsigned nconns) {
     g.conns = calloc(nconns, sizeof(*g.conns));
     g.pend = calloc(MAX_PENDING, sizeof(*g.pend));
     if (g.conns == NULL || g.pend == NULL)
@@ -269,8 +255,7 @@ static int setup_pools(unsigned nconns)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     uint16_t port = 7;
     bool tcp = true, udp = true;
     int rc = dpn_init(&argc, &argv, &g.w);
@@ -283,8 +268,7 @@ int main(int argc, char **argv)
     struct dpn_listener *l = NULL;
     struct dpn_udp *u = NULL;
     if (tcp && (rc = dpn_listen(g.w, port, &echo_ops, NULL, &l)) != 0) {
-        fprintf(stderr, "echoserver: cannot listen on TCP port %u: %s\n", port,
-                dpn_strerror(rc));
+        fprintf(stderr, "echoserver: cannot listen on TCP port %u: %s\n", port, dpn_strerror(rc));
         dpn_close(g.w);
         return 1;
     }
@@ -308,9 +292,10 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < 16384 && g.verbose; i++)
         if (g.conns[i].used)
             ec_report(&g.conns[i], "open at exit");
-    printf("echoserver: connections accepted %" PRIu64 ", closed %" PRIu64 ", ended by errors %" PRIu64
-           ", refused %" PRIu64 ", open %" PRIu64 "; tcp in %" PRIu64 " B out %" PRIu64
-           " B; udp %" PRIu64 " datagrams %" PRIu64 " B, %" PRIu64 " send errors\n",
+    printf("echoserver: connections accepted %" PRIu64 ", closed %" PRIu64
+           ", ended by errors %" PRIu64 ", refused %" PRIu64 ", open %" PRIu64 "; tcp in %" PRIu64
+           " B out %" PRIu64 " B; udp %" PRIu64 " datagrams %" PRIu64 " B, %" PRIu64
+           " send errors\n",
            g.accepted, g.closed_ok, g.closed_err, g.refused, st.conns_open, g.tcp_in, g.tcp_out,
            g.udp_dgrams, g.udp_bytes, g.udp_errors);
     fflush(stdout);

@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop;
-static void on_sig(int s) { (void)s; stop = 1; }
+static void on_sig(int s) {
+    (void)s;
+    stop = 1;
+}
 
-static int open_listener(int type, struct sockaddr_in *sa)
-{
+static int open_listener(int type, struct sockaddr_in *sa) {
     int fd = socket(AF_INET, type | SOCK_NONBLOCK, 0), one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof(*sa)) != 0 ||
@@ -28,8 +30,7 @@ static int open_listener(int type, struct sockaddr_in *sa)
     return fd;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
     int o;
     while ((o = getopt(argc, argv, "p:b:")) != -1) {

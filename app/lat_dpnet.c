@@ -30,8 +30,7 @@ static struct {
     uint64_t deadline_ns;
 } s;
 
-static void finish(int err)
-{
+static void finish(int err) {
     if (s.done)
         return;
     s.done = true;
@@ -41,8 +40,7 @@ static void finish(int err)
 
 /* ---- TCP ---- */
 
-static void pump(struct flow *f)
-{
+static void pump(struct flow *f) {
     while (f->to_send > 0) {
         size_t off = s.o->size - f->to_send;
         long n = dpn_send(f->c, s.payload + off, f->to_send);
@@ -52,8 +50,7 @@ static void pump(struct flow *f)
     }
 }
 
-static void start_request(struct flow *f)
-{
+static void start_request(struct flow *f) {
     f->sent_ns = dpn_now_ns();
     f->to_send = s.o->size;
     f->got = 0;
@@ -61,15 +58,13 @@ static void start_request(struct flow *f)
         pump(f);
 }
 
-static void start_all(void)
-{
+static void start_all(void) {
     s.started = true;
     for (unsigned i = 0; i < s.o->conns; i++)
         start_request(&s.flows[i]);
 }
 
-static void complete(struct flow *f)
-{
+static void complete(struct flow *f) {
     uint64_t now = dpn_now_ns();
     if (lat_record(&s.run, now - f->sent_ns, now))
         finish(0);
@@ -77,8 +72,7 @@ static void complete(struct flow *f)
         start_request(f);
 }
 
-static void on_connected(void *ctx, struct dpn_conn *c, int err)
-{
+static void on_connected(void *ctx, struct dpn_conn *c, int err) {
     struct flow *f = ctx;
     if (err != 0) {
         fprintf(stderr, "net_latency: connection %ld failed: %s\n", (long)(f - s.flows),
@@ -93,8 +87,7 @@ static void on_connected(void *ctx, struct dpn_conn *c, int err)
         start_all();
 }
 
-static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b)
-{
+static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
     struct flow *f = ctx;
     f->got += dpn_buf_len(b);
     dpn_recv_done(c, b);
@@ -110,8 +103,7 @@ static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b)
         complete(f);
 }
 
-static void on_sent(void *ctx, struct dpn_conn *c, size_t len)
-{
+static void on_sent(void *ctx, struct dpn_conn *c, size_t len) {
     (void)c;
     (void)len;
     struct flow *f = ctx;
@@ -119,8 +111,7 @@ static void on_sent(void *ctx, struct dpn_conn *c, size_t len)
         pump(f);
 }
 
-static void on_eof(void *ctx, struct dpn_conn *c)
-{
+static void on_eof(void *ctx, struct dpn_conn *c) {
     (void)c;
     (void)ctx;
     if (!s.done) {
@@ -129,8 +120,7 @@ static void on_eof(void *ctx, struct dpn_conn *c)
     }
 }
 
-static void on_closed(void *ctx, struct dpn_conn *c, int err)
-{
+static void on_closed(void *ctx, struct dpn_conn *c, int err) {
     (void)c;
     struct flow *f = ctx;
     f->c = NULL;
@@ -151,8 +141,7 @@ static const struct dpn_tcp_ops tcp_ops = {
 
 /* ---- UDP ---- */
 
-static void udp_send(struct flow *f)
-{
+static void udp_send(struct flow *f) {
     f->seq++;
     if (s.o->size >= 8)
         memcpy(s.payload, &f->seq, 8);
@@ -160,8 +149,7 @@ static void udp_send(struct flow *f)
     dpn_udp_sendto(f->u, s.payload, s.o->size, s.o->server_ip, s.o->port);
 }
 
-static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port)
-{
+static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port) {
     (void)u;
     struct flow *f = ctx;
     uint64_t seq = f->seq;
@@ -169,8 +157,7 @@ static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip,
     if (s.o->size >= 8 && len >= 8)
         dpn_buf_copy(b, &seq, 8, 0);
     dpn_buf_free(b);
-    if (s.done || ip != s.o->server_ip || port != s.o->port || len != s.o->size ||
-        seq != f->seq)
+    if (s.done || ip != s.o->server_ip || port != s.o->port || len != s.o->size || seq != f->seq)
         return; /* stray or late reply */
     uint64_t now = dpn_now_ns();
     if (lat_record(&s.run, now - f->sent_ns, now))
@@ -184,8 +171,7 @@ static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip,
 #define TICK_MS 50
 #define UDP_RESEND_NS (200 * 1000000ull)
 
-static void tick(void *arg)
-{
+static void tick(void *arg) {
     (void)arg;
     uint64_t now = dpn_now_ns();
     if (now > s.deadline_ns) {
@@ -206,15 +192,14 @@ static void tick(void *arg)
     dpn_timer_add(s.w, TICK_MS, tick, NULL);
 }
 
-static int open_flows(void)
-{
+static int open_flows(void) {
     for (unsigned i = 0; i < s.o->conns; i++) {
         struct flow *f = &s.flows[i];
         int rc = s.o->udp ? dpn_udp_bind(s.w, 0, on_udp, f, &f->u)
                           : dpn_connect(s.w, s.o->server_ip, s.o->port, &tcp_ops, f, NULL);
         if (rc != 0) {
-            fprintf(stderr, "net_latency: cannot open %s flow %u: %s\n",
-                    s.o->udp ? "UDP" : "TCP", i, dpn_strerror(rc));
+            fprintf(stderr, "net_latency: cannot open %s flow %u: %s\n", s.o->udp ? "UDP" : "TCP",
+                    i, dpn_strerror(rc));
             return -1;
         }
     }
@@ -226,8 +211,7 @@ static int open_flows(void)
     return 0;
 }
 
-static void close_flows(void)
-{
+static void close_flows(void) {
     for (unsigned i = 0; i < s.o->conns; i++) {
         struct flow *f = &s.flows[i];
         if (f->u != NULL)
@@ -238,8 +222,7 @@ static void close_flows(void)
     }
 }
 
-int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o)
-{
+int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o) {
     s.w = w;
     s.o = o;
     s.flows = calloc(o->conns, sizeof(*s.flows));

@@ -24,20 +24,18 @@ struct kflow {
     size_t sent, got;
 };
 
-static uint64_t now_ns(void)
-{
+static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int open_socket(const struct lat_opts *o)
-{
+static int open_socket(const struct lat_opts *o) {
     int fd = socket(AF_INET, o->udp ? SOCK_DGRAM : SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(o->port),
-                             .sin_addr.s_addr = htonl(o->server_ip)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(o->port), .sin_addr.s_addr = htonl(o->server_ip)};
     int one = 1;
     if (!o->udp)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -51,8 +49,7 @@ static int open_socket(const struct lat_opts *o)
 }
 
 /* Send the rest of the request without blocking; -1 on a dead socket. */
-static int ksend(struct kflow *f, const uint8_t *payload, size_t size)
-{
+static int ksend(struct kflow *f, const uint8_t *payload, size_t size) {
     while (f->sent < size) {
         ssize_t n = send(f->fd, payload + f->sent, size - f->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0)
@@ -62,16 +59,14 @@ static int ksend(struct kflow *f, const uint8_t *payload, size_t size)
     return 0;
 }
 
-static void start(struct kflow *f, const uint8_t *payload, size_t size)
-{
+static void start(struct kflow *f, const uint8_t *payload, size_t size) {
     f->sent = f->got = 0;
     f->sent_ns = now_ns();
     ksend(f, payload, size);
 }
 
 /* Read what is there; 1 when the echo is complete, 0 not yet, -1 error. */
-static int krecv(struct kflow *f, uint8_t *buf, size_t size, bool udp, int flags)
-{
+static int krecv(struct kflow *f, uint8_t *buf, size_t size, bool udp, int flags) {
     ssize_t n = recv(f->fd, buf, udp ? size : size - f->got, flags);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
@@ -84,8 +79,7 @@ static int krecv(struct kflow *f, uint8_t *buf, size_t size, bool udp, int flags
 }
 
 static int run_loop(const struct lat_opts *o, struct kflow *fl, struct lat_run *r, uint8_t *payload,
-                    uint8_t *buf, int ep)
-{
+                    uint8_t *buf, int ep) {
     uint64_t deadline = now_ns() + o->timeout_s * 1000000000ull;
     for (unsigned i = 0; i < o->conns; i++)
         start(&fl[i], payload, o->size);
@@ -128,8 +122,7 @@ static int run_loop(const struct lat_opts *o, struct kflow *fl, struct lat_run *
     }
 }
 
-int lat_run_kernel(const struct lat_opts *o)
-{
+int lat_run_kernel(const struct lat_opts *o) {
     struct lat_run r;
     struct kflow *fl = calloc(o->conns, sizeof(*fl));
     uint8_t *payload = malloc(o->size), *buf = malloc(o->size);

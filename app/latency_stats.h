@@ -19,8 +19,7 @@ struct lat_run {
 };
 
 static inline int lat_init(struct lat_run *r, uint64_t count, uint64_t duration_ns,
-                           uint64_t warmup)
-{
+                           uint64_t warmup) {
     r->cap = count > 0 ? count : 20000000; /* duration mode: up to 20M samples */
     r->rtt_ns = malloc(r->cap * sizeof(*r->rtt_ns));
     r->n = 0;
@@ -33,8 +32,7 @@ static inline int lat_init(struct lat_run *r, uint64_t count, uint64_t duration_
 }
 
 /* Record one round trip ending at now; returns true when the run is done. */
-static inline bool lat_record(struct lat_run *r, uint64_t rtt, uint64_t now)
-{
+static inline bool lat_record(struct lat_run *r, uint64_t rtt, uint64_t now) {
     if (r->warmup_left > 0) {
         if (--r->warmup_left == 0)
             r->t_start = now;
@@ -51,15 +49,13 @@ static inline bool lat_record(struct lat_run *r, uint64_t rtt, uint64_t now)
     return done;
 }
 
-static int lat_cmp(const void *a, const void *b)
-{
+static int lat_cmp(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
 }
 
 /* Nearest-rank percentile in microseconds; samples must be sorted. */
-static inline double lat_pct(const struct lat_run *r, double q)
-{
+static inline double lat_pct(const struct lat_run *r, double q) {
     if (r->n == 0)
         return 0;
     uint64_t rank = (uint64_t)(q * (double)r->n + 0.999999);
@@ -70,13 +66,12 @@ static inline double lat_pct(const struct lat_run *r, double q)
     return r->rtt_ns[rank - 1] / 1000.0;
 }
 
-static inline void lat_report(struct lat_run *r, bool json, const char *what)
-{
+static inline void lat_report(struct lat_run *r, bool json, const char *what) {
     qsort(r->rtt_ns, r->n, sizeof(*r->rtt_ns), lat_cmp);
     double secs = r->t_end > r->t_start ? (double)(r->t_end - r->t_start) / 1e9 : 0;
     double rate = secs > 0 ? (double)r->n / secs : 0;
-    double p[6] = {lat_pct(r, 0), lat_pct(r, 0.5), lat_pct(r, 0.9), lat_pct(r, 0.99),
-                   lat_pct(r, 0.999), lat_pct(r, 1.0)};
+    double p[6] = {lat_pct(r, 0),    lat_pct(r, 0.5),   lat_pct(r, 0.9),
+                   lat_pct(r, 0.99), lat_pct(r, 0.999), lat_pct(r, 1.0)};
     if (r->n > 0)
         p[0] = r->rtt_ns[0] / 1000.0;
     if (json) {
@@ -89,8 +84,8 @@ static inline void lat_report(struct lat_run *r, bool json, const char *what)
         printf("net_latency: %s\n", what);
         printf("messages %llu in %.3f s: %.0f msgs/s%s\n", (unsigned long long)r->n, secs, rate,
                r->lost > 0 ? " (some requests lost and resent)" : "");
-        printf("rtt_us min %.2f p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n", p[0], p[1],
-               p[2], p[3], p[4], p[5]);
+        printf("rtt_us min %.2f p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n", p[0], p[1], p[2],
+               p[3], p[4], p[5]);
         if (r->lost > 0)
             printf("lost %llu\n", (unsigned long long)r->lost);
     }

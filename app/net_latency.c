@@ -13,58 +13,61 @@
 #include "latency_stats.h"
 #include "net_latency.h"
 
-static struct lat_opts o = {.port = 7, .conns = 1, .size = 64, .count = 10000, .warmup = 1000,
-                            .timeout_s = 60};
+static struct lat_opts o = {
+    .port = 7, .conns = 1, .size = 64, .count = 10000, .warmup = 1000, .timeout_s = 60};
 
-static void usage(const char *prog)
-{
-    fprintf(stderr,
-            "usage: %s [EAL options] -- [dpnet options] --server IP [options]\n"
-            "       %s --kernel --server IP [options]\n"
-            "  --server IP      echo server address (required)\n"
-            "  --port N         server port (default 7)\n"
-            "  --udp            UDP instead of TCP\n"
-            "  --conns N        concurrent connections/flows, each one request in flight (default 1)\n"
-            "  --size B         message size in bytes (default 64; UDP: at most 1472)\n"
-            "  --count N        round trips to measure (default 10000)\n"
-            "  --duration S     measure for S seconds instead of a count\n"
-            "  --warmup N       round trips before measuring (default 1000)\n"
-            "  --timeout S      give up after S seconds (default 60)\n"
-            "  --json           one JSON line: rtt_us{min,p50,p90,p99,p99.9,max}, messages, msgs_per_s\n"
-            "  --kernel         measure over Linux sockets instead of dpnet (no EAL options)\n",
-            prog, prog);
+static void usage(const char *prog) {
+    fprintf(
+        stderr,
+        "usage: %s [EAL options] -- [dpnet options] --server IP [options]\n"
+        "       %s --kernel --server IP [options]\n"
+        "  --server IP      echo server address (required)\n"
+        "  --port N         server port (default 7)\n"
+        "  --udp            UDP instead of TCP\n"
+        "  --conns N        concurrent connections/flows, each one request in flight (default 1)\n"
+        "  --size B         message size in bytes (default 64; UDP: at most 1472)\n"
+        "  --count N        round trips to measure (default 10000)\n"
+        "  --duration S     measure for S seconds instead of a count\n"
+        "  --warmup N       round trips before measuring (default 1000)\n"
+        "  --timeout S      give up after S seconds (default 60)\n"
+        "  --json           one JSON line: rtt_us{min,p50,p90,p99,p99.9,max}, messages, "
+        "msgs_per_s\n"
+        "  --kernel         measure over Linux sockets instead of dpnet (no EAL options)\n",
+        prog, prog);
 }
 
-static int bad(const char *opt, const char *val, const char *why)
-{
+static int bad(const char *opt, const char *val, const char *why) {
     fprintf(stderr, "net_latency: option '--%s %s': %s\n", opt, val, why);
     return -1;
 }
 
-static int parse_num(const char *opt, const char *val, uint64_t min, uint64_t max, uint64_t *out)
-{
+static int parse_num(const char *opt, const char *val, uint64_t min, uint64_t max, uint64_t *out) {
     char *end;
     unsigned long long v = strtoull(val, &end, 10);
     if (*val == '\0' || *val == '-' || *end != '\0' || v < min || v > max) {
         char why[96];
-        snprintf(why, sizeof(why), "must be a number from %llu to %llu",
-                 (unsigned long long)min, (unsigned long long)max);
+        snprintf(why, sizeof(why), "must be a number from %llu to %llu", (unsigned long long)min,
+                 (unsigned long long)max);
         return bad(opt, val, why);
     }
     *out = v;
     return 0;
 }
 
-static int parse_args(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"server", required_argument, NULL, 's'},  {"port", required_argument, NULL, 'p'},
-        {"udp", no_argument, NULL, 'u'},           {"conns", required_argument, NULL, 'n'},
-        {"size", required_argument, NULL, 'b'},    {"count", required_argument, NULL, 'c'},
-        {"duration", required_argument, NULL, 'd'}, {"warmup", required_argument, NULL, 'w'},
-        {"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"kernel", no_argument, NULL, 'k'},        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+static int parse_args(int argc, char **argv) {
+    static const struct option opts[] = {{"server", required_argument, NULL, 's'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"udp", no_argument, NULL, 'u'},
+                                         {"conns", required_argument, NULL, 'n'},
+                                         {"size", required_argument, NULL, 'b'},
+                                         {"count", required_argument, NULL, 'c'},
+                                         {"duration", required_argument, NULL, 'd'},
+                                         {"warmup", required_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"kernel", no_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int opt, idx;
     uint64_t v;
     optind = 1;
@@ -134,8 +137,10 @@ static int parse_args(int argc, char **argv)
         return -1;
     }
     if (o.udp && o.size > 1472) {
-        fprintf(stderr, "net_latency: --size %zu: UDP messages must fit one frame (at most "
-                        "1472 B)\n", o.size);
+        fprintf(stderr,
+                "net_latency: --size %zu: UDP messages must fit one frame (at most "
+                "1472 B)\n",
+                o.size);
         return -1;
     }
     if (o.duration_s > 0 && o.timeout_s < o.duration_s + 10)
@@ -143,16 +148,14 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
-static bool has_kernel_flag(int argc, char **argv)
-{
+static bool has_kernel_flag(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--kernel") == 0)
             return true;
     return false;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (has_kernel_flag(argc, argv)) {
         if (parse_args(argc, argv) != 0)
             return 2;

@@ -11,8 +11,7 @@
 #include "log.h"
 #include "port.h"
 
-void dpn_port_dev_name(const char *device, char *name, size_t len)
-{
+void dpn_port_dev_name(const char *device, char *name, size_t len) {
     size_t n = strcspn(device, ",");
     if (n >= len)
         n = len - 1;
@@ -20,8 +19,7 @@ void dpn_port_dev_name(const char *device, char *name, size_t len)
     name[n] = '\0';
 }
 
-bool dpn_port_is_pci(const char *device)
-{
+bool dpn_port_is_pci(const char *device) {
     /* [dddd:]bb:dd.f */
     unsigned dom, bus, dev, fn;
     char tail;
@@ -29,24 +27,24 @@ bool dpn_port_is_pci(const char *device)
            sscanf(device, "%x:%x.%x%c", &bus, &dev, &fn, &tail) == 3;
 }
 
-static int find_port(const struct dpn_config *cfg, uint16_t *port_id)
-{
+static int find_port(const struct dpn_config *cfg, uint16_t *port_id) {
     if (cfg->device[0] == '\0') {
         uint16_t pid;
-        RTE_ETH_FOREACH_DEV(pid)
-        {
+        RTE_ETH_FOREACH_DEV(pid) {
             *port_id = pid;
             return 0;
         }
-        DPN_LOG(ERR, port, "no DPDK port found: set port.device (a vdev such as "
-                           "net_tap0,iface=dpn0, or a PCI address bound to vfio-pci)");
+        DPN_LOG(ERR, port,
+                "no DPDK port found: set port.device (a vdev such as "
+                "net_tap0,iface=dpn0, or a PCI address bound to vfio-pci)");
         return -DPN_ENODEV;
     }
     char name[RTE_ETH_NAME_MAX_LEN];
     dpn_port_dev_name(cfg->device, name, sizeof(name));
     if (rte_eth_dev_get_port_by_name(name, port_id) != 0) {
-        DPN_LOG(ERR, port, "device '%s' has no DPDK port (not probed: check the PCI address is "
-                           "bound to vfio-pci and allowed with -a, or the vdev arguments)",
+        DPN_LOG(ERR, port,
+                "device '%s' has no DPDK port (not probed: check the PCI address is "
+                "bound to vfio-pci and allowed with -a, or the vdev arguments)",
                 name);
         return -DPN_ENODEV;
     }
@@ -54,12 +52,10 @@ static int find_port(const struct dpn_config *cfg, uint16_t *port_id)
 }
 
 static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_conf *conf,
-                          struct dpn_port_caps *caps)
-{
+                          struct dpn_port_caps *caps) {
     uint64_t rx = info->rx_offload_capa, tx = info->tx_offload_capa;
     caps->rx_ip_cksum = rx & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
-    caps->rx_l4_cksum =
-        (rx & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) && (rx & RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+    caps->rx_l4_cksum = (rx & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) && (rx & RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
     caps->tx_ip_cksum = tx & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
     caps->tx_tcp_cksum = caps->tx_ip_cksum && (tx & RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
     caps->tx_udp_cksum = caps->tx_ip_cksum && (tx & RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
@@ -77,8 +73,7 @@ static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_co
 }
 
 static int configure(uint16_t pid, const struct dpn_config *cfg, struct rte_mempool *pool,
-                     struct dpn_port_caps *caps, bool want_intr)
-{
+                     struct dpn_port_caps *caps, bool want_intr) {
     struct rte_eth_dev_info info;
     struct rte_eth_conf conf;
     int rc = rte_eth_dev_info_get(pid, &info);
@@ -104,8 +99,7 @@ static int configure(uint16_t pid, const struct dpn_config *cfg, struct rte_memp
     return rte_eth_tx_queue_setup(pid, 0, ntx, (unsigned)socket, NULL);
 }
 
-static void set_mtu(uint16_t pid, const struct dpn_config *cfg, struct dpn_port_caps *caps)
-{
+static void set_mtu(uint16_t pid, const struct dpn_config *cfg, struct dpn_port_caps *caps) {
     uint16_t cur = 0;
     rte_eth_dev_get_mtu(pid, &cur);
     caps->mtu = cfg->mtu;
@@ -121,8 +115,7 @@ static void set_mtu(uint16_t pid, const struct dpn_config *cfg, struct dpn_port_
 }
 
 int dpn_port_open(const struct dpn_config *cfg, struct rte_mempool *pool, uint16_t *port_id,
-                  struct dpn_port_caps *caps, struct rte_ether_addr *mac)
-{
+                  struct dpn_port_caps *caps, struct rte_ether_addr *mac) {
     uint16_t pid;
     int rc = find_port(cfg, &pid);
     if (rc != 0)
@@ -160,11 +153,12 @@ int dpn_port_open(const struct dpn_config *cfg, struct rte_mempool *pool, uint16
     }
     rte_eth_macaddr_get(pid, mac);
     if (want_intr)
-        caps->rx_intr = rte_eth_dev_rx_intr_ctl_q(pid, 0, RTE_EPOLL_PER_THREAD,
-                                                  RTE_INTR_EVENT_ADD, NULL) == 0;
+        caps->rx_intr =
+            rte_eth_dev_rx_intr_ctl_q(pid, 0, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD, NULL) == 0;
     *port_id = pid;
     DPN_LOG(INFO, port,
-            "port %u (%s) up: mac " RTE_ETHER_ADDR_PRT_FMT ", mtu %u, rx csum %s/%s, tx csum ip %s tcp %s udp %s, rx intr %s",
+            "port %u (%s) up: mac " RTE_ETHER_ADDR_PRT_FMT
+            ", mtu %u, rx csum %s/%s, tx csum ip %s tcp %s udp %s, rx intr %s",
             pid, caps->driver, RTE_ETHER_ADDR_BYTES(mac), caps->mtu, caps->rx_ip_cksum ? "ip" : "-",
             caps->rx_l4_cksum ? "l4" : "-", caps->tx_ip_cksum ? "hw" : "sw",
             caps->tx_tcp_cksum ? "hw" : "sw", caps->tx_udp_cksum ? "hw" : "sw",
@@ -172,18 +166,15 @@ int dpn_port_open(const struct dpn_config *cfg, struct rte_mempool *pool, uint16
     return 0;
 }
 
-int dpn_port_intr_enable(uint16_t port_id, uint16_t queue_id)
-{
+int dpn_port_intr_enable(uint16_t port_id, uint16_t queue_id) {
     return rte_eth_dev_rx_intr_enable(port_id, queue_id);
 }
 
-void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id)
-{
+void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id) {
     rte_eth_dev_rx_intr_disable(port_id, queue_id);
 }
 
-void dpn_port_close(uint16_t port_id)
-{
+void dpn_port_close(uint16_t port_id) {
     rte_eth_dev_stop(port_id);
     rte_eth_dev_close(port_id);
 }

@@ -19,7 +19,7 @@ struct dpn_port_caps {
     bool tx_ip_cksum;  /* PMD fills the IPv4 header checksum */
     bool tx_tcp_cksum; /* PMD fills TCP checksums (we write the pseudo-header sum) */
     bool tx_udp_cksum;
-    bool rx_intr;      /* RX interrupts usable for sleeping */
+    bool rx_intr; /* RX interrupts usable for sleeping */
     uint16_t mtu;
     char driver[32];
 };

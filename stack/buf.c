@@ -7,8 +7,7 @@
 #include "worker.h"
 
 struct rte_mempool *dpn_pool_create(const char *name, unsigned n, unsigned cache, unsigned mtu,
-                                    int socket)
-{
+                                    int socket) {
     /* Room for a full frame (MTU + Ethernet header + VLAN tag + CRC) after
      * the headroom, never less than DPDK's default. */
     unsigned room = RTE_PKTMBUF_HEADROOM + mtu + RTE_ETHER_HDR_LEN + 4 + RTE_ETHER_CRC_LEN;
@@ -17,33 +16,28 @@ struct rte_mempool *dpn_pool_create(const char *name, unsigned n, unsigned cache
     return rte_pktmbuf_pool_create(name, n, cache, DPN_MBUF_PRIV_SIZE, (uint16_t)room, socket);
 }
 
-void dpn_pbuf_free_custom(struct pbuf *p)
-{
+void dpn_pbuf_free_custom(struct pbuf *p) {
     struct dpn_pbuf *dp = (struct dpn_pbuf *)p;
     /* One segment only: lwIP frees every pbuf of a chain itself. */
     rte_pktmbuf_free_seg(dp->m);
 }
 
-size_t dpn_buf_len(const struct dpn_buf *b)
-{
+size_t dpn_buf_len(const struct dpn_buf *b) {
     return ((const struct pbuf *)b)->tot_len;
 }
 
-const struct dpn_buf *dpn_buf_next(const struct dpn_buf *seg)
-{
+const struct dpn_buf *dpn_buf_next(const struct dpn_buf *seg) {
     return (const struct dpn_buf *)((const struct pbuf *)seg)->next;
 }
 
-const void *dpn_buf_data(const struct dpn_buf *seg, size_t *len)
-{
+const void *dpn_buf_data(const struct dpn_buf *seg, size_t *len) {
     const struct pbuf *p = (const struct pbuf *)seg;
     if (len != NULL)
         *len = p->len;
     return p->payload;
 }
 
-size_t dpn_buf_copy(const struct dpn_buf *b, void *dst, size_t len, size_t offset)
-{
+size_t dpn_buf_copy(const struct dpn_buf *b, void *dst, size_t len, size_t offset) {
     const struct pbuf *p = (const struct pbuf *)b;
     if (offset >= p->tot_len)
         return 0;
@@ -52,14 +46,12 @@ size_t dpn_buf_copy(const struct dpn_buf *b, void *dst, size_t len, size_t offse
     return pbuf_copy_partial(p, dst, (u16_t)len, (u16_t)offset);
 }
 
-void dpn_buf_free(struct dpn_buf *b)
-{
+void dpn_buf_free(struct dpn_buf *b) {
     if (b != NULL)
         pbuf_free((struct pbuf *)b);
 }
 
-struct dpn_buf *dpn_buf_alloc(struct dpn_worker *w, size_t len)
-{
+struct dpn_buf *dpn_buf_alloc(struct dpn_worker *w, size_t len) {
     if (len == 0 || len > TCP_MSS)
         return NULL;
     struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
@@ -72,12 +64,10 @@ struct dpn_buf *dpn_buf_alloc(struct dpn_worker *w, size_t len)
     return (struct dpn_buf *)dpn_pbuf_wrap_seg(m);
 }
 
-void *dpn_buf_mut(struct dpn_buf *b)
-{
+void *dpn_buf_mut(struct dpn_buf *b) {
     return ((struct pbuf *)b)->payload;
 }
 
-unsigned dpn_mbufs_free(const struct dpn_worker *w)
-{
+unsigned dpn_mbufs_free(const struct dpn_worker *w) {
     return rte_mempool_avail_count(w->pool);
 }

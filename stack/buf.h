@@ -26,8 +26,7 @@ struct rte_mempool *dpn_pool_create(const char *name, unsigned n, unsigned cache
 void dpn_pbuf_free_custom(struct pbuf *p);
 
 /* Wrap one mbuf segment (zero copy). */
-static inline struct pbuf *dpn_pbuf_wrap_seg(struct rte_mbuf *m)
-{
+static inline struct pbuf *dpn_pbuf_wrap_seg(struct rte_mbuf *m) {
     struct dpn_pbuf *dp = (struct dpn_pbuf *)rte_mbuf_to_priv(m);
     dp->pc.custom_free_function = dpn_pbuf_free_custom;
     dp->m = m;
@@ -38,8 +37,7 @@ static inline struct pbuf *dpn_pbuf_wrap_seg(struct rte_mbuf *m)
 
 /* Wrap a whole (possibly multi-segment) packet; each segment becomes one
  * pbuf of the chain. */
-static inline struct pbuf *dpn_pbuf_wrap(struct rte_mbuf *m)
-{
+static inline struct pbuf *dpn_pbuf_wrap(struct rte_mbuf *m) {
     struct pbuf *head = dpn_pbuf_wrap_seg(m);
     for (struct rte_mbuf *s = m->next; s != NULL; s = s->next)
         pbuf_cat(head, dpn_pbuf_wrap_seg(s));
@@ -47,8 +45,7 @@ static inline struct pbuf *dpn_pbuf_wrap(struct rte_mbuf *m)
 }
 
 /* The mbuf behind a pbuf we made, or NULL for lwIP's own pbufs. */
-static inline struct rte_mbuf *dpn_pbuf_mbuf(const struct pbuf *p)
-{
+static inline struct rte_mbuf *dpn_pbuf_mbuf(const struct pbuf *p) {
     if (!(p->flags & PBUF_FLAG_IS_CUSTOM))
         return NULL;
     const struct dpn_pbuf *dp = (const struct dpn_pbuf *)p;

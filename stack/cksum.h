@@ -15,8 +15,7 @@
 /* Software check of one frame: false only when an IPv4, TCP or UDP checksum
  * is present and wrong. Frames too malformed to check are passed on: lwIP
  * drops them on their lengths. */
-static inline bool dpn_cksum_verify_sw(const struct rte_mbuf *m, bool ip_good, bool l4_good)
-{
+static inline bool dpn_cksum_verify_sw(const struct rte_mbuf *m, bool ip_good, bool l4_good) {
     uint16_t dlen = rte_pktmbuf_data_len(m);
     const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
     if (dlen < sizeof(*eth) + sizeof(struct rte_ipv4_hdr) ||
@@ -53,8 +52,7 @@ static inline bool dpn_cksum_verify_sw(const struct rte_mbuf *m, bool ip_good, b
 }
 
 /* Per-frame decision from the NIC's flags, software where it said nothing. */
-static inline bool dpn_cksum_rx_ok(const struct rte_mbuf *m)
-{
+static inline bool dpn_cksum_rx_ok(const struct rte_mbuf *m) {
     uint64_t ipf = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
     uint64_t l4f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
     if (ipf == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD)
@@ -68,8 +66,7 @@ static inline bool dpn_cksum_rx_ok(const struct rte_mbuf *m)
 /* Mark a frame built by lwIP for the checksum offloads enabled (lwIP left
  * those checksums at zero). TCP/UDP offload needs the pseudo-header sum in
  * the checksum field. */
-static inline void dpn_cksum_tx_prepare(struct rte_mbuf *m, bool ip_hw, bool tcp_hw, bool udp_hw)
-{
+static inline void dpn_cksum_tx_prepare(struct rte_mbuf *m, bool ip_hw, bool tcp_hw, bool udp_hw) {
     struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
     if (eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) || !ip_hw)
         return;

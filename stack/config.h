@@ -35,7 +35,8 @@ struct dpn_config {
 
     /* polling */
     enum dpn_poll_mode poll;
-    uint32_t spin_us;      /* hybrid: spin this long without packets before sleeping (0..1000000), default 50 */
+    uint32_t spin_us;      /* hybrid: spin this long without packets before sleeping (0..1000000),
+                              default 50 */
     uint32_t sleep_max_us; /* hybrid/interrupt: longest single sleep (1..1000000), default 1000 */
 
     /* pools */

@@ -30,15 +30,13 @@ int dpn_logtype_stack;
 int dpn_logtype_port;
 int dpn_logtype_app;
 
-void dpn_log_init(void)
-{
+void dpn_log_init(void) {
     dpn_logtype_stack = rte_log_register_type_and_pick_level("dpnet.stack", RTE_LOG_INFO);
     dpn_logtype_port = rte_log_register_type_and_pick_level("dpnet.port", RTE_LOG_INFO);
     dpn_logtype_app = rte_log_register_type_and_pick_level("dpnet.app", RTE_LOG_INFO);
 }
 
-const char *dpn_strerror(int err)
-{
+const char *dpn_strerror(int err) {
     if (err < 0)
         err = -err;
     switch (err) {
@@ -53,25 +51,21 @@ const char *dpn_strerror(int err)
     }
 }
 
-int dpn_parse_ip(const char *s, uint32_t *ip)
-{
+int dpn_parse_ip(const char *s, uint32_t *ip) {
     return dpn_parse_ipv4(s, ip);
 }
 
-uint32_t dpn_local_ip(const struct dpn_worker *w)
-{
+uint32_t dpn_local_ip(const struct dpn_worker *w) {
     return w->cfg.ip;
 }
 
-static void on_signal(int sig)
-{
+static void on_signal(int sig) {
     (void)sig;
     if (dpn_self != NULL)
         dpn_stop(dpn_self);
 }
 
-static bool has_arg(char **v, int n, const char *prefix)
-{
+static bool has_arg(char **v, int n, const char *prefix) {
     for (int i = 0; i < n; i++)
         if (strncmp(v[i], prefix, strlen(prefix)) == 0)
             return true;
@@ -81,8 +75,7 @@ static bool has_arg(char **v, int n, const char *prefix)
 /* EAL argv: argv[0], the config file's eal list, the command line's EAL
  * options, then what the device and mode imply. */
 static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **cl, int ncl,
-                             int *neal)
-{
+                             int *neal) {
     int max = 1 + cfg->eal_argc + ncl + 4;
     char **v = calloc((size_t)max + 1, sizeof(*v));
     static char vdev[DPN_CFG_STR + 8];
@@ -113,8 +106,7 @@ static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **c
     return v;
 }
 
-static int worker_alloc(struct dpn_worker **wp, const struct dpn_config *cfg)
-{
+static int worker_alloc(struct dpn_worker **wp, const struct dpn_config *cfg) {
     struct dpn_worker *w = rte_zmalloc("dpn_worker", sizeof(*w), RTE_CACHE_LINE_SIZE);
     if (w == NULL)
         return -DPN_ENOMEM;
@@ -138,12 +130,11 @@ static int worker_alloc(struct dpn_worker **wp, const struct dpn_config *cfg)
 
 /* Standalone: this process owns the port. (Attached mode gets its queue
  * from dpnetd instead.) */
-static int open_port(struct dpn_worker *w)
-{
+static int open_port(struct dpn_worker *w) {
     char pname[RTE_MEMPOOL_NAMESIZE];
     snprintf(pname, sizeof(pname), "%.15s_pool", w->name);
-    w->pool = dpn_pool_create(pname, w->cfg.mbufs, w->cfg.mbuf_cache, w->cfg.mtu,
-                              (int)rte_socket_id());
+    w->pool =
+        dpn_pool_create(pname, w->cfg.mbufs, w->cfg.mbuf_cache, w->cfg.mtu, (int)rte_socket_id());
     if (w->pool == NULL) {
         DPN_LOG(ERR, stack,
                 "cannot create a pool of %u mbufs: %s (reserve more hugepages or lower "
@@ -156,22 +147,19 @@ static int open_port(struct dpn_worker *w)
         return rc;
     w->queue_id = 0;
     if (w->cfg.poll == DPN_POLL_INTERRUPT && !w->caps.rx_intr) {
-        DPN_LOG(ERR, stack,
-                "poll mode interrupt: port %u (%s) has no RX interrupts; use hybrid",
+        DPN_LOG(ERR, stack, "poll mode interrupt: port %u (%s) has no RX interrupts; use hybrid",
                 w->port_id, w->caps.driver);
         return -DPN_ENOTSUP;
     }
     return 0;
 }
 
-static int usage_error(const char *prog, const char *msg)
-{
+static int usage_error(const char *prog, const char *msg) {
     fprintf(stderr, "%s: %s\n", prog, msg);
     return -DPN_ECONFIG;
 }
 
-int dpn_init(int *argc, char ***argv, struct dpn_worker **wp)
-{
+int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
     char **av = *argv, err[512];
     int ac = *argc;
     const char *prog = av[0];
@@ -196,14 +184,15 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp)
     int neal;
     char **eal = build_eal_argv(&cfg, av[0], av + 1, sep - 1, &neal);
     if (rte_eal_init(neal, eal) < 0) {
-        fprintf(stderr, "%s: DPDK EAL initialisation failed: %s\n", prog,
-                rte_strerror(rte_errno));
+        fprintf(stderr, "%s: DPDK EAL initialisation failed: %s\n", prog, rte_strerror(rte_errno));
         return -DPN_EEAL;
     }
     dpn_log_init();
     if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
-        fprintf(stderr, "%s: attached mode (--proc-type=secondary) needs dpnetd, which this "
-                        "version does not have yet; run standalone\n", prog);
+        fprintf(stderr,
+                "%s: attached mode (--proc-type=secondary) needs dpnetd, which this "
+                "version does not have yet; run standalone\n",
+                prog);
         rte_eal_cleanup();
         return -DPN_ENOTSUP;
     }
@@ -234,28 +223,26 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp)
     return 0;
 }
 
-void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st)
-{
+void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st) {
     *st = w->st;
     struct rte_eth_stats es;
     if (rte_eth_stats_get(w->port_id, &es) == 0)
         st->rx_nombuf = es.rx_nombuf;
 }
 
-static void print_stats(const struct dpn_worker *w)
-{
+static void print_stats(const struct dpn_worker *w) {
     struct dpn_stats st;
     dpn_get_stats(w, &st);
-    fprintf(stderr, "dpnet stats: rx %" PRIu64 " pkts %" PRIu64 " bytes, tx %" PRIu64 " pkts %" PRIu64
-           " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
-           ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64 "\n",
-           st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
-           st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps);
+    fprintf(stderr,
+            "dpnet stats: rx %" PRIu64 " pkts %" PRIu64 " bytes, tx %" PRIu64 " pkts %" PRIu64
+            " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
+            ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64 "\n",
+            st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
+            st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps);
 }
 
 /* Poll without sleeping for up to ms milliseconds or until no connection is open. */
-static void drain(struct dpn_worker *w, unsigned ms)
-{
+static void drain(struct dpn_worker *w, unsigned ms) {
     uint64_t end = rte_rdtsc() + w->tsc_per_ms * ms;
     enum dpn_poll_mode mode = w->cfg.poll;
     w->cfg.poll = DPN_POLL_BUSY;
@@ -273,8 +260,7 @@ static void drain(struct dpn_worker *w, unsigned ms)
     w->cfg.poll = mode;
 }
 
-void dpn_close(struct dpn_worker *w)
-{
+void dpn_close(struct dpn_worker *w) {
     if (w == NULL)
         return;
     /* FIN every connection and give the peers a moment to finish, then RST

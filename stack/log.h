@@ -8,7 +8,7 @@ extern int dpn_logtype_stack;
 extern int dpn_logtype_port;
 extern int dpn_logtype_app;
 
-#define DPN_LOG(level, type, fmt, ...) \
+#define DPN_LOG(level, type, fmt, ...)                                                             \
     rte_log(RTE_LOG_##level, dpn_logtype_##type, "dpnet: " fmt "\n", ##__VA_ARGS__)
 
 void dpn_log_init(void);

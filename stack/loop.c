@@ -14,8 +14,7 @@
 /* Sleep until a frame arrives or the next lwIP timer is due, at most
  * sleep_max_us: on the RX interrupt where the PMD has one, else a back-off
  * that doubles from 10 us. Only called after spin_us without traffic. */
-static void idle_sleep(struct dpn_worker *w)
-{
+static void idle_sleep(struct dpn_worker *w) {
     uint32_t max_us = w->cfg.sleep_max_us;
     uint32_t timer_ms = sys_timeouts_sleeptime();
     if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && timer_ms * 1000ull < max_us)
@@ -41,8 +40,7 @@ static void idle_sleep(struct dpn_worker *w)
         w->backoff_us *= 2;
 }
 
-static inline void on_idle(struct dpn_worker *w, uint64_t now)
-{
+static inline void on_idle(struct dpn_worker *w, uint64_t now) {
     if (w->cfg.poll == DPN_POLL_BUSY)
         return;
     if (w->idle_since_tsc == 0) {
@@ -54,16 +52,14 @@ static inline void on_idle(struct dpn_worker *w, uint64_t now)
         idle_sleep(w);
 }
 
-static inline void run_timers(struct dpn_worker *w, uint64_t now)
-{
+static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     if (now < w->next_timer_tsc)
         return;
     sys_check_timeouts();
     w->next_timer_tsc = now + w->tsc_per_ms;
 }
 
-int dpn_run(struct dpn_worker *w)
-{
+int dpn_run(struct dpn_worker *w) {
     struct rte_mbuf *pkts[DPN_BURST];
     w->next_timer_tsc = 0;
     w->idle_since_tsc = 0;
@@ -85,14 +81,12 @@ int dpn_run(struct dpn_worker *w)
     return 0;
 }
 
-void dpn_stop(struct dpn_worker *w)
-{
+void dpn_stop(struct dpn_worker *w) {
     w->stop = 1;
 }
 
 /* Application timers ride on lwIP's timeout list (one timer wheel). */
-int dpn_timer_add(struct dpn_worker *w, uint32_t ms, dpn_timer_fn fn, void *arg)
-{
+int dpn_timer_add(struct dpn_worker *w, uint32_t ms, dpn_timer_fn fn, void *arg) {
     (void)w;
     if (fn == NULL)
         return -DPN_EINVAL;
@@ -100,8 +94,7 @@ int dpn_timer_add(struct dpn_worker *w, uint32_t ms, dpn_timer_fn fn, void *arg)
     return 0;
 }
 
-void dpn_timer_cancel(struct dpn_worker *w, dpn_timer_fn fn, void *arg)
-{
+void dpn_timer_cancel(struct dpn_worker *w, dpn_timer_fn fn, void *arg) {
     (void)w;
     sys_untimeout(fn, arg);
 }

@@ -19,8 +19,7 @@
 static uint64_t tsc_per_ms = 1;
 static uint64_t isn_key[2];
 
-void dpn_lwip_port_init(void)
-{
+void dpn_lwip_port_init(void) {
     tsc_per_ms = rte_get_tsc_hz() / 1000;
     if (tsc_per_ms == 0)
         tsc_per_ms = 1;
@@ -32,13 +31,11 @@ void dpn_lwip_port_init(void)
     rte_srand(isn_key[0] ^ rte_rdtsc());
 }
 
-u32_t sys_now(void)
-{
+u32_t sys_now(void) {
     return (u32_t)(rte_get_tsc_cycles() / tsc_per_ms);
 }
 
-uint64_t dpn_now_ns(void)
-{
+uint64_t dpn_now_ns(void) {
     static uint64_t hz;
     if (hz == 0)
         hz = rte_get_tsc_hz();
@@ -46,29 +43,25 @@ uint64_t dpn_now_ns(void)
     return (t / hz) * 1000000000ull + (t % hz) * 1000000000ull / hz;
 }
 
-void dpn_lwip_diag(const char *fmt, ...)
-{
+void dpn_lwip_diag(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     rte_vlog(RTE_LOG_DEBUG, dpn_logtype_stack, fmt, ap);
     va_end(ap);
 }
 
-void dpn_lwip_assert(const char *msg, const char *file, int line)
-{
+void dpn_lwip_assert(const char *msg, const char *file, int line) {
     /* An lwIP invariant broke: the stack's state cannot be trusted any more. */
-    rte_log(RTE_LOG_CRIT, dpn_logtype_stack, "dpnet: lwIP assertion \"%s\" failed at %s:%d\n",
-            msg, file, line);
+    rte_log(RTE_LOG_CRIT, dpn_logtype_stack, "dpnet: lwIP assertion \"%s\" failed at %s:%d\n", msg,
+            file, line);
     abort();
 }
 
-uint32_t dpn_lwip_rand(void)
-{
+uint32_t dpn_lwip_rand(void) {
     return (uint32_t)rte_rand();
 }
 
-uint16_t dpn_lwip_chksum(const void *data, int len)
-{
+uint16_t dpn_lwip_chksum(const void *data, int len) {
     /* lwIP wants the folded one's complement sum in network order, not inverted. */
     return rte_raw_cksum(data, (size_t)len);
 }
@@ -77,14 +70,23 @@ uint16_t dpn_lwip_chksum(const void *data, int len)
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define SIPROUND                                                                                   \
     do {                                                                                           \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                                  \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                     \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                     \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                                  \
+        v0 += v1;                                                                                  \
+        v1 = ROTL(v1, 13);                                                                         \
+        v1 ^= v0;                                                                                  \
+        v0 = ROTL(v0, 32);                                                                         \
+        v2 += v3;                                                                                  \
+        v3 = ROTL(v3, 16);                                                                         \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = ROTL(v3, 21);                                                                         \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = ROTL(v1, 17);                                                                         \
+        v1 ^= v2;                                                                                  \
+        v2 = ROTL(v2, 32);                                                                         \
     } while (0)
 
-uint64_t dpn_siphash(const uint64_t key[2], uint64_t m0, uint64_t m1)
-{
+uint64_t dpn_siphash(const uint64_t key[2], uint64_t m0, uint64_t m1) {
     uint64_t v0 = 0x736f6d6570736575ull ^ key[0], v1 = 0x646f72616e646f6dull ^ key[1];
     uint64_t v2 = 0x6c7967656e657261ull ^ key[0], v3 = 0x7465646279746573ull ^ key[1];
     uint64_t msg[3] = {m0, m1, (uint64_t)16 << 56};
@@ -103,8 +105,7 @@ uint64_t dpn_siphash(const uint64_t key[2], uint64_t m0, uint64_t m1)
 }
 
 u32_t dpn_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote_ip,
-                  u16_t remote_port)
-{
+                  u16_t remote_port) {
     uint64_t m0 = ((uint64_t)ip4_addr_get_u32(ip_2_ip4(local_ip)) << 32) |
                   ip4_addr_get_u32(ip_2_ip4(remote_ip));
     uint64_t m1 = ((uint64_t)local_port << 16) | remote_port;

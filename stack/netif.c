@@ -9,16 +9,15 @@
 
 #include "worker.h"
 
-static err_t netif_init_cb(struct netif *nif)
-{
+static err_t netif_init_cb(struct netif *nif) {
     struct dpn_worker *w = nif->state;
     nif->name[0] = 'd';
     nif->name[1] = 'p';
     nif->mtu = w->caps.mtu;
     nif->hwaddr_len = ETH_HWADDR_LEN;
     memcpy(nif->hwaddr, w->mac.addr_bytes, ETH_HWADDR_LEN);
-    nif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET |
-                 NETIF_FLAG_LINK_UP;
+    nif->flags =
+        NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_LINK_UP;
     nif->output = etharp_output;
     nif->linkoutput = dpn_linkoutput;
 
@@ -35,8 +34,7 @@ static err_t netif_init_cb(struct netif *nif)
     return ERR_OK;
 }
 
-int dpn_netif_setup(struct dpn_worker *w)
-{
+int dpn_netif_setup(struct dpn_worker *w) {
     ip4_addr_t ip, mask, gw;
     uint32_t m = w->cfg.prefix_len == 0 ? 0 : ~0u << (32 - w->cfg.prefix_len);
     ip4_addr_set_u32(&ip, lwip_htonl(w->cfg.ip));

@@ -9,8 +9,7 @@
 #include "cksum.h"
 #include "worker.h"
 
-static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m)
-{
+static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
     if (unlikely(!dpn_cksum_rx_ok(m))) {
         w->st.rx_dropped++;
@@ -22,8 +21,7 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m)
     w->netif.input(p, &w->netif);
 }
 
-void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n)
-{
+void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
     w->st.rx_pkts += n;
     for (uint16_t i = 0; i < n; i++) {
         if (i + 1 < n)

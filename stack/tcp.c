@@ -19,8 +19,7 @@
 static struct tcp_pcb *cb_pcb;
 static bool cb_aborted;
 
-static int map_err(err_t e, bool connecting)
-{
+static int map_err(err_t e, bool connecting) {
     switch (e) {
     case ERR_RST:
         return connecting ? -DPN_ECONNREFUSED : -DPN_ECONNRESET;
@@ -41,8 +40,7 @@ static int map_err(err_t e, bool connecting)
 
 /* ---- connection objects ---- */
 
-static struct dpn_conn *conn_alloc(struct dpn_worker *w)
-{
+static struct dpn_conn *conn_alloc(struct dpn_worker *w) {
     struct dpn_conn *c = w->conn_free;
     if (c == NULL)
         return NULL;
@@ -58,8 +56,7 @@ static struct dpn_conn *conn_alloc(struct dpn_worker *w)
     return c;
 }
 
-static void zc_release(struct dpn_conn *c, bool all)
-{
+static void zc_release(struct dpn_conn *c, bool all) {
     while (c->zc_head != NULL && (all || c->zc_head->zc_end <= c->acked)) {
         struct dpn_pbuf *b = c->zc_head;
         c->zc_head = b->zc_next;
@@ -69,8 +66,7 @@ static void zc_release(struct dpn_conn *c, bool all)
         c->zc_tail = NULL;
 }
 
-static void conn_free(struct dpn_conn *c)
-{
+static void conn_free(struct dpn_conn *c) {
     struct dpn_worker *w = c->w;
     zc_release(c, true);
     if (c->prev != NULL)
@@ -94,16 +90,14 @@ static err_t lw_sent(void *arg, struct tcp_pcb *pcb, u16_t len);
 static void lw_err(void *arg, err_t err);
 
 /* The connection's pcb stops calling us; data still arriving is discarded. */
-static void pcb_detach(struct tcp_pcb *pcb)
-{
+static void pcb_detach(struct tcp_pcb *pcb) {
     tcp_arg(pcb, NULL);
     tcp_sent(pcb, NULL);
     tcp_err(pcb, NULL);
     tcp_poll(pcb, NULL, 0);
 }
 
-static void pcb_setup(struct dpn_conn *c, struct tcp_pcb *pcb)
-{
+static void pcb_setup(struct dpn_conn *c, struct tcp_pcb *pcb) {
     const struct dpn_config *cfg = &c->w->cfg;
     c->pcb = pcb;
     tcp_arg(pcb, c);
@@ -117,27 +111,24 @@ static void pcb_setup(struct dpn_conn *c, struct tcp_pcb *pcb)
 
 /* Established: apply the configured receive buffer. lwIP never retracts a
  * window it announced, so this only bounds what is offered from now on. */
-static void apply_rcvbuf(struct dpn_conn *c)
-{
+static void apply_rcvbuf(struct dpn_conn *c) {
     if (c->pcb->rcv_wnd > c->w->cfg.tcp_rcvbuf)
         c->pcb->rcv_wnd = (tcpwnd_size_t)c->w->cfg.tcp_rcvbuf;
 }
 
-#define CALLBACK_BEGIN(pcb) \
-    do {                    \
-        cb_pcb = (pcb);     \
-        cb_aborted = false; \
+#define CALLBACK_BEGIN(pcb)                                                                        \
+    do {                                                                                           \
+        cb_pcb = (pcb);                                                                            \
+        cb_aborted = false;                                                                        \
     } while (0)
 #define CALLBACK_END() (cb_pcb = NULL, cb_aborted ? ERR_ABRT : ERR_OK)
 
-static void discard(struct tcp_pcb *pcb, struct pbuf *p)
-{
+static void discard(struct tcp_pcb *pcb, struct pbuf *p) {
     tcp_recved(pcb, p->tot_len);
     pbuf_free(p);
 }
 
-static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
-{
+static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) {
     struct dpn_conn *c = arg;
     (void)err;
     if (c == NULL || c->app_closed) {
@@ -159,8 +150,7 @@ static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
     return CALLBACK_END();
 }
 
-static err_t lw_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
-{
+static err_t lw_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
     struct dpn_conn *c = arg;
     if (c == NULL)
         return ERR_OK;
@@ -180,8 +170,7 @@ static err_t lw_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
     return CALLBACK_END();
 }
 
-static void lw_err(void *arg, err_t err)
-{
+static void lw_err(void *arg, err_t err) {
     struct dpn_conn *c = arg;
     if (c == NULL)
         return;
@@ -196,8 +185,7 @@ static void lw_err(void *arg, err_t err)
     conn_free(c);
 }
 
-static err_t lw_connected(void *arg, struct tcp_pcb *pcb, err_t err)
-{
+static err_t lw_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
     struct dpn_conn *c = arg;
     (void)err; /* always ERR_OK in lwIP 2.1; failures go to lw_err */
     c->connecting = false;
@@ -209,8 +197,7 @@ static err_t lw_connected(void *arg, struct tcp_pcb *pcb, err_t err)
     return CALLBACK_END();
 }
 
-static err_t lw_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
-{
+static err_t lw_accept(void *arg, struct tcp_pcb *newpcb, err_t err) {
     struct dpn_listener *l = arg;
     if (err != ERR_OK || newpcb == NULL)
         return ERR_VAL;
@@ -240,8 +227,7 @@ static err_t lw_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 }
 
 /* A close that lwIP could not start for lack of memory is retried here. */
-static err_t lw_poll_close(void *arg, struct tcp_pcb *pcb)
-{
+static err_t lw_poll_close(void *arg, struct tcp_pcb *pcb) {
     struct dpn_conn *c = arg;
     if (tcp_close(pcb) != ERR_OK)
         return ERR_OK;
@@ -257,8 +243,7 @@ static err_t lw_poll_close(void *arg, struct tcp_pcb *pcb)
 /* ---- public API ---- */
 
 int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *ops, void *ctx,
-               struct dpn_listener **lp)
-{
+               struct dpn_listener **lp) {
     if (w == NULL || ops == NULL || lp == NULL || port == 0)
         return -DPN_EINVAL;
     struct dpn_listener *l = calloc(1, sizeof(*l));
@@ -291,8 +276,7 @@ int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *op
     return 0;
 }
 
-void dpn_unlisten(struct dpn_listener *l)
-{
+void dpn_unlisten(struct dpn_listener *l) {
     if (l == NULL)
         return;
     tcp_arg(l->pcb, NULL);
@@ -302,8 +286,7 @@ void dpn_unlisten(struct dpn_listener *l)
 }
 
 int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct dpn_tcp_ops *ops,
-                void *ctx, struct dpn_conn **cp)
-{
+                void *ctx, struct dpn_conn **cp) {
     if (w == NULL || ops == NULL || ip == 0 || port == 0)
         return -DPN_EINVAL;
     struct dpn_conn *c = conn_alloc(w);
@@ -332,18 +315,15 @@ int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct d
     return 0;
 }
 
-void dpn_conn_set_ctx(struct dpn_conn *c, void *ctx)
-{
+void dpn_conn_set_ctx(struct dpn_conn *c, void *ctx) {
     c->ctx = ctx;
 }
 
-void *dpn_conn_ctx(const struct dpn_conn *c)
-{
+void *dpn_conn_ctx(const struct dpn_conn *c) {
     return c->ctx;
 }
 
-void dpn_conn_peer(const struct dpn_conn *c, uint32_t *ip, uint16_t *port)
-{
+void dpn_conn_peer(const struct dpn_conn *c, uint32_t *ip, uint16_t *port) {
     if (c->pcb == NULL) {
         *ip = 0;
         *port = 0;
@@ -355,8 +335,7 @@ void dpn_conn_peer(const struct dpn_conn *c, uint32_t *ip, uint16_t *port)
 
 /* Ask for tcp_output at the end of this poll iteration (one flush for many
  * writes), or now when the list is full. */
-static void mark_dirty(struct dpn_conn *c)
-{
+static void mark_dirty(struct dpn_conn *c) {
     struct dpn_worker *w = c->w;
     if (c->dirty)
         return;
@@ -368,8 +347,7 @@ static void mark_dirty(struct dpn_conn *c)
     w->dirty[w->dirty_n++] = c;
 }
 
-void dpn_tcp_flush_dirty(struct dpn_worker *w)
-{
+void dpn_tcp_flush_dirty(struct dpn_worker *w) {
     for (uint16_t i = 0; i < w->dirty_n; i++) {
         struct dpn_conn *c = w->dirty[i];
         /* A conn freed (and maybe reused) since it was marked: harmless. */
@@ -380,16 +358,14 @@ void dpn_tcp_flush_dirty(struct dpn_worker *w)
     w->dirty_n = 0;
 }
 
-static bool can_send(const struct dpn_conn *c)
-{
+static bool can_send(const struct dpn_conn *c) {
     if (c == NULL || c->pcb == NULL || c->app_closed)
         return false;
     enum tcp_state s = c->pcb->state;
     return s == ESTABLISHED || s == CLOSE_WAIT;
 }
 
-size_t dpn_send_space(const struct dpn_conn *c)
-{
+size_t dpn_send_space(const struct dpn_conn *c) {
     if (!can_send(c))
         return 0;
     /* Bounded by bytes and by lwIP's queue of segments. */
@@ -398,8 +374,7 @@ size_t dpn_send_space(const struct dpn_conn *c)
     return tcp_sndbuf(c->pcb);
 }
 
-long dpn_send(struct dpn_conn *c, const void *data, size_t len)
-{
+long dpn_send(struct dpn_conn *c, const void *data, size_t len) {
     if (!can_send(c))
         return c == NULL ? -DPN_EINVAL : -DPN_ENOTCONN;
     if (data == NULL && len > 0)
@@ -429,8 +404,7 @@ long dpn_send(struct dpn_conn *c, const void *data, size_t len)
 }
 
 /* A chain lwIP allocated (not mbuf-backed): copy it, all or nothing. */
-static int send_copy_whole(struct dpn_conn *c, struct pbuf *p)
-{
+static int send_copy_whole(struct dpn_conn *c, struct pbuf *p) {
     if (p->tot_len > dpn_send_space(c))
         return -DPN_EAGAIN;
     for (struct pbuf *q = p; q != NULL; q = q->next) {
@@ -446,8 +420,7 @@ static int send_copy_whole(struct dpn_conn *c, struct pbuf *p)
     return 0;
 }
 
-int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b)
-{
+int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b) {
     struct pbuf *p = (struct pbuf *)b;
     if (!can_send(c))
         return c == NULL || p == NULL ? -DPN_EINVAL : -DPN_ENOTCONN;
@@ -460,8 +433,7 @@ int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b)
     u16_t segs = 0;
     for (struct pbuf *q = p; q != NULL; q = q->next)
         segs = (u16_t)(segs + 2 * (q->len / TCP_MSS + 1));
-    if (p->tot_len > tcp_sndbuf(c->pcb) ||
-        (u32_t)c->pcb->snd_queuelen + segs >= TCP_SND_QUEUELEN)
+    if (p->tot_len > tcp_sndbuf(c->pcb) || (u32_t)c->pcb->snd_queuelen + segs >= TCP_SND_QUEUELEN)
         return -DPN_EAGAIN;
     for (struct pbuf *q = p; q != NULL; q = q->next) {
         if (q->len == 0)
@@ -488,8 +460,7 @@ int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b)
     return 0;
 }
 
-void dpn_recved(struct dpn_conn *c, size_t len)
-{
+void dpn_recved(struct dpn_conn *c, size_t len) {
     if (c == NULL || c->pcb == NULL || c->app_closed)
         return;
     while (len > 0) {
@@ -499,8 +470,7 @@ void dpn_recved(struct dpn_conn *c, size_t len)
     }
 }
 
-void dpn_recv_done(struct dpn_conn *c, struct dpn_buf *b)
-{
+void dpn_recv_done(struct dpn_conn *c, struct dpn_buf *b) {
     struct pbuf *p = (struct pbuf *)b;
     if (p == NULL)
         return;
@@ -508,8 +478,7 @@ void dpn_recv_done(struct dpn_conn *c, struct dpn_buf *b)
     pbuf_free(p);
 }
 
-int dpn_shutdown(struct dpn_conn *c)
-{
+int dpn_shutdown(struct dpn_conn *c) {
     if (!can_send(c))
         return c == NULL ? -DPN_EINVAL : -DPN_ENOTCONN;
     err_t e = tcp_shutdown(c->pcb, 0, 1);
@@ -519,8 +488,7 @@ int dpn_shutdown(struct dpn_conn *c)
     return 0;
 }
 
-void dpn_close_conn(struct dpn_conn *c)
-{
+void dpn_close_conn(struct dpn_conn *c) {
     if (c == NULL || c->app_closed)
         return;
     c->app_closed = true;
@@ -545,8 +513,7 @@ void dpn_close_conn(struct dpn_conn *c)
         conn_free(c);
 }
 
-void dpn_abort(struct dpn_conn *c)
-{
+void dpn_abort(struct dpn_conn *c) {
     if (c == NULL)
         return;
     struct tcp_pcb *pcb = c->pcb;
@@ -560,8 +527,7 @@ void dpn_abort(struct dpn_conn *c)
     conn_free(c);
 }
 
-void dpn_tcp_close_all(struct dpn_worker *w, bool abort)
-{
+void dpn_tcp_close_all(struct dpn_worker *w, bool abort) {
     struct dpn_conn *c = w->conn_open, *next;
     for (; c != NULL; c = next) {
         next = c->next;

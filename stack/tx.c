@@ -11,8 +11,7 @@
 #include "cksum.h"
 #include "worker.h"
 
-void dpn_tx_flush(struct dpn_worker *w)
-{
+void dpn_tx_flush(struct dpn_worker *w) {
     uint16_t n = w->tx_n, sent = 0;
     /* A full ring empties quickly: retry a bounded number of times, then
      * count the rest as dropped (TCP retransmits; UDP is best effort). */
@@ -26,8 +25,7 @@ void dpn_tx_flush(struct dpn_worker *w)
     w->tx_n = 0;
 }
 
-err_t dpn_linkoutput(struct netif *netif, struct pbuf *p)
-{
+err_t dpn_linkoutput(struct netif *netif, struct pbuf *p) {
     struct dpn_worker *w = netif->state;
     struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
     if (unlikely(m == NULL)) {

@@ -7,8 +7,7 @@
 #include "worker.h"
 
 static void lw_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
-                        u16_t port)
-{
+                        u16_t port) {
     struct dpn_udp *u = arg;
     (void)pcb;
     if (u == NULL || u->recv == NULL) {
@@ -19,8 +18,7 @@ static void lw_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 }
 
 int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void *ctx,
-                 struct dpn_udp **up)
-{
+                 struct dpn_udp **up) {
     if (w == NULL || up == NULL)
         return -DPN_EINVAL;
     struct dpn_udp *u = calloc(1, sizeof(*u));
@@ -45,13 +43,11 @@ int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void
     return 0;
 }
 
-static int max_payload(const struct dpn_udp *u)
-{
+static int max_payload(const struct dpn_udp *u) {
     return u->w->netif.mtu - 20 - 8; /* no IP fragmentation (IP_FRAG 0) */
 }
 
-static int send_pbuf(struct dpn_udp *u, struct pbuf *p, uint32_t ip, uint16_t port)
-{
+static int send_pbuf(struct dpn_udp *u, struct pbuf *p, uint32_t ip, uint16_t port) {
     ip_addr_t dst;
     ip_addr_set_ip4_u32(&dst, lwip_htonl(ip));
     err_t e = udp_sendto(u->pcb, p, &dst, port);
@@ -68,8 +64,7 @@ static int send_pbuf(struct dpn_udp *u, struct pbuf *p, uint32_t ip, uint16_t po
     }
 }
 
-int dpn_udp_sendto(struct dpn_udp *u, const void *data, size_t len, uint32_t ip, uint16_t port)
-{
+int dpn_udp_sendto(struct dpn_udp *u, const void *data, size_t len, uint32_t ip, uint16_t port) {
     if (u == NULL || (data == NULL && len > 0) || ip == 0 || port == 0)
         return -DPN_EINVAL;
     if (len > (size_t)max_payload(u))
@@ -86,8 +81,7 @@ int dpn_udp_sendto(struct dpn_udp *u, const void *data, size_t len, uint32_t ip,
     return rc;
 }
 
-int dpn_udp_sendto_buf(struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port)
-{
+int dpn_udp_sendto_buf(struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port) {
     struct pbuf *p = (struct pbuf *)b;
     if (u == NULL || p == NULL || ip == 0 || port == 0)
         return -DPN_EINVAL;
@@ -99,8 +93,7 @@ int dpn_udp_sendto_buf(struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16
     return rc;
 }
 
-void dpn_udp_close(struct dpn_udp *u)
-{
+void dpn_udp_close(struct dpn_udp *u) {
     if (u == NULL)
         return;
     udp_remove(u->pcb);

@@ -29,14 +29,14 @@ struct dpn_conn {
     struct dpn_worker *w;
     const struct dpn_tcp_ops *ops;
     void *ctx;
-    uint64_t written;           /* bytes handed to tcp_write */
-    uint64_t acked;             /* bytes the peer acknowledged */
-    struct dpn_pbuf *zc_head;   /* zero-copy buffers waiting for their ack */
+    uint64_t written;         /* bytes handed to tcp_write */
+    uint64_t acked;           /* bytes the peer acknowledged */
+    struct dpn_pbuf *zc_head; /* zero-copy buffers waiting for their ack */
     struct dpn_pbuf *zc_tail;
-    bool app_closed;            /* dpn_close_conn called: no more callbacks */
-    bool dirty;                 /* on the flush list */
+    bool app_closed; /* dpn_close_conn called: no more callbacks */
+    bool dirty;      /* on the flush list */
     bool connecting;
-    struct dpn_conn *next;      /* free list, or open list */
+    struct dpn_conn *next; /* free list, or open list */
     struct dpn_conn *prev;
 };
 

@@ -17,9 +17,9 @@ void dpn_lwip_assert(const char *msg, const char *file, int line) __attribute__(
 uint32_t dpn_lwip_rand(void);
 uint16_t dpn_lwip_chksum(const void *data, int len);
 
-#define LWIP_PLATFORM_DIAG(x) \
-    do {                      \
-        dpn_lwip_diag x;      \
+#define LWIP_PLATFORM_DIAG(x)                                                                      \
+    do {                                                                                           \
+        dpn_lwip_diag x;                                                                           \
     } while (0)
 #define LWIP_PLATFORM_ASSERT(x) dpn_lwip_assert((x), __FILE__, __LINE__)
 #define LWIP_RAND() dpn_lwip_rand()
