@@ -12,6 +12,28 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+/* One's complement sum of len bytes from offset off of a segment chain.
+ * Each segment's sum is folded, and byte-swapped when the segment starts at
+ * an odd position of the range (DPDK 22.11's rte_raw_cksum_mbuf loses the
+ * carry there). */
+static inline uint16_t dpn_cksum_range(const struct rte_mbuf *m, uint32_t off, uint32_t len) {
+    uint32_t sum = 0, pos = 0;
+    while (m != NULL && off >= m->data_len) {
+        off -= m->data_len;
+        m = m->next;
+    }
+    for (; m != NULL && pos < len; m = m->next, off = 0) {
+        uint32_t n = RTE_MIN((uint32_t)m->data_len - off, len - pos);
+        uint16_t part = rte_raw_cksum(rte_pktmbuf_mtod_offset(m, const char *, off), n);
+        if (pos & 1)
+            part = (uint16_t)((part >> 8) | (part << 8));
+        sum += part;
+        pos += n;
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)((sum & 0xffff) + (sum >> 16));
+}
+
 /* Software check of one frame: false only when an IPv4, TCP or UDP checksum
  * is present and wrong. Frames too malformed to check are passed on: lwIP
  * drops them on their lengths. */
@@ -48,7 +70,9 @@ static inline bool dpn_cksum_verify_sw(const struct rte_mbuf *m, bool ip_good, b
     } else {
         return true; /* ICMP: lwIP checks it */
     }
-    return rte_ipv4_udptcp_cksum_mbuf_verify(m, ip, l4off) == 0;
+    uint32_t sum = (uint32_t)dpn_cksum_range(m, l4off, l4len) + rte_ipv4_phdr_cksum(ip, 0);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)((sum & 0xffff) + (sum >> 16)) == 0xffff;
 }
 
 /* Per-frame decision from the NIC's flags, software where it said nothing. */
@@ -57,10 +81,13 @@ static inline bool dpn_cksum_rx_ok(const struct rte_mbuf *m) {
     uint64_t l4f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
     if (ipf == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD)
         return false;
-    if (ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD && l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+    /* NONE: the checksum field is not valid but the data was verified
+     * (virtio/vhost): as good as GOOD. */
+    bool ip_ok = ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ipf == RTE_MBUF_F_RX_IP_CKSUM_NONE;
+    bool l4_ok = l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4f == RTE_MBUF_F_RX_L4_CKSUM_NONE;
+    if (ip_ok && l4_ok)
         return true;
-    return dpn_cksum_verify_sw(m, ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD,
-                               l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD);
+    return dpn_cksum_verify_sw(m, ip_ok, l4_ok);
 }
 
 /* Mark a frame built by lwIP for the checksum offloads enabled (lwIP left

@@ -43,8 +43,6 @@ int dpn_netif_setup(struct dpn_worker *w) {
     if (netif_add(&w->netif, &ip, &mask, &gw, w, netif_init_cb, ethernet_input) == NULL)
         return -DPN_EINVAL;
     netif_set_default(&w->netif);
-    netif_set_up(&w->netif);
-    /* Tell the neighbours (and flush stale ARP caches) that we are here. */
-    etharp_gratuitous(&w->netif);
+    netif_set_up(&w->netif); /* announces us with a gratuitous ARP */
     return 0;
 }

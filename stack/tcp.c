@@ -18,13 +18,16 @@
  * it from inside that callback (lwIP needs ERR_ABRT then). */
 static struct tcp_pcb *cb_pcb;
 static bool cb_aborted;
+static bool cb_closed; /* ... or closed it (the pcb lives on, closing) */
 
 static int map_err(err_t e, bool connecting) {
     switch (e) {
     case ERR_RST:
         return connecting ? -DPN_ECONNREFUSED : -DPN_ECONNRESET;
     case ERR_ABRT:
-        return connecting ? -DPN_ETIMEDOUT : -DPN_ETIMEDOUT;
+        /* lwIP aborts on retransmission timeouts; our own aborts detach
+         * first and never get here. */
+        return -DPN_ETIMEDOUT;
     case ERR_CLSD:
         return -DPN_ENOTCONN;
     case ERR_MEM:
@@ -109,17 +112,26 @@ static void pcb_setup(struct dpn_conn *c, struct tcp_pcb *pcb) {
         pcb->snd_buf = (tcpwnd_size_t)cfg->tcp_sndbuf;
 }
 
-/* Established: apply the configured receive buffer. lwIP never retracts a
- * window it announced, so this only bounds what is offered from now on. */
+/* Established: apply the configured receive buffer. Nothing beyond 64 KiB
+ * has been announced yet (SYN windows are never scaled), so lowering the
+ * announced window and its right edge too retracts nothing the peer saw. */
 static void apply_rcvbuf(struct dpn_conn *c) {
-    if (c->pcb->rcv_wnd > c->w->cfg.tcp_rcvbuf)
-        c->pcb->rcv_wnd = (tcpwnd_size_t)c->w->cfg.tcp_rcvbuf;
+    struct tcp_pcb *pcb = c->pcb;
+    tcpwnd_size_t want = (tcpwnd_size_t)c->w->cfg.tcp_rcvbuf;
+    if (pcb->rcv_wnd <= want)
+        return;
+    pcb->rcv_wnd = want;
+    if (pcb->rcv_ann_wnd > want) {
+        pcb->rcv_ann_wnd = want;
+        pcb->rcv_ann_right_edge = pcb->rcv_nxt + want;
+    }
 }
 
 #define CALLBACK_BEGIN(pcb)                                                                        \
     do {                                                                                           \
         cb_pcb = (pcb);                                                                            \
         cb_aborted = false;                                                                        \
+        cb_closed = false;                                                                         \
     } while (0)
 #define CALLBACK_END() (cb_pcb = NULL, cb_aborted ? ERR_ABRT : ERR_OK)
 
@@ -212,11 +224,11 @@ static err_t lw_accept(void *arg, struct tcp_pcb *newpcb, err_t err) {
     apply_rcvbuf(c);
     CALLBACK_BEGIN(newpcb);
     int keep = l->ops->accepted != NULL ? l->ops->accepted(l->ctx, c) : 0;
-    if (cb_aborted) {
-        cb_pcb = NULL;
-        return ERR_ABRT;
-    }
     cb_pcb = NULL;
+    if (cb_aborted)
+        return ERR_ABRT;
+    if (cb_closed)
+        return ERR_OK; /* closed from accepted(): c is gone, the FIN is on its way */
     if (keep != 0) {
         pcb_detach(newpcb);
         conn_free(c);
@@ -371,7 +383,7 @@ size_t dpn_send_space(const struct dpn_conn *c) {
     /* Bounded by bytes and by lwIP's queue of segments. */
     if (c->pcb->snd_queuelen >= TCP_SND_QUEUELEN - 8)
         return 0;
-    return tcp_sndbuf(c->pcb);
+    return c->pcb->snd_buf; /* tcp_sndbuf() caps at 64 KiB */
 }
 
 long dpn_send(struct dpn_conn *c, const void *data, size_t len) {
@@ -433,7 +445,7 @@ int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b) {
     u16_t segs = 0;
     for (struct pbuf *q = p; q != NULL; q = q->next)
         segs = (u16_t)(segs + 2 * (q->len / TCP_MSS + 1));
-    if (p->tot_len > tcp_sndbuf(c->pcb) || (u32_t)c->pcb->snd_queuelen + segs >= TCP_SND_QUEUELEN)
+    if (p->tot_len > c->pcb->snd_buf || (u32_t)c->pcb->snd_queuelen + segs >= TCP_SND_QUEUELEN)
         return -DPN_EAGAIN;
     for (struct pbuf *q = p; q != NULL; q = q->next) {
         if (q->len == 0)
@@ -493,6 +505,8 @@ void dpn_close_conn(struct dpn_conn *c) {
         return;
     c->app_closed = true;
     struct tcp_pcb *pcb = c->pcb;
+    if (pcb != NULL && pcb == cb_pcb)
+        cb_closed = true;
     if (pcb == NULL) {
         conn_free(c);
         return;

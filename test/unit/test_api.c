@@ -1,0 +1,1302 @@
+/* Unit tests of the public API's state machine (stack/tcp.c, stack/udp.c,
+ * timers in stack/loop.c): crafted frames from a simulated peer go in through
+ * dpn_rx_burst, and what lwIP answers is read from w->tx_pkts. Sequence
+ * numbers are always taken from the frames lwIP emits. */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_mbuf.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/stats.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+#include "lwip/udp.h"
+
+#include "buf.h"
+#include "cksum.h"
+#include "unit_eal.h"
+
+static struct dpn_worker *w;
+static unsigned base_mbufs; /* free mbufs after start-up */
+static uint64_t base_conns;
+static mem_size_t base_heap; /* lwIP heap in use after start-up */
+
+#define PEER_ISN_BASE 0x7fff0000u
+
+/* ---- plumbing ---- */
+
+static void inject(struct rte_mbuf *m) {
+    ck_assert_ptr_nonnull(m);
+    dpn_rx_burst(w, &m, 1);
+}
+
+static void sleep_ms(unsigned ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Frame i of lwIP's output as a TCP segment, checked for addressing and
+ * checksums (the null port has no offloads: lwIP computes them). */
+static struct unit_seg tx_tcp(int i) {
+    struct unit_seg s;
+    ck_assert_int_lt(i, w->tx_n);
+    struct rte_mbuf *m = w->tx_pkts[i];
+    ck_assert_msg(unit_parse(m, IPPROTO_TCP, &s), "frame %d is not TCP", i);
+    ck_assert(rte_is_same_ether_addr(&s.eth->dst_addr, &unit_peer_mac));
+    ck_assert(rte_is_same_ether_addr(&s.eth->src_addr, &w->mac));
+    ck_assert_uint_eq(s.sip, UNIT_LOCAL_IP);
+    ck_assert_uint_eq(s.dip, UNIT_PEER_IP);
+    ck_assert_msg(dpn_cksum_verify_sw(m, false, false), "frame %d: bad checksum", i);
+    return s;
+}
+
+static struct unit_seg tx_udp(int i) {
+    struct unit_seg s;
+    ck_assert_int_lt(i, w->tx_n);
+    struct rte_mbuf *m = w->tx_pkts[i];
+    ck_assert_msg(unit_parse(m, IPPROTO_UDP, &s), "frame %d is not UDP", i);
+    ck_assert(rte_is_same_ether_addr(&s.eth->src_addr, &w->mac));
+    ck_assert_uint_eq(s.sip, UNIT_LOCAL_IP);
+    ck_assert_msg(dpn_cksum_verify_sw(m, false, false), "frame %d: bad checksum", i);
+    return s;
+}
+
+/* Value of TCP option kind in s, or -1. */
+static long tcp_opt(const struct unit_seg *s, uint8_t kind) {
+    for (unsigned i = 0; i < s->optlen;) {
+        uint8_t k = s->opt[i];
+        if (k == 0)
+            break;
+        if (k == 1) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= s->optlen || s->opt[i + 1] < 2)
+            break;
+        uint8_t l = s->opt[i + 1];
+        if (k == kind) {
+            if (l == 4)
+                return s->opt[i + 2] << 8 | s->opt[i + 3];
+            if (l == 3)
+                return s->opt[i + 2];
+            return 0;
+        }
+        i += l;
+    }
+    return -1;
+}
+
+/* The pcb lwIP has for local port lport and peer port pport, in any active
+ * state, or NULL. */
+static struct tcp_pcb *find_pcb(uint16_t lport, uint16_t pport) {
+    for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
+        if (p->local_port == lport && p->remote_port == pport)
+            return p;
+    return NULL;
+}
+
+static struct tcp_pcb *find_tw_pcb(uint16_t lport, uint16_t pport) {
+    for (struct tcp_pcb *p = tcp_tw_pcbs; p != NULL; p = p->next)
+        if (p->local_port == lport && p->remote_port == pport)
+            return p;
+    return NULL;
+}
+
+/* ---- callbacks: everything they see is recorded here ---- */
+
+#define MAXBUFS 16
+static struct ev {
+    int accepted;
+    int refuse;
+    struct dpn_conn *conn;
+    int recv;
+    struct dpn_buf *bufs[MAXBUFS];
+    int nbufs;
+    int abort_in_recv;
+    int close_in_eof;
+    int eof;
+    size_t sent;
+    int sent_calls;
+    int closed;
+    int closed_err;
+    long send_in_closed;
+    int connected;
+    int connected_err;
+    struct dpn_conn *connected_conn;
+} ev;
+
+static int on_accepted(void *lctx, struct dpn_conn *c) {
+    ck_assert_ptr_eq(lctx, &ev);
+    ev.accepted++;
+    if (ev.refuse)
+        return 1;
+    ev.conn = c;
+    ck_assert_ptr_eq(dpn_conn_ctx(c), &ev); /* starts with the listener's ctx */
+    return 0;
+}
+
+static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
+    ck_assert_ptr_eq(ctx, &ev);
+    ev.recv++;
+    if (ev.abort_in_recv) {
+        dpn_abort(c);
+        dpn_buf_free(b);
+        return;
+    }
+    ck_assert_int_lt(ev.nbufs, MAXBUFS);
+    ev.bufs[ev.nbufs++] = b;
+}
+
+static void on_eof(void *ctx, struct dpn_conn *c) {
+    ck_assert_ptr_eq(ctx, &ev);
+    ev.eof++;
+    if (ev.close_in_eof)
+        dpn_close_conn(c);
+}
+
+static void on_sent(void *ctx, struct dpn_conn *c, size_t len) {
+    (void)c;
+    ck_assert_ptr_eq(ctx, &ev);
+    ev.sent += len;
+    ev.sent_calls++;
+}
+
+static void on_closed(void *ctx, struct dpn_conn *c, int err) {
+    ck_assert_ptr_eq(ctx, &ev);
+    ev.closed++;
+    ev.closed_err = err;
+    ev.send_in_closed = dpn_send(c, "x", 1);
+}
+
+static void on_connected(void *ctx, struct dpn_conn *c, int err) {
+    ck_assert_ptr_eq(ctx, &ev);
+    ev.connected++;
+    ev.connected_err = err;
+    ev.connected_conn = c;
+}
+
+static const struct dpn_tcp_ops ops = {
+    .accepted = on_accepted,
+    .connected = on_connected,
+    .recv = on_recv,
+    .eof = on_eof,
+    .sent = on_sent,
+    .closed = on_closed,
+};
+
+static void ev_reset(void) {
+    for (int i = 0; i < ev.nbufs; i++)
+        dpn_buf_free(ev.bufs[i]);
+    memset(&ev, 0, sizeof(ev));
+}
+
+/* ---- the simulated peer's side of a TCP connection ---- */
+
+struct peer {
+    uint16_t lport, pport; /* ours, the peer's */
+    uint32_t snd_nxt;      /* peer's next sequence number */
+    uint32_t rcv_nxt;      /* next sequence number expected from lwIP */
+    struct dpn_conn *c;
+};
+
+static struct rte_mbuf *peer_seg(struct peer *p, uint8_t flags, const void *data, unsigned len) {
+    return unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, p->pport, p->lport,
+                          p->snd_nxt, p->rcv_nxt, flags, 65535, NULL, 0, data, len);
+}
+
+/* Send a segment from the peer; the peer's sequence advances. Returns the
+ * injected mbuf (freed by now unless lwIP kept it). */
+static struct rte_mbuf *peer_send(struct peer *p, uint8_t flags, const void *data, unsigned len) {
+    struct rte_mbuf *m = peer_seg(p, flags, data, len);
+    inject(m);
+    p->snd_nxt += len + ((flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)) ? 1 : 0);
+    return m;
+}
+
+/* An ACK of everything lwIP sent (p->rcv_nxt updated by the caller). */
+static void peer_ack(struct peer *p) {
+    peer_send(p, RTE_TCP_ACK_FLAG, NULL, 0);
+}
+
+static struct dpn_listener *listener80;
+
+static struct dpn_listener *listener(void) {
+    if (listener80 == NULL)
+        ck_assert_int_eq(dpn_listen(w, 80, &ops, &ev, &listener80), 0);
+    return listener80;
+}
+
+/* Inject a SYN (with window scaling when wscale) and check the SYN-ACK. */
+static struct unit_seg peer_syn(struct peer *p, uint16_t lport, uint16_t pport, bool wscale) {
+    memset(p, 0, sizeof(*p));
+    p->lport = lport;
+    p->pport = pport;
+    p->snd_nxt = PEER_ISN_BASE + (uint32_t)pport * 1000u;   /* wraps past 2^32 */
+    const uint8_t opts[8] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7}; /* MSS 1460, NOP, WS 7 */
+    unit_tx_drop(w);
+    struct rte_mbuf *m =
+        unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, pport, lport, p->snd_nxt, 0,
+                       RTE_TCP_SYN_FLAG, 65535, opts, wscale ? 8 : 4, NULL, 0);
+    inject(m);
+    p->snd_nxt++;
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert_uint_eq(s.flags, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+    ck_assert_uint_eq(s.ack, p->snd_nxt);
+    ck_assert_uint_eq(s.sport, lport);
+    ck_assert_uint_eq(s.dport, pport);
+    ck_assert_uint_eq(s.len, 0);
+    ck_assert_int_eq(tcp_opt(&s, 2), TCP_MSS);
+    ck_assert_int_eq(tcp_opt(&s, 3) >= 0, wscale); /* scaling only when offered */
+    p->rcv_nxt = s.seq + 1;
+    unit_tx_drop(w);
+    return s;
+}
+
+/* A full handshake to our port 80; returns with the accepted connection. */
+static void establish(struct peer *p, uint16_t pport, bool wscale) {
+    listener();
+    peer_syn(p, 80, pport, wscale);
+    int before = ev.accepted;
+    peer_ack(p);
+    ck_assert_int_eq(ev.accepted, before + 1);
+    ck_assert_int_eq(w->tx_n, 0);
+    p->c = ev.conn;
+    ck_assert_ptr_nonnull(p->c);
+}
+
+static void setup(void) {
+    ev_reset();
+    unit_tx_drop(w);
+}
+
+static void teardown(void) {
+    ev_reset();
+    unit_tx_drop(w);
+}
+
+/* Teach lwIP the peer's MAC (ARP request from the peer for our address). */
+static bool learn_peer(void) {
+    unit_tx_drop(w);
+    struct rte_ether_addr bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, zero = {{0}};
+    struct rte_mbuf *m = unit_arp_frame(w->pool, RTE_ARP_OP_REQUEST, &bcast, &unit_peer_mac,
+                                        UNIT_PEER_IP, &zero, UNIT_LOCAL_IP);
+    if (m == NULL)
+        return false;
+    dpn_rx_burst(w, &m, 1);
+    bool ok = w->tx_n == 1;
+    unit_tx_drop(w);
+    return ok;
+}
+
+/* ---- ARP ---- */
+
+START_TEST(test_startup_announce) {
+    /* dpn_init announced our address (gratuitous ARP), nothing else. */
+    ck_assert_int_ge(unit_startup_frames, 1);
+    ck_assert(unit_startup_garp);
+    ck_assert_uint_eq(dpn_local_ip(w), UNIT_LOCAL_IP);
+    ck_assert_uint_eq(w->netif.mtu, 1500);
+    ck_assert_uint_eq(w->st.conns_open, 0);
+}
+END_TEST
+
+START_TEST(test_arp_reply) {
+    struct rte_ether_addr bcast = {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, zero = {{0}};
+    inject(unit_arp_frame(w->pool, RTE_ARP_OP_REQUEST, &bcast, &unit_peer_mac, UNIT_PEER_IP, &zero,
+                          UNIT_LOCAL_IP));
+    ck_assert_int_eq(w->tx_n, 1);
+    struct rte_mbuf *m = w->tx_pkts[0];
+    const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+    ck_assert_uint_eq(eth->ether_type, rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP));
+    ck_assert(rte_is_same_ether_addr(&eth->dst_addr, &unit_peer_mac));
+    ck_assert(rte_is_same_ether_addr(&eth->src_addr, &w->mac));
+    const struct rte_arp_hdr *a = (const struct rte_arp_hdr *)(eth + 1);
+    ck_assert_uint_eq(a->arp_opcode, rte_cpu_to_be_16(RTE_ARP_OP_REPLY));
+    ck_assert(rte_is_same_ether_addr(&a->arp_data.arp_sha, &w->mac));
+    ck_assert_uint_eq(a->arp_data.arp_sip, rte_cpu_to_be_32(UNIT_LOCAL_IP));
+    ck_assert(rte_is_same_ether_addr(&a->arp_data.arp_tha, &unit_peer_mac));
+    ck_assert_uint_eq(a->arp_data.arp_tip, rte_cpu_to_be_32(UNIT_PEER_IP));
+    unit_tx_drop(w);
+
+    /* A request for another address is not answered. */
+    inject(unit_arp_frame(w->pool, RTE_ARP_OP_REQUEST, &bcast, &unit_peer_mac, UNIT_PEER_IP, &zero,
+                          RTE_IPV4(10, 0, 0, 77)));
+    ck_assert_int_eq(w->tx_n, 0);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+/* ---- timers (first: no TCP timer is running yet) ---- */
+
+static int fired_a, fired_b;
+static void timer_cb(void *arg) {
+    ++*(int *)arg;
+}
+
+START_TEST(test_timers) {
+    fired_a = fired_b = 0;
+    ck_assert_int_eq(dpn_timer_add(w, 20, NULL, &fired_a), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_timer_add(w, 20, timer_cb, &fired_a), 0);
+    sys_check_timeouts();
+    ck_assert_int_eq(fired_a, 0); /* not yet */
+    sleep_ms(30);
+    sys_check_timeouts();
+    ck_assert_int_eq(fired_a, 1);
+    sleep_ms(30);
+    sys_check_timeouts();
+    ck_assert_int_eq(fired_a, 1); /* once */
+
+    /* Cancel: only the timer with that function and argument. */
+    fired_a = fired_b = 0;
+    ck_assert_int_eq(dpn_timer_add(w, 15, timer_cb, &fired_a), 0);
+    ck_assert_int_eq(dpn_timer_add(w, 15, timer_cb, &fired_b), 0);
+    dpn_timer_cancel(w, timer_cb, &fired_a);
+    sleep_ms(25);
+    sys_check_timeouts();
+    ck_assert_int_eq(fired_a, 0);
+    ck_assert_int_eq(fired_b, 1);
+    dpn_timer_cancel(w, timer_cb, &fired_b); /* already fired: harmless */
+
+    /* Order: the earlier deadline first, and 0 ms fires at the next check. */
+    fired_a = fired_b = 0;
+    ck_assert_int_eq(dpn_timer_add(w, 200, timer_cb, &fired_b), 0);
+    ck_assert_int_eq(dpn_timer_add(w, 0, timer_cb, &fired_a), 0);
+    sys_check_timeouts();
+    ck_assert_int_eq(fired_a, 1);
+    ck_assert_int_eq(fired_b, 0);
+    dpn_timer_cancel(w, timer_cb, &fired_b);
+    sleep_ms(210);
+    sys_check_timeouts();
+    ck_assert_int_eq(fired_b, 0);
+    unit_tx_drop(w);
+}
+END_TEST
+
+/* ---- listen / connect arguments ---- */
+
+START_TEST(test_listen_args) {
+    struct dpn_listener *l = NULL, *l2 = NULL;
+    ck_assert_int_eq(dpn_listen(w, 0, &ops, NULL, &l), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_listen(w, 8080, NULL, NULL, &l), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_listen(NULL, 8080, &ops, NULL, &l), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_listen(w, 8080, &ops, NULL, NULL), -DPN_EINVAL);
+    ck_assert_ptr_null(l);
+    ck_assert_int_eq(dpn_listen(w, 8080, &ops, &ev, &l), 0);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(dpn_listen(w, 8080, &ops, &ev, &l2), -DPN_EADDRINUSE);
+    ck_assert_ptr_null(l2);
+    /* Another port is fine; the port is free again after unlisten. */
+    ck_assert_int_eq(dpn_listen(w, 8081, &ops, &ev, &l2), 0);
+    dpn_unlisten(l2);
+    dpn_unlisten(l);
+    l = NULL;
+    ck_assert_int_eq(dpn_listen(w, 8080, &ops, &ev, &l), 0);
+    dpn_unlisten(l);
+    dpn_unlisten(NULL);
+
+    /* No listener: a SYN is answered with RST. */
+    struct peer p = {.lport = 8080, .pport = 30000, .snd_nxt = 5};
+    unit_tx_drop(w);
+    peer_send(&p, RTE_TCP_SYN_FLAG, NULL, 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert(s.flags & RTE_TCP_RST_FLAG);
+    ck_assert_uint_eq(s.ack, 6);
+    ck_assert_int_eq(ev.accepted, 0);
+
+    struct dpn_conn *c = NULL;
+    ck_assert_int_eq(dpn_connect(w, UNIT_PEER_IP, 0, &ops, &ev, &c), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_connect(w, 0, 80, &ops, &ev, &c), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_connect(w, UNIT_PEER_IP, 80, NULL, &ev, &c), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_connect(NULL, UNIT_PEER_IP, 80, &ops, &ev, &c), -DPN_EINVAL);
+    ck_assert_ptr_null(c);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+
+    /* NULL connections. */
+    ck_assert_int_eq(dpn_send(NULL, "x", 1), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_send_buf(NULL, NULL), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_shutdown(NULL), -DPN_EINVAL);
+    ck_assert_uint_eq(dpn_send_space(NULL), 0);
+    dpn_close_conn(NULL);
+    dpn_abort(NULL);
+    dpn_recved(NULL, 10);
+    dpn_recv_done(NULL, NULL);
+    ck_assert_str_eq(dpn_strerror(-DPN_EADDRINUSE), dpn_strerror(DPN_EADDRINUSE));
+}
+END_TEST
+
+/* ---- one connection through its life ---- */
+
+START_TEST(test_tcp_lifecycle) {
+    struct peer p;
+    unsigned mbufs0 = dpn_mbufs_free(w);
+    listener();
+    /* SYN: a SYN-ACK, no accept yet, no connection counted. */
+    peer_syn(&p, 80, 40000, true);
+    ck_assert_int_eq(ev.accepted, 0);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    /* ACK: accepted() once, nothing sent. */
+    peer_ack(&p);
+    ck_assert_int_eq(ev.accepted, 1);
+    ck_assert_int_eq(w->tx_n, 0);
+    struct dpn_conn *c = ev.conn;
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_eq(w->st.conns_open, base_conns + 1);
+    uint32_t ip;
+    uint16_t port;
+    dpn_conn_peer(c, &ip, &port);
+    ck_assert_uint_eq(ip, UNIT_PEER_IP);
+    ck_assert_uint_eq(port, 40000);
+    ck_assert_ptr_eq(dpn_conn_ctx(c), &ev);
+    /* The configured receive buffer bounds the window. */
+    ck_assert_ptr_nonnull(c->pcb);
+    ck_assert_uint_le(c->pcb->rcv_wnd, w->cfg.tcp_rcvbuf);
+    tcpwnd_size_t wnd0 = c->pcb->rcv_wnd;
+    ck_assert_uint_gt(dpn_send_space(c), 0);
+    ck_assert_uint_le(dpn_send_space(c), w->cfg.tcp_sndbuf);
+
+    /* Data: recv() gets exactly those bytes, in the mbuf they came in. */
+    const char msg[] = "hello, dpnet";
+    unsigned n = sizeof(msg) - 1;
+    struct rte_mbuf *m = peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, msg, n);
+    ck_assert_int_eq(ev.recv, 1);
+    ck_assert_int_eq(ev.nbufs, 1);
+    struct dpn_buf *b = ev.bufs[0];
+    ck_assert_uint_eq(dpn_buf_len(b), n);
+    char got[64] = {0};
+    ck_assert_uint_eq(dpn_buf_copy(b, got, sizeof(got), 0), n);
+    ck_assert_str_eq(got, msg);
+    size_t l = 0;
+    const char *d = dpn_buf_data(b, &l);
+    ck_assert_uint_eq(l, n);
+    ck_assert_ptr_null(dpn_buf_next(b));
+    ck_assert_ptr_eq(dpn_pbuf_mbuf((const struct pbuf *)b), m);
+    ck_assert((uintptr_t)d >= (uintptr_t)m->buf_addr);
+    ck_assert((uintptr_t)d < (uintptr_t)m->buf_addr + m->buf_len);
+    ck_assert_ptr_eq(d, rte_pktmbuf_mtod_offset(m, char *, 14 + 20 + 20));
+    ck_assert_uint_eq(dpn_mbufs_free(w), mbufs0 - 1); /* the app holds the mbuf */
+    ck_assert_uint_eq(c->pcb->rcv_wnd, wnd0 - n);     /* window shrank by what is held */
+
+    /* dpn_recv_done: mbuf back, window reopened. */
+    ev.nbufs = 0;
+    dpn_recv_done(c, b);
+    ck_assert_uint_eq(dpn_mbufs_free(w), mbufs0);
+    ck_assert_uint_eq(c->pcb->rcv_wnd, wnd0);
+
+    /* dpn_send: queued, out at the flush, as one segment. */
+    unit_tx_drop(w);
+    uint8_t out[100];
+    for (unsigned i = 0; i < sizeof(out); i++)
+        out[i] = (uint8_t)(i * 3 + 1);
+    tcpwnd_size_t sndbuf0 = c->pcb->snd_buf;
+    ck_assert_uint_eq(sndbuf0, w->cfg.tcp_sndbuf); /* the configured send buffer */
+    size_t space0 = dpn_send_space(c);
+    ck_assert_uint_eq(space0, sndbuf0); /* the whole buffer, not lwIP's 64 KiB clamp */
+    ck_assert_int_eq(dpn_send(c, out, sizeof(out)), 100);
+    ck_assert_uint_eq(c->pcb->snd_buf, sndbuf0 - 100);
+    ck_assert_uint_eq(dpn_send_space(c), space0 - 100);
+    ck_assert_int_eq(w->tx_n, 0);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert_uint_eq(s.seq, p.rcv_nxt);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    ck_assert(s.flags & RTE_TCP_ACK_FLAG);
+    ck_assert(!(s.flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG)));
+    ck_assert_uint_eq(s.sport, 80);
+    ck_assert_uint_eq(s.dport, 40000);
+    ck_assert_uint_eq(s.len, 100);
+    ck_assert_int_eq(memcmp(s.data, out, 100), 0);
+    p.rcv_nxt += 100;
+    unit_tx_drop(w);
+    dpn_tcp_flush_dirty(w); /* nothing more */
+    ck_assert_int_eq(w->tx_n, 0);
+
+    /* The peer acknowledges: sent(100). */
+    ck_assert_int_eq(ev.sent_calls, 0);
+    peer_ack(&p);
+    ck_assert_uint_eq(ev.sent, 100);
+    ck_assert_int_eq(ev.sent_calls, 1);
+    ck_assert_uint_eq(c->pcb->snd_buf, sndbuf0);
+    ck_assert_uint_eq(dpn_send_space(c), space0);
+    ck_assert_int_eq(dpn_send(c, out, 0), 0);
+
+    /* The peer's FIN: eof(), and lwIP acknowledges it. */
+    peer_send(&p, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.eof, 1);
+    ck_assert_int_eq(ev.closed, 0);
+    ck_assert_int_ge(w->tx_n, 1);
+    s = tx_tcp(w->tx_n - 1);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    ck_assert(!(s.flags & RTE_TCP_FIN_FLAG));
+    unit_tx_drop(w);
+
+    /* Half-closed by the peer: sending still works. */
+    ck_assert_int_eq(dpn_send(c, "bye!\n", 5), 5);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_tcp(0);
+    ck_assert_uint_eq(s.len, 5);
+    ck_assert_uint_eq(s.seq, p.rcv_nxt);
+    p.rcv_nxt += 5;
+    unit_tx_drop(w);
+
+    /* Close: a FIN goes out at once, the connection object is released. */
+    dpn_close_conn(c);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_int_ge(w->tx_n, 1);
+    s = tx_tcp(w->tx_n - 1);
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    ck_assert(!(s.flags & RTE_TCP_RST_FLAG));
+    ck_assert_uint_eq(s.seq + s.len, p.rcv_nxt);
+    p.rcv_nxt++;
+    unit_tx_drop(w);
+
+    /* The peer acknowledges data and FIN: the pcb is gone, no callback. */
+    ck_assert_ptr_nonnull(find_pcb(80, 40000));
+    peer_ack(&p);
+    ck_assert_ptr_null(find_pcb(80, 40000));
+    ck_assert_int_eq(ev.sent_calls, 1);
+    ck_assert_int_eq(ev.closed, 0);
+    ck_assert_int_eq(ev.eof, 1);
+    ck_assert_int_eq(w->tx_n, 0);
+    ck_assert_uint_eq(dpn_mbufs_free(w), mbufs0);
+}
+END_TEST
+
+START_TEST(test_tcp_reset_by_peer) {
+    struct peer p;
+    establish(&p, 40001, true);
+    ck_assert_uint_eq(w->st.conns_open, base_conns + 1);
+    /* A RST inside the window but not at rcv_nxt: challenge ACK (RFC 5961). */
+    struct peer q = p;
+    q.snd_nxt += 100;
+    peer_send(&q, RTE_TCP_RST_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.closed, 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert_uint_eq(s.flags, RTE_TCP_ACK_FLAG);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    unit_tx_drop(w);
+
+    /* The exact RST: closed(-ECONNRESET), once; c is dead inside it. */
+    peer_send(&p, RTE_TCP_RST_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.closed, 1);
+    ck_assert_int_eq(ev.closed_err, -DPN_ECONNRESET);
+    ck_assert_int_eq(ev.send_in_closed, -DPN_ENOTCONN);
+    ck_assert_int_eq(w->tx_n, 0); /* nothing answers a RST */
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_ptr_null(find_pcb(80, 40001));
+    ck_assert_int_eq(ev.eof, 0);
+}
+END_TEST
+
+START_TEST(test_tcp_refuse) {
+    struct dpn_listener *l;
+    ck_assert_int_eq(dpn_listen(w, 81, &ops, &ev, &l), 0);
+    ev.refuse = 1;
+    uint64_t total = w->st.conns_total;
+    struct peer p;
+    peer_syn(&p, 81, 40002, false);
+    peer_ack(&p);
+    ck_assert_int_eq(ev.accepted, 1);
+    /* Refused: reset, and no connection left behind. */
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert(s.flags & RTE_TCP_RST_FLAG);
+    ck_assert_uint_eq(s.seq, p.rcv_nxt);
+    ck_assert_uint_eq(s.sport, 81);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_uint_eq(w->st.conns_total, total + 1);
+    ck_assert_ptr_null(find_pcb(81, 40002));
+    ck_assert_int_eq(ev.closed, 0);
+    unit_tx_drop(w);
+
+    /* Data for the dead connection is answered with RST, no callback. */
+    peer_send(&p, RTE_TCP_ACK_FLAG, "late", 4);
+    ck_assert_int_eq(ev.recv, 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert(tx_tcp(0).flags & RTE_TCP_RST_FLAG);
+    unit_tx_drop(w);
+    dpn_unlisten(l);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+START_TEST(test_tcp_window_reopen) {
+    /* No window scaling: the window is 64 KiB and a reopening of 4 MSS is
+     * announced at once. */
+    struct peer p;
+    establish(&p, 40003, false);
+    struct dpn_conn *c = p.c;
+    tcpwnd_size_t wnd0 = c->pcb->rcv_wnd;
+    ck_assert_uint_eq(wnd0, 0xffff);
+    uint8_t data[TCP_MSS];
+    memset(data, 'z', sizeof(data));
+    for (int i = 0; i < 4; i++)
+        peer_send(&p, RTE_TCP_ACK_FLAG, data, sizeof(data));
+    ck_assert_int_eq(ev.nbufs, 4);
+    ck_assert_uint_eq(c->pcb->rcv_wnd, wnd0 - 4 * TCP_MSS);
+    ck_assert_uint_eq(dpn_mbufs_free(w) + w->tx_n, base_mbufs - 4);
+    /* lwIP acknowledged every second segment; the window it announced shrank. */
+    ck_assert_int_ge(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(w->tx_n - 1);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    ck_assert_uint_lt(s.win, wnd0);
+    unit_tx_drop(w);
+
+    for (int i = 0; i < 3; i++)
+        dpn_recv_done(c, ev.bufs[i]);
+    ck_assert_int_eq(w->tx_n, 0); /* 3 MSS: not worth an update yet */
+    dpn_recv_done(c, ev.bufs[3]);
+    ev.nbufs = 0;
+    ck_assert_uint_eq(c->pcb->rcv_wnd, wnd0);
+    ck_assert_int_eq(w->tx_n, 1); /* window update */
+    ck_assert_uint_eq(dpn_mbufs_free(w) + 1, base_mbufs);
+    s = tx_tcp(0);
+    ck_assert_uint_eq(s.flags, RTE_TCP_ACK_FLAG);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    ck_assert_uint_eq(s.win, wnd0);
+    unit_tx_drop(w);
+
+    /* dpn_recved alone reopens without freeing. */
+    peer_send(&p, RTE_TCP_ACK_FLAG, data, 100);
+    ck_assert_uint_eq(c->pcb->rcv_wnd, wnd0 - 100);
+    dpn_recved(c, 100);
+    ck_assert_uint_eq(c->pcb->rcv_wnd, wnd0);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 1);
+    dpn_buf_free(ev.bufs[0]);
+    ev.nbufs = 0;
+    unit_tx_drop(w);
+
+    /* Abort: RST now (after the delayed ACK lwIP owed), no callbacks. */
+    dpn_abort(c);
+    ck_assert_int_ge(w->tx_n, 1);
+    ck_assert_int_le(w->tx_n, 2);
+    if (w->tx_n == 2)
+        ck_assert_uint_eq(tx_tcp(0).flags, RTE_TCP_ACK_FLAG);
+    s = tx_tcp(w->tx_n - 1);
+    ck_assert(s.flags & RTE_TCP_RST_FLAG);
+    ck_assert_uint_eq(s.seq, p.rcv_nxt);
+    ck_assert_int_eq(ev.closed, 0);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_ptr_null(find_pcb(80, 40003));
+    ck_assert_uint_eq(dpn_mbufs_free(w) + w->tx_n, base_mbufs);
+}
+END_TEST
+
+START_TEST(test_tcp_send_buf_zero_copy) {
+    struct peer p;
+    establish(&p, 40004, true);
+    struct dpn_conn *c = p.c;
+
+    /* An allocated buffer: referenced by lwIP until acknowledged. */
+    struct dpn_buf *b = dpn_buf_alloc(w, 200);
+    ck_assert_ptr_nonnull(b);
+    uint8_t *d = dpn_buf_mut(b);
+    for (int i = 0; i < 200; i++)
+        d[i] = (uint8_t)(255 - i);
+    ck_assert_int_eq(dpn_send_buf(c, b), 0);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 1);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert_uint_eq(s.seq, p.rcv_nxt);
+    ck_assert_uint_eq(s.len, 200);
+    ck_assert_int_eq(memcmp(s.data, d, 200), 0);
+    p.rcv_nxt += 200;
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 1); /* kept for retransmission */
+    peer_ack(&p);
+    ck_assert_uint_eq(ev.sent, 200);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+
+    /* A received buffer sent back as is (echo). */
+    struct rte_mbuf *m = peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "echo me", 7);
+    ck_assert_int_eq(ev.nbufs, 1);
+    b = ev.bufs[0];
+    ev.nbufs = 0;
+    ck_assert_ptr_eq(dpn_pbuf_mbuf((struct pbuf *)b), m);
+    dpn_recved(c, dpn_buf_len(b));
+    ck_assert_int_eq(dpn_send_buf(c, b), 0);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_ge(w->tx_n, 1);
+    s = tx_tcp(w->tx_n - 1);
+    ck_assert_uint_eq(s.len, 7);
+    ck_assert_int_eq(memcmp(s.data, "echo me", 7), 0);
+    p.rcv_nxt += 7;
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 1);
+    peer_ack(&p);
+    ck_assert_uint_eq(ev.sent, 207);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+
+    /* A buffer lwIP allocated (not an mbuf) is copied. */
+    struct pbuf *own = pbuf_alloc(PBUF_RAW, 30, PBUF_RAM);
+    ck_assert_ptr_nonnull(own);
+    memset(own->payload, 'q', 30);
+    ck_assert_int_eq(dpn_send_buf(c, (struct dpn_buf *)own), 0);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_tcp(0);
+    ck_assert_uint_eq(s.len, 30);
+    ck_assert_uint_eq(s.data[29], 'q');
+    p.rcv_nxt += 30;
+    unit_tx_drop(w);
+    peer_ack(&p);
+    ck_assert_uint_eq(ev.sent, 237);
+
+    /* Closing with zero-copy data in flight: the FIN goes out, the buffer
+     * stays until the peer acknowledges, then everything is released
+     * without further callbacks. */
+    b = dpn_buf_alloc(w, 300);
+    memset(dpn_buf_mut(b), 'Z', 300);
+    ck_assert_int_eq(dpn_send_buf(c, b), 0);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    p.rcv_nxt += 300;
+    unit_tx_drop(w);
+    int sent_calls = ev.sent_calls;
+    dpn_close_conn(c);
+    ck_assert_int_ge(w->tx_n, 1);
+    s = tx_tcp(w->tx_n - 1);
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    ck_assert_uint_eq(s.seq, p.rcv_nxt);
+    p.rcv_nxt++;
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 1);
+    peer_ack(&p);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_int_eq(ev.sent_calls, sent_calls);
+    /* The peer's FIN ends in TIME_WAIT, acknowledged, no callback. */
+    peer_send(&p, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.eof, 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert_uint_eq(tx_tcp(0).ack, p.snd_nxt);
+    ck_assert_ptr_nonnull(find_tw_pcb(80, 40004));
+}
+END_TEST
+
+START_TEST(test_tcp_send_buf_errors) {
+    struct peer p;
+    establish(&p, 40005, true);
+    struct dpn_conn *c = p.c;
+    ck_assert_int_eq(dpn_send_buf(c, NULL), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_send(c, NULL, 5), -DPN_EINVAL);
+
+    /* Half-close: FIN out, sending refused, receiving goes on. */
+    ck_assert_int_eq(dpn_shutdown(c), 0);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_ge(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(w->tx_n - 1);
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    p.rcv_nxt++;
+    unit_tx_drop(w);
+    ck_assert_int_eq(dpn_send(c, "x", 1), -DPN_ENOTCONN);
+    ck_assert_uint_eq(dpn_send_space(c), 0);
+    ck_assert_int_eq(dpn_shutdown(c), -DPN_ENOTCONN);
+    struct dpn_buf *b = dpn_buf_alloc(w, 10);
+    ck_assert_int_eq(dpn_send_buf(c, b), -DPN_ENOTCONN); /* b is still ours */
+    dpn_buf_free(b);
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "still", 5);
+    ck_assert_int_eq(ev.recv, 1);
+    dpn_recv_done(c, ev.bufs[0]);
+    ev.nbufs = 0;
+    unit_tx_drop(w);
+
+    /* The peer closes too, from eof(): nothing leaks, TIME_WAIT. */
+    ev.close_in_eof = 1;
+    peer_send(&p, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.eof, 1);
+    ck_assert_int_eq(ev.closed, 0);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_ptr_null(find_pcb(80, 40005));
+    ck_assert_ptr_nonnull(find_tw_pcb(80, 40005));
+    ck_assert_int_eq(w->tx_n, 1); /* the ACK of the FIN */
+    ck_assert_uint_eq(tx_tcp(0).ack, p.snd_nxt);
+    ck_assert_uint_eq(dpn_mbufs_free(w) + 1, base_mbufs);
+}
+END_TEST
+
+START_TEST(test_tcp_abort_in_recv) {
+    struct peer p;
+    establish(&p, 40006, true);
+    ev.abort_in_recv = 1;
+    peer_send(&p, RTE_TCP_ACK_FLAG, "boom", 4);
+    ck_assert_int_eq(ev.recv, 1);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert(tx_tcp(0).flags & RTE_TCP_RST_FLAG);
+    ck_assert_int_eq(ev.closed, 0);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_ptr_null(find_pcb(80, 40006));
+    ck_assert_uint_eq(dpn_mbufs_free(w) + w->tx_n, base_mbufs);
+}
+END_TEST
+
+START_TEST(test_tcp_connect) {
+    /* Active open: SYN out, SYN-ACK in -> connected(0), ACK out. */
+    struct dpn_conn *c = NULL;
+    ck_assert_int_eq(dpn_connect(w, UNIT_PEER_IP, 5001, &ops, &ev, &c), 0);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_eq(w->st.conns_open, base_conns + 1);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert_uint_eq(s.flags, RTE_TCP_SYN_FLAG);
+    ck_assert_uint_eq(s.dport, 5001);
+    ck_assert_int_eq(tcp_opt(&s, 2), TCP_MSS);
+    ck_assert_int_eq(dpn_send(c, "x", 1), -DPN_ENOTCONN); /* not yet */
+    struct peer p = {.lport = s.sport, .pport = 5001, .snd_nxt = 0xfffffff0u, .rcv_nxt = s.seq + 1};
+    unit_tx_drop(w);
+    peer_send(&p, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.connected, 1);
+    ck_assert_int_eq(ev.connected_err, 0);
+    ck_assert_ptr_eq(ev.connected_conn, c);
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_tcp(0);
+    ck_assert_uint_eq(s.flags, RTE_TCP_ACK_FLAG);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    unit_tx_drop(w);
+    /* Data across the peer's sequence wrap. */
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "0123456789abcdefXYZ", 19);
+    ck_assert_int_eq(ev.nbufs, 1);
+    ck_assert_uint_eq(dpn_buf_len(ev.bufs[0]), 19);
+    dpn_recv_done(c, ev.bufs[0]);
+    ev.nbufs = 0;
+    ck_assert_int_eq(dpn_send(c, "ok", 2), 2);
+    dpn_tcp_flush_dirty(w);
+    s = tx_tcp(w->tx_n - 1);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    ck_assert_uint_eq(s.len, 2);
+    unit_tx_drop(w);
+    dpn_abort(c);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert(tx_tcp(0).flags & RTE_TCP_RST_FLAG);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_int_eq(ev.closed, 0);
+    unit_tx_drop(w);
+
+    /* Refused: RST-ACK to the SYN -> connected(-ECONNREFUSED), c gone. */
+    ev_reset();
+    c = NULL;
+    ck_assert_int_eq(dpn_connect(w, UNIT_PEER_IP, 5002, &ops, &ev, &c), 0);
+    s = tx_tcp(0);
+    struct peer r = {.lport = s.sport, .pport = 5002, .snd_nxt = 0, .rcv_nxt = s.seq + 1};
+    unit_tx_drop(w);
+    peer_send(&r, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.connected, 1);
+    ck_assert_int_eq(ev.connected_err, -DPN_ECONNREFUSED);
+    ck_assert_int_eq(ev.closed, 0);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_int_eq(w->tx_n, 0);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+START_TEST(test_tcp_send_full) {
+    /* The send buffer bounds what dpn_send queues; then EAGAIN until acks. */
+    struct peer p;
+    establish(&p, 40007, true);
+    struct dpn_conn *c = p.c;
+    size_t big_len = w->cfg.tcp_sndbuf + 40000;
+    uint8_t *big = malloc(big_len);
+    ck_assert_ptr_nonnull(big);
+    for (size_t i = 0; i < big_len; i++)
+        big[i] = (uint8_t)(i * 7);
+    long n = dpn_send(c, big, big_len);
+    ck_assert_int_eq(n, (long)w->cfg.tcp_sndbuf);
+    ck_assert_uint_eq(dpn_send_space(c), 0);
+    ck_assert_int_eq(dpn_send(c, "x", 1), -DPN_EAGAIN);
+    struct dpn_buf *b = dpn_buf_alloc(w, 10);
+    ck_assert_int_eq(dpn_send_buf(c, b), -DPN_EAGAIN); /* b is still ours */
+    dpn_buf_free(b);
+    ck_assert_int_eq(w->tx_n, 0);
+
+    /* The flush sends what the congestion window allows, in order. */
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_ge(w->tx_n, 1);
+    uint32_t seq = p.rcv_nxt;
+    size_t off = 0;
+    for (int i = 0; i < w->tx_n; i++) {
+        struct unit_seg s = tx_tcp(i);
+        ck_assert_uint_eq(s.seq, seq);
+        ck_assert_uint_le(s.len, TCP_MSS);
+        ck_assert_int_eq(memcmp(s.data, big + off, s.len), 0);
+        seq += s.len;
+        off += s.len;
+    }
+    unit_tx_drop(w);
+    /* Acknowledging the first segment makes room again. */
+    p.rcv_nxt += TCP_MSS;
+    peer_ack(&p);
+    ck_assert_uint_eq(ev.sent, TCP_MSS);
+    ck_assert_uint_eq(dpn_send_space(c), TCP_MSS);
+    ck_assert_int_eq(dpn_send(c, big, big_len), TCP_MSS);
+    unit_tx_drop(w);
+    dpn_abort(c);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    free(big);
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+/* With window scaling, lwIP announces TCP_WND (512 KiB) although
+ * apply_rcvbuf (stack/tcp.c) lowered rcv_wnd to tcp_rcvbuf: the peer may send
+ * data the stack then drops as out of window. (Regression test: fixed in stack/.) */
+START_TEST(test_tcp_rcvbuf_announced) {
+    struct peer p;
+    establish(&p, 40008, true);
+    struct dpn_conn *c = p.c;
+    ck_assert_int_eq(dpn_send(c, "w", 1), 1);
+    dpn_tcp_flush_dirty(w);
+    struct unit_seg s = tx_tcp(w->tx_n - 1);
+    uint32_t announced = (uint32_t)s.win << c->pcb->rcv_scale;
+    ck_assert_msg(announced <= w->cfg.tcp_rcvbuf, "announced %u > tcp_rcvbuf %u", announced,
+                  w->cfg.tcp_rcvbuf);
+    dpn_abort(c);
+}
+END_TEST
+
+START_TEST(test_rx_bad_checksum_dropped) {
+    listener();
+    uint64_t dropped = w->st.rx_dropped, rx = w->st.rx_pkts;
+    struct rte_mbuf *m = unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, 40100, 80, 1,
+                                        0, RTE_TCP_SYN_FLAG, 65535, NULL, 0, NULL, 0);
+    ck_assert_ptr_nonnull(m);
+    rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, 34)->cksum ^= 0x0100;
+    inject(m);
+    ck_assert_uint_eq(w->st.rx_dropped, dropped + 1);
+    ck_assert_uint_eq(w->st.rx_pkts, rx + 1);
+    ck_assert_int_eq(w->tx_n, 0);
+    ck_assert_ptr_null(find_pcb(80, 40100));
+    /* The NIC's word wins: a correct frame flagged BAD is dropped too. */
+    m = unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, 40100, 80, 1, 0,
+                       RTE_TCP_SYN_FLAG, 65535, NULL, 0, NULL, 0);
+    m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_BAD;
+    inject(m);
+    ck_assert_uint_eq(w->st.rx_dropped, dropped + 2);
+    ck_assert_int_eq(w->tx_n, 0);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+    /* GOOD/GOOD from the NIC: trusted, the SYN is answered despite the
+     * (deliberately) wrong bytes. */
+    m = unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, 40100, 80, 1, 0,
+                       RTE_TCP_SYN_FLAG, 65535, NULL, 0, NULL, 0);
+    rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, 34)->cksum ^= 0x0100;
+    m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    inject(m);
+    ck_assert_uint_eq(w->st.rx_dropped, dropped + 2);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert_uint_eq(tx_tcp(0).flags, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+    unit_tx_drop(w);
+    /* Leave no half-open connection: RST it. */
+    struct peer p = {.lport = 80, .pport = 40100, .snd_nxt = 2};
+    peer_send(&p, RTE_TCP_RST_FLAG, NULL, 0);
+    ck_assert_ptr_null(find_pcb(80, 40100));
+    ck_assert_int_eq(ev.accepted, 0);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+/* ---- UDP ---- */
+
+static struct uev {
+    int n;
+    struct dpn_buf *b;
+    uint32_t ip;
+    uint16_t port;
+    struct dpn_udp *u;
+} uev;
+
+static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port) {
+    ck_assert_ptr_eq(ctx, &uev);
+    uev.n++;
+    if (uev.b != NULL)
+        dpn_buf_free(uev.b);
+    uev.b = b;
+    uev.ip = ip;
+    uev.port = port;
+    uev.u = u;
+}
+
+/* A NIC with checksum offloads, as lwIP and dpn_linkoutput see it: lwIP
+ * leaves the checksums to the NIC, the frames carry the offload requests. */
+START_TEST(test_tx_offload_path) {
+    struct peer p;
+    establish(&p, 40009, true);
+
+    struct dpn_port_caps caps0 = w->caps;
+    u16_t flags0 = w->netif.chksum_flags;
+    w->caps.tx_ip_cksum = w->caps.tx_tcp_cksum = w->caps.tx_udp_cksum = true;
+    NETIF_SET_CHECKSUM_CTRL(&w->netif, NETIF_CHECKSUM_CHECK_ICMP | NETIF_CHECKSUM_GEN_ICMP);
+    struct dpn_udp *u;
+    ck_assert_int_eq(dpn_udp_bind(w, 7777, on_udp, &uev, &u), 0);
+    ck_assert_int_eq(dpn_udp_sendto(u, "offload", 7, UNIT_PEER_IP, 7), 0);
+    ck_assert_int_eq(dpn_send(p.c, "tcp offload", 11), 11);
+    dpn_tcp_flush_dirty(w);
+
+    w->caps = caps0;
+    NETIF_SET_CHECKSUM_CTRL(&w->netif, flags0);
+
+    ck_assert_int_eq(w->tx_n, 2);
+    const uint64_t l4[2] = {RTE_MBUF_F_TX_UDP_CKSUM, RTE_MBUF_F_TX_TCP_CKSUM};
+    for (int i = 0; i < 2; i++) {
+        struct rte_mbuf *m = w->tx_pkts[i];
+        ck_assert_uint_eq(m->ol_flags, RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | l4[i]);
+        ck_assert_uint_eq(m->l2_len, 14);
+        ck_assert_uint_eq(m->l3_len, 20);
+        struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, 14);
+        ck_assert_uint_eq(ip->hdr_checksum, 0);
+        uint16_t field;
+        memcpy(&field, (uint8_t *)(ip + 1) + (i == 0 ? 6 : 16), 2);
+        ck_assert_uint_eq(field, rte_ipv4_phdr_cksum(ip, m->ol_flags));
+        ck_assert(!dpn_cksum_verify_sw(m, false, false));
+        unit_nic_tx_finish(m);
+        ck_assert_msg(dpn_cksum_verify_sw(m, false, false), "frame %d wrong after the NIC", i);
+    }
+    ck_assert_uint_eq(tx_udp(0).len, 7);
+    struct unit_seg s = tx_tcp(1);
+    ck_assert_uint_eq(s.len, 11);
+    ck_assert_int_eq(memcmp(s.data, "tcp offload", 11), 0);
+    unit_tx_drop(w);
+    dpn_abort(p.c);
+    dpn_udp_close(u);
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+START_TEST(test_udp_bind) {
+    struct dpn_udp *u = NULL, *u2 = NULL, *e1 = NULL, *e2 = NULL;
+    ck_assert_int_eq(dpn_udp_bind(NULL, 53, on_udp, &uev, &u), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_udp_bind(w, 53, on_udp, &uev, NULL), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_udp_bind(w, 5353, on_udp, &uev, &u), 0);
+    ck_assert_int_eq(dpn_udp_bind(w, 5353, on_udp, &uev, &u2), -DPN_EADDRINUSE);
+    ck_assert_ptr_null(u2);
+    /* Port 0: two different ephemeral ports. */
+    ck_assert_int_eq(dpn_udp_bind(w, 0, on_udp, &uev, &e1), 0);
+    ck_assert_int_eq(dpn_udp_bind(w, 0, on_udp, &uev, &e2), 0);
+    ck_assert_uint_ne(e1->pcb->local_port, 0);
+    ck_assert_uint_ne(e1->pcb->local_port, e2->pcb->local_port);
+    dpn_udp_close(e1);
+    dpn_udp_close(e2);
+    dpn_udp_close(u);
+    ck_assert_int_eq(dpn_udp_bind(w, 5353, on_udp, &uev, &u), 0); /* free again */
+    dpn_udp_close(u);
+    dpn_udp_close(NULL);
+}
+END_TEST
+
+START_TEST(test_udp_io) {
+    memset(&uev, 0, sizeof(uev));
+    struct dpn_udp *u = NULL;
+    ck_assert_int_eq(dpn_udp_bind(w, 5353, on_udp, &uev, &u), 0);
+
+    /* Receive: payload and source, zero copy. */
+    const char q[] = "question?";
+    struct rte_mbuf *m =
+        unit_udp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, 6000, 5353, q, 9);
+    inject(m);
+    ck_assert_int_eq(uev.n, 1);
+    ck_assert_ptr_eq(uev.u, u);
+    ck_assert_uint_eq(uev.ip, UNIT_PEER_IP);
+    ck_assert_uint_eq(uev.port, 6000);
+    ck_assert_uint_eq(dpn_buf_len(uev.b), 9);
+    char got[16] = {0};
+    ck_assert_uint_eq(dpn_buf_copy(uev.b, got, sizeof(got), 0), 9);
+    ck_assert_str_eq(got, q);
+    ck_assert_ptr_eq(dpn_buf_data(uev.b, NULL), rte_pktmbuf_mtod_offset(m, void *, 42));
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 1);
+    ck_assert_int_eq(w->tx_n, 0);
+
+    /* Echo the received buffer: the stack takes it. */
+    ck_assert_int_eq(dpn_udp_sendto_buf(u, uev.b, uev.ip, uev.port), 0);
+    uev.b = NULL;
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_udp(0);
+    ck_assert(rte_is_same_ether_addr(&s.eth->dst_addr, &unit_peer_mac));
+    ck_assert_uint_eq(s.dip, UNIT_PEER_IP);
+    ck_assert_uint_eq(s.sport, 5353);
+    ck_assert_uint_eq(s.dport, 6000);
+    ck_assert_uint_eq(s.len, 9);
+    ck_assert_int_eq(memcmp(s.data, q, 9), 0);
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+
+    /* Largest datagram without fragmentation, and one byte more. */
+    static uint8_t big[1500];
+    for (unsigned i = 0; i < sizeof(big); i++)
+        big[i] = (uint8_t)(i ^ 0x5a);
+    ck_assert_int_eq(dpn_udp_sendto(u, big, 1472, UNIT_PEER_IP, 6001), 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert_uint_eq(rte_pktmbuf_pkt_len(w->tx_pkts[0]), 14 + 20 + 8 + 1472);
+    s = tx_udp(0);
+    ck_assert_uint_eq(s.dport, 6001);
+    ck_assert_uint_eq(s.len, 1472);
+    ck_assert_int_eq(memcmp(s.data, big, 1472), 0);
+    unit_tx_drop(w);
+    ck_assert_int_eq(dpn_udp_sendto(u, big, 1473, UNIT_PEER_IP, 6001), -DPN_EMSGSIZE);
+    ck_assert_int_eq(w->tx_n, 0);
+    /* Empty datagram. */
+    ck_assert_int_eq(dpn_udp_sendto(u, NULL, 0, UNIT_PEER_IP, 6001), 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert_uint_eq(tx_udp(0).len, 0);
+    unit_tx_drop(w);
+    /* Bad arguments. */
+    ck_assert_int_eq(dpn_udp_sendto(NULL, big, 1, UNIT_PEER_IP, 1), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_udp_sendto(u, NULL, 1, UNIT_PEER_IP, 1), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_udp_sendto(u, big, 1, 0, 1), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_udp_sendto(u, big, 1, UNIT_PEER_IP, 0), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_udp_sendto_buf(u, NULL, UNIT_PEER_IP, 1), -DPN_EINVAL);
+    ck_assert_int_eq(w->tx_n, 0);
+
+    /* A freshly allocated buffer, zero copy to the wire. */
+    struct dpn_buf *b = dpn_buf_alloc(w, TCP_MSS);
+    memset(dpn_buf_mut(b), 'u', TCP_MSS);
+    ck_assert_int_eq(dpn_udp_sendto_buf(u, b, UNIT_PEER_IP, 6002), 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_udp(0);
+    ck_assert_uint_eq(s.len, TCP_MSS);
+    ck_assert_uint_eq(s.data[TCP_MSS - 1], 'u');
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+
+    /* An unresolved neighbour: ARP request first, the datagram follows the reply. */
+    const struct rte_ether_addr mac3 = {{0x02, 0, 0, 0, 0, 0x03}};
+    const uint32_t ip3 = RTE_IPV4(10, 0, 0, 3);
+    ck_assert_int_eq(dpn_udp_sendto(u, "later", 5, ip3, 7), 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(w->tx_pkts[0], const struct rte_ether_hdr *);
+    ck_assert_uint_eq(eth->ether_type, rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP));
+    ck_assert(rte_is_broadcast_ether_addr(&eth->dst_addr));
+    const struct rte_arp_hdr *a = (const struct rte_arp_hdr *)(eth + 1);
+    ck_assert_uint_eq(a->arp_opcode, rte_cpu_to_be_16(RTE_ARP_OP_REQUEST));
+    ck_assert_uint_eq(a->arp_data.arp_tip, rte_cpu_to_be_32(ip3));
+    unit_tx_drop(w);
+    inject(unit_arp_frame(w->pool, RTE_ARP_OP_REPLY, &w->mac, &mac3, ip3, &w->mac, UNIT_LOCAL_IP));
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_udp(0);
+    ck_assert(rte_is_same_ether_addr(&s.eth->dst_addr, &mac3));
+    ck_assert_uint_eq(s.dip, ip3);
+    ck_assert_uint_eq(s.len, 5);
+    ck_assert_int_eq(memcmp(s.data, "later", 5), 0);
+    unit_tx_drop(w);
+
+    /* A datagram for a closed port: ICMP port unreachable, nothing delivered. */
+    dpn_udp_close(u);
+    int n = uev.n;
+    inject(unit_udp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, 6000, 5353, q, 9));
+    ck_assert_int_eq(uev.n, n);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(w->tx_pkts[0], struct rte_ipv4_hdr *, 14);
+    ck_assert_uint_eq(ip->next_proto_id, IPPROTO_ICMP);
+    const uint8_t *icmp = (const uint8_t *)(ip + 1);
+    ck_assert_uint_eq(icmp[0], 3); /* destination unreachable */
+    ck_assert_uint_eq(icmp[1], 3); /* port */
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+/* ---- TX flush and the end state ---- */
+
+START_TEST(test_tx_flush) {
+    struct dpn_udp *u;
+    ck_assert_int_eq(dpn_udp_bind(w, 0, on_udp, &uev, &u), 0);
+    uint64_t txp = w->st.tx_pkts;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(dpn_udp_sendto(u, "abc", 3, UNIT_PEER_IP, 9), 0);
+    ck_assert_int_eq(w->tx_n, 3);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 3);
+    dpn_tx_flush(w); /* the null port takes and frees them */
+    ck_assert_int_eq(w->tx_n, 0);
+    ck_assert_uint_eq(w->st.tx_pkts, txp + 3);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+    dpn_udp_close(u);
+}
+END_TEST
+
+START_TEST(test_zz_nothing_leaked) {
+    /* Whatever earlier tests left (on failure), then the baseline. */
+    dpn_tcp_close_all(w, true);
+    if (listener80 != NULL) {
+        dpn_unlisten(listener80);
+        listener80 = NULL;
+    }
+    unit_tx_drop(w);
+    ck_assert_uint_eq(w->st.conns_open, 0);
+    ck_assert_ptr_null(w->conn_open);
+    for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
+        ck_abort_msg("pcb left in state %d (ports %u/%u)", p->state, p->local_port, p->remote_port);
+    ck_assert_ptr_null(tcp_listen_pcbs.listen_pcbs);
+    ck_assert_uint_eq(lwip_stats.memp[MEMP_TCP_SEG]->used, 0);
+    ck_assert_uint_eq(lwip_stats.memp[MEMP_PBUF]->used, 0);
+    ck_assert_uint_eq(lwip_stats.memp[MEMP_PBUF_POOL]->used, 0);
+    ck_assert_uint_eq(lwip_stats.memp[MEMP_UDP_PCB]->used, 0);
+    ck_assert_uint_eq(lwip_stats.mem.used, base_heap);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+static Suite *api_suite(void) {
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("basics");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_startup_announce);
+    tcase_add_test(tc, test_timers);
+    tcase_add_test(tc, test_arp_reply);
+    tcase_add_test(tc, test_listen_args);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("tcp");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_tcp_lifecycle);
+    tcase_add_test(tc, test_tcp_reset_by_peer);
+    tcase_add_test(tc, test_tcp_refuse);
+    tcase_add_test(tc, test_tcp_window_reopen);
+    tcase_add_test(tc, test_tcp_send_buf_zero_copy);
+    tcase_add_test(tc, test_tcp_send_buf_errors);
+    tcase_add_test(tc, test_tcp_abort_in_recv);
+    tcase_add_test(tc, test_tcp_connect);
+    tcase_add_test(tc, test_tcp_send_full);
+    tcase_add_test(tc, test_tcp_rcvbuf_announced);
+    tcase_add_test(tc, test_rx_bad_checksum_dropped);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("udp");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_udp_bind);
+    tcase_add_test(tc, test_udp_io);
+    tcase_add_test(tc, test_tx_offload_path);
+    tcase_add_test(tc, test_tx_flush);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("end");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_zz_nothing_leaked);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    w = unit_init("test_api");
+    if (!learn_peer()) {
+        fprintf(stderr, "test_api: lwIP did not answer the peer's ARP request\n");
+        return 1;
+    }
+    base_mbufs = dpn_mbufs_free(w);
+    base_conns = w->st.conns_open;
+    base_heap = lwip_stats.mem.used;
+    SRunner *sr = srunner_create(api_suite());
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    dpn_close(w);
+    return failed == 0 ? 0 : 1;
+}
