@@ -43,7 +43,7 @@ for t in $(meson test -C "$builddir" --suite unit --no-rebuild --list 2>/dev/nul
   log="$builddir/meson-logs/testlog.txt"
   sum=$(grep -ho 'Checks: [0-9]*, Failures: [0-9]*, Errors: [0-9]*' "$log" /tmp/dpnet-unit-$$.log 2>/dev/null | tail -1 || true)
   if [ -n "$sum" ]; then
-    read -r n f e < <(echo "$sum" | tr -dc '0-9 ' | tr -s ' ')
+    read -r n f e <<<"$(echo "$sum" | tr -dc '0-9 ' | tr -s ' ')"
     pass=$((pass + n - f - e)); fail=$((fail + f + e))
     say "unit/$t: $sum"
   fi

@@ -140,6 +140,26 @@ def refused(host, port):
     fail("closed port accepted a connection")
 
 
+def hold(host, port):
+    """Hold an echoing connection open until the server ends it (its
+    shutdown must close connections, not leave the peer hanging)."""
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(b"held")
+    if s.recv(100) != b"held":
+        fail("no echo on the held connection")
+    print("# holding", flush=True)
+    s.settimeout(30)
+    try:
+        rest = s.recv(100)
+    except ConnectionResetError:
+        rest = b""
+    except socket.timeout:
+        fail("server shut down without closing the held connection")
+    if rest:
+        fail(f"unexpected data {rest!r}")
+    print("# held connection closed by the server's shutdown")
+
+
 def udp(host, port, maxsize=1472):
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.settimeout(0.5)
@@ -163,4 +183,4 @@ if __name__ == "__main__":
     cmd, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rest = [int(x) for x in sys.argv[4:]]
     {"bulk": bulk, "concurrent": concurrent, "halfclose": halfclose, "rst": rst,
-     "refused": refused, "udp": udp}[cmd](host, port, *rest)
+     "refused": refused, "udp": udp, "hold": hold}[cmd](host, port, *rest)

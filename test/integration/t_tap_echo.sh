@@ -32,7 +32,12 @@ nsx iptables -A OUTPUT -o "$IFC" -m statistic --mode random --probability 0.02 -
 check "16 MiB through 2% loss arrives intact" peer bulk $SIP 7 $((16 << 20)) 300
 nsx iptables -F
 
+HLOG=/tmp/dpn-hold-$TAG.log; track_file "$HLOG"
+ip netns exec "$NS" $PY "$HERE/peer.py" hold $SIP 7 >"$HLOG" 2>&1 &
+HOLD=$!; track_pid $HOLD
+wait_log "$HLOG" "holding" 10 || true
 check "clean shutdown on SIGINT" stop_proc "$SERVER_PID"
+check "shutdown closed the connection still open" wait $HOLD
 check "exit counters printed" grep -q "connections accepted" "$LOG"
 accepted=$(grep -o 'connections accepted [0-9]*' "$LOG" | awk '{print $3}')
 check "server counted >= 1000 connections ($accepted)" test "${accepted:-0}" -ge 1000
