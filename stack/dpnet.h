@@ -31,6 +31,9 @@ extern "C" {
 #define DPN_VERSION_MINOR 1
 #define DPN_VERSION "0.1.0"
 
+/* Version of the library actually loaded (compare with DPN_VERSION). */
+const char *dpn_version(void);
+
 /* ---- errors: negative errno values, plus a few of our own ---- */
 enum {
     DPN_OK = 0,

@@ -36,6 +36,10 @@ void dpn_log_init(void) {
     dpn_logtype_app = rte_log_register_type_and_pick_level("dpnet.app", RTE_LOG_INFO);
 }
 
+const char *dpn_version(void) {
+    return DPN_VERSION;
+}
+
 const char *dpn_strerror(int err) {
     if (err < 0)
         err = -err;

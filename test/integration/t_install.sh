@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# libdpnet as a product: meson install puts the shared and static library,
+# dpnet.h and dpnet.pc in place; a program outside the tree builds with
+# pkg-config alone and runs.
+source "$(dirname "$0")/lib.sh"
+SRC=$(cd "$HERE/../.." && pwd)
+# The plain build (tools/test.sh always makes it): an outside program is not
+# built with the sanitizers, so it cannot load an ASan-instrumented library.
+B=$SRC/build
+DEST=$(mktemp -d /tmp/dpn-install.XXXXXX); track_file "$DEST"
+check "meson install" meson install -C "$B" --destdir "$DEST" --quiet
+PC=$(find "$DEST" -name dpnet.pc | head -1)
+check "dpnet.pc installed" test -n "$PC"
+check "shared and static libraries installed" \
+  bash -c "ls $DEST/usr/local/lib/*/libdpnet.so $DEST/usr/local/lib/*/libdpnet.a >/dev/null"
+check "dpnet.h installed" test -f "$DEST/usr/local/include/dpnet.h"
+WORK=$(mktemp -d /tmp/dpn-outside.XXXXXX); track_file "$WORK"
+# Installed under --destdir: point the .pc file's prefix there (what a real
+# install to /usr/local needs no help for).
+mkdir "$WORK/pc"
+sed "s|^prefix=.*|prefix=$DEST/usr/local|" "$PC" >"$WORK/pc/dpnet.pc"
+export PKG_CONFIG_PATH=$WORK/pc
+flags=$(pkg-config --cflags --libs dpnet)
+cp "$SRC/test/install/minimal.c" "$WORK/"
+check "outside program builds: cc minimal.c \$(pkg-config --cflags --libs dpnet)" \
+  bash -c "cd $WORK && cc -std=c11 -Wall -Wextra -Werror minimal.c $flags -o minimal"
+LIBDIR=$(dirname "$(ls "$DEST"/usr/local/lib/*/libdpnet.so)")
+check "outside program runs on net_null and stops on its timer" \
+  bash -c "LD_LIBRARY_PATH=$LIBDIR timeout 20 $WORK/minimal -l 0 --no-pci --vdev=net_null0,no-rx=1 \
+    -- --ip 10.0.0.2/24 --poll hybrid --run-ms 200 2>&1 | grep -q 'echo on port 7'"
+check "it linked the installed library, not the build tree's" \
+  bash -c "LD_LIBRARY_PATH=$LIBDIR ldd $WORK/minimal | grep -q '$LIBDIR/libdpnet.so'"
+finish
