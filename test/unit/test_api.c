@@ -1292,11 +1292,5 @@ int main(void) {
     base_mbufs = dpn_mbufs_free(w);
     base_conns = w->st.conns_open;
     base_heap = lwip_stats.mem.used;
-    SRunner *sr = srunner_create(api_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    dpn_close(w);
-    return failed == 0 ? 0 : 1;
+    return unit_run(w, api_suite());
 }

@@ -393,11 +393,5 @@ static Suite *buf_suite(void) {
 
 int main(void) {
     w = unit_init("test_buf");
-    SRunner *sr = srunner_create(buf_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    dpn_close(w);
-    return failed == 0 ? 0 : 1;
+    return unit_run(w, buf_suite());
 }

@@ -723,11 +723,5 @@ static Suite *cksum_suite(void) {
 
 int main(void) {
     w = unit_init("test_cksum");
-    SRunner *sr = srunner_create(cksum_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    dpn_close(w);
-    return failed == 0 ? 0 : 1;
+    return unit_run(w, cksum_suite());
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <check.h>
 #include <rte_arp.h>
 #include <rte_byteorder.h>
 #include <rte_ether.h>
@@ -299,6 +300,18 @@ static inline void unit_nic_tx_finish(struct rte_mbuf *m) {
             c = 0xffff;
         memcpy(l4 + (l4f == RTE_MBUF_F_TX_TCP_CKSUM ? 16 : 6), &c, sizeof(c));
     }
+}
+
+/* Run a suite in this process (one worker, so no fork), then close the
+ * worker; exit status for main(). */
+static inline int unit_run(struct dpn_worker *w, Suite *suite) {
+    SRunner *sr = srunner_create(suite);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    dpn_close(w);
+    return failed == 0 ? 0 : 1;
 }
 
 #endif
