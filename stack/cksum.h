@@ -12,6 +12,11 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+static inline uint16_t dpn_cksum_fold(uint32_t sum) {
+    sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)((sum & 0xffff) + (sum >> 16));
+}
+
 /* One's complement sum of len bytes from offset off of a segment chain.
  * Each segment's sum is folded, and byte-swapped when the segment starts at
  * an odd position of the range (DPDK 22.11's rte_raw_cksum_mbuf loses the
@@ -30,8 +35,7 @@ static inline uint16_t dpn_cksum_range(const struct rte_mbuf *m, uint32_t off, u
         sum += part;
         pos += n;
     }
-    sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)((sum & 0xffff) + (sum >> 16));
+    return dpn_cksum_fold(sum);
 }
 
 /* Software check of one frame: false only when an IPv4, TCP or UDP checksum
@@ -71,8 +75,7 @@ static inline bool dpn_cksum_verify_sw(const struct rte_mbuf *m, bool ip_good, b
         return true; /* ICMP: lwIP checks it */
     }
     uint32_t sum = (uint32_t)dpn_cksum_range(m, l4off, l4len) + rte_ipv4_phdr_cksum(ip, 0);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)((sum & 0xffff) + (sum >> 16)) == 0xffff;
+    return dpn_cksum_fold(sum) == 0xffff;
 }
 
 /* Per-frame decision from the NIC's flags, software where it said nothing. */

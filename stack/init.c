@@ -248,20 +248,9 @@ static void print_stats(const struct dpn_worker *w) {
 /* Poll without sleeping for up to ms milliseconds or until no connection is open. */
 static void drain(struct dpn_worker *w, unsigned ms) {
     uint64_t end = rte_rdtsc() + w->tsc_per_ms * ms;
-    enum dpn_poll_mode mode = w->cfg.poll;
-    w->cfg.poll = DPN_POLL_BUSY;
-    w->stop = 0;
-    while (rte_rdtsc() < end && (tcp_active_pcbs != NULL || w->tx_n > 0)) {
-        struct rte_mbuf *pkts[DPN_BURST];
-        uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
-        if (n > 0)
-            dpn_rx_burst(w, pkts, n);
-        sys_check_timeouts();
-        dpn_tcp_flush_dirty(w);
-        if (w->tx_n > 0)
-            dpn_tx_flush(w);
-    }
-    w->cfg.poll = mode;
+    uint64_t now;
+    while ((now = rte_rdtsc()) < end && (tcp_active_pcbs != NULL || w->tx_n > 0))
+        dpn_poll_once(w, now);
 }
 
 void dpn_close(struct dpn_worker *w) {

@@ -59,19 +59,26 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     w->next_timer_tsc = now + w->tsc_per_ms;
 }
 
-int dpn_run(struct dpn_worker *w) {
+/* One iteration: receive a burst, run due timers, flush writes, send.
+ * Returns the number of frames received. */
+uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
     struct rte_mbuf *pkts[DPN_BURST];
+    uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
+    if (n > 0)
+        dpn_rx_burst(w, pkts, n);
+    run_timers(w, now);
+    dpn_tcp_flush_dirty(w);
+    if (w->tx_n > 0)
+        dpn_tx_flush(w);
+    return n;
+}
+
+int dpn_run(struct dpn_worker *w) {
     w->next_timer_tsc = 0;
     w->idle_since_tsc = 0;
     while (!w->stop) {
-        uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
-        if (n > 0)
-            dpn_rx_burst(w, pkts, n);
         uint64_t now = rte_rdtsc();
-        run_timers(w, now);
-        dpn_tcp_flush_dirty(w);
-        if (w->tx_n > 0)
-            dpn_tx_flush(w);
+        uint16_t n = dpn_poll_once(w, now);
         w->st.polls++;
         if (n > 0)
             w->idle_since_tsc = 0;

@@ -415,21 +415,29 @@ long dpn_send(struct dpn_conn *c, const void *data, size_t len) {
     return (long)done;
 }
 
-/* A chain lwIP allocated (not mbuf-backed): copy it, all or nothing. */
-static int send_copy_whole(struct dpn_conn *c, struct pbuf *p) {
-    if (p->tot_len > dpn_send_space(c))
-        return -DPN_EAGAIN;
+/* Queue every segment of a chain. Callers checked the room first, so a
+ * failure cannot happen; if it does, abort rather than send a hole. */
+static int write_chain(struct dpn_conn *c, struct pbuf *p, u8_t flags) {
     for (struct pbuf *q = p; q != NULL; q = q->next) {
-        if (q->len > 0 && tcp_write(c->pcb, q->payload, q->len, TCP_WRITE_FLAG_COPY) != ERR_OK) {
-            dpn_abort(c); /* cannot happen after the check; never send a hole */
+        if (q->len > 0 && tcp_write(c->pcb, q->payload, q->len, flags) != ERR_OK) {
+            dpn_abort(c);
             pbuf_free(p);
             return -DPN_ECONNABORTED;
         }
     }
     c->written += p->tot_len;
     mark_dirty(c);
-    pbuf_free(p);
     return 0;
+}
+
+/* A chain lwIP allocated (not mbuf-backed): copy it, all or nothing. */
+static int send_copy_whole(struct dpn_conn *c, struct pbuf *p) {
+    if (p->tot_len > dpn_send_space(c))
+        return -DPN_EAGAIN;
+    int rc = write_chain(c, p, TCP_WRITE_FLAG_COPY);
+    if (rc == 0)
+        pbuf_free(p);
+    return rc;
 }
 
 int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b) {
@@ -447,19 +455,9 @@ int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b) {
         segs = (u16_t)(segs + 2 * (q->len / TCP_MSS + 1));
     if (p->tot_len > c->pcb->snd_buf || (u32_t)c->pcb->snd_queuelen + segs >= TCP_SND_QUEUELEN)
         return -DPN_EAGAIN;
-    for (struct pbuf *q = p; q != NULL; q = q->next) {
-        if (q->len == 0)
-            continue;
-        /* No copy flag: lwIP references the mbuf's bytes. */
-        if (tcp_write(c->pcb, q->payload, q->len, 0) != ERR_OK) {
-            /* Cannot happen after the checks above; keep the stream whole by
-             * aborting rather than sending a hole. */
-            dpn_abort(c);
-            pbuf_free(p);
-            return -DPN_ECONNABORTED;
-        }
-    }
-    c->written += p->tot_len;
+    int rc = write_chain(c, p, 0); /* no copy flag: lwIP references the mbuf's bytes */
+    if (rc != 0)
+        return rc;
     struct dpn_pbuf *dp = (struct dpn_pbuf *)p;
     dp->zc_next = NULL;
     dp->zc_end = c->written;
@@ -468,7 +466,6 @@ int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b) {
     else
         c->zc_head = dp;
     c->zc_tail = dp;
-    mark_dirty(c);
     return 0;
 }
 

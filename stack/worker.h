@@ -94,6 +94,9 @@ void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
 err_t dpn_linkoutput(struct netif *netif, struct pbuf *p);
 void dpn_tx_flush(struct dpn_worker *w);
 
+/* loop.c */
+uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now);
+
 /* tcp.c */
 void dpn_tcp_flush_dirty(struct dpn_worker *w);
 void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
