@@ -84,6 +84,27 @@ static inline struct dpn_worker *unit_init(const char *prog) {
     return w;
 }
 
+/* A zeroed frame of flen bytes with its Ethernet header filled in; the
+ * header is the returned mbuf's first bytes. NULL when out of mbufs. */
+static inline struct rte_mbuf *unit_eth_frame(struct rte_mempool *mp, uint16_t flen,
+                                              const struct rte_ether_addr *dst,
+                                              const struct rte_ether_addr *src, uint16_t type) {
+    struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+    if (m == NULL)
+        return NULL;
+    char *p = rte_pktmbuf_append(m, flen);
+    if (p == NULL) {
+        rte_pktmbuf_free(m);
+        return NULL;
+    }
+    memset(p, 0, flen);
+    struct rte_ether_hdr *eth = (struct rte_ether_hdr *)p;
+    rte_ether_addr_copy(dst, &eth->dst_addr);
+    rte_ether_addr_copy(src, &eth->src_addr);
+    eth->ether_type = rte_cpu_to_be_16(type);
+    return m;
+}
+
 /* An IPv4 frame from the peer to us (or the given addresses): Ethernet header,
  * a 20-byte IP header (ihl_words > 5 adds zeroed option words), then l4
  * (l4len bytes, its checksum field zeroed by the caller). The IP checksum and,
@@ -92,21 +113,12 @@ static inline struct rte_mbuf *unit_ip_frame_ex(struct rte_mempool *mp,
                                                 const struct rte_ether_addr *dst_mac, uint32_t sip,
                                                 uint32_t dip, uint8_t proto, unsigned ihl_words,
                                                 const void *l4, uint16_t l4len) {
-    struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
-    if (m == NULL)
-        return NULL;
     uint16_t ihl = (uint16_t)(ihl_words * 4);
     uint16_t flen = (uint16_t)(sizeof(struct rte_ether_hdr) + ihl + l4len);
-    char *p = rte_pktmbuf_append(m, flen);
-    if (p == NULL) {
-        rte_pktmbuf_free(m);
+    struct rte_mbuf *m = unit_eth_frame(mp, flen, dst_mac, &unit_peer_mac, RTE_ETHER_TYPE_IPV4);
+    if (m == NULL)
         return NULL;
-    }
-    memset(p, 0, flen);
-    struct rte_ether_hdr *eth = (struct rte_ether_hdr *)p;
-    rte_ether_addr_copy(dst_mac, &eth->dst_addr);
-    rte_ether_addr_copy(&unit_peer_mac, &eth->src_addr);
-    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
     struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
     ip->version_ihl = (uint8_t)(0x40 | ihl_words);
     ip->total_length = rte_cpu_to_be_16((uint16_t)(ihl + l4len));
@@ -189,20 +201,11 @@ static inline struct rte_mbuf *unit_arp_frame(struct rte_mempool *mp, uint16_t o
                                               const struct rte_ether_addr *eth_dst,
                                               const struct rte_ether_addr *sha, uint32_t sip,
                                               const struct rte_ether_addr *tha, uint32_t tip) {
-    struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+    uint16_t flen = (uint16_t)(sizeof(struct rte_ether_hdr) + sizeof(struct rte_arp_hdr));
+    struct rte_mbuf *m = unit_eth_frame(mp, flen, eth_dst, sha, RTE_ETHER_TYPE_ARP);
     if (m == NULL)
         return NULL;
-    uint16_t flen = (uint16_t)(sizeof(struct rte_ether_hdr) + sizeof(struct rte_arp_hdr));
-    char *p = rte_pktmbuf_append(m, flen);
-    if (p == NULL) {
-        rte_pktmbuf_free(m);
-        return NULL;
-    }
-    memset(p, 0, flen);
-    struct rte_ether_hdr *eth = (struct rte_ether_hdr *)p;
-    rte_ether_addr_copy(eth_dst, &eth->dst_addr);
-    rte_ether_addr_copy(sha, &eth->src_addr);
-    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+    struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
     struct rte_arp_hdr *a = (struct rte_arp_hdr *)(eth + 1);
     a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
     a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
