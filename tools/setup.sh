@@ -10,7 +10,8 @@ say() { printf '[setup] %s\n' "$*"; }
 
 PKGS=(libdpdk-dev dpdk libconfig-dev check meson ninja-build pkg-config
       iproute2 iptables iputils-ping python3 python3-scapy sockperf dpkg-dev gcc clang
-      libclang-rt-14-dev procps psmisc)
+      libclang-rt-14-dev libfuzzer-14-dev procps psmisc curl wrk apache2-utils nginx-light
+      python3-matplotlib)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -45,7 +46,13 @@ fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing: ${missing[*]}"
+  # Packages with services (nginx) must not start them: tests and benchmarks
+  # start their own instances inside namespaces.
+  prc=/usr/sbin/policy-rc.d
+  own_prc=0
+  if [ ! -e "$prc" ]; then printf '#!/bin/sh\nexit 101\n' >"$prc"; chmod +x "$prc"; own_prc=1; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ "$own_prc" -eq 1 ]; then rm -f "$prc"; fi
 fi
 
 if [ ! -d "$lwip_dir/src/core" ]; then
