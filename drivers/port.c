@@ -72,8 +72,8 @@ static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_co
         conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 }
 
-static int configure(uint16_t pid, const struct dpn_config *cfg, struct rte_mempool *pool,
-                     struct dpn_port_caps *caps, bool want_intr) {
+static int configure(uint16_t pid, const struct dpn_config *cfg, uint16_t nq,
+                     struct rte_mempool *const *pools, struct dpn_port_caps *caps, bool want_intr) {
     struct rte_eth_dev_info info;
     struct rte_eth_conf conf;
     int rc = rte_eth_dev_info_get(pid, &info);
@@ -82,7 +82,7 @@ static int configure(uint16_t pid, const struct dpn_config *cfg, struct rte_memp
     memset(&conf, 0, sizeof(conf));
     pick_offloads(&info, &conf, caps);
     conf.intr_conf.rxq = want_intr ? 1 : 0;
-    rc = rte_eth_dev_configure(pid, 1, 1, &conf);
+    rc = rte_eth_dev_configure(pid, nq, nq, &conf);
     if (rc != 0)
         return rc;
 
@@ -93,10 +93,12 @@ static int configure(uint16_t pid, const struct dpn_config *cfg, struct rte_memp
     int socket = rte_eth_dev_socket_id(pid);
     if (socket < 0)
         socket = (int)rte_socket_id();
-    rc = rte_eth_rx_queue_setup(pid, 0, nrx, (unsigned)socket, NULL, pool);
-    if (rc != 0)
-        return rc;
-    return rte_eth_tx_queue_setup(pid, 0, ntx, (unsigned)socket, NULL);
+    for (uint16_t q = 0; q < nq && rc == 0; q++) {
+        rc = rte_eth_rx_queue_setup(pid, q, nrx, (unsigned)socket, NULL, pools[q]);
+        if (rc == 0)
+            rc = rte_eth_tx_queue_setup(pid, q, ntx, (unsigned)socket, NULL);
+    }
+    return rc;
 }
 
 static void set_mtu(uint16_t pid, const struct dpn_config *cfg, struct dpn_port_caps *caps) {
@@ -114,8 +116,9 @@ static void set_mtu(uint16_t pid, const struct dpn_config *cfg, struct dpn_port_
     }
 }
 
-int dpn_port_open(const struct dpn_config *cfg, struct rte_mempool *pool, uint16_t *port_id,
-                  struct dpn_port_caps *caps, struct rte_ether_addr *mac) {
+int dpn_port_open(const struct dpn_config *cfg, uint16_t nq, struct rte_mempool *const *pools,
+                  uint16_t intr_queues, uint16_t *port_id, struct dpn_port_caps *caps,
+                  struct rte_ether_addr *mac) {
     uint16_t pid;
     int rc = find_port(cfg, &pid);
     if (rc != 0)
@@ -126,11 +129,11 @@ int dpn_port_open(const struct dpn_config *cfg, struct rte_mempool *pool, uint16
         snprintf(caps->driver, sizeof(caps->driver), "%s", info.driver_name);
 
     bool want_intr = cfg->poll != DPN_POLL_BUSY;
-    rc = configure(pid, cfg, pool, caps, want_intr);
+    rc = configure(pid, cfg, nq, pools, caps, want_intr);
     if (rc != 0 && want_intr) {
         /* Not every PMD has RX interrupts (memif, null): retry without. */
         want_intr = false;
-        rc = configure(pid, cfg, pool, caps, false);
+        rc = configure(pid, cfg, nq, pools, caps, false);
     }
     if (rc != 0) {
         DPN_LOG(ERR, port, "port %u (%s): configuration failed: %s", pid, caps->driver,
@@ -152,17 +155,18 @@ int dpn_port_open(const struct dpn_config *cfg, struct rte_mempool *pool, uint16
         return -DPN_EIO;
     }
     rte_eth_macaddr_get(pid, mac);
-    if (want_intr)
+    caps->rx_intr = want_intr && intr_queues > 0;
+    for (uint16_t q = 0; q < intr_queues && caps->rx_intr; q++)
         caps->rx_intr =
-            rte_eth_dev_rx_intr_ctl_q(pid, 0, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD, NULL) == 0;
+            rte_eth_dev_rx_intr_ctl_q(pid, q, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD, NULL) == 0;
     *port_id = pid;
     DPN_LOG(INFO, port,
-            "port %u (%s) up: mac " RTE_ETHER_ADDR_PRT_FMT
+            "port %u (%s) up: %u queue pair%s, mac " RTE_ETHER_ADDR_PRT_FMT
             ", mtu %u, rx csum %s/%s, tx csum ip %s tcp %s udp %s, rx intr %s",
-            pid, caps->driver, RTE_ETHER_ADDR_BYTES(mac), caps->mtu, caps->rx_ip_cksum ? "ip" : "-",
-            caps->rx_l4_cksum ? "l4" : "-", caps->tx_ip_cksum ? "hw" : "sw",
-            caps->tx_tcp_cksum ? "hw" : "sw", caps->tx_udp_cksum ? "hw" : "sw",
-            caps->rx_intr ? "yes" : "no");
+            pid, caps->driver, nq, nq == 1 ? "" : "s", RTE_ETHER_ADDR_BYTES(mac), caps->mtu,
+            caps->rx_ip_cksum ? "ip" : "-", caps->rx_l4_cksum ? "l4" : "-",
+            caps->tx_ip_cksum ? "hw" : "sw", caps->tx_tcp_cksum ? "hw" : "sw",
+            caps->tx_udp_cksum ? "hw" : "sw", caps->rx_intr ? "yes" : "no");
     return 0;
 }
 

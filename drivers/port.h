@@ -1,4 +1,5 @@
-/* One DPDK port, one RX/TX queue pair, set up for a standalone worker.
+/* One DPDK port and its RX/TX queue pairs, set up by the process that owns
+ * it (a standalone worker: one pair; dpnetd: one per worker slot).
  * Set-up and tear-down only; the data path lives in stack/rx.c and tx.c. */
 #ifndef DPNET_PORT_H
 #define DPNET_PORT_H
@@ -24,11 +25,14 @@ struct dpn_port_caps {
     char driver[32];
 };
 
-/* Find the port for cfg->device (or the first port), configure one queue
- * pair with the offloads it advertises, start it. Returns 0 or -DPN_E* with
- * a logged message. */
-int dpn_port_open(const struct dpn_config *cfg, struct rte_mempool *pool, uint16_t *port_id,
-                  struct dpn_port_caps *caps, struct rte_ether_addr *mac);
+/* Find the port for cfg->device (or the first port), configure nq queue
+ * pairs (RX queue q fills from pools[q]) with the offloads the PMD
+ * advertises, start it. RX interrupts of queues 0..intr_queues-1 go to the
+ * calling thread's epoll set (poll modes other than busy). Returns 0 or
+ * -DPN_E* with a logged message. */
+int dpn_port_open(const struct dpn_config *cfg, uint16_t nq, struct rte_mempool *const *pools,
+                  uint16_t intr_queues, uint16_t *port_id, struct dpn_port_caps *caps,
+                  struct rte_ether_addr *mac);
 
 /* Arm / disarm the RX interrupt of queue 0 for sleeping. */
 int dpn_port_intr_enable(uint16_t port_id, uint16_t queue_id);

@@ -19,6 +19,7 @@ struct rte_mempool *dpn_pool_create(const char *name, unsigned n, unsigned cache
 void dpn_pbuf_free_custom(struct pbuf *p) {
     struct dpn_pbuf *dp = (struct dpn_pbuf *)p;
     /* One segment only: lwIP frees every pbuf of a chain itself. */
+    dp->tag = 0;
     rte_pktmbuf_free_seg(dp->m);
 }
 

@@ -15,7 +15,18 @@ struct dpn_pbuf {
      * the stream offset zc_end has been acknowledged. */
     struct dpn_pbuf *zc_next;
     uint64_t zc_end;
+    /* Set by dpnetd when it lends the mbuf to a worker (abi.h dpn_tag),
+     * cleared when the worker frees it: after a worker dies, the daemon
+     * frees what still carries that worker's tag. */
+    uint32_t tag;
 };
+
+/* Free a whole received packet that never became a pbuf. */
+static inline void dpn_mbuf_drop(struct rte_mbuf *m) {
+    for (struct rte_mbuf *s = m; s != NULL; s = s->next)
+        ((struct dpn_pbuf *)rte_mbuf_to_priv(s))->tag = 0;
+    rte_pktmbuf_free(m);
+}
 
 #define DPN_MBUF_PRIV_SIZE RTE_ALIGN(sizeof(struct dpn_pbuf), RTE_MBUF_PRIV_ALIGN)
 

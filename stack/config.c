@@ -42,7 +42,8 @@ void dpn_config_defaults(struct dpn_config *cfg) {
                                .mbuf_cache = 256,
                                .tcp_sndbuf = 262144,
                                .tcp_rcvbuf = 262144,
-                               .standalone = true};
+                               .standalone = true,
+                               .queues = 4};
 }
 
 /* ---- parsers ---- */
@@ -192,6 +193,32 @@ static int set_poll(struct dpn_config *cfg, const char *s, char *why, size_t n) 
     return fail(why, n, "must be busy, hybrid or interrupt, not \"%.*s\"", QUOTE, s);
 }
 
+const char *dpn_steer_mode_name(enum dpn_steer_mode m) {
+    static const char *const names[] = {"auto", "hardware", "software"};
+    return (unsigned)m <= DPN_STEER_SOFTWARE ? names[m] : "unknown";
+}
+
+static int set_steering(struct dpn_config *cfg, const char *s, char *why, size_t n) {
+    for (int m = DPN_STEER_AUTO; m <= DPN_STEER_SOFTWARE; m++)
+        if (strcmp(s, dpn_steer_mode_name((enum dpn_steer_mode)m)) == 0) {
+            cfg->steering = (enum dpn_steer_mode)m;
+            return 0;
+        }
+    return fail(why, n, "must be auto, hardware or software, not \"%.*s\"", QUOTE, s);
+}
+
+static int set_app(struct dpn_config *cfg, const char *s, char *why, size_t n) {
+    size_t len = strlen(s);
+    if (len == 0 || len >= sizeof cfg->app)
+        return fail(why, n, "must be a name of 1..%zu characters", sizeof cfg->app - 1);
+    for (const char *c = s; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("._:-", *c))
+            return fail(why, n, "may hold letters, digits and . _ : - only, not \"%.*s\"", QUOTE,
+                        s);
+    memcpy(cfg->app, s, len + 1);
+    return 0;
+}
+
 /* One table drives the file keys, the options and the range checks, so they cannot drift
  * apart. Integer fields have set == NULL; string fields have a setter and a description. */
 struct field {
@@ -222,6 +249,9 @@ static const struct field fields[] = {
     {"pools", "mbuf_cache", NULL, INT(mbuf_cache, 0, 512, false)},
     {"tcp", "sndbuf", NULL, INT(tcp_sndbuf, 2920, 524288, false)},
     {"tcp", "rcvbuf", NULL, INT(tcp_rcvbuf, 2920, 524288, false)},
+    {"worker", "app", "app", STR(set_app, "an application name like web-1")},
+    {"daemon", "queues", "queues", INT(queues, 2, 16, false)},
+    {"daemon", "steering", "steering", STR(set_steering, "auto, hardware or software")},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -347,9 +377,12 @@ static int load_mode(const struct loader *l, const config_setting_t *s) {
         l->cfg->standalone = true;
         return 0;
     }
-    if (v != NULL && strcmp(v, "attached") == 0)
-        return key_fail(l, s, "mode", "attached mode needs dpnetd, not available yet");
-    fail(why, sizeof why, "must be \"standalone\", not %s%.*s%s", v ? "\"" : "", QUOTE,
+    if (v != NULL && strcmp(v, "attached") == 0) {
+        l->cfg->standalone = false;
+        return 0;
+    }
+    fail(why, sizeof why, "must be \"standalone\" or \"attached\", not %s%.*s%s", v ? "\"" : "",
+         QUOTE,
          v ? v : type_name(config_setting_type(s)), v ? "\"" : "");
     return key_fail(l, s, "mode", why);
 }
@@ -506,6 +539,13 @@ __attribute__((format(printf, 4, 5))) static int vfail(const struct dpn_config *
 int dpn_config_validate(const struct dpn_config *cfg, char *err, size_t errlen) {
     char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], net[INET_ADDRSTRLEN];
     uint32_t m = mask_of(cfg->prefix_len);
+    if (cfg->attached) {
+        if (cfg->ip_set || cfg->gateway != 0 || cfg->mac_set || cfg->device[0] != '\0')
+            return vfail(cfg, err, errlen,
+                         "an attached worker gets its port and addresses from dpnetd: "
+                         "drop ip.*, port.device and --ip/--gw/--mac/--dev");
+        return 0;
+    }
     if (!cfg->ip_set)
         return vfail(cfg, err, errlen,
                      "no IP address: set ip.address in the config file or pass --ip ADDR/LEN");

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 enum dpn_poll_mode { DPN_POLL_BUSY = 0, DPN_POLL_HYBRID, DPN_POLL_INTERRUPT };
+enum dpn_steer_mode { DPN_STEER_AUTO = 0, DPN_STEER_HARDWARE, DPN_STEER_SOFTWARE };
 
 #define DPN_CFG_MAX_EAL_ARGS 64
 #define DPN_CFG_STR 256
@@ -48,6 +49,12 @@ struct dpn_config {
     uint32_t tcp_rcvbuf; /* per connection (2*MSS .. TCP_WND), default 262144 */
 
     bool standalone; /* own DPDK primary, lwIP does its own ARP */
+    bool attached;   /* a DPDK secondary of dpnetd: addresses come from the daemon */
+    char app[32];    /* attached: application name; workers with one name share ports */
+
+    /* dpnetd */
+    uint16_t queues;              /* queue pairs incl. the daemon's queue 0 (2..16), default 4 */
+    enum dpn_steer_mode steering; /* auto (hardware if the PMD can), hardware, software */
 };
 
 /* Fill cfg with defaults (no address set). */
@@ -60,7 +67,8 @@ int dpn_config_load(struct dpn_config *cfg, const char *path, char *err, size_t 
 
 /* Consume dpnet's options from argv[1..argc-1] (the part after EAL's "--"):
  * -c/--config FILE, --ip ADDR/LEN, --gw ADDR, --mac MAC, --dev DEVICE,
- * --poll busy|hybrid|interrupt, --spin-us N, --mtu N, --standalone;
+ * --poll busy|hybrid|interrupt, --spin-us N, --mtu N, --standalone, --app NAME,
+ * --queues N, --steering auto|hardware|software;
  * both "--opt value" and "--opt=value". A config file named on the command
  * line is loaded first, then the other options override it whatever their
  * order. Options not ours are kept, in order, in argv[1..*argc-1] (argv[0]
@@ -78,5 +86,6 @@ int dpn_parse_mac(const char *s, uint8_t mac[6]);                     /* "02:00:
 int dpn_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
 const char *dpn_poll_mode_name(enum dpn_poll_mode m);
+const char *dpn_steer_mode_name(enum dpn_steer_mode m);
 
 #endif

@@ -79,7 +79,7 @@ static bool has_arg(char **v, int n, const char *prefix) {
 /* EAL argv: argv[0], the config file's eal list, the command line's EAL
  * options, then what the device and mode imply. */
 static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **cl, int ncl,
-                             int *neal) {
+                             bool daemon, int *neal) {
     int max = 1 + cfg->eal_argc + ncl + 4;
     char **v = calloc((size_t)max + 1, sizeof(*v));
     static char vdev[DPN_CFG_STR + 8];
@@ -106,11 +106,14 @@ static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **c
     if (cfg->standalone && !has_arg(v, n, "--in-memory") && !has_arg(v, n, "--file-prefix") &&
         !has_arg(v, n, "--proc-type"))
         v[n++] = "--in-memory";
+    /* A worker configured as attached is dpnetd's secondary. */
+    if (!cfg->standalone && !daemon && !has_arg(v, n, "--proc-type"))
+        v[n++] = "--proc-type=secondary";
     *neal = n;
     return v;
 }
 
-static int worker_alloc(struct dpn_worker **wp, const struct dpn_config *cfg) {
+int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp) {
     struct dpn_worker *w = rte_zmalloc("dpn_worker", sizeof(*w), RTE_CACHE_LINE_SIZE);
     if (w == NULL)
         return -DPN_ENOMEM;
@@ -146,7 +149,7 @@ static int open_port(struct dpn_worker *w) {
                 w->cfg.mbufs, rte_strerror(rte_errno));
         return -DPN_ENOMEM;
     }
-    int rc = dpn_port_open(&w->cfg, w->pool, &w->port_id, &w->caps, &w->mac);
+    int rc = dpn_port_open(&w->cfg, 1, &w->pool, 1, &w->port_id, &w->caps, &w->mac);
     if (rc != 0)
         return rc;
     w->queue_id = 0;
@@ -163,7 +166,9 @@ static int usage_error(const char *prog, const char *msg) {
     return -DPN_ECONFIG;
 }
 
-int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
+/* Split argv at "--", read the config and our options, start EAL. On
+ * success the argument count and vector hold argv[0] and the options that are not ours. */
+int dpn_setup_eal(int *argc, char ***argv, struct dpn_config *cfg, bool daemon) {
     char **av = *argv, err[512];
     int ac = *argc;
     const char *prog = av[0];
@@ -179,50 +184,73 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
         app[i + 1] = av[sep + 1 + i];
     int app_argc = napp + 1;
 
-    struct dpn_config cfg;
-    dpn_config_defaults(&cfg);
-    if (dpn_config_parse_args(&cfg, &app_argc, app, err, sizeof(err)) != 0 ||
-        dpn_config_validate(&cfg, err, sizeof(err)) != 0)
+    dpn_config_defaults(cfg);
+    if (daemon)
+        cfg->standalone = false;
+    if (dpn_config_parse_args(cfg, &app_argc, app, err, sizeof(err)) != 0)
         return usage_error(prog, err);
+    if (daemon && cfg->standalone)
+        return usage_error(prog, "dpnetd is never standalone: drop --standalone / mode");
 
     int neal;
-    char **eal = build_eal_argv(&cfg, av[0], av + 1, sep - 1, &neal);
+    char **eal = build_eal_argv(cfg, av[0], av + 1, sep - 1, daemon, &neal);
+    if (daemon && has_arg(eal, neal, "--in-memory"))
+        return usage_error(prog, "dpnetd shares its memory with the workers: drop --in-memory");
     if (rte_eal_init(neal, eal) < 0) {
-        fprintf(stderr, "%s: DPDK EAL initialisation failed: %s\n", prog, rte_strerror(rte_errno));
+        fprintf(stderr, "%s: DPDK EAL initialisation failed: %s%s\n", prog, rte_strerror(rte_errno),
+                rte_errno == EALREADY || rte_errno == EBUSY
+                    ? " (is another primary already running with this --file-prefix?)"
+                    : "");
         return -DPN_EEAL;
     }
     dpn_log_init();
-    if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
-        fprintf(stderr,
-                "%s: attached mode (--proc-type=secondary) needs dpnetd, which this "
-                "version does not have yet; run standalone\n",
-                prog);
+    cfg->attached = rte_eal_process_type() == RTE_PROC_SECONDARY;
+    if (cfg->attached)
+        cfg->standalone = false;
+    if (daemon && cfg->attached) {
         rte_eal_cleanup();
-        return -DPN_ENOTSUP;
+        return usage_error(prog, "dpnetd must be the DPDK primary: drop --proc-type");
     }
+    if (dpn_config_validate(cfg, err, sizeof(err)) != 0) {
+        rte_eal_cleanup();
+        return usage_error(prog, err);
+    }
+    *argc = app_argc;
+    *argv = app;
+    return 0;
+}
 
-    struct dpn_worker *w;
-    int rc = worker_alloc(&w, &cfg);
-    if (rc == 0)
-        rc = open_port(w);
-    if (rc != 0) {
-        fprintf(stderr, "%s: %s\n", prog, dpn_strerror(rc));
-        rte_eal_cleanup();
-        return rc;
-    }
+/* lwIP and the worker's interface; the worker becomes this process's. */
+int dpn_stack_start(struct dpn_worker *w) {
     dpn_lwip_port_init();
     lwip_init();
-    rc = dpn_netif_setup(w);
-    if (rc != 0) {
-        fprintf(stderr, "%s: network interface set-up failed\n", prog);
+    int rc = dpn_netif_setup(w);
+    if (rc != 0)
         return rc;
-    }
     dpn_self = w;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    return 0;
+}
 
-    *argc = app_argc;
-    *argv = app;
+int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
+    const char *prog = (*argv)[0];
+    struct dpn_config cfg;
+    int rc = dpn_setup_eal(argc, argv, &cfg, false);
+    if (rc != 0)
+        return rc;
+    struct dpn_worker *w;
+    rc = dpn_worker_new(&cfg, &w);
+    if (rc == 0)
+        rc = cfg.attached ? dpn_attach(w, prog) : open_port(w);
+    if (rc == 0 && (rc = dpn_stack_start(w)) != 0)
+        fprintf(stderr, "%s: network interface set-up failed\n", prog);
+    if (rc != 0) {
+        if (rc != -DPN_ENOTSUP && rc != -DPN_ENODEV && !cfg.attached)
+            fprintf(stderr, "%s: %s\n", prog, dpn_strerror(rc));
+        rte_eal_cleanup();
+        return rc;
+    }
     *wp = w;
     return 0;
 }
@@ -269,10 +297,14 @@ void dpn_close(struct dpn_worker *w) {
     if (w->tx_n > 0)
         dpn_tx_flush(w);
     print_stats(w);
-    dpn_port_close(w->port_id);
     dpn_self = NULL;
+    if (w->att != NULL) {
+        dpn_detach(w); /* the port and the pool are dpnetd's */
+    } else {
+        dpn_port_close(w->port_id);
+        rte_mempool_free(w->pool);
+    }
     rte_free(w->conns);
-    rte_mempool_free(w->pool);
     rte_free(w);
     rte_eal_cleanup();
 }

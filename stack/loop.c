@@ -56,6 +56,8 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     if (now < w->next_timer_tsc)
         return;
     sys_check_timeouts();
+    if (w->att != NULL)
+        dpn_attach_tick(w);
     w->next_timer_tsc = now + w->tsc_per_ms;
 }
 
@@ -63,9 +65,17 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
  * Returns the number of frames received. */
 uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
     struct rte_mbuf *pkts[DPN_BURST];
-    uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
-    if (n > 0)
-        dpn_rx_burst(w, pkts, n);
+    uint16_t n = 0;
+    /* Attached with software steering, dpnetd hands us our frames on a ring. */
+    if (likely(w->att == NULL || w->att->poll_queue)) {
+        n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
+        if (n > 0 && w->att != NULL)
+            dpn_attach_tag(w, pkts, n);
+        if (n > 0)
+            dpn_rx_burst(w, pkts, n);
+    }
+    if (w->att != NULL)
+        n += dpn_attach_rx(w);
     run_timers(w, now);
     dpn_tcp_flush_dirty(w);
     if (w->tx_n > 0)

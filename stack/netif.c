@@ -16,9 +16,15 @@ static err_t netif_init_cb(struct netif *nif) {
     nif->mtu = w->caps.mtu;
     nif->hwaddr_len = ETH_HWADDR_LEN;
     memcpy(nif->hwaddr, w->mac.addr_bytes, ETH_HWADDR_LEN);
-    nif->flags =
-        NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_LINK_UP;
-    nif->output = etharp_output;
+    nif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHERNET | NETIF_FLAG_LINK_UP;
+    if (w->att == NULL) {
+        nif->flags |= NETIF_FLAG_ETHARP;
+        nif->output = etharp_output;
+    } else {
+        /* ARP is dpnetd's: we read its table. NETIF_FLAG_ETHARP is set after
+         * netif_set_up (ethernet_input wants it for IPv4), so no gratuitous ARP. */
+        nif->output = dpn_attach_output;
+    }
     nif->linkoutput = dpn_linkoutput;
 
     /* Generate in software what the NIC does not; receive checks are done
@@ -43,6 +49,7 @@ int dpn_netif_setup(struct dpn_worker *w) {
     if (netif_add(&w->netif, &ip, &mask, &gw, w, netif_init_cb, ethernet_input) == NULL)
         return -DPN_EINVAL;
     netif_set_default(&w->netif);
-    netif_set_up(&w->netif); /* announces us with a gratuitous ARP */
+    netif_set_up(&w->netif); /* standalone: announces us with a gratuitous ARP */
+    w->netif.flags |= NETIF_FLAG_ETHARP;
     return 0;
 }

@@ -13,7 +13,7 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
     if (unlikely(!dpn_cksum_rx_ok(m))) {
         w->st.rx_dropped++;
-        rte_pktmbuf_free(m);
+        dpn_mbuf_drop(m);
         return;
     }
     struct pbuf *p = dpn_pbuf_wrap(m);

@@ -11,6 +11,7 @@
 
 #include "lwip/tcp.h"
 
+#include "abi.h"
 #include "buf.h"
 #include "worker.h"
 
@@ -272,6 +273,13 @@ int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *op
         free(l);
         return e == ERR_USE ? -DPN_EADDRINUSE : -DPN_EINVAL;
     }
+    /* Attached: the port is the host's, dpnetd decides who gets it. */
+    int rc = dpn_ctl_bind(w, DPN_PROTO_TCP, port, true);
+    if (rc != 0) {
+        tcp_close(pcb);
+        free(l);
+        return rc;
+    }
     struct tcp_pcb *lpcb = tcp_listen_with_backlog(pcb, TCP_DEFAULT_LISTEN_BACKLOG);
     if (lpcb == NULL) {
         tcp_close(pcb);
@@ -291,10 +299,20 @@ int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *op
 void dpn_unlisten(struct dpn_listener *l) {
     if (l == NULL)
         return;
+    dpn_ctl_unbind(l->w, DPN_PROTO_TCP, l->pcb->local_port);
     tcp_arg(l->pcb, NULL);
     tcp_accept(l->pcb, NULL);
     tcp_close(l->pcb); /* a listening pcb closes at once and cannot fail */
     free(l);
+}
+
+/* Attached: outgoing connections use our slice of the host's ephemeral
+ * ports, which dpnetd steers to us as a whole. */
+static int bind_ephemeral(struct dpn_worker *w, struct tcp_pcb *pcb) {
+    for (unsigned i = 0; i < DPN_EPH_PER_SLOT; i++)
+        if (tcp_bind(pcb, IP4_ADDR_ANY, dpn_eph_port(w)) == ERR_OK)
+            return 0;
+    return -1;
 }
 
 int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct dpn_tcp_ops *ops,
@@ -313,6 +331,12 @@ int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct d
     c->ctx = ctx;
     c->connecting = true;
     pcb_setup(c, pcb);
+    if (w->att != NULL && bind_ephemeral(w, pcb) != 0) {
+        pcb_detach(pcb);
+        tcp_abort(pcb);
+        conn_free(c);
+        return -DPN_EADDRINUSE;
+    }
     ip_addr_t dst;
     ip_addr_set_ip4_u32(&dst, lwip_htonl(ip));
     err_t e = tcp_connect(pcb, &dst, port, lw_connected);

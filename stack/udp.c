@@ -3,6 +3,7 @@
 
 #include "lwip/udp.h"
 
+#include "abi.h"
 #include "buf.h"
 #include "worker.h"
 
@@ -29,13 +30,22 @@ int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void
         free(u);
         return -DPN_ENOMEM;
     }
-    err_t e = udp_bind(u->pcb, IP4_ADDR_ANY, port);
-    if (e != ERR_OK) {
+    err_t e = ERR_USE;
+    if (port == 0 && w->att != NULL) /* our slice of the ephemeral ports, steered to us */
+        for (unsigned i = 0; i < DPN_EPH_PER_SLOT && e == ERR_USE; i++)
+            e = udp_bind(u->pcb, IP4_ADDR_ANY, dpn_eph_port(w));
+    else
+        e = udp_bind(u->pcb, IP4_ADDR_ANY, port);
+    int rc = e == ERR_OK ? 0 : e == ERR_USE ? -DPN_EADDRINUSE : -DPN_EINVAL;
+    if (rc == 0 && port != 0)
+        rc = dpn_ctl_bind(w, DPN_PROTO_UDP, port, false);
+    if (rc != 0) {
         udp_remove(u->pcb);
         free(u);
-        return e == ERR_USE ? -DPN_EADDRINUSE : -DPN_EINVAL;
+        return rc;
     }
     u->w = w;
+    u->ctl_port = w->att != NULL ? port : 0;
     u->recv = recv;
     u->ctx = ctx;
     udp_recv(u->pcb, lw_udp_recv, u);
@@ -96,6 +106,8 @@ int dpn_udp_sendto_buf(struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16
 void dpn_udp_close(struct dpn_udp *u) {
     if (u == NULL)
         return;
+    if (u->ctl_port != 0)
+        dpn_ctl_unbind(u->w, DPN_PROTO_UDP, u->ctl_port);
     udp_remove(u->pcb);
     free(u);
 }

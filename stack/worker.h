@@ -23,6 +23,33 @@
 #define DPN_DIRTY_MAX 256 /* connections with unflushed writes per iteration */
 
 struct dpn_pbuf; /* buf.h */
+struct dpn_shm;  /* abi.h */
+struct dpn_slot;
+struct rte_ring;
+
+#define DPN_ARP_PENDING 64 /* attached mode: frames waiting for a neighbor entry */
+
+struct dpn_arp_pending {
+    struct pbuf *p; /* our copy of the frame's IP packet */
+    uint32_t nh;    /* next hop, network byte order */
+    uint64_t deadline_tsc;
+};
+
+/* Attached mode: what dpnetd gave this worker (abi.h). */
+struct dpn_attach {
+    struct dpn_shm *shm;
+    struct dpn_slot *slot;
+    struct rte_ring *ring; /* frames dpnetd steered to us in software */
+    uint64_t token;
+    uint16_t slot_id;
+    uint32_t tag; /* marks dpnetd's mbufs while we hold them (abi.h) */
+    uint64_t ticks;
+    bool poll_queue; /* hardware steering: our RX queue gets frames too */
+    uint16_t eph_next;
+    uint64_t last_resolve_tsc;
+    unsigned npending;
+    struct dpn_arp_pending pending[DPN_ARP_PENDING];
+};
 
 struct dpn_conn {
     struct tcp_pcb *pcb; /* NULL once the stack or the application ended it */
@@ -52,6 +79,7 @@ struct dpn_udp {
     struct dpn_worker *w;
     dpn_udp_recv_fn recv;
     void *ctx;
+    uint16_t ctl_port; /* attached: the port dpnetd gave us, 0 = none */
 };
 
 struct dpn_worker {
@@ -84,6 +112,7 @@ struct dpn_worker {
     struct dpn_config cfg;
     struct rte_ether_addr mac;
     char name[16];
+    struct dpn_attach *att; /* NULL when standalone */
 } __rte_cache_aligned;
 
 /* The worker of this process (lwIP is one instance per process). */
@@ -103,5 +132,23 @@ void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
 
 /* netif.c */
 int dpn_netif_setup(struct dpn_worker *w);
+
+/* init.c: the steps of dpn_init, shared with dpnetd */
+int dpn_setup_eal(int *argc, char ***argv, struct dpn_config *cfg, bool daemon);
+int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp);
+int dpn_stack_start(struct dpn_worker *w);
+
+/* attach.c: a worker attached to dpnetd */
+int dpn_attach(struct dpn_worker *w, const char *prog);
+void dpn_detach(struct dpn_worker *w);
+uint16_t dpn_attach_rx(struct dpn_worker *w);
+void dpn_attach_tag(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
+void dpn_attach_tick(struct dpn_worker *w);
+err_t dpn_attach_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst);
+/* Ask dpnetd for a port; proto DPN_PROTO_TCP/UDP. Returns 0 or -DPN_E*. */
+int dpn_ctl_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen);
+void dpn_ctl_unbind(struct dpn_worker *w, uint8_t proto, uint16_t port);
+/* Local port for an outgoing connection from our ephemeral range. */
+uint16_t dpn_eph_port(struct dpn_worker *w);
 
 #endif

@@ -306,7 +306,7 @@ static const struct bad_case bad_cases[] = {
     {"ip: { address = 10; };\n", 1, "ip.address", "must be a string (ADDR/LEN"},
     {"poll: { mode = 1; };\n", 1, "poll.mode", "busy, hybrid or interrupt"},
     {"port: { device = [\"a\"]; };\n", 1, "port.device", "must be a string"},
-    {"mode = 1;\n", 1, "mode", "must be \"standalone\", not an integer"},
+    {"mode = 1;\n", 1, "mode", "must be \"standalone\" or \"attached\", not an integer"},
     {"eal = \"--no-pci\";\n", 1, "eal", "must be a list of strings"},
     {"eal = (\"-l\",\n 0);\n", 2, "eal[1]", "must be a string"},
     /* ranges */
@@ -350,8 +350,10 @@ static const struct bad_case bad_cases[] = {
     {"ip: { mac = \"01:00:5e:00:00:01\"; };\n", 1, "ip.mac", "unicast"},
     {"ip: { mac = \"00:00:00:00:00:00\"; };\n", 1, "ip.mac", "unicast"},
     {"poll: { mode = \"fast\"; };\n", 1, "poll.mode", "must be busy, hybrid or interrupt"},
-    {"mode = \"attached\";\n", 1, "mode", "attached mode needs dpnetd, not available yet"},
-    {"mode = \"shared\";\n", 1, "mode", "must be \"standalone\", not \"shared\""},
+    {"daemon: { queues = 1; };\n", 1, "daemon.queues", "2..16"},
+    {"daemon: { steering = \"fast\"; };\n", 1, "daemon.steering", "auto, hardware or software"},
+    {"worker: { app = \"a b\"; };\n", 1, "worker.app", "letters, digits"},
+    {"mode = \"shared\";\n", 1, "mode", "must be \"standalone\" or \"attached\", not \"shared\""},
 };
 #define N_BAD (int)(sizeof bad_cases / sizeof bad_cases[0])
 

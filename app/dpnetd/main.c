@@ -1,0 +1,307 @@
+/* dpnetd: owns the port, hands queues and ports to workers, programs the
+ * steering, and answers ARP, ICMP and unclaimed traffic with its own lwIP
+ * on queue 0 (the netd of Kaufmann's thesis, on DPDK).
+ *
+ *   dpnetd <EAL options> -- -c FILE | --ip ADDR/LEN [--queues N]
+ *          [--steering auto|hardware|software] [--poll busy|hybrid|interrupt]
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_interrupts.h>
+#include <rte_malloc.h>
+#include <rte_memzone.h>
+
+#include "lwip/etharp.h"
+#include "lwip/timeouts.h"
+
+#include "buf.h"
+#include "dpnetd.h"
+#include "log.h"
+#include "neigh.h"
+
+#define TAP_MAX_QUEUES 4 /* net_tap aborts with more than 8 RX+TX queue fds (PLATFORM.md) */
+
+static struct dpnd D;
+
+/* ---- neighbor table: lwIP's ARP cache, published for the workers ---- */
+
+static void neigh_sync(struct dpnd *d) {
+    ip4_addr_t *ip;
+    struct netif *nif;
+    struct eth_addr *eth;
+    for (size_t i = 0; i < ARP_TABLE_SIZE; i++)
+        if (etharp_get_entry(i, &ip, &nif, &eth)) {
+            struct rte_ether_addr mac;
+            memcpy(mac.addr_bytes, eth->addr, RTE_ETHER_ADDR_LEN);
+            dpn_neigh_update(d->shm->neigh, ip4_addr_get_u32(ip), &mac, true);
+        }
+    /* Entries lwIP dropped are invalid for the workers too: they ask again. */
+    for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
+        struct dpn_neigh *e = &d->shm->neigh[i];
+        struct eth_addr *mac;
+        const ip4_addr_t *found;
+        ip4_addr_t a;
+        ip4_addr_set_u32(&a, e->ip);
+        if (e->ip != 0 && e->valid && etharp_find_addr(&d->w->netif, &a, &mac, &found) < 0)
+            dpn_neigh_update(d->shm->neigh, e->ip, NULL, false);
+    }
+}
+
+/* ---- the data path of the daemon: receive, steer, or handle itself ---- */
+
+static void tag_all(struct rte_mbuf *m, uint32_t tag) {
+    for (; m != NULL; m = m->next)
+        ((struct dpn_pbuf *)rte_mbuf_to_priv(m))->tag = tag;
+}
+
+static void hand_over(struct dpnd *d, uint16_t slot, struct rte_mbuf **pkts, unsigned n) {
+    struct dpn_slot *s = &d->shm->slots[slot];
+    unsigned k = rte_ring_sp_enqueue_burst(d->slots[slot].ring, (void **)pkts, n, NULL);
+    s->ring_enq += k;
+    if (unlikely(k < n)) { /* the worker is not keeping up: drop, TCP recovers */
+        s->ring_full += n - k;
+        for (unsigned i = k; i < n; i++)
+            dpn_mbuf_drop(pkts[i]);
+    }
+}
+
+static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
+    struct rte_mbuf *pkts[DPN_BURST], *own[DPN_BURST], *to[DPN_MAX_SLOTS][DPN_BURST];
+    uint16_t nto[DPN_MAX_SLOTS] = {0}, nown = 0;
+    uint32_t touched = 0;
+    uint16_t n = rte_eth_rx_burst(d->port_id, q, pkts, DPN_BURST);
+    for (uint16_t i = 0; i < n; i++) {
+        uint8_t b;
+        uint16_t slot = dpn_sw_classify(d->sw, pkts[i], &b);
+        const struct dpn_slot *s = &d->shm->slots[slot];
+        if (slot != 0 && s->state == DPN_SLOT_ATTACHED) {
+            tag_all(pkts[i], dpn_tag(slot, s->gen));
+            to[slot][nto[slot]++] = pkts[i];
+            touched |= 1u << slot;
+            d->shm->bindings[b].hits++;
+        } else {
+            own[nown++] = pkts[i];
+            if (rte_pktmbuf_mtod(pkts[i], struct rte_ether_hdr *)->ether_type ==
+                RTE_BE16(RTE_ETHER_TYPE_ARP))
+                *arp = true;
+        }
+    }
+    while (touched != 0) {
+        uint16_t slot = (uint16_t)__builtin_ctz(touched);
+        touched &= touched - 1;
+        hand_over(d, slot, to[slot], nto[slot]);
+    }
+    d->shm->rx_pkts += n;
+    d->shm->to_daemon += nown;
+    if (nown > 0)
+        dpn_rx_burst(d->w, own, nown);
+    return n;
+}
+
+static void idle(struct dpnd *d) {
+    struct dpn_worker *w = d->w;
+    w->st.idle_sleeps++;
+    if (w->caps.rx_intr) {
+        struct rte_epoll_event ev[DPN_MAX_SLOTS];
+        bool armed = true;
+        for (uint16_t q = 0; q < d->rx_queues; q++)
+            armed = armed && dpn_port_intr_enable(d->port_id, q) == 0;
+        if (armed)
+            rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, DPN_MAX_SLOTS,
+                           (int)((w->cfg.sleep_max_us + 999) / 1000));
+        for (uint16_t q = 0; q < d->rx_queues; q++)
+            dpn_port_intr_disable(d->port_id, q);
+        return;
+    }
+    struct timespec ts = {.tv_nsec = (long)w->cfg.sleep_max_us * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void run(struct dpnd *d) {
+    struct dpn_worker *w = d->w;
+    uint64_t hz = rte_get_tsc_hz(), next_timer = 0, idle_since = 0;
+    while (!w->stop) {
+        uint64_t now = rte_rdtsc();
+        uint16_t n = 0;
+        bool arp = false;
+        for (uint16_t q = 0; q < d->rx_queues; q++)
+            n += rx_queue(d, q, &arp);
+        if (arp)
+            neigh_sync(d);
+        if (now >= next_timer) {
+            sys_check_timeouts();
+            dpnd_ctl_poll(d);
+            next_timer = now + w->tsc_per_ms;
+        }
+        if (now >= d->next_check_tsc) {
+            dpnd_slots_check(d);
+            neigh_sync(d);
+            d->next_check_tsc = now + hz / 10;
+        }
+        if (w->tx_n > 0)
+            dpn_tx_flush(w);
+        if (n > 0 || w->cfg.poll == DPN_POLL_BUSY) {
+            idle_since = 0;
+        } else if (idle_since == 0) {
+            idle_since = now;
+        } else if (now - idle_since > w->spin_tsc) {
+            idle(d);
+            dpnd_ctl_poll(d);
+        }
+    }
+}
+
+/* ---- set-up ---- */
+
+static int check_queues(struct dpnd *d, const struct dpn_config *cfg, uint16_t pid) {
+    struct rte_eth_dev_info info;
+    if (rte_eth_dev_info_get(pid, &info) != 0)
+        return -DPN_ENODEV;
+    uint16_t max = RTE_MIN(info.max_rx_queues, info.max_tx_queues);
+    if (strstr(info.driver_name, "tap") != NULL && max > TAP_MAX_QUEUES)
+        max = TAP_MAX_QUEUES;
+    if (max > DPN_MAX_SLOTS)
+        max = DPN_MAX_SLOTS;
+    if (cfg->queues > max) {
+        fprintf(stderr, "dpnetd: daemon.queues %u: port %u (%s) allows at most %u\n", cfg->queues,
+                pid, info.driver_name, max);
+        return -DPN_EINVAL;
+    }
+    d->nq = cfg->queues;
+    return 0;
+}
+
+static int find_port_id(const struct dpn_config *cfg, uint16_t *pid) {
+    if (cfg->device[0] == '\0') {
+        RTE_ETH_FOREACH_DEV(*pid) return 0;
+        return -DPN_ENODEV;
+    }
+    char name[RTE_ETH_NAME_MAX_LEN];
+    dpn_port_dev_name(cfg->device, name, sizeof(name));
+    return rte_eth_dev_get_port_by_name(name, pid) == 0 ? 0 : -DPN_ENODEV;
+}
+
+static int choose_steering(struct dpnd *d, enum dpn_steer_mode mode) {
+    char why[160] = "not tried";
+    d->hw = false;
+    if (mode != DPN_STEER_SOFTWARE)
+        d->hw = dpn_flow_probe(d->port_id, d->shm->ip, 1, why, sizeof(why)) == 0;
+    if (mode == DPN_STEER_HARDWARE && !d->hw) {
+        fprintf(stderr, "dpnetd: steering = hardware, but port %u takes no flow rules: %s\n",
+                d->port_id, why);
+        return -DPN_ENOTSUP;
+    }
+    if (mode == DPN_STEER_AUTO && !d->hw)
+        DPN_LOG(INFO, app, "no flow rules on this port (%s): steering in software", why);
+    d->shm->hw_steering = d->hw;
+    d->rx_queues = d->hw ? 1 : d->nq; /* software: every queue is the daemon's to read */
+    snprintf(d->shm->steering, sizeof(d->shm->steering), "%s", d->hw ? "rte_flow" : "software");
+    return 0;
+}
+
+static void publish(struct dpnd *d) {
+    struct dpn_shm *s = d->shm;
+    struct dpn_worker *w = d->w;
+    s->abi = DPN_ABI_VERSION;
+    snprintf(s->version, sizeof(s->version), "%s", DPN_VERSION);
+    s->daemon_pid = getpid();
+    s->port_id = d->port_id;
+    s->nb_queues = d->nq;
+    s->mtu = w->caps.mtu;
+    s->prefix_len = w->cfg.prefix_len;
+    s->ip = rte_cpu_to_be_32(w->cfg.ip);
+    s->gateway = rte_cpu_to_be_32(w->cfg.gateway);
+    s->mac = w->mac;
+    s->tx_ip_cksum = w->caps.tx_ip_cksum;
+    s->tx_tcp_cksum = w->caps.tx_tcp_cksum;
+    s->tx_udp_cksum = w->caps.tx_udp_cksum;
+    s->rx_l4_cksum = w->caps.rx_l4_cksum;
+    s->slots[0].state = DPN_SLOT_ATTACHED;
+    s->slots[0].pid = getpid();
+    s->slots[0].lcore = (int32_t)rte_lcore_id();
+    snprintf(s->slots[0].app, sizeof(s->slots[0].app), "dpnetd");
+    d->sw->ip_be = s->ip;
+    __atomic_store_n(&s->magic, DPN_SHM_MAGIC, __ATOMIC_RELEASE);
+}
+
+static int setup(struct dpnd *d, struct dpn_config *cfg) {
+    uint16_t pid;
+    if (find_port_id(cfg, &pid) != 0) {
+        fprintf(stderr, "dpnetd: no DPDK port for '%s' (set port.device)\n", cfg->device);
+        return -DPN_ENODEV;
+    }
+    int rc = check_queues(d, cfg, pid);
+    if (rc != 0)
+        return rc;
+    const struct rte_memzone *mz =
+        rte_memzone_reserve(DPN_SHM_NAME, sizeof(struct dpn_shm), (int)rte_socket_id(), 0);
+    d->sw = rte_zmalloc("dpnd_sw", sizeof(*d->sw), RTE_CACHE_LINE_SIZE);
+    d->rx_pool = dpn_pool_create(DPN_RX_POOL, cfg->mbufs + (unsigned)d->nq * cfg->rx_desc,
+                                 cfg->mbuf_cache, cfg->mtu, (int)rte_socket_id());
+    if (mz == NULL || d->sw == NULL || d->rx_pool == NULL) {
+        fprintf(stderr, "dpnetd: cannot allocate shared memory: %s (reserve more hugepages)\n",
+                rte_strerror(rte_errno));
+        return -DPN_ENOMEM;
+    }
+    d->shm = mz->addr;
+    memset(d->shm, 0, sizeof(*d->shm));
+    if ((rc = dpnd_slots_init(d, cfg)) != 0 || (rc = dpn_worker_new(cfg, &d->w)) != 0)
+        return rc;
+    struct rte_mempool *pools[DPN_MAX_SLOTS];
+    for (uint16_t q = 0; q < d->nq; q++)
+        pools[q] = d->rx_pool; /* workers tag the ones they hold (hardware steering) */
+    d->w->pool = d->rx_pool;
+    rc = dpn_port_open(cfg, d->nq, pools, d->nq, &d->port_id, &d->w->caps, &d->w->mac);
+    if (rc != 0)
+        return rc;
+    d->shm->ip = rte_cpu_to_be_32(cfg->ip);
+    if ((rc = choose_steering(d, cfg->steering)) != 0)
+        return rc;
+    publish(d);
+    if ((rc = dpn_stack_start(d->w)) != 0 || (rc = dpnd_ctl_init(d)) != 0)
+        return rc;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    struct dpn_config cfg;
+    int rc = dpn_setup_eal(&argc, &argv, &cfg, true);
+    if (rc != 0)
+        return 1;
+    if (argc > 1) {
+        fprintf(stderr, "dpnetd: unknown option '%s'\n", argv[1]);
+        rte_eal_cleanup();
+        return 1;
+    }
+    if (setup(&D, &cfg) != 0) {
+        rte_eal_cleanup();
+        return 1;
+    }
+    char ip[16];
+    uint32_t a = cfg.ip;
+    snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+    printf("dpnetd: serving %s/%u on port %u with %u worker queues, %s steering\n", ip,
+           cfg.prefix_len, D.port_id, D.nq - 1, D.shm->steering);
+    fflush(stdout);
+    run(&D);
+
+    /* Workers notice the magic going away and stop. */
+    __atomic_store_n(&D.shm->magic, 0, __ATOMIC_RELEASE);
+    dpnd_ctl_fini(&D);
+    for (uint16_t i = 1; i < D.nq; i++)
+        if (D.shm->slots[i].state == DPN_SLOT_ATTACHED)
+            dpnd_slot_release(&D, i, "left behind at shutdown");
+    printf("dpnetd: rx %" PRIu64 " frames, %" PRIu64 " to itself, %" PRIu64
+           " control requests (%" PRIu64 " rejected)\n",
+           D.shm->rx_pkts, D.shm->to_daemon, D.shm->ctl_requests, D.shm->ctl_rejected);
+    dpn_port_close(D.port_id);
+    rte_eal_cleanup();
+    return 0;
+}

@@ -1,0 +1,158 @@
+/* The dpnetd <-> worker ABI: the shared-memory area the daemon publishes and
+ * the control messages carried by DPDK's rte_mp IPC. Everything both sides
+ * must agree on is here and nowhere else; change DPN_ABI_VERSION with it.
+ *
+ * Ownership (who may write what):
+ *   struct dpn_shm            written by dpnetd only, except each slot's
+ *                             `wr` part, written by the worker of that slot.
+ *   neighbor table            dpnetd writes (per-entry seqlock); workers read.
+ *   worker rings              dpnetd enqueues (single producer); the slot's
+ *                             worker dequeues (single consumer).
+ *   pools "dpnd_rx"           dpnetd's RX pool; its mbufs travel to workers
+ *                             through the rings and are freed by them.
+ *   pools "dpnd_q<N>"         slot N's TX pool (and its RX queue's, with
+ *                             hardware steering); rebuilt when the worker dies.
+ * A worker is not trusted: the daemon validates every request, and every
+ * value it reads from a slot's `wr` part is only displayed, never used. */
+#ifndef DPNET_ABI_H
+#define DPNET_ABI_H
+
+#include <stdint.h>
+
+#include <rte_ether.h>
+
+#define DPN_ABI_VERSION 1
+#define DPN_SHM_NAME "dpnd_shm"
+#define DPN_SHM_MAGIC 0x64706e64u /* "dpnd" */
+#define DPN_MP_ACTION "dpnd_ctl"
+#define DPN_MP_WAKE "dpnd_wake"
+#define DPN_RX_POOL "dpnd_rx"
+#define DPN_MAX_SLOTS 16 /* queue pairs, slot 0 = the daemon */
+#define DPN_NEIGH_SIZE 256
+#define DPN_APP_NAME 32
+#define DPN_NAME 32
+#define DPN_EPH_PER_SLOT 1024 /* ephemeral ports per worker */
+#define DPN_EPH_BASE 49152
+
+/* ---- neighbor table: open addressing on the IPv4 address, seqlock per entry ---- */
+struct dpn_neigh {
+    uint32_t seq; /* odd while dpnetd writes the entry */
+    uint32_t ip;  /* network byte order; 0 = empty */
+    struct rte_ether_addr mac;
+    uint16_t valid;
+};
+
+/* ---- per-worker slot ---- */
+enum dpn_slot_state { DPN_SLOT_FREE = 0, DPN_SLOT_ATTACHED = 1, DPN_SLOT_RECLAIM = 2 };
+
+struct dpn_slot_wr { /* written by the slot's worker only */
+    uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes, rx_dropped, tx_dropped;
+    uint64_t conns_total;
+    uint32_t conns_open;
+    uint32_t pending_arp; /* frames waiting for a neighbor entry */
+} __rte_cache_aligned;
+
+struct dpn_slot {
+    /* written by dpnetd */
+    uint32_t state; /* enum dpn_slot_state */
+    uint32_t gen;   /* bumped at each attach: tags mbufs lent to this attach */
+    int32_t pid;
+    int32_t lcore;
+    uint16_t queue;
+    uint16_t eph_lo, eph_hi;
+    char app[DPN_APP_NAME];
+    char pool[DPN_NAME];
+    char ring[DPN_NAME];
+    uint64_t ring_enq, ring_full; /* software steering: frames handed over / dropped */
+    struct dpn_slot_wr wr;
+} __rte_cache_aligned;
+
+/* A port binding, published for dpnetctl (the daemon's classifier keeps its own). */
+#define DPN_MAX_BINDINGS 255
+struct dpn_binding {
+    uint8_t proto; /* 0 = unused entry */
+    uint8_t hw;    /* 1: a flow rule steers it; 0: software */
+    uint16_t port;
+    uint16_t slots; /* bit mask of the workers sharing it */
+    uint16_t pad;
+    char app[DPN_APP_NAME];
+    uint64_t hits; /* frames steered in software */
+};
+
+struct dpn_shm {
+    uint32_t magic;
+    uint32_t abi;
+    char version[16]; /* dpnetd's DPN_VERSION */
+    int32_t daemon_pid;
+    uint16_t port_id;
+    uint16_t nb_queues;
+    uint16_t mtu;
+    uint8_t prefix_len;
+    uint8_t hw_steering;  /* 1: rte_flow rules, workers poll their RX queue too */
+    uint32_t ip, gateway; /* network byte order */
+    struct rte_ether_addr mac;
+    uint8_t tx_ip_cksum, tx_tcp_cksum, tx_udp_cksum, rx_l4_cksum;
+    char steering[16]; /* "software" or the flow backend's name */
+    struct dpn_slot slots[DPN_MAX_SLOTS];
+    struct dpn_neigh neigh[DPN_NEIGH_SIZE];
+    struct dpn_binding bindings[DPN_MAX_BINDINGS + 1]; /* [0] unused: index 0 = none */
+    /* dpnetd's own counters */
+    uint64_t rx_pkts, to_daemon, ring_full, ctl_requests, ctl_rejected;
+};
+
+/* ---- control messages (rte_mp; both fit RTE_MP_MAX_PARAM_LEN = 256) ---- */
+enum dpn_req_type {
+    DPN_REQ_ATTACH = 1,
+    DPN_REQ_BIND,    /* proto, port, listen */
+    DPN_REQ_UNBIND,  /* proto, port */
+    DPN_REQ_CONNECT, /* proto, port (from the slot's range), remote ip/port */
+    DPN_REQ_RESOLVE, /* ip: ask dpnetd to ARP for a next hop */
+    DPN_REQ_DETACH,
+    DPN_REQ_MAX
+};
+
+#define DPN_PROTO_TCP 6
+#define DPN_PROTO_UDP 17
+
+struct dpn_req {
+    uint32_t abi;
+    uint16_t type;
+    uint16_t slot;  /* all but ATTACH */
+    uint64_t token; /* all but ATTACH: the secret ATTACH returned */
+    union {
+        struct {
+            int32_t pid;
+            int32_t lcore;
+            char app[DPN_APP_NAME];
+            char version[16];
+        } attach;
+        struct {
+            uint8_t proto;
+            uint8_t listen;
+            uint16_t port; /* host byte order */
+            uint32_t rip;  /* CONNECT: network byte order */
+            uint16_t rport;
+        } bind;
+        struct {
+            uint32_t ip; /* network byte order */
+        } resolve;
+    };
+};
+
+struct dpn_rep {
+    int32_t err; /* 0 or a positive errno */
+    char msg[96];
+    uint16_t slot;
+    uint16_t queue;
+    uint64_t token;
+};
+
+_Static_assert(sizeof(struct dpn_req) <= 256, "request exceeds RTE_MP_MAX_PARAM_LEN");
+_Static_assert(sizeof(struct dpn_rep) <= 256, "reply exceeds RTE_MP_MAX_PARAM_LEN");
+
+/* ---- mbuf ownership tag (in the mbuf's private area, see stack/buf.h) ---- */
+static inline uint32_t dpn_tag(uint16_t slot, uint32_t gen) {
+    return (gen << 8) | slot;
+}
+
+#endif

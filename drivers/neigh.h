@@ -1,0 +1,66 @@
+/* The neighbor (ARP) table dpnetd publishes in shared memory: dpnetd is the
+ * only writer (its lwIP does ARP), workers read it without locks. Each entry
+ * has a seqlock: a reader retries while the writer is inside an update. */
+#ifndef DPNET_NEIGH_H
+#define DPNET_NEIGH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_atomic.h>
+#include <rte_ether.h>
+#include <rte_jhash.h>
+
+#include "abi.h"
+
+static inline unsigned dpn_neigh_hash(uint32_t ip) {
+    return rte_jhash_1word(ip, 0x6e656967) & (DPN_NEIGH_SIZE - 1);
+}
+
+/* Reader (workers, fast path): copy out the MAC of ip. */
+static inline bool dpn_neigh_lookup(const struct dpn_neigh *t, uint32_t ip,
+                                    struct rte_ether_addr *mac) {
+    unsigned h = dpn_neigh_hash(ip);
+    for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
+        const struct dpn_neigh *e = &t[(h + i) & (DPN_NEIGH_SIZE - 1)];
+        uint32_t s1, eip;
+        bool valid;
+        do {
+            s1 = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+            eip = e->ip;
+            valid = e->valid;
+            *mac = e->mac;
+            rte_atomic_thread_fence(__ATOMIC_ACQUIRE);
+        } while ((s1 & 1) || s1 != __atomic_load_n(&e->seq, __ATOMIC_RELAXED));
+        if (eip == ip)
+            return valid;
+        if (eip == 0)
+            return false;
+    }
+    return false;
+}
+
+/* Writer (dpnetd only). Entries are never removed, only invalidated, so a
+ * probe chain never breaks. Returns false when the table is full. */
+static inline bool dpn_neigh_update(struct dpn_neigh *t, uint32_t ip,
+                                    const struct rte_ether_addr *mac, bool valid) {
+    unsigned h = dpn_neigh_hash(ip);
+    for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
+        struct dpn_neigh *e = &t[(h + i) & (DPN_NEIGH_SIZE - 1)];
+        if (e->ip != ip && e->ip != 0)
+            continue;
+        if (e->ip == ip && e->valid == valid && (!valid || rte_is_same_ether_addr(&e->mac, mac)))
+            return true; /* unchanged: no write, readers never retry */
+        __atomic_store_n(&e->seq, e->seq + 1, __ATOMIC_RELAXED);
+        rte_atomic_thread_fence(__ATOMIC_RELEASE);
+        e->ip = ip;
+        if (mac != NULL)
+            e->mac = *mac;
+        e->valid = valid;
+        __atomic_store_n(&e->seq, e->seq + 1, __ATOMIC_RELEASE);
+        return true;
+    }
+    return false;
+}
+
+#endif

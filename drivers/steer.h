@@ -1,0 +1,95 @@
+/* Steering: which worker gets a frame. Two backends behind one small
+ * interface, chosen in one place (dpnetd's set-up):
+ *   - flow (steer_flow.c): rte_flow rules on the NIC put a binding's frames
+ *     straight on its worker's RX queue;
+ *   - software (here): dpnetd receives everything and hands each frame to
+ *     its worker's ring after one table lookup. Used when the PMD has no
+ *     flow support, and rule by rule when the hardware refuses one.
+ * Owned and written by dpnetd only. */
+#ifndef DPNET_STEER_H
+#define DPNET_STEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rte_ip.h>
+#include <rte_jhash.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include "abi.h"
+
+/* ---- hardware rules ---- */
+struct dpn_flow_rule;
+
+/* Can this port steer by rule? Tries a real rule (validate is not enough:
+ * net_tap validates rules its kernel cannot install). 0 or -errno + why. */
+int dpn_flow_probe(uint16_t port_id, uint32_t ip_be, uint16_t queue, char *why, size_t n);
+/* Frames to ip:lport/proto go to queues[0..nq-1] (RSS over them when nq > 1).
+ * NULL with why filled when the PMD refuses: the caller steers in software. */
+struct dpn_flow_rule *dpn_flow_add(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
+                                   const uint16_t *queues, unsigned nq, char *why, size_t n);
+void dpn_flow_del(uint16_t port_id, struct dpn_flow_rule *r);
+/* Build the pattern and actions of a rule without installing it; used by
+ * dpn_flow_add and by the unit tests (rte_flow_validate). */
+int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
+                      const uint16_t *queues, unsigned nq, char *why, size_t n);
+
+/* ---- software steering ---- */
+struct dpn_sw_target {
+    uint8_t n;
+    uint8_t slot[DPN_MAX_SLOTS];
+};
+
+struct dpn_sw_steer {
+    uint32_t ip_be;                                 /* the host's address */
+    uint8_t eph_slot[DPN_MAX_SLOTS];                /* ephemeral range k -> slot, 0 = none */
+    uint8_t idx[2][65536];                          /* [udp?][dst port] -> binding, 0 = none */
+    struct dpn_sw_target tgt[DPN_MAX_BINDINGS + 1]; /* per binding: its workers */
+};
+
+/* Worker slot for a frame, 0 for dpnetd itself (ARP, ICMP, fragments,
+ * anything unclaimed). *bidx is the binding that matched (0 = none). The
+ * worker's lwIP validates everything else. */
+static inline uint16_t dpn_sw_classify(const struct dpn_sw_steer *s, const struct rte_mbuf *m,
+                                       uint8_t *bidx) {
+    const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+    uint32_t len = rte_pktmbuf_data_len(m);
+    *bidx = 0;
+    if (len < RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) ||
+        ((const struct rte_ether_hdr *)p)->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4))
+        return 0;
+    const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
+    uint32_t ihl = (ip->version_ihl & 0xf) * 4u;
+    if (ip->dst_addr != s->ip_be || ihl < 20 || len < RTE_ETHER_HDR_LEN + ihl + 4 ||
+        (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)))
+        return 0;
+    bool udp;
+    if (ip->next_proto_id == IPPROTO_TCP)
+        udp = false;
+    else if (ip->next_proto_id == IPPROTO_UDP)
+        udp = true;
+    else
+        return 0;
+    const rte_be16_t *ports = (const rte_be16_t *)((const uint8_t *)ip + ihl);
+    uint16_t dport = rte_be_to_cpu_16(ports[1]);
+    uint8_t b = s->idx[udp][dport];
+    if (b != 0) {
+        const struct dpn_sw_target *t = &s->tgt[b];
+        *bidx = b;
+        if (t->n == 1)
+            return t->slot[0];
+        if (t->n == 0)
+            return 0;
+        /* Same flow, same worker, as long as the set of workers is unchanged. */
+        uint32_t h = rte_jhash_2words(ip->src_addr, ports[0], dport);
+        return t->slot[h % t->n];
+    }
+    if (dport >= DPN_EPH_BASE)
+        return s->eph_slot[(dport - DPN_EPH_BASE) / DPN_EPH_PER_SLOT];
+    return 0;
+}
+
+#endif

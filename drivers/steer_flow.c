@@ -1,0 +1,131 @@
+/* Hardware steering with rte_flow: one rule per binding,
+ *   eth / ipv4 dst is <host> / tcp|udp dst is <port>  ->  queue q (or RSS over
+ *   the binding's queues when several workers share the port).
+ * On the 82599 (ixgbe) such rules become 5-tuple filters or flow director
+ * perfect filters; on net_tap they become TC flower rules, which need the
+ * kernel's flower classifier. Whatever the PMD refuses, dpnetd steers in
+ * software, rule by rule. Set-up and control code only. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_flow.h>
+
+#include "steer.h"
+
+struct dpn_flow_rule {
+    struct rte_flow *flow;
+};
+
+struct rule_spec {
+    struct rte_flow_attr attr;
+    struct rte_flow_item items[4];
+    struct rte_flow_item_ipv4 ip_spec, ip_mask;
+    struct rte_flow_item_tcp tcp_spec, tcp_mask;
+    struct rte_flow_item_udp udp_spec, udp_mask;
+    struct rte_flow_action actions[2];
+    struct rte_flow_action_queue queue;
+    struct rte_flow_action_rss rss;
+    uint16_t rss_queues[DPN_MAX_SLOTS];
+};
+
+static void build(struct rule_spec *r, uint32_t ip_be, uint8_t proto, uint16_t lport,
+                  const uint16_t *queues, unsigned nq) {
+    memset(r, 0, sizeof(*r));
+    r->attr.ingress = 1;
+    r->items[0].type = RTE_FLOW_ITEM_TYPE_ETH;
+    r->ip_spec.hdr.dst_addr = ip_be;
+    r->ip_mask.hdr.dst_addr = RTE_BE32(0xffffffff);
+    r->items[1] = (struct rte_flow_item){
+        .type = RTE_FLOW_ITEM_TYPE_IPV4, .spec = &r->ip_spec, .mask = &r->ip_mask};
+    if (proto == DPN_PROTO_TCP) {
+        r->tcp_spec.hdr.dst_port = rte_cpu_to_be_16(lport);
+        r->tcp_mask.hdr.dst_port = RTE_BE16(0xffff);
+        r->items[2] = (struct rte_flow_item){
+            .type = RTE_FLOW_ITEM_TYPE_TCP, .spec = &r->tcp_spec, .mask = &r->tcp_mask};
+    } else {
+        r->udp_spec.hdr.dst_port = rte_cpu_to_be_16(lport);
+        r->udp_mask.hdr.dst_port = RTE_BE16(0xffff);
+        r->items[2] = (struct rte_flow_item){
+            .type = RTE_FLOW_ITEM_TYPE_UDP, .spec = &r->udp_spec, .mask = &r->udp_mask};
+    }
+    r->items[3].type = RTE_FLOW_ITEM_TYPE_END;
+    if (nq == 1) {
+        r->queue.index = queues[0];
+        r->actions[0] =
+            (struct rte_flow_action){.type = RTE_FLOW_ACTION_TYPE_QUEUE, .conf = &r->queue};
+    } else {
+        memcpy(r->rss_queues, queues, nq * sizeof(*queues));
+        r->rss.types = RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+        r->rss.queue_num = nq;
+        r->rss.queue = r->rss_queues;
+        r->actions[0] = (struct rte_flow_action){.type = RTE_FLOW_ACTION_TYPE_RSS, .conf = &r->rss};
+    }
+    r->actions[1].type = RTE_FLOW_ACTION_TYPE_END;
+}
+
+static int refused(const struct rte_flow_error *e, int rc, char *why, size_t n) {
+    snprintf(why, n, "%s (%s)", e->message ? e->message : "rule refused", strerror(-rc));
+    return rc;
+}
+
+/* net_tap crashes on an RSS action (PLATFORM.md): never offer it one. */
+static bool rss_unsafe(uint16_t port_id) {
+    struct rte_eth_dev_info info;
+    return rte_eth_dev_info_get(port_id, &info) != 0 || info.driver_name == NULL ||
+           strstr(info.driver_name, "tap") != NULL;
+}
+
+int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
+                      const uint16_t *queues, unsigned nq, char *why, size_t n) {
+    struct rule_spec r;
+    struct rte_flow_error e = {0};
+    if (nq == 0 || nq > DPN_MAX_SLOTS)
+        return snprintf(why, n, "bad queue count %u", nq), -EINVAL;
+    if (nq > 1 && rss_unsafe(port_id))
+        return snprintf(why, n, "RSS action not used on this PMD"), -ENOTSUP;
+    build(&r, ip_be, proto, lport, queues, nq);
+    int rc = rte_flow_validate(port_id, &r.attr, r.items, r.actions, &e);
+    return rc == 0 ? 0 : refused(&e, rc, why, n);
+}
+
+struct dpn_flow_rule *dpn_flow_add(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
+                                   const uint16_t *queues, unsigned nq, char *why, size_t n) {
+    struct rule_spec r;
+    struct rte_flow_error e = {0};
+    if (dpn_flow_validate(port_id, ip_be, proto, lport, queues, nq, why, n) != 0)
+        return NULL;
+    build(&r, ip_be, proto, lport, queues, nq);
+    struct rte_flow *f = rte_flow_create(port_id, &r.attr, r.items, r.actions, &e);
+    if (f == NULL) {
+        refused(&e, -rte_errno, why, n);
+        return NULL;
+    }
+    struct dpn_flow_rule *rule = malloc(sizeof(*rule));
+    if (rule == NULL) {
+        rte_flow_destroy(port_id, f, &e);
+        snprintf(why, n, "out of memory");
+        return NULL;
+    }
+    rule->flow = f;
+    return rule;
+}
+
+void dpn_flow_del(uint16_t port_id, struct dpn_flow_rule *r) {
+    struct rte_flow_error e;
+    if (r == NULL)
+        return;
+    rte_flow_destroy(port_id, r->flow, &e);
+    free(r);
+}
+
+int dpn_flow_probe(uint16_t port_id, uint32_t ip_be, uint16_t queue, char *why, size_t n) {
+    struct dpn_flow_rule *r = dpn_flow_add(port_id, ip_be, DPN_PROTO_UDP, 9, &queue, 1, why, n);
+    if (r == NULL)
+        return -ENOTSUP;
+    dpn_flow_del(port_id, r);
+    return 0;
+}
