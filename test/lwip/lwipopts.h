@@ -1,0 +1,30 @@
+/* Options for lwIP's own unit tests (third_party/lwip/test/unit, see
+ * docs/lwip-unit.md): dpnet's config/lwipopts.h unchanged, then only what the
+ * test harness needs. lwIP and the tests are compiled with this file; the
+ * product's lwIP (stack/meson.build) never sees it. */
+#ifndef DPNET_TEST_LWIPOPTS_H
+#define DPNET_TEST_LWIPOPTS_H
+
+#include "../../config/lwipopts.h"
+
+/* ---- both binaries (lwip_unit, lwip_unit_tcp): instrumentation only ---- */
+#define LWIP_TESTMODE 1 /* timeouts.c exposes its timer list to test_timers.c */
+#undef TCP_STATS
+#define TCP_STATS 1 /* tcp_helper.c, test_tcp*.c #error without it (counters only) */
+#undef UDP_STATS
+#define UDP_STATS 1 /* test_udp.c, test_etharp.c #error without it (counters only) */
+#undef ETHARP_STATS
+#define ETHARP_STATS 1             /* test_etharp.c #errors without it (counters only) */
+#define LWIP_MEM_ILLEGAL_FREE(msg) /* test_mem frees bad pointers on purpose, checks the stats */
+/* test_netif.c #errors without it; no other test registers a callback */
+#define LWIP_NETIF_EXT_STATUS_CALLBACK 1
+
+/* ---- lwip_unit_tcp only: two deviations from our options, see docs/lwip-unit.md ---- */
+#ifdef DPN_LWIP_UNIT_TCP
+#undef LWIP_SINGLE_NETIF
+#define LWIP_SINGLE_NETIF 0 /* the harness links its test netifs through netif_list/netif->next */
+#undef TCP_SND_BUF
+#define TCP_SND_BUF (TCP_WND + TCP_MSS) /* test_tcp.c #errors unless TCP_SND_BUF > TCP_WND */
+#endif
+
+#endif
