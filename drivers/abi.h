@@ -141,7 +141,7 @@ struct dpn_req {
 
 struct dpn_rep {
     int32_t err; /* 0 or a positive errno */
-    char msg[96];
+    char msg[160];
     uint16_t slot;
     uint16_t queue;
     uint64_t token;

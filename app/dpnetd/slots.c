@@ -58,6 +58,16 @@ static int pidfd_open(int pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+static int free_lcore(const struct dpnd *d) {
+    int id = 0;
+    for (bool used = true; used; id += used) {
+        used = id == (int)rte_lcore_id();
+        for (uint16_t i = 1; i < d->nq && !used; i++)
+            used = d->shm->slots[i].state != DPN_SLOT_FREE && d->shm->slots[i].lcore == id;
+    }
+    return id;
+}
+
 int dpnd_slot_attach(struct dpnd *d, int pid, int lcore, const char *app, uint16_t *slot,
                      uint64_t *token, char *why, size_t n) {
     uint16_t free_slot = 0;
@@ -83,8 +93,8 @@ int dpnd_slot_attach(struct dpnd *d, int pid, int lcore, const char *app, uint16
         if (s->lcore == lcore) {
             snprintf(why, n,
                      "lcore %d is used by worker pid %d (%s): give each worker its own lcore "
-                     "id, e.g. --lcores=%u@CPU",
-                     lcore, s->pid, s->app, (unsigned)(d->nq + i));
+                     "id, e.g. --lcores=%d@CPU",
+                     lcore, s->pid, s->app, free_lcore(d));
             return EBUSY;
         }
     }
@@ -185,6 +195,8 @@ int dpnd_bind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, char 
         }
         pb->slots |= (uint16_t)(1u << slot);
         steer_binding(d, b);
+        DPN_LOG(INFO, app, "port %u/%s -> %s (+ slot %u, %u workers, %s)", port, pname, s->app,
+                slot, d->sw->tgt[b].n, pb->hw ? "hardware rule" : "software");
         return 0;
     }
     unsigned k = 1;

@@ -1,0 +1,208 @@
+/* dpnetctl: look inside a running dpnetd, like ip(8) or ethtool -S.
+ *
+ *   dpnetctl --file-prefix PREFIX [workers|bindings|flows|neigh|stats|pools|all]
+ *
+ * It attaches as a read-only DPDK secondary: it reads the daemon's shared
+ * memory (drivers/abi.h) and the port's counters and changes nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_memzone.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "abi.h"
+
+static const char *proto_name(uint8_t p) {
+    return p == DPN_PROTO_TCP ? "tcp" : p == DPN_PROTO_UDP ? "udp" : "?";
+}
+
+static void ip_str(uint32_t be, char *buf, size_t n) {
+    const uint8_t *b = (const uint8_t *)&be;
+    snprintf(buf, n, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+}
+
+static const char *state_name(uint32_t s) {
+    return s == DPN_SLOT_ATTACHED ? "attached" : s == DPN_SLOT_RECLAIM ? "reclaim" : "free";
+}
+
+static void show_workers(const struct dpn_shm *s) {
+    printf("%-4s %-8s %-7s %-5s %-5s %-20s %10s %12s %10s %12s %6s %10s %9s\n", "SLOT", "STATE",
+           "PID", "LCORE", "QUEUE", "APP", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "CONNS",
+           "STEERED", "RING_FULL");
+    for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++) {
+        const struct dpn_slot *w = &s->slots[i];
+        if (w->state == DPN_SLOT_FREE) {
+            printf("%-4u %-8s\n", i, "free");
+            continue;
+        }
+        printf("%-4u %-8s %-7d %-5d %-5u %-20.20s %10" PRIu64 " %12" PRIu64 " %10" PRIu64
+               " %12" PRIu64 " %6u %10" PRIu64 " %9" PRIu64 "\n",
+               i, state_name(w->state), w->pid, w->lcore, w->queue, w->app, w->wr.rx_pkts,
+               w->wr.rx_bytes, w->wr.tx_pkts, w->wr.tx_bytes, w->wr.conns_open, w->ring_enq,
+               w->ring_full);
+    }
+}
+
+static void show_bindings(const struct dpn_shm *s) {
+    printf("%-6s %-5s %-20s %-10s %-9s %10s\n", "PORT", "PROTO", "APP", "WORKERS", "STEERING",
+           "SW_HITS");
+    for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++) {
+        const struct dpn_binding *x = &s->bindings[b];
+        if (x->proto == 0)
+            continue;
+        char slots[64] = "";
+        size_t n = 0;
+        for (unsigned i = 1; i < DPN_MAX_SLOTS; i++)
+            if (x->slots & (1u << i))
+                n += (size_t)snprintf(slots + n, sizeof(slots) - n, "%s%u", n ? "," : "", i);
+        printf("%-6u %-5s %-20.20s %-10s %-9s %10" PRIu64 "\n", x->port, proto_name(x->proto),
+               x->app, slots, x->hw ? "hardware" : "software", x->hits);
+    }
+}
+
+static void show_flows(const struct dpn_shm *s) {
+    char ip[16];
+    ip_str(s->ip, ip, sizeof(ip));
+    printf("steering backend: %s\n", s->steering);
+    for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++) {
+        const struct dpn_binding *x = &s->bindings[b];
+        if (x->proto == 0)
+            continue;
+        printf("%-8s eth / ipv4 dst %s / %s dst %u -> queues", x->hw ? "rte_flow" : "software", ip,
+               proto_name(x->proto), x->port);
+        for (unsigned i = 1; i < DPN_MAX_SLOTS; i++)
+            if (x->slots & (1u << i))
+                printf(" %u", s->slots[i].queue);
+        printf("\n");
+    }
+    for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++)
+        if (s->slots[i].state == DPN_SLOT_ATTACHED)
+            printf("%-8s eth / ipv4 dst %s / tcp,udp dst %u-%u -> queue %u (outgoing)\n",
+                   "software", ip, s->slots[i].eph_lo, s->slots[i].eph_hi, s->slots[i].queue);
+}
+
+static void show_neigh(const struct dpn_shm *s) {
+    printf("%-16s %-18s %s\n", "IP", "MAC", "STATE");
+    for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
+        const struct dpn_neigh *e = &s->neigh[i];
+        char ip[16];
+        if (e->ip == 0)
+            continue;
+        ip_str(e->ip, ip, sizeof(ip));
+        printf("%-16s " RTE_ETHER_ADDR_PRT_FMT " %s\n", ip, RTE_ETHER_ADDR_BYTES(&e->mac),
+               e->valid ? "reachable" : "stale");
+    }
+}
+
+static void show_pools(const struct dpn_shm *s) {
+    printf("%-12s %8s %8s %8s\n", "POOL", "SIZE", "FREE", "IN_USE");
+    char names[DPN_MAX_SLOTS + 1][DPN_NAME];
+    unsigned n = 0;
+    snprintf(names[n++], DPN_NAME, "%s", DPN_RX_POOL);
+    for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++)
+        snprintf(names[n++], DPN_NAME, "%s", s->slots[i].pool);
+    for (unsigned i = 0; i < n; i++) {
+        struct rte_mempool *mp = rte_mempool_lookup(names[i]);
+        if (mp == NULL)
+            continue;
+        unsigned avail = rte_mempool_avail_count(mp);
+        printf("%-12s %8u %8u %8u\n", names[i], mp->size, avail, mp->size - avail);
+    }
+}
+
+static void show_stats(const struct dpn_shm *s) {
+    struct rte_eth_stats st;
+    printf("dpnetd: rx %" PRIu64 " frames, %" PRIu64 " kept (ARP/ICMP/unclaimed), %" PRIu64
+           " control requests, %" PRIu64 " rejected\n",
+           s->rx_pkts, s->to_daemon, s->ctl_requests, s->ctl_rejected);
+    if (rte_eth_stats_get(s->port_id, &st) == 0) {
+        printf("port %u: ipackets %" PRIu64 " opackets %" PRIu64 " imissed %" PRIu64
+               " ierrors %" PRIu64 " oerrors %" PRIu64 " rx_nombuf %" PRIu64 "\n",
+               s->port_id, st.ipackets, st.opackets, st.imissed, st.ierrors, st.oerrors,
+               st.rx_nombuf);
+        printf("%-5s %12s %12s %12s %10s %10s\n", "QUEUE", "RX_PKTS", "TX_PKTS", "RING_IN",
+               "RING_FULL", "WORKER");
+        for (unsigned q = 0; q < s->nb_queues && q < RTE_ETHDEV_QUEUE_STAT_CNTRS; q++) {
+            const struct dpn_slot *w = &s->slots[q];
+            printf("%-5u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10d\n", q,
+                   st.q_ipackets[q], st.q_opackets[q], q ? w->ring_enq : 0, q ? w->ring_full : 0,
+                   w->state == DPN_SLOT_ATTACHED ? w->pid : 0);
+        }
+    }
+    show_pools(s);
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: dpnetctl --file-prefix PREFIX "
+                    "[workers|bindings|flows|neigh|stats|pools|all]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    const char *prefix = NULL, *cmd = "all";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--file-prefix") == 0 && i + 1 < argc)
+            prefix = argv[++i];
+        else if (strncmp(argv[i], "--file-prefix=", 14) == 0)
+            prefix = argv[i] + 14;
+        else if (argv[i][0] != '-')
+            cmd = argv[i];
+        else
+            return usage();
+    }
+    const char *cmds[] = {"workers", "bindings", "flows", "neigh", "stats", "pools", "all"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        known = known || strcmp(cmd, cmds[i]) == 0;
+    if (prefix == NULL || !known)
+        return usage();
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg), "/var/run/dpdk/%s/config", prefix);
+    if (access(cfg, F_OK) != 0) {
+        fprintf(stderr, "dpnetctl: no dpnetd is running with --file-prefix %s\n", prefix);
+        return 1;
+    }
+    char pfx[300];
+    snprintf(pfx, sizeof(pfx), "--file-prefix=%s", prefix);
+    char *eal[] = {argv[0],
+                   "--proc-type=secondary",
+                   pfx,
+                   "--no-pci",
+                   "-l",
+                   "0",
+                   "--log-level=lib.eal:crit",
+                   "--log-level=pmd:crit",
+                   NULL};
+    if (rte_eal_init(8, eal) < 0) {
+        fprintf(stderr, "dpnetctl: no dpnetd is running with --file-prefix %s\n", prefix);
+        return 1;
+    }
+    const struct rte_memzone *mz = rte_memzone_lookup(DPN_SHM_NAME);
+    const struct dpn_shm *s = mz != NULL ? mz->addr : NULL;
+    if (s == NULL || s->magic != DPN_SHM_MAGIC || s->abi != DPN_ABI_VERSION) {
+        fprintf(stderr, "dpnetd with --file-prefix %s is not running (or speaks another ABI)\n",
+                prefix);
+        rte_eal_cleanup();
+        return 1;
+    }
+    bool all = strcmp(cmd, "all") == 0;
+    if (all || !strcmp(cmd, "workers"))
+        show_workers(s);
+    if (all || !strcmp(cmd, "bindings"))
+        show_bindings(s);
+    if (all || !strcmp(cmd, "flows"))
+        show_flows(s);
+    if (all || !strcmp(cmd, "neigh"))
+        show_neigh(s);
+    if (all || !strcmp(cmd, "stats"))
+        show_stats(s);
+    else if (!strcmp(cmd, "pools"))
+        show_pools(s);
+    rte_eal_cleanup();
+    return 0;
+}
