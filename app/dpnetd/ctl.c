@@ -177,8 +177,8 @@ void dpnd_ctl_poll(struct dpnd *d) {
         memset(&rep, 0, sizeof(rep));
         d->shm->ctl_requests++;
         rep.err = handle(d, it, &rep, &reply);
-        if (rep.err != 0) {
-            d->shm->ctl_rejected++;
+        /* A hostile worker must not flood the log: the first rejections, then a sample. */
+        if (rep.err != 0 && (++d->shm->ctl_rejected <= 20 || d->shm->ctl_rejected % 1000 == 0)) {
             DPN_LOG(NOTICE, app, "request from %s rejected: %s", it->peer,
                     rep.msg[0] ? rep.msg : strerror(rep.err));
         }
