@@ -121,7 +121,8 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     if (w->cfg.app[0] != '\0')
         snprintf(rq.attach.app, sizeof(rq.attach.app), "%s", w->cfg.app);
     else
-        snprintf(rq.attach.app, sizeof(rq.attach.app), "%.20s:%d", prog, (int)getpid());
+        snprintf(rq.attach.app, sizeof(rq.attach.app), "%.20s:%d",
+                 strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog, (int)getpid());
     snprintf(rq.attach.version, sizeof(rq.attach.version), "%s", DPN_VERSION);
     rc = ctl_send(&rq, &rep);
     if (rc != 0) {

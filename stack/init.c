@@ -80,7 +80,7 @@ static bool has_arg(char **v, int n, const char *prefix) {
  * options, then what the device and mode imply. */
 static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **cl, int ncl,
                              bool daemon, int *neal) {
-    int max = 1 + cfg->eal_argc + ncl + 4;
+    int max = 1 + cfg->eal_argc + ncl + 6;
     char **v = calloc((size_t)max + 1, sizeof(*v));
     static char vdev[DPN_CFG_STR + 8];
     static char allow[DPN_CFG_STR];
@@ -106,6 +106,10 @@ static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **c
     if (cfg->standalone && !has_arg(v, n, "--in-memory") && !has_arg(v, n, "--file-prefix") &&
         !has_arg(v, n, "--proc-type"))
         v[n++] = "--in-memory";
+    /* dpnetd maps shared memory where every secondary can map it too: above
+     * ASan's shadow (ends near 0x10007fff8000), below the libraries. */
+    if (daemon && !has_arg(v, n, "--base-virtaddr"))
+        v[n++] = "--base-virtaddr=0x200000000000";
     /* A worker configured as attached is dpnetd's secondary. */
     if (!cfg->standalone && !daemon && !has_arg(v, n, "--proc-type"))
         v[n++] = "--proc-type=secondary";

@@ -179,8 +179,54 @@ def udp(host, port, maxsize=1472):
     print(f"# udp sizes 1..{maxsize} echoed")
 
 
+def keeper(host, port, seconds):
+    """One connection echoing a fresh message every 20 ms for `seconds`:
+    proves it keeps working while other things happen to the host."""
+    s = socket.create_connection((host, port), timeout=5)
+    s.settimeout(2)
+    print("# keeper connected", flush=True)
+    n, end = 0, time.time() + seconds
+    while time.time() < end:
+        msg = os.urandom(32)
+        try:
+            s.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                chunk = s.recv(len(msg) - len(got))
+                if not chunk:
+                    fail(f"keeper: connection closed after {n} round trips")
+                got += chunk
+        except OSError as e:
+            fail(f"keeper: {e} after {n} round trips")
+        if got != msg:
+            fail(f"keeper: echo differs after {n} round trips")
+        n += 1
+        time.sleep(0.02)
+    s.close()
+    print(f"# keeper: {n} round trips, all echoed")
+
+
+def unreach(host, port):
+    """A closed UDP port answers ICMP port unreachable (ECONNREFUSED here)."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.connect((host, port))
+    u.settimeout(1)
+    for _ in range(3):
+        u.send(b"anyone?")
+        try:
+            u.recv(100)
+            fail("closed UDP port answered")
+        except ConnectionRefusedError:
+            print("# port unreachable received")
+            return
+        except socket.timeout:
+            continue
+    fail("no ICMP port unreachable for a closed UDP port")
+
+
 if __name__ == "__main__":
     cmd, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rest = [int(x) for x in sys.argv[4:]]
     {"bulk": bulk, "concurrent": concurrent, "halfclose": halfclose, "rst": rst,
-     "refused": refused, "udp": udp, "hold": hold}[cmd](host, port, *rest)
+     "refused": refused, "udp": udp, "hold": hold, "keeper": keeper,
+     "unreach": unreach}[cmd](host, port, *rest)

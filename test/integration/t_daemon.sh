@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# dpnetd on net_tap inside a namespace, workers attached as DPDK secondaries,
+# the namespace's Linux stack as the peer. This kernel has no flower
+# classifier, so steering is software here (the test says so).
+source "$(dirname "$0")/lib.sh"
+
+NS=dpn-d-$TAG IFC=dd$TAG PFX=dpnd$TAG
+SIP=10.79.0.2 PIP=10.79.0.1
+DLOG=/tmp/dpn-d-$TAG.log
+track_prefix "$PFX"
+new_ns "$NS"
+nsx() { ip netns exec "$NS" "$@"; }
+peer() { ip netns exec "$NS" $PY "$HERE/peer.py" "$@"; }
+ctl() { "$B/app/dpnetctl" --file-prefix "$PFX" "$@"; }
+EAL=(--no-pci --proc-type=secondary --file-prefix "$PFX" --log-level=pmd.net.tap:error)
+
+track_file "$DLOG"
+ip netns exec "$NS" "$B/app/dpnetd" --no-pci -l 0 --file-prefix "$PFX" --log-level=pmd.net.tap:error \
+  --vdev="net_tap0,iface=$IFC" -- --ip $SIP/24 --queues 4 --poll hybrid >"$DLOG" 2>&1 &
+DPID=$!; track_pid $DPID
+wait_log "$DLOG" "dpnetd: serving" 15
+nsx ip addr add $PIP/24 dev "$IFC"
+nsx ip link set "$IFC" up
+grep -q "software steering" "$DLOG" && echo "# steering: software (no TC flower in this kernel: hardware steering skipped)"
+
+check "dpnetd answers ping" nsx ping -c 3 -i 0.2 -W 2 $SIP
+check "closed TCP port refused with RST by dpnetd" peer refused $SIP 9
+check "closed UDP port: ICMP port unreachable" peer unreach $SIP 9
+check "a second dpnetd on the same prefix is refused" \
+  bash -c "! ip netns exec $NS $B/app/dpnetd --no-pci -l 1 --file-prefix $PFX -- --ip $SIP/24 >/tmp/dpn-d2-$TAG.log 2>&1"
+track_file /tmp/dpn-d2-$TAG.log
+check "dpnetctl without a daemon fails clearly" \
+  bash -c "out=\$($B/app/dpnetctl --file-prefix nodaemon$TAG workers 2>&1); rc=\$?; echo \"\$out\" | grep -q 'no dpnetd is running' && [ \$rc -ne 0 ]"
+
+# Two workers of one application on port 7 (the launcher), one of another on port 8.
+WLOG=/tmp/dpn-dw-$TAG.log; track_file "$WLOG"
+bash "$HERE/../../tools/dpnet-run" --file-prefix "$PFX" --workers 2 --cpus 1,0 --app web \
+  --eal "--log-level=pmd.net.tap:error" -- "$B/app/echoserver" --port 7 --poll hybrid -v >"$WLOG" 2>&1 &
+RUN=$!; track_pid $RUN
+OLOG=/tmp/dpn-do-$TAG.log; track_file "$OLOG"
+ip netns exec "$NS" "$B/app/echoserver" "${EAL[@]}" --lcores=7@1 -- --app other --port 8 --poll hybrid >"$OLOG" 2>&1 &
+OTHER=$!; track_pid $OTHER
+wait_log "$OLOG" "listening on port" 15
+for _ in $(seq 50); do [ "$(ctl workers | grep -c ' web ')" -eq 2 ] && break; sleep 0.2; done
+check "two workers of 'web' attached" test "$(ctl workers | grep -c ' web ')" -eq 2 ||
+  tail -20 "$WLOG" | sed 's/^/# /'
+check "400 concurrent connections to the two workers echo" peer concurrent $SIP 7 400
+ctl workers | sed 's/^/# /'
+sleep 0.1 # workers publish their counters every millisecond
+steered=$(ctl workers | awk '$6=="web" && $12>0' | wc -l)
+check "both workers carried connections (frames steered to each)" test "$steered" -eq 2
+# Every frame a worker got came through its own ring, and it answered on its own queue.
+check "each worker received exactly what was steered to it" \
+  bash -c "$B/app/dpnetctl --file-prefix $PFX workers | awk '\$6==\"web\" && \$7!=\$12-\$13 {bad=1} END {exit bad}'"
+# ...and sent on its own TX queue: the port's per-queue counter covers the worker's own.
+own_queue_tx() {
+  local q t qtx
+  ctl workers | awk '$6=="web"{print $5, $9}' >/tmp/dpn-dq-$TAG
+  [ "$(wc -l </tmp/dpn-dq-$TAG)" -eq 2 ] || return 1
+  while read -r q t; do
+    qtx=$(ctl stats | awk -v q="$q" '/^QUEUE/{s=1;next} /^POOL/{s=0} s && $1==q {print $3}')
+    echo "# queue $q: worker sent $t, queue counted $qtx"
+    [ "$t" -gt 0 ] && [ "${qtx:-0}" -ge "$t" ] || return 1
+  done </tmp/dpn-dq-$TAG
+}
+track_file /tmp/dpn-dq-$TAG
+check "each worker transmitted on its own queue" own_queue_tx
+check "the other application echoes on port 8" peer concurrent $SIP 8 50
+
+
+# kill -9 of the two 'web' workers while a bulk transfer runs and a
+# connection to 'other' keeps echoing.
+for _ in $(seq 20); do ctl pools >/dev/null && break; sleep 0.1; done
+base=$(ctl pools | awk '$1=="dpnd_rx"{print $3}')
+KLOG=/tmp/dpn-dk-$TAG.log; track_file "$KLOG"
+ip netns exec "$NS" $PY "$HERE/peer.py" keeper $SIP 8 6 >"$KLOG" 2>&1 &
+KEEP=$!; track_pid $KEEP
+BLOG=/tmp/dpn-db-$TAG.log; track_file "$BLOG"
+ip netns exec "$NS" $PY "$HERE/peer.py" bulk $SIP 7 $((256 << 20)) 20 >"$BLOG" 2>&1 &
+BULK=$!; track_pid $BULK
+sleep 1
+wpids=$(pgrep -P $RUN || true)
+check "found the two worker processes" test "$(echo $wpids | wc -w)" -eq 2
+t0=$(date +%s%N)
+kill -9 $wpids
+while [ "$(grep -c ') died; ' "$DLOG")" -lt 2 ] && [ $(($(date +%s%N) - t0)) -lt 3000000000 ]; do
+  sleep 0.01
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "# dead workers released after $ms ms"
+check "dpnetd released both dead workers within a second" test "$ms" -lt 1000
+check "dpnetd logged the recovery" grep -q "died; .* mbufs recovered" "$DLOG"
+NLOG=/tmp/dpn-dn-$TAG.log; track_file "$NLOG"
+ip netns exec "$NS" "$B/app/echoserver" "${EAL[@]}" --lcores=9@1 -- --app again --port 7 --poll hybrid >"$NLOG" 2>&1 &
+NEW=$!; track_pid $NEW
+check "port 7 can be bound again at once" wait_log "$NLOG" "listening on port" 10
+check "the new application echoes on port 7" peer concurrent $SIP 7 20
+# (tap allows 3 worker queues: the third application comes now that 'web' is gone)
+TLOG=/tmp/dpn-dt-$TAG.log; track_file "$TLOG"
+check "a third application cannot take port 7 from 'again'" \
+  bash -c "! ip netns exec $NS $B/app/echoserver ${EAL[*]} --lcores=8@0 -- --app third --port 7 --poll hybrid >$TLOG 2>&1"
+check "... and is told who holds it" grep -q "held by application 'again'" "$TLOG"
+grep -E "held|refused|error" "$TLOG" | head -3 | sed 's/^/# /' 
+wait $BULK || true
+check "the connection to 'other' kept echoing throughout" wait $KEEP
+sed 's/^/# /' "$KLOG"
+for _ in $(seq 20); do
+  now=$(ctl pools | awk '$1=="dpnd_rx"{print $3}')
+  [ "$now" = "$base" ] && break; sleep 0.1
+done
+ctl pools | sed 's/^/# /'
+check "RX pool free count back to its baseline ($base)" test "$now" = "$base"
+check "the dead workers' TX pools are whole again" \
+  bash -c "$B/app/dpnetctl --file-prefix $PFX pools | awk '/^dpnd_q[12] /{ if (\$3!=\$2) bad=1; n++ } END {exit bad || n!=2}'"
+
+# A broken secondary: every malformed request is rejected, dpnetd keeps serving.
+check "hostile control requests all rejected" \
+  nsx "$B/test/tools/badctl" "${EAL[@]}" --lcores=10@0 --log-level=lib.eal:error -- 8
+check "dpnetd still answers ping" nsx ping -c 2 -i 0.2 -W 2 $SIP
+check "dpnetd still steers port 8" peer concurrent $SIP 8 20
+
+# An outgoing connection from an attached worker to a Linux server.
+KE=/tmp/dpn-dke-$TAG.log; track_file "$KE"
+ip netns exec "$NS" "$B/app/kecho" -p 9000 -b $PIP >"$KE" 2>&1 &
+KECHO=$!; track_pid $KECHO
+sleep 0.3
+check "attached net_latency -> Linux server, TCP" \
+  nsx "$B/app/net_latency" "${EAL[@]}" --lcores=11@0 -- --server $PIP --port 9000 --count 500 \
+  --warmup 20 --timeout 20 --poll hybrid
+check "attached net_latency -> Linux server, UDP" \
+  nsx "$B/app/net_latency" "${EAL[@]}" --lcores=11@0 -- --server $PIP --port 9000 --udp \
+  --count 500 --warmup 20 --timeout 20 --poll hybrid
+
+check "workers stop cleanly on SIGINT" stop_proc $NEW
+check "dpnetd stops cleanly on SIGINT" stop_proc $DPID
+check "dpnetd printed its summary" grep -q "control requests" "$DLOG"
+# 'other' is still attached: it must notice the daemon is gone and exit.
+for _ in $(seq 40); do kill -0 $OTHER 2>/dev/null || break; sleep 0.1; done
+check "a worker left running stops when dpnetd goes away" bash -c "! kill -0 $OTHER 2>/dev/null"
+check "... saying why" grep -q "dpnetd went away" "$OLOG"
+finish
