@@ -382,8 +382,7 @@ static int load_mode(const struct loader *l, const config_setting_t *s) {
         return 0;
     }
     fail(why, sizeof why, "must be \"standalone\" or \"attached\", not %s%.*s%s", v ? "\"" : "",
-         QUOTE,
-         v ? v : type_name(config_setting_type(s)), v ? "\"" : "");
+         QUOTE, v ? v : type_name(config_setting_type(s)), v ? "\"" : "");
     return key_fail(l, s, "mode", why);
 }
 
