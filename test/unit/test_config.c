@@ -821,6 +821,47 @@ START_TEST(test_validate_cache) {
 }
 END_TEST
 
+/* Every config file we ship loads and validates (an attached worker's
+ * without addresses, the others with). */
+static const char *const shipped[] = {"tap.conf",          "memif-server.conf", "memif-client.conf",
+                                      "null.conf",         "ixgbe.conf",        "dpnetd-tap.conf",
+                                      "dpnetd-ixgbe.conf", "worker.conf"};
+
+START_TEST(test_shipped_configs) {
+    const char *dir = getenv("DPN_CONFIG_DIR");
+    char path[512], err[512];
+    struct dpn_config c;
+    ck_assert_ptr_nonnull(dir);
+    snprintf(path, sizeof path, "%s/%s", dir, shipped[_i]);
+    dpn_config_defaults(&c);
+    int rc = dpn_config_load(&c, path, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s: %s", path, err);
+    c.attached = !c.standalone && strstr(shipped[_i], "dpnetd") == NULL;
+    rc = dpn_config_validate(&c, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s: %s", path, err);
+}
+END_TEST
+
+START_TEST(test_steer_mode_name) {
+    ck_assert_str_eq(dpn_steer_mode_name(DPN_STEER_AUTO), "auto");
+    ck_assert_str_eq(dpn_steer_mode_name(DPN_STEER_HARDWARE), "hardware");
+    ck_assert_str_eq(dpn_steer_mode_name(DPN_STEER_SOFTWARE), "software");
+    ck_assert_str_eq(dpn_steer_mode_name((enum dpn_steer_mode)9), "unknown");
+}
+END_TEST
+
+START_TEST(test_attached_refuses_addresses) {
+    struct dpn_config c;
+    char err[512];
+    dpn_config_defaults(&c);
+    c.attached = true;
+    ck_assert_int_eq(dpn_config_validate(&c, err, sizeof err), 0);
+    c.ip_set = true;
+    ck_assert_int_eq(dpn_config_validate(&c, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "gets its port and addresses from dpnetd"));
+}
+END_TEST
+
 static Suite *config_suite(void) {
     Suite *s = suite_create("config");
     TCase *t;
@@ -850,6 +891,9 @@ static Suite *config_suite(void) {
     tcase_add_test(t, test_load_missing_file);
     tcase_add_test(t, test_load_small_err_buffer);
     tcase_add_test(t, test_load_over_existing);
+    tcase_add_loop_test(t, test_shipped_configs, 0, (int)(sizeof shipped / sizeof shipped[0]));
+    tcase_add_test(t, test_steer_mode_name);
+    tcase_add_test(t, test_attached_refuses_addresses);
     suite_add_tcase(s, t);
 
     t = tcase_create("args");
