@@ -1,0 +1,187 @@
+/* Steering and the shared tables: the software classifier dpnetd runs on
+ * every frame, the neighbor table's seqlock, and rte_flow rule building on a
+ * PMD without flow support (net_null: every rule refused with a reason, so
+ * dpnetd steers in software). */
+#include <check.h>
+#include <stdlib.h>
+
+#include <rte_malloc.h>
+
+#include "neigh.h"
+#include "steer.h"
+#include "unit_eal.h"
+
+static struct dpn_worker *W;
+static struct dpn_sw_steer *S;
+
+#define HOST RTE_IPV4(10, 0, 0, 2)
+
+static void table_reset(void) {
+    memset(S, 0, sizeof(*S));
+    S->ip_be = rte_cpu_to_be_32(HOST);
+}
+
+static void bind_port(bool udp, uint16_t port, uint8_t b, const uint8_t *slots, uint8_t n) {
+    S->idx[udp][port] = b;
+    S->tgt[b].n = n;
+    memcpy(S->tgt[b].slot, slots, n);
+}
+
+static uint16_t classify_tcp(uint32_t sip, uint16_t sport, uint32_t dip, uint16_t dport,
+                             uint8_t *b) {
+    struct rte_mbuf *m = unit_tcp_frame(W->pool, &W->mac, sip, dip, sport, dport, 1, 0,
+                                        RTE_TCP_SYN_FLAG, 1000, NULL, 0, NULL, 0);
+    ck_assert_ptr_nonnull(m);
+    uint16_t slot = dpn_sw_classify(S, m, b);
+    rte_pktmbuf_free(m);
+    return slot;
+}
+
+START_TEST(test_bound_port_goes_to_its_worker) {
+    uint8_t b, one[] = {3};
+    table_reset();
+    bind_port(false, 7, 5, one, 1);
+    ck_assert_uint_eq(classify_tcp(UNIT_PEER_IP, 40000, HOST, 7, &b), 3);
+    ck_assert_uint_eq(b, 5);
+    ck_assert_uint_eq(classify_tcp(UNIT_PEER_IP, 40000, HOST, 8, &b), 0); /* unbound: daemon */
+    ck_assert_uint_eq(b, 0);
+    /* UDP port 7 is a different binding */
+    struct rte_mbuf *m = unit_udp_frame(W->pool, &W->mac, UNIT_PEER_IP, HOST, 5000, 7, "x", 1);
+    ck_assert_uint_eq(dpn_sw_classify(S, m, &b), 0);
+    rte_pktmbuf_free(m);
+    bind_port(true, 7, 6, one, 1);
+    m = unit_udp_frame(W->pool, &W->mac, UNIT_PEER_IP, HOST, 5000, 7, "x", 1);
+    ck_assert_uint_eq(dpn_sw_classify(S, m, &b), 3);
+    rte_pktmbuf_free(m);
+}
+END_TEST
+
+START_TEST(test_not_ours_stays_with_the_daemon) {
+    uint8_t b, one[] = {2};
+    table_reset();
+    bind_port(false, 7, 1, one, 1);
+    /* another destination address */
+    ck_assert_uint_eq(classify_tcp(UNIT_PEER_IP, 1, RTE_IPV4(10, 0, 0, 9), 7, &b), 0);
+    /* ARP */
+    struct rte_mbuf *m = unit_arp_frame(W->pool, RTE_ARP_OP_REQUEST, &W->mac, &unit_peer_mac,
+                                        UNIT_PEER_IP, &W->mac, HOST);
+    ck_assert_uint_eq(dpn_sw_classify(S, m, &b), 0);
+    rte_pktmbuf_free(m);
+    /* a fragment (no reassembly: the daemon drops it) */
+    m = unit_tcp_frame(W->pool, &W->mac, UNIT_PEER_IP, HOST, 1, 7, 1, 0, RTE_TCP_SYN_FLAG, 1000,
+                       NULL, 0, NULL, 0);
+    struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, 14);
+    ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG);
+    ck_assert_uint_eq(dpn_sw_classify(S, m, &b), 0);
+    ip->fragment_offset = rte_cpu_to_be_16(8);
+    ck_assert_uint_eq(dpn_sw_classify(S, m, &b), 0);
+    /* a header length that runs past the frame, and one below 20 bytes */
+    ip->fragment_offset = 0;
+    ip->version_ihl = 0x4f;
+    ck_assert_uint_eq(dpn_sw_classify(S, m, &b), 0);
+    ip->version_ihl = 0x44;
+    ck_assert_uint_eq(dpn_sw_classify(S, m, &b), 0);
+    /* a frame too short for an IP header */
+    rte_pktmbuf_trim(m, rte_pktmbuf_data_len(m) - 20);
+    ck_assert_uint_eq(dpn_sw_classify(S, m, &b), 0);
+    rte_pktmbuf_free(m);
+    /* ICMP */
+    uint8_t icmp[8] = {8};
+    m = unit_ip_frame(W->pool, &W->mac, UNIT_PEER_IP, HOST, IPPROTO_ICMP, icmp, sizeof(icmp));
+    ck_assert_uint_eq(dpn_sw_classify(S, m, &b), 0);
+    rte_pktmbuf_free(m);
+}
+END_TEST
+
+START_TEST(test_ephemeral_ranges) {
+    uint8_t b;
+    table_reset();
+    S->eph_slot[2] = 2;
+    uint16_t lo = DPN_EPH_BASE + 2 * DPN_EPH_PER_SLOT;
+    ck_assert_uint_eq(classify_tcp(UNIT_PEER_IP, 80, HOST, lo, &b), 2);
+    ck_assert_uint_eq(classify_tcp(UNIT_PEER_IP, 80, HOST, lo + DPN_EPH_PER_SLOT - 1, &b), 2);
+    ck_assert_uint_eq(classify_tcp(UNIT_PEER_IP, 80, HOST, lo + DPN_EPH_PER_SLOT, &b), 0);
+    ck_assert_uint_eq(classify_tcp(UNIT_PEER_IP, 80, HOST, 65535, &b), 0);
+}
+END_TEST
+
+START_TEST(test_shared_port_spreads_flows_stably) {
+    uint8_t b, two[] = {1, 2};
+    unsigned count[3] = {0};
+    table_reset();
+    bind_port(false, 80, 9, two, 2);
+    for (uint16_t p = 0; p < 1000; p++) {
+        uint16_t s1 = classify_tcp(UNIT_PEER_IP, (uint16_t)(30000 + p), HOST, 80, &b);
+        uint16_t s2 = classify_tcp(UNIT_PEER_IP, (uint16_t)(30000 + p), HOST, 80, &b);
+        ck_assert_uint_eq(s1, s2); /* same flow, same worker */
+        ck_assert(s1 == 1 || s1 == 2);
+        count[s1]++;
+    }
+    ck_assert_uint_gt(count[1], 350); /* both get a fair share */
+    ck_assert_uint_gt(count[2], 350);
+}
+END_TEST
+
+START_TEST(test_neigh_table) {
+    struct dpn_neigh *t = calloc(DPN_NEIGH_SIZE, sizeof(*t));
+    struct rte_ether_addr a = {{2, 0, 0, 0, 0, 1}}, b = {{2, 0, 0, 0, 0, 2}}, out;
+    uint32_t ip1 = rte_cpu_to_be_32(UNIT_PEER_IP);
+    ck_assert(!dpn_neigh_lookup(t, ip1, &out));
+    ck_assert(dpn_neigh_update(t, ip1, &a, true));
+    ck_assert(dpn_neigh_lookup(t, ip1, &out));
+    ck_assert(rte_is_same_ether_addr(&out, &a));
+    uint32_t seq = t[dpn_neigh_hash(ip1)].seq;
+    ck_assert(dpn_neigh_update(t, ip1, &a, true)); /* unchanged: no write */
+    ck_assert_uint_eq(t[dpn_neigh_hash(ip1)].seq, seq);
+    ck_assert(dpn_neigh_update(t, ip1, &b, true)); /* changed MAC */
+    ck_assert(dpn_neigh_lookup(t, ip1, &out));
+    ck_assert(rte_is_same_ether_addr(&out, &b));
+    ck_assert_uint_eq(t[dpn_neigh_hash(ip1)].seq % 2, 0);
+    ck_assert(dpn_neigh_update(t, ip1, NULL, false)); /* invalidated */
+    ck_assert(!dpn_neigh_lookup(t, ip1, &out));
+    /* fill the table: every address found, then no room */
+    for (uint32_t i = 0; i < DPN_NEIGH_SIZE - 1; i++)
+        ck_assert(
+            dpn_neigh_update(t, rte_cpu_to_be_32(RTE_IPV4(10, 1, i >> 8, i & 255)), &a, true));
+    for (uint32_t i = 0; i < DPN_NEIGH_SIZE - 1; i++)
+        ck_assert(dpn_neigh_lookup(t, rte_cpu_to_be_32(RTE_IPV4(10, 1, i >> 8, i & 255)), &out));
+    ck_assert(!dpn_neigh_update(t, rte_cpu_to_be_32(RTE_IPV4(10, 2, 0, 1)), &a, true));
+    ck_assert(!dpn_neigh_lookup(t, rte_cpu_to_be_32(RTE_IPV4(10, 2, 0, 1)), &out));
+    free(t);
+}
+END_TEST
+
+START_TEST(test_flow_rules_refused_without_flow_support) {
+    char why[160] = "";
+    uint16_t q[2] = {1, 2};
+    uint32_t ip = rte_cpu_to_be_32(HOST);
+    ck_assert_int_ne(dpn_flow_validate(W->port_id, ip, DPN_PROTO_TCP, 7, q, 1, why, sizeof why), 0);
+    ck_assert_uint_gt(strlen(why), 0);
+    ck_assert_ptr_null(dpn_flow_add(W->port_id, ip, DPN_PROTO_UDP, 7, q, 2, why, sizeof why));
+    ck_assert_int_eq(dpn_flow_probe(W->port_id, ip, 1, why, sizeof why), -ENOTSUP);
+    ck_assert_int_ne(dpn_flow_validate(W->port_id, ip, DPN_PROTO_TCP, 7, q, 0, why, sizeof why), 0);
+    ck_assert_ptr_nonnull(strstr(why, "queue count"));
+    dpn_flow_del(W->port_id, NULL); /* harmless */
+}
+END_TEST
+
+static Suite *steer_suite(void) {
+    Suite *s = suite_create("steer");
+    TCase *t = tcase_create("software");
+    tcase_add_test(t, test_bound_port_goes_to_its_worker);
+    tcase_add_test(t, test_not_ours_stays_with_the_daemon);
+    tcase_add_test(t, test_ephemeral_ranges);
+    tcase_add_test(t, test_shared_port_spreads_flows_stably);
+    tcase_add_test(t, test_neigh_table);
+    suite_add_tcase(s, t);
+    t = tcase_create("rte_flow");
+    tcase_add_test(t, test_flow_rules_refused_without_flow_support);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) {
+    W = unit_init("test_steer");
+    S = rte_zmalloc("test_sw", sizeof(*S), 0);
+    return unit_run(W, steer_suite());
+}
