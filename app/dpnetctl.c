@@ -120,6 +120,10 @@ static void show_stats(const struct dpn_shm *s) {
     printf("dpnetd: rx %" PRIu64 " frames, %" PRIu64 " kept (ARP/ICMP/unclaimed), %" PRIu64
            " control requests, %" PRIu64 " rejected\n",
            s->rx_pkts, s->to_daemon, s->ctl_requests, s->ctl_rejected);
+    if (s->to_kernel + s->from_kernel > 0)
+        printf("exception path: %" PRIu64 " frames to the kernel, %" PRIu64 " from it, %" PRIu64
+               " dropped\n",
+               s->to_kernel, s->from_kernel, s->exc_drops);
     if (rte_eth_stats_get(s->port_id, &st) == 0) {
         printf("port %u: ipackets %" PRIu64 " opackets %" PRIu64 " imissed %" PRIu64
                " ierrors %" PRIu64 " oerrors %" PRIu64 " rx_nombuf %" PRIu64 "\n",

@@ -98,6 +98,7 @@ struct dpn_shm {
     struct dpn_binding bindings[DPN_MAX_BINDINGS + 1]; /* [0] unused: index 0 = none */
     /* dpnetd's own counters */
     uint64_t rx_pkts, to_daemon, ring_full, ctl_requests, ctl_rejected;
+    uint64_t to_kernel, from_kernel, exc_drops; /* exception path */
 };
 
 /* ---- control messages (rte_mp; both fit RTE_MP_MAX_PARAM_LEN = 256) ---- */

@@ -207,6 +207,25 @@ static int set_steering(struct dpn_config *cfg, const char *s, char *why, size_t
     return fail(why, n, "must be auto, hardware or software, not \"%.*s\"", QUOTE, s);
 }
 
+/* "none", "tap" (interface dpnx0) or "tap:IFNAME". */
+static int set_exception(struct dpn_config *cfg, const char *s, char *why, size_t n) {
+    const char *name = strncmp(s, "tap:", 4) == 0 ? s + 4 : NULL;
+    size_t len = name ? strlen(name) : 0;
+    bool ok = strcmp(s, "none") == 0 || strcmp(s, "tap") == 0 || (len > 0 && len < 16);
+    for (const char *c = name; ok && c && *c; c++)
+        ok = isalnum((unsigned char)*c) || strchr("._-", *c);
+    if (!ok)
+        return fail(why, n,
+                    "must be none, tap or tap:IFNAME (IFNAME up to 15 of [A-Za-z0-9._-]), "
+                    "not \"%.*s\"",
+                    QUOTE, s);
+    snprintf(cfg->exception, sizeof cfg->exception, "%s",
+             strcmp(s, "none") == 0 ? ""
+             : name                 ? name
+                                    : "dpnx0");
+    return 0;
+}
+
 static int set_app(struct dpn_config *cfg, const char *s, char *why, size_t n) {
     size_t len = strlen(s);
     if (len == 0 || len >= sizeof cfg->app)
@@ -252,6 +271,7 @@ static const struct field fields[] = {
     {"worker", "app", "app", STR(set_app, "an application name like web-1")},
     {"daemon", "queues", "queues", INT(queues, 2, 16, false)},
     {"daemon", "steering", "steering", STR(set_steering, "auto, hardware or software")},
+    {"daemon", "exception", "exception", STR(set_exception, "none, tap or tap:IFNAME")},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 

@@ -55,6 +55,7 @@ struct dpn_config {
     /* dpnetd */
     uint16_t queues;              /* queue pairs incl. the daemon's queue 0 (2..16), default 4 */
     enum dpn_steer_mode steering; /* auto (hardware if the PMD can), hardware, software */
+    char exception[16]; /* Linux interface that gets unclaimed traffic ("" = none: RST/ICMP) */
 };
 
 /* Fill cfg with defaults (no address set). */
@@ -68,7 +69,7 @@ int dpn_config_load(struct dpn_config *cfg, const char *path, char *err, size_t 
 /* Consume dpnet's options from argv[1..argc-1] (the part after EAL's "--"):
  * -c/--config FILE, --ip ADDR/LEN, --gw ADDR, --mac MAC, --dev DEVICE,
  * --poll busy|hybrid|interrupt, --spin-us N, --mtu N, --standalone, --app NAME,
- * --queues N, --steering auto|hardware|software;
+ * --queues N, --steering auto|hardware|software, --exception IFNAME;
  * both "--opt value" and "--opt=value". A config file named on the command
  * line is loaded first, then the other options override it whatever their
  * order. Options not ours are kept, in order, in argv[1..*argc-1] (argv[0]

@@ -33,6 +33,7 @@ struct dpnd {
     uint16_t port_id;
     uint16_t nq;
     uint16_t rx_queues; /* queues the daemon polls: all with software steering */
+    int exc_port;       /* exception path to the kernel, -1 = none */
     bool hw;            /* flow rules available */
     struct rte_mempool *rx_pool;
     struct rte_ring *ctl_ring; /* requests from rte_mp's thread */
@@ -47,6 +48,11 @@ struct dpnd {
 int dpnd_ctl_init(struct dpnd *d);
 void dpnd_ctl_poll(struct dpnd *d);
 void dpnd_ctl_fini(struct dpnd *d);
+
+/* exception.c */
+int dpnd_exc_open(struct dpnd *d, const struct dpn_config *cfg);
+uint16_t dpnd_exc_divert(struct dpnd *d, struct rte_mbuf **pkts, uint16_t n);
+void dpnd_exc_poll(struct dpnd *d);
 
 /* slots.c */
 int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg);

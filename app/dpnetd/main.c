@@ -100,6 +100,8 @@ static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
     }
     d->shm->rx_pkts += n;
     d->shm->to_daemon += nown;
+    if (nown > 0 && d->exc_port >= 0)
+        nown = dpnd_exc_divert(d, own, nown);
     if (nown > 0)
         dpn_rx_burst(d->w, own, nown);
     return n;
@@ -133,6 +135,8 @@ static void run(struct dpnd *d) {
         bool arp = false;
         for (uint16_t q = 0; q < d->rx_queues; q++)
             n += rx_queue(d, q, &arp);
+        if (d->exc_port >= 0)
+            dpnd_exc_poll(d);
         if (arp)
             neigh_sync(d);
         if (now >= next_timer) {
@@ -233,6 +237,7 @@ static void publish(struct dpnd *d) {
 
 static int setup(struct dpnd *d, struct dpn_config *cfg) {
     uint16_t pid;
+    d->exc_port = -1;
     if (find_port_id(cfg, &pid) != 0) {
         fprintf(stderr, "dpnetd: no DPDK port for '%s' (set port.device)\n", cfg->device);
         return -DPN_ENODEV;
@@ -265,7 +270,8 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     if ((rc = choose_steering(d, cfg->steering)) != 0)
         return rc;
     publish(d);
-    if ((rc = dpn_stack_start(d->w)) != 0 || (rc = dpnd_ctl_init(d)) != 0)
+    if ((rc = dpn_stack_start(d->w)) != 0 || (rc = dpnd_exc_open(d, cfg)) != 0 ||
+        (rc = dpnd_ctl_init(d)) != 0)
         return rc;
     return 0;
 }
@@ -301,6 +307,8 @@ int main(int argc, char **argv) {
     printf("dpnetd: rx %" PRIu64 " frames, %" PRIu64 " to itself, %" PRIu64
            " control requests (%" PRIu64 " rejected)\n",
            D.shm->rx_pkts, D.shm->to_daemon, D.shm->ctl_requests, D.shm->ctl_rejected);
+    if (D.exc_port >= 0)
+        dpn_port_close((uint16_t)D.exc_port);
     dpn_port_close(D.port_id);
     rte_eal_cleanup();
     return 0;
