@@ -209,8 +209,9 @@ static int set_steering(struct dpn_config *cfg, const char *s, char *why, size_t
 
 /* "none", "tap" (interface dpnx0) or "tap:IFNAME". */
 static int set_exception(struct dpn_config *cfg, const char *s, char *why, size_t n) {
-    const char *name = strncmp(s, "tap:", 4) == 0 ? s + 4 : NULL;
-    size_t len = name ? strlen(name) : 0;
+    bool named = strncmp(s, "tap:", 4) == 0;
+    const char *name = named ? s + 4 : NULL;
+    size_t len = named ? strnlen(s, 4 + 16) - 4 : 0;
     bool ok = strcmp(s, "none") == 0 || strcmp(s, "tap") == 0 || (len > 0 && len < 16);
     for (const char *c = name; ok && c && *c; c++)
         ok = isalnum((unsigned char)*c) || strchr("._-", *c);
