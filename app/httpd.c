@@ -47,36 +47,33 @@ struct hconn {
     struct dpn_conn *c;
     struct dpn_buf *held[HELD_MAX]; /* received, not yet consumed (a ring) */
     unsigned held_head, held_n;
-    size_t held_off;      /* bytes of held[held_head] already consumed */
-    size_t in_len;        /* bytes in in[] */
-    size_t in_scan;       /* in[] searched for the end of headers up to here */
-    uint64_t skip;        /* request body bytes still to discard */
+    size_t held_off; /* bytes of held[held_head] already consumed */
+    size_t in_len;   /* bytes in in[] */
+    size_t in_scan;  /* in[] searched for the end of headers up to here */
+    uint64_t skip;   /* request body bytes still to discard */
     size_t out_len, out_off;
-    int fd;               /* file being sent, or -1 */
+    int fd; /* file being sent, or -1 */
     uint64_t file_off, file_end;
-    uint64_t deadline_ns; /* idle or lingering limit */
-    bool keep;            /* keep the connection after the current response */
-    bool eof;             /* the client sent FIN */
-    bool lingering;       /* our FIN is queued; draining the client */
+    uint64_t deadline_ns;      /* idle or lingering limit */
+    bool keep;                 /* keep the connection after the current response */
+    bool eof;                  /* the client sent FIN */
+    bool lingering;            /* our FIN is queued; draining the client */
     struct hconn *next, *prev; /* active list (free list: next) */
     char in[HDR_MAX];
     char out[OUT_MAX];
 };
 
-static const struct {
-    int code;
-    const char *text;
-} statuses[] = {{200, "OK"},
-                {400, "Bad Request"},
-                {403, "Forbidden"},
-                {404, "Not Found"},
-                {405, "Method Not Allowed"},
-                {413, "Content Too Large"},
-                {431, "Request Header Fields Too Large"},
-                {500, "Internal Server Error"},
-                {501, "Not Implemented"},
-                {505, "HTTP Version Not Supported"}};
-#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
+static const int codes[] = {200, 400, 403, 404, 405, 413, 431, 501, 505};
+static const char *const reasons[] = {"OK",
+                                      "Bad Request",
+                                      "Forbidden",
+                                      "Not Found",
+                                      "Method Not Allowed",
+                                      "Content Too Large",
+                                      "Request Header Fields Too Large",
+                                      "Not Implemented",
+                                      "HTTP Version Not Supported"};
+#define NSTATUS (sizeof(codes) / sizeof(codes[0]))
 
 static struct {
     struct dpn_worker *w;
@@ -130,18 +127,17 @@ static void hc_free(struct hconn *h) {
     g.free = h;
 }
 
-static void hc_close(struct hconn *h) {
+/* Close (queued data still goes out, then FIN) or abort (RST). */
+static void hc_end(struct hconn *h, bool abort) {
     struct dpn_conn *c = h->c;
-    g.closed++;
     hc_free(h);
-    dpn_close_conn(c); /* what is queued still goes out, then FIN */
-}
-
-static void hc_abort(struct hconn *h) {
-    struct dpn_conn *c = h->c;
-    g.aborted++;
-    hc_free(h);
-    dpn_abort(c);
+    if (abort) {
+        g.aborted++;
+        dpn_abort(c);
+    } else {
+        g.closed++;
+        dpn_close_conn(c);
+    }
 }
 
 /* ---- input ---- */
@@ -199,7 +195,7 @@ static char *find_end(struct hconn *h) {
 
 static unsigned status_idx(int code) {
     unsigned i = 0;
-    while (i + 1 < NSTATUS && statuses[i].code != code)
+    while (i + 1 < NSTATUS && codes[i] != code)
         i++;
     return i;
 }
@@ -211,7 +207,7 @@ static void respond(struct hconn *h, int code, const char *type, uint64_t clen, 
     int n = snprintf(h->out, OUT_MAX,
                      "HTTP/1.1 %d %s\r\nServer: dpnet-httpd\r\nContent-Type: %s\r\n"
                      "Content-Length: %" PRIu64 "\r\n%sConnection: %s\r\n\r\n",
-                     code, statuses[i].text, type, clen, extra, h->keep ? "keep-alive" : "close");
+                     code, reasons[i], type, clen, extra, h->keep ? "keep-alive" : "close");
     h->out_len = (size_t)n;
     if (body != NULL && clen < OUT_MAX - h->out_len) {
         memcpy(h->out + h->out_len, body, clen);
@@ -223,7 +219,7 @@ static void respond(struct hconn *h, int code, const char *type, uint64_t clen, 
 
 static void respond_error(struct hconn *h, int code, bool head, bool close) {
     char body[64];
-    int n = snprintf(body, sizeof(body), "%d %s\n", code, statuses[status_idx(code)].text);
+    int n = snprintf(body, sizeof(body), "%d %s\n", code, reasons[status_idx(code)]);
     if (close)
         h->keep = false;
     respond(h, code, "text/plain", (uint64_t)n, head ? NULL : body,
@@ -290,35 +286,39 @@ static char *trim(char *s) {
     return s;
 }
 
+struct hflags {
+    bool host, cl, te, big, ka;
+};
+
 /* One header field: 0 or an error status. */
-static int parse_header(char *line, struct req *r, bool *host, bool *cl, bool *te, bool *big) {
+static int parse_header(char *line, struct req *r, struct hflags *f) {
     char *colon = strchr(line, ':');
     if (colon == NULL || !token_ok(line, colon)) /* also obsolete line folding */
         return 400;
     *colon = '\0';
     char *v = trim(colon + 1);
     if (strcasecmp(line, "host") == 0) {
-        *host = true;
+        f->host = true;
     } else if (strcasecmp(line, "content-length") == 0) {
-        if (*cl || *v == '\0')
+        if (f->cl || *v == '\0')
             return 400;
-        *cl = true;
+        f->cl = true;
         for (; *v != '\0'; v++) {
             if (*v < '0' || *v > '9')
                 return 400;
-            if (r->clen <= BODY_MAX)
+            if (r->clen <= BODY_MAX) /* stop growing once too large: no overflow */
                 r->clen = r->clen * 10 + (uint64_t)(*v - '0');
         }
-        *big = r->clen > BODY_MAX;
+        f->big = r->clen > BODY_MAX;
     } else if (strcasecmp(line, "transfer-encoding") == 0) {
-        *te = true;
+        f->te = true;
     } else if (strcasecmp(line, "connection") == 0) {
         for (char *save, *t = strtok_r(v, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
             t = trim(t);
             if (strcasecmp(t, "close") == 0)
                 r->keep = false;
-            else if (strcasecmp(t, "keep-alive") == 0 && !*cl /* unused */)
-                r->keep = r->keep || true;
+            else if (strcasecmp(t, "keep-alive") == 0)
+                f->ka = true;
         }
     }
     return 0;
@@ -348,28 +348,32 @@ static int parse_request(char *s, struct req *r) {
         return 400;
     if (v[5] != '1' || v[7] > '1')
         return 505;
-    bool http11 = v[7] == '1', ka = false, host = false, cl = false, te = false, big = false;
+    struct hflags f = {0};
     r->keep = true;
     for (char *line = eol + 2; *line != '\0'; line = eol + 2) {
         eol = strstr(line, "\r\n");
         *eol = '\0';
-        if (strpbrk(line, "\r\n") != NULL)
-            return 400;
-        if (strncasecmp(line, "connection:", 11) == 0 && strcasestr(line, "keep-alive") != NULL)
-            ka = true;
-        int st = parse_header(line, r, &host, &cl, &te, &big);
+        int st = strpbrk(line, "\r\n") != NULL ? 400 : parse_header(line, r, &f);
         if (st != 0)
             return st;
     }
-    if (http11 && !host)
+    bool http11 = v[7] == '1';
+    if (http11 && !f.host)
         return 400;
-    if (te)
+    if (f.te)
         return 501; /* no chunked request bodies here */
-    if (big)
+    if (f.big)
         return 413;
-    if (!http11 && !ka)
+    if (!http11 && !f.ka)
         r->keep = false; /* HTTP/1.0 closes unless asked to keep alive */
     return 0;
+}
+
+static int hexval(char ch) {
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = (char)(ch | 32);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
 /* Decode %XX in place, drop the query; 0, 400 (bad escape) or 403 (a ".." segment). */
@@ -379,30 +383,29 @@ static int clean_path(char *p) {
     p[strcspn(p, "?#")] = '\0';
     char *o = p;
     for (const char *s = p; *s != '\0'; s++) {
-        unsigned x;
         if (*s != '%') {
             *o++ = *s;
-        } else if (sscanf(s + 1, "%2x", &x) == 1 && x != 0 && s[1] != '\0' && s[2] != '\0' &&
-                   s[1] != '+' && s[1] != '-' && s[1] != ' ') {
-            *o++ = (char)x;
-            s += 2;
-        } else {
-            return 400;
+            continue;
         }
+        int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+        if (lo < 0 || hi * 16 + lo == 0)
+            return 400;
+        *o++ = (char)(hi * 16 + lo);
+        s += 2;
     }
     *o = '\0';
     for (const char *s = p; (s = strstr(s, "..")) != NULL; s += 2)
         if (s[-1] == '/' && (s[2] == '/' || s[2] == '\0'))
-            return 403;
+            return 403; /* p starts with '/': s[-1] exists */
     return 0;
 }
 
 static const char *content_type(const char *path) {
     static const char *const map[][2] = {
-        {".html", "text/html"},       {".htm", "text/html"},        {".txt", "text/plain"},
-        {".css", "text/css"},         {".js", "text/javascript"},   {".json", "application/json"},
-        {".png", "image/png"},        {".jpg", "image/jpeg"},       {".jpeg", "image/jpeg"},
-        {".gif", "image/gif"},        {".svg", "image/svg+xml"},    {".pdf", "application/pdf"},
+        {".html", "text/html"}, {".htm", "text/html"},      {".txt", "text/plain"},
+        {".css", "text/css"},   {".js", "text/javascript"}, {".json", "application/json"},
+        {".png", "image/png"},  {".jpg", "image/jpeg"},     {".jpeg", "image/jpeg"},
+        {".gif", "image/gif"},  {".svg", "image/svg+xml"},  {".pdf", "application/pdf"},
     };
     const char *dot = strrchr(path, '.');
     if (dot != NULL && strchr(dot, '/') == NULL)
@@ -438,8 +441,8 @@ static void serve(struct hconn *h, const struct req *r) {
         int e = fd < 0 ? errno : 0;
         if (fd >= 0)
             close(fd);
-        respond_error(h, e == EXDEV || e == ELOOP || e == EACCES || e == EPERM ? 403 : 404,
-                      r->head, false);
+        respond_error(h, e == EXDEV || e == ELOOP || e == EACCES || e == EPERM ? 403 : 404, r->head,
+                      false);
         return;
     }
     respond(h, 200, content_type(rel), (uint64_t)st.st_size, NULL, "");
@@ -459,9 +462,8 @@ static void handle_request(struct hconn *h, char *end) {
     int st;
     end[2] = '\0';
     g.requests++;
-    if (memchr(h->in, '\0', used - 2) != NULL || (st = parse_request(h->in, &r)) != 0) {
-        respond_error(h, 400, false, true);
-    } else if (st != 0) {
+    st = memchr(h->in, '\0', used - 2) != NULL ? 400 : parse_request(h->in, &r);
+    if (st != 0) {
         respond_error(h, st, false, true);
     } else {
         h->keep = r.keep;
@@ -489,7 +491,7 @@ static void linger(struct hconn *h) {
     }
     drop_input(h);
     if (h->eof)
-        hc_close(h);
+        hc_end(h, false);
 }
 
 /* Make every step possible now: finish the response being sent, then answer
@@ -498,7 +500,7 @@ static void pump(struct hconn *h) {
     for (;;) {
         int s = send_out(h);
         if (s < 0) {
-            hc_abort(h);
+            hc_end(h, true);
             return;
         }
         if (s == 0)
@@ -521,7 +523,7 @@ static void pump(struct hconn *h) {
         }
     }
     if (h->eof)
-        hc_close(h); /* the client is done and every complete request was answered */
+        hc_end(h, false); /* the client is done and every complete request was answered */
 }
 
 static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
@@ -532,7 +534,7 @@ static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
     }
     if (h->held_n == HELD_MAX) { /* a client sending tiny pieces while we are busy */
         dpn_buf_free(b);
-        hc_abort(h);
+        hc_end(h, true);
         return;
     }
     h->held[(h->held_head + h->held_n++) % HELD_MAX] = b;
@@ -592,10 +594,7 @@ static void sweep(void *arg) {
         next = h->next;
         if (now < h->deadline_ns)
             continue;
-        if (h->lingering || (h->fd < 0 && h->out_off == h->out_len))
-            hc_close(h);
-        else
-            hc_abort(h);
+        hc_end(h, !h->lingering && (h->fd >= 0 || h->out_off < h->out_len));
     }
     dpn_timer_add(g.w, SWEEP_MS, sweep, arg);
 }
@@ -615,7 +614,7 @@ static int parse_args(int argc, char **argv, uint16_t *port, const char **root, 
         long v = optarg != NULL ? strtol(optarg, &end, 10) : 0;
         if (o == 'p' && *end == '\0' && v >= 1 && v <= 65535) {
             *port = (uint16_t)v;
-        } else if (o == 'm' && *end == '\0' && v >= 1 && v <= 65536) {
+        } else if (o == 'm' && *end == '\0' && v >= 1 && v <= 8192) {
             *nconns = v;
         } else if (o == 'r') {
             *root = optarg;
@@ -624,7 +623,7 @@ static int parse_args(int argc, char **argv, uint16_t *port, const char **root, 
                     "usage: %s [EAL options] -- [dpnet options] [--port N] [--root DIR] "
                     "[--max-conns N]\n  --port N       TCP port (default 80)\n"
                     "  --root DIR     directory served (default .)\n"
-                    "  --max-conns N  concurrent connections, 1..65536 (default 1024)\n",
+                    "  --max-conns N  concurrent connections, 1..8192 (default 1024)\n",
                     argv[0]);
             return -1;
         }
@@ -679,10 +678,10 @@ int main(int argc, char **argv) {
     dpn_timer_cancel(g.w, sweep, NULL);
     dpn_unlisten(l);
     while (g.active != NULL)
-        hc_close(g.active); /* dpn_close gives them a moment to finish */
+        hc_end(g.active, false); /* dpn_close gives them a moment to finish */
     printf("httpd: requests %" PRIu64 "; responses", g.requests);
     for (size_t i = 0; i < NSTATUS; i++)
-        printf(" %d:%" PRIu64, statuses[i].code, g.resp[i]);
+        printf(" %d:%" PRIu64, codes[i], g.resp[i]);
     printf("; connections accepted %" PRIu64 ", closed %" PRIu64 ", ended by the peer %" PRIu64
            ", aborted %" PRIu64 ", refused %" PRIu64 "; file bytes %" PRIu64 "\n",
            g.accepted, g.closed, g.ended, g.aborted, g.refused, g.file_bytes);
