@@ -155,6 +155,14 @@ static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) 
             c->ops->eof(c->ctx, c);
         else
             dpn_close_conn(c); /* no half-close handler: close our side too */
+        /* Both FINs exchanged after dpn_shutdown: lwIP frees the pcb at
+         * TIME_WAIT's end without telling us (LAST_ACK's end does call
+         * lw_err). Let go of it now; the connection object stays until
+         * dpn_close_conn. */
+        if (!cb_aborted && !cb_closed && (pcb->state == TIME_WAIT || pcb->state == CLOSING)) {
+            pcb_detach(pcb);
+            c->pcb = NULL;
+        }
     } else if (c->ops->recv != NULL) {
         c->ops->recv(c->ctx, c, (struct dpn_buf *)p);
     } else {

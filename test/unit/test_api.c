@@ -569,6 +569,53 @@ START_TEST(test_tcp_lifecycle) {
 }
 END_TEST
 
+/* After dpn_shutdown and the peer's FIN lwIP frees the pcb by itself (at
+ * TIME_WAIT's end, or at once on LAST_ACK's): the connection must let go of
+ * it, and closing later must not touch it. */
+START_TEST(test_tcp_shutdown_then_peer_fin) {
+    struct peer p;
+    establish(&p, 40900, true);
+    struct dpn_conn *c = p.c;
+    ck_assert_int_eq(dpn_shutdown(c), 0);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    p.rcv_nxt = s.seq + 1;
+    unit_tx_drop(w);
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0); /* acks our FIN, sends its own */
+    ck_assert_int_eq(ev.eof, 1);
+    ck_assert_ptr_nonnull(find_tw_pcb(80, 40900)); /* lwIP keeps it in TIME_WAIT... */
+    ck_assert_ptr_null(c->pcb);                    /* ...but it is not ours any more */
+    ck_assert_int_eq(dpn_send(c, "x", 1), -DPN_ENOTCONN);
+    uint64_t open = w->st.conns_open;
+    dpn_close_conn(c); /* frees the connection, touches no pcb */
+    ck_assert_uint_eq(w->st.conns_open, open - 1);
+    open = w->st.conns_open + 1;
+
+    /* The other order: the peer's FIN first (eof), then ours; its ACK ends
+     * LAST_ACK, lwIP frees the pcb and says so: closed(), c is gone. */
+    ev_reset();
+    establish(&p, 40901, true);
+    c = p.c;
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.eof, 1);
+    unit_tx_drop(w);
+    ck_assert_int_eq(dpn_shutdown(c), 0);
+    dpn_tcp_flush_dirty(w);
+    s = tx_tcp(0);
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    p.rcv_nxt = s.seq + 1;
+    unit_tx_drop(w);
+    peer_ack(&p);
+    ck_assert_int_eq(ev.eof, 1);
+    ck_assert_int_eq(ev.closed, 1);
+    ck_assert_int_eq(ev.closed_err, -DPN_ENOTCONN);
+    ck_assert_ptr_null(find_pcb(80, 40901));
+    ck_assert_uint_eq(w->st.conns_open, open - 1);
+}
+END_TEST
+
 START_TEST(test_tcp_reset_by_peer) {
     struct peer p;
     establish(&p, 40001, true);
@@ -1256,6 +1303,7 @@ static Suite *api_suite(void) {
     tc = tcase_create("tcp");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_tcp_lifecycle);
+    tcase_add_test(tc, test_tcp_shutdown_then_peer_fin);
     tcase_add_test(tc, test_tcp_reset_by_peer);
     tcase_add_test(tc, test_tcp_refuse);
     tcase_add_test(tc, test_tcp_window_reopen);
