@@ -89,6 +89,7 @@ struct dpn_stats {
     uint64_t conns_open;  /* currently open TCP connections */
     uint64_t conns_total; /* accepted + connected so far */
     uint64_t polls, idle_sleeps;
+    uint64_t syn_evicted; /* half-open connections dropped to make room (SYN flood) */
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 

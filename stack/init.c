@@ -255,6 +255,7 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
         rte_eal_cleanup();
         return rc;
     }
+    w->mbufs_start = dpn_mbufs_free(w);
     *wp = w;
     return 0;
 }
@@ -272,9 +273,11 @@ static void print_stats(const struct dpn_worker *w) {
     fprintf(stderr,
             "dpnet stats: rx %" PRIu64 " pkts %" PRIu64 " bytes, tx %" PRIu64 " pkts %" PRIu64
             " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
-            ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64 "\n",
+            ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64
+            ", syn evicted %" PRIu64 ", mbufs free %u (%u after start-up)\n",
             st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
-            st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps);
+            st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_evicted,
+            dpn_mbufs_free(w), w->mbufs_start);
 }
 
 /* Poll without sleeping for up to ms milliseconds or until no connection is open. */

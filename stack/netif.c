@@ -41,6 +41,7 @@ static err_t netif_init_cb(struct netif *nif) {
 }
 
 int dpn_netif_setup(struct dpn_worker *w) {
+    w->max_frame = (uint32_t)w->caps.mtu + RTE_ETHER_HDR_LEN;
     ip4_addr_t ip, mask, gw;
     uint32_t m = w->cfg.prefix_len == 0 ? 0 : ~0u << (32 - w->cfg.prefix_len);
     ip4_addr_set_u32(&ip, lwip_htonl(w->cfg.ip));

@@ -2,6 +2,7 @@
  * wrap as pbufs, into lwIP. No allocation, lock or syscall here. */
 #include <rte_ethdev.h>
 #include <rte_prefetch.h>
+#include <rte_tcp.h>
 
 #include "lwip/netif.h"
 
@@ -9,13 +10,32 @@
 #include "cksum.h"
 #include "worker.h"
 
+/* The destination port of a pure SYN (no ACK, no RST), else 0. */
+static inline uint16_t syn_port(const struct rte_mbuf *m) {
+    const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+    uint32_t len = rte_pktmbuf_data_len(m);
+    if (len < RTE_ETHER_HDR_LEN + 20 + 20 || p[12] != 0x08 || p[13] != 0x00 ||
+        p[RTE_ETHER_HDR_LEN + 9] != IPPROTO_TCP)
+        return 0;
+    uint32_t ihl = (p[RTE_ETHER_HDR_LEN] & 0xf) * 4u;
+    const uint8_t *th = p + RTE_ETHER_HDR_LEN + ihl;
+    if (ihl < 20 || len < RTE_ETHER_HDR_LEN + ihl + 20 ||
+        (th[13] & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) != RTE_TCP_SYN_FLAG)
+        return 0;
+    return (uint16_t)(th[2] << 8 | th[3]);
+}
+
 static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
-    if (unlikely(!dpn_cksum_rx_ok(m))) {
+    /* Larger than the MTU allows: never ours (and never echoed back larger). */
+    if (unlikely(!dpn_cksum_rx_ok(m) || rte_pktmbuf_pkt_len(m) > w->max_frame)) {
         w->st.rx_dropped++;
         dpn_mbuf_drop(m);
         return;
     }
+    uint16_t sp = syn_port(m);
+    if (unlikely(sp != 0))
+        dpn_tcp_syn_guard(w, sp);
     struct pbuf *p = dpn_pbuf_wrap(m);
     /* ethernet_input consumes p in every case (frees it on error). */
     w->netif.input(p, &w->netif);

@@ -9,6 +9,7 @@
  *    after the application closed the connection. */
 #include <string.h>
 
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
 #include "abi.h"
@@ -259,6 +260,30 @@ static err_t lw_poll_close(void *arg, struct tcp_pcb *pcb) {
         tcp_poll(pcb, NULL, 0);
     }
     return ERR_OK;
+}
+
+/* ---- SYN floods ---- */
+
+/* A SYN for port is about to reach lwIP. When that listener's backlog of
+ * half-open connections is full, lwIP would drop the SYN, and a flood of
+ * spoofed SYNs would lock real clients out until the half-open ones time
+ * out (20 s). Make room instead by dropping the oldest half-open connection,
+ * silently (its peer is most likely spoofed). */
+void dpn_tcp_syn_guard(struct dpn_worker *w, uint16_t port) {
+    struct tcp_pcb_listen *l = tcp_listen_pcbs.listen_pcbs;
+    while (l != NULL && l->local_port != port)
+        l = l->next;
+    if (l == NULL || l->accepts_pending < l->backlog)
+        return;
+    struct tcp_pcb *oldest = NULL;
+    for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
+        if (p->state == SYN_RCVD && p->listener == l &&
+            (oldest == NULL || (s32_t)(p->tmr - oldest->tmr) < 0))
+            oldest = p;
+    if (oldest != NULL) {
+        tcp_abandon(oldest, 0);
+        w->st.syn_evicted++;
+    }
 }
 
 /* ---- public API ---- */

@@ -88,6 +88,7 @@ struct dpn_worker {
     uint16_t queue_id;
     uint16_t tx_n;
     uint16_t dirty_n;
+    uint32_t max_frame; /* MTU + Ethernet header: longer received frames are dropped */
     volatile sig_atomic_t stop;
     struct rte_mempool *pool;
     uint64_t next_timer_tsc;
@@ -113,6 +114,7 @@ struct dpn_worker {
     struct rte_ether_addr mac;
     char name[16];
     struct dpn_attach *att; /* NULL when standalone */
+    unsigned mbufs_start;   /* free mbufs once running: the baseline at exit */
 } __rte_cache_aligned;
 
 /* The worker of this process (lwIP is one instance per process). */
@@ -127,6 +129,7 @@ void dpn_tx_flush(struct dpn_worker *w);
 uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now);
 
 /* tcp.c */
+void dpn_tcp_syn_guard(struct dpn_worker *w, uint16_t port);
 void dpn_tcp_flush_dirty(struct dpn_worker *w);
 void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
 
