@@ -227,6 +227,72 @@ static int set_exception(struct dpn_config *cfg, const char *s, char *why, size_
     return 0;
 }
 
+int dpn_fault_parse(const char *spec, struct dpn_fault_spec *f, char *err, size_t errlen) {
+    char buf[DPN_CFG_STR], *save = NULL;
+    struct dpn_fault_spec s = {.rx = true, .tx = true, .seed = 1};
+    if (strlen(spec) >= sizeof buf)
+        return fail(err, errlen, "fault spec longer than %zu characters", sizeof buf - 1);
+    strcpy(buf, spec);
+    for (char *kv = strtok_r(buf, ",", &save); kv != NULL; kv = strtok_r(NULL, ",", &save)) {
+        char *v = strchr(kv, '=');
+        if (v == NULL)
+            return fail(err, errlen, "\"%.*s\" is not key=value", QUOTE, kv);
+        *v++ = '\0';
+        double *prob = !strcmp(kv, "drop")      ? &s.drop
+                       : !strcmp(kv, "dup")     ? &s.dup
+                       : !strcmp(kv, "reorder") ? &s.reorder
+                       : !strcmp(kv, "corrupt") ? &s.corrupt
+                                                : NULL;
+        char *end;
+        if (prob != NULL) {
+            *prob = strtod(v, &end);
+            if (end == v || *end != '\0' || !(*prob >= 0 && *prob <= 1))
+                return fail(err, errlen, "%s must be a probability 0..1, not \"%.*s\"", kv, QUOTE,
+                            v);
+        } else if (!strcmp(kv, "delay") || !strcmp(kv, "down")) {
+            uint32_t a, b = 0;
+            char *c = strchr(v, ':');
+            if (c != NULL)
+                *c = '\0';
+            if (dpn_parse_u32(v, 0, 10000000, &a) < 0 ||
+                (c != NULL && dpn_parse_u32(c + 1, 0, 10000000, &b) < 0) ||
+                (!strcmp(kv, "down") && c == NULL))
+                return fail(err, errlen, "%s must be %s", kv,
+                            !strcmp(kv, "delay") ? "US or US:JITTER_US" : "AT_MS:FOR_MS");
+            if (!strcmp(kv, "delay")) {
+                s.delay_us = a;
+                s.jitter_us = b > a ? a : b;
+            } else {
+                s.down_at_ms = a;
+                s.down_for_ms = b;
+            }
+        } else if (!strcmp(kv, "seed")) {
+            uint32_t seed;
+            if (dpn_parse_u32(v, 0, UINT32_MAX, &seed) < 0)
+                return fail(err, errlen, "seed must be an integer, not \"%.*s\"", QUOTE, v);
+            s.seed = seed;
+        } else if (!strcmp(kv, "dir")) {
+            s.rx = !strcmp(v, "rx") || !strcmp(v, "both");
+            s.tx = !strcmp(v, "tx") || !strcmp(v, "both");
+            if (!s.rx && !s.tx)
+                return fail(err, errlen, "dir must be rx, tx or both, not \"%.*s\"", QUOTE, v);
+        } else {
+            return fail(err, errlen,
+                        "unknown fault \"%.*s\" (drop, dup, reorder, corrupt, delay, down, "
+                        "seed, dir)",
+                        QUOTE, kv);
+        }
+    }
+    s.on = s.drop > 0 || s.dup > 0 || s.reorder > 0 || s.corrupt > 0 || s.delay_us > 0 ||
+           s.down_for_ms > 0;
+    *f = s;
+    return 0;
+}
+
+static int set_fault(struct dpn_config *cfg, const char *s, char *why, size_t n) {
+    return dpn_fault_parse(s, &cfg->fault, why, n);
+}
+
 static int set_app(struct dpn_config *cfg, const char *s, char *why, size_t n) {
     size_t len = strlen(s);
     if (len == 0 || len >= sizeof cfg->app)
@@ -273,6 +339,7 @@ static const struct field fields[] = {
     {"daemon", "queues", "queues", INT(queues, 2, 16, false)},
     {"daemon", "steering", "steering", STR(set_steering, "auto, hardware or software")},
     {"daemon", "exception", "exception", STR(set_exception, "none, tap or tap:IFNAME")},
+    {"fault", "spec", "fault", STR(set_fault, "a fault spec like drop=0.05,seed=1")},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 

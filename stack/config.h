@@ -10,6 +10,16 @@
 enum dpn_poll_mode { DPN_POLL_BUSY = 0, DPN_POLL_HYBRID, DPN_POLL_INTERRUPT };
 enum dpn_steer_mode { DPN_STEER_AUTO = 0, DPN_STEER_HARDWARE, DPN_STEER_SOFTWARE };
 
+/* Fault injection for tests (stack/fault.h); all zero = off. */
+struct dpn_fault_spec {
+    double drop, dup, reorder, corrupt; /* probability per frame, 0..1 */
+    uint32_t delay_us, jitter_us;
+    uint32_t down_at_ms, down_for_ms; /* timed from the first TCP frame received */
+    uint64_t seed;
+    bool rx, tx; /* directions */
+    bool on;
+};
+
 #define DPN_CFG_MAX_EAL_ARGS 64
 #define DPN_CFG_STR 256
 
@@ -56,6 +66,9 @@ struct dpn_config {
     uint16_t queues;              /* queue pairs incl. the daemon's queue 0 (2..16), default 4 */
     enum dpn_steer_mode steering; /* auto (hardware if the PMD can), hardware, software */
     char exception[16]; /* Linux interface that gets unclaimed traffic ("" = none: RST/ICMP) */
+
+    /* tests: fault injection between the worker and its queue */
+    struct dpn_fault_spec fault;
 };
 
 /* Fill cfg with defaults (no address set). */
@@ -88,5 +101,9 @@ int dpn_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
 const char *dpn_poll_mode_name(enum dpn_poll_mode m);
 const char *dpn_steer_mode_name(enum dpn_steer_mode m);
+
+/* Fault spec "drop=P,dup=P,reorder=P,corrupt=P,delay=US[:JITTER],down=AT:FOR,
+ * seed=N,dir=rx|tx|both" (see stack/fault.h). 0, or -1 with a reason. */
+int dpn_fault_parse(const char *spec, struct dpn_fault_spec *f, char *err, size_t errlen);
 
 #endif

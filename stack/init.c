@@ -20,6 +20,7 @@
 #include "lwip/priv/tcp_priv.h"
 
 #include "buf.h"
+#include "fault.h"
 #include "log.h"
 #include "port_internal.h"
 #include "worker.h"
@@ -229,6 +230,8 @@ int dpn_stack_start(struct dpn_worker *w) {
     dpn_lwip_port_init();
     lwip_init();
     int rc = dpn_netif_setup(w);
+    if (rc == 0)
+        rc = dpn_fault_init(w);
     if (rc != 0)
         return rc;
     dpn_self = w;
@@ -278,6 +281,14 @@ static void print_stats(const struct dpn_worker *w) {
             st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
             st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_evicted,
             dpn_mbufs_free(w), w->mbufs_start);
+    if (w->fault != NULL) {
+        struct dpn_fault_counters c;
+        dpn_fault_counters(w, &c);
+        fprintf(stderr,
+                "dpnet faults: dropped %" PRIu64 ", duplicated %" PRIu64 ", reordered %" PRIu64
+                ", corrupted %" PRIu64 ", delayed %" PRIu64 ", dropped while down %" PRIu64 "\n",
+                c.dropped, c.duplicated, c.reordered, c.corrupted, c.delayed, c.down_dropped);
+    }
 }
 
 /* Poll without sleeping for up to ms milliseconds or until no connection is open. */
@@ -304,6 +315,7 @@ void dpn_close(struct dpn_worker *w) {
     if (w->tx_n > 0)
         dpn_tx_flush(w);
     print_stats(w);
+    dpn_fault_fini(w);
     dpn_self = NULL;
     if (w->att != NULL) {
         dpn_detach(w); /* the port and the pool are dpnetd's */

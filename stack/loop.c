@@ -9,6 +9,7 @@
 
 #include "lwip/timeouts.h"
 
+#include "fault.h"
 #include "worker.h"
 
 /* Sleep until a frame arrives or the next lwIP timer is due, at most
@@ -64,11 +65,13 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
 /* One iteration: receive a burst, run due timers, flush writes, send.
  * Returns the number of frames received. */
 uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
-    struct rte_mbuf *pkts[DPN_BURST];
+    struct rte_mbuf *pkts[DPN_BURST * 2]; /* room for frames fault injection adds */
     uint16_t n = 0;
     /* Attached with software steering, dpnetd hands us our frames on a ring. */
     if (likely(w->att == NULL || w->att->poll_queue)) {
         n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
+        if (unlikely(w->fault != NULL))
+            n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
         if (n > 0 && w->att != NULL)
             dpn_attach_tag(w, pkts, n);
         if (n > 0)
@@ -78,7 +81,7 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
         n += dpn_attach_rx(w);
     run_timers(w, now);
     dpn_tcp_flush_dirty(w);
-    if (w->tx_n > 0)
+    if (w->tx_n > 0 || unlikely(w->fault != NULL))
         dpn_tx_flush(w);
     return n;
 }

@@ -25,10 +25,20 @@ static inline uint16_t syn_port(const struct rte_mbuf *m) {
     return (uint16_t)(th[2] << 8 | th[3]);
 }
 
+/* An IPv4 frame whose first segment cannot hold an IPv4 header. lwIP 2.1.3's
+ * ip4_input reads the header's length fields before checking that they are
+ * there (past the frame's end), then drops it. */
+static inline bool short_ipv4(const struct rte_mbuf *m) {
+    const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+    uint32_t len = rte_pktmbuf_data_len(m);
+    return len >= RTE_ETHER_HDR_LEN && len < RTE_ETHER_HDR_LEN + 20 && p[12] == 0x08 &&
+           p[13] == 0x00;
+}
+
 static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
     /* Larger than the MTU allows: never ours (and never echoed back larger). */
-    if (unlikely(!dpn_cksum_rx_ok(m) || rte_pktmbuf_pkt_len(m) > w->max_frame)) {
+    if (unlikely(!dpn_cksum_rx_ok(m) || rte_pktmbuf_pkt_len(m) > w->max_frame || short_ipv4(m))) {
         w->st.rx_dropped++;
         dpn_mbuf_drop(m);
         return;

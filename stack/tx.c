@@ -9,9 +9,12 @@
 
 #include "buf.h"
 #include "cksum.h"
+#include "fault.h"
 #include "worker.h"
 
 void dpn_tx_flush(struct dpn_worker *w) {
+    if (unlikely(w->fault != NULL))
+        dpn_fault_tx(w);
     uint16_t n = w->tx_n, sent = 0;
     /* A full ring empties quickly: retry a bounded number of times, then
      * count the rest as dropped (TCP retransmits; UDP is best effort). */

@@ -115,6 +115,7 @@ struct dpn_worker {
     char name[16];
     struct dpn_attach *att; /* NULL when standalone */
     unsigned mbufs_start;   /* free mbufs once running: the baseline at exit */
+    struct dpn_fault *fault; /* tests only: NULL unless --fault (fault.h) */
 } __rte_cache_aligned;
 
 /* The worker of this process (lwIP is one instance per process). */

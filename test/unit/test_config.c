@@ -351,6 +351,12 @@ static const struct bad_case bad_cases[] = {
     {"ip: { mac = \"00:00:00:00:00:00\"; };\n", 1, "ip.mac", "unicast"},
     {"poll: { mode = \"fast\"; };\n", 1, "poll.mode", "must be busy, hybrid or interrupt"},
     {"daemon: { queues = 1; };\n", 1, "daemon.queues", "2..16"},
+    {"fault: { spec = \"drop=2\"; };\n", 1, "fault.spec", "probability 0..1"},
+    {"fault: { spec = \"drop\"; };\n", 1, "fault.spec", "not key=value"},
+    {"fault: { spec = \"jitter=5\"; };\n", 1, "fault.spec", "unknown fault"},
+    {"fault: { spec = \"down=5\"; };\n", 1, "fault.spec", "AT_MS:FOR_MS"},
+    {"fault: { spec = \"dir=up\"; };\n", 1, "fault.spec", "rx, tx or both"},
+    {"daemon: { exception = \"tap:bad name\"; };\n", 1, "daemon.exception", "tap:IFNAME"},
     {"daemon: { steering = \"fast\"; };\n", 1, "daemon.steering", "auto, hardware or software"},
     {"worker: { app = \"a b\"; };\n", 1, "worker.app", "letters, digits"},
     {"mode = \"shared\";\n", 1, "mode", "must be \"standalone\" or \"attached\", not \"shared\""},
@@ -842,6 +848,27 @@ START_TEST(test_shipped_configs) {
 }
 END_TEST
 
+START_TEST(test_fault_spec) {
+    struct dpn_fault_spec f;
+    char err[256];
+    ck_assert_int_eq(dpn_fault_parse("", &f, err, sizeof err), 0);
+    ck_assert(!f.on);
+    ck_assert_int_eq(dpn_fault_parse("drop=0.05,dup=0.01,reorder=0.5,corrupt=1,delay=200:500,"
+                                     "down=300:2000,seed=7,dir=rx",
+                                     &f, err, sizeof err),
+                     0);
+    ck_assert(f.on && f.rx && !f.tx);
+    ck_assert(f.drop == 0.05 && f.dup == 0.01 && f.reorder == 0.5 && f.corrupt == 1);
+    ck_assert_uint_eq(f.delay_us, 200);
+    ck_assert_uint_eq(f.jitter_us, 200); /* jitter never exceeds the delay */
+    ck_assert_uint_eq(f.down_at_ms, 300);
+    ck_assert_uint_eq(f.down_for_ms, 2000);
+    ck_assert_uint_eq(f.seed, 7);
+    ck_assert_int_eq(dpn_fault_parse("seed=3", &f, err, sizeof err), 0);
+    ck_assert(!f.on); /* a seed alone injects nothing */
+}
+END_TEST
+
 START_TEST(test_steer_mode_name) {
     ck_assert_str_eq(dpn_steer_mode_name(DPN_STEER_AUTO), "auto");
     ck_assert_str_eq(dpn_steer_mode_name(DPN_STEER_HARDWARE), "hardware");
@@ -893,6 +920,7 @@ static Suite *config_suite(void) {
     tcase_add_test(t, test_load_over_existing);
     tcase_add_loop_test(t, test_shipped_configs, 0, (int)(sizeof shipped / sizeof shipped[0]));
     tcase_add_test(t, test_steer_mode_name);
+    tcase_add_test(t, test_fault_spec);
     tcase_add_test(t, test_attached_refuses_addresses);
     suite_add_tcase(s, t);
 
