@@ -200,8 +200,11 @@ int dpn_setup_eal(int *argc, char ***argv, struct dpn_config *cfg, bool daemon) 
     int neal;
     char **eal = build_eal_argv(cfg, av[0], av + 1, sep - 1, daemon, &neal);
     if (daemon && has_arg(eal, neal, "--in-memory"))
-        return usage_error(prog, "dpnetd shares its memory with the workers: drop --in-memory");
-    if (rte_eal_init(neal, eal) < 0) {
+        return free(eal),
+               usage_error(prog, "dpnetd shares its memory with the workers: drop --in-memory");
+    int eal_rc = rte_eal_init(neal, eal);
+    free(eal); /* the strings are argv's or static; EAL copied what it keeps */
+    if (eal_rc < 0) {
         fprintf(stderr, "%s: DPDK EAL initialisation failed: %s%s\n", prog, rte_strerror(rte_errno),
                 rte_errno == EALREADY || rte_errno == EBUSY
                     ? " (is another primary already running with this --file-prefix?)"

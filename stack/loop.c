@@ -7,6 +7,7 @@
 #include <rte_ethdev.h>
 #include <rte_interrupts.h>
 
+#include "lwip/memp.h"
 #include "lwip/timeouts.h"
 
 #include "fault.h"
@@ -110,6 +111,12 @@ int dpn_timer_add(struct dpn_worker *w, uint32_t ms, dpn_timer_fn fn, void *arg)
     (void)w;
     if (fn == NULL)
         return -DPN_EINVAL;
+    /* lwIP asserts (aborts) when its timeout pool is empty: look first. One
+     * thread, so the slot freed here is the one sys_timeout takes. */
+    void *slot = memp_malloc(MEMP_SYS_TIMEOUT);
+    if (slot == NULL)
+        return -DPN_ENOMEM;
+    memp_free(MEMP_SYS_TIMEOUT, slot);
     sys_timeout(ms, fn, arg);
     return 0;
 }

@@ -379,6 +379,21 @@ END_TEST
 
 /* ---- listen / connect arguments ---- */
 
+/* Timers until lwIP's timeout pool runs out: an error, not an abort. */
+START_TEST(test_timers_exhausted) {
+    static int args[4096];
+    int n = 0, rc = 0;
+    while (n < 4096 && (rc = dpn_timer_add(w, 60000, timer_cb, &args[n])) == 0)
+        n++;
+    ck_assert_int_eq(rc, -DPN_ENOMEM);
+    ck_assert_int_gt(n, 100);
+    for (int i = 0; i < n; i++)
+        dpn_timer_cancel(w, timer_cb, &args[i]);
+    ck_assert_int_eq(dpn_timer_add(w, 1, timer_cb, &args[0]), 0); /* room again */
+    dpn_timer_cancel(w, timer_cb, &args[0]);
+}
+END_TEST
+
 START_TEST(test_listen_args) {
     struct dpn_listener *l = NULL, *l2 = NULL;
     ck_assert_int_eq(dpn_listen(w, 0, &ops, NULL, &l), -DPN_EINVAL);
@@ -1296,6 +1311,7 @@ static Suite *api_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_startup_announce);
     tcase_add_test(tc, test_timers);
+    tcase_add_test(tc, test_timers_exhausted);
     tcase_add_test(tc, test_arp_reply);
     tcase_add_test(tc, test_listen_args);
     suite_add_tcase(s, tc);
