@@ -72,11 +72,19 @@ static int refused(const struct rte_flow_error *e, int rc, char *why, size_t n) 
     return rc;
 }
 
-/* net_tap crashes on an RSS action (PLATFORM.md): never offer it one. */
+/* An RSS action only where the PMD applies it to the rule's pattern. net_tap
+ * crashes on one (PLATFORM.md); ixgbe takes it but ignores the pattern and
+ * re-spreads all traffic (ixgbe_parse_rss_filter), which would steal other
+ * ports' flows. Elsewhere: software steering for shared ports. */
 static bool rss_unsafe(uint16_t port_id) {
+    static const char *const ok[] = {"mlx5_pci", "net_ice", "net_i40e"};
     struct rte_eth_dev_info info;
-    return rte_eth_dev_info_get(port_id, &info) != 0 || info.driver_name == NULL ||
-           strstr(info.driver_name, "tap") != NULL;
+    if (rte_eth_dev_info_get(port_id, &info) != 0 || info.driver_name == NULL)
+        return true;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcmp(info.driver_name, ok[i]) == 0)
+            return false;
+    return true;
 }
 
 int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
@@ -86,7 +94,8 @@ int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t 
     if (nq == 0 || nq > DPN_MAX_SLOTS)
         return snprintf(why, n, "bad queue count %u", nq), -EINVAL;
     if (nq > 1 && rss_unsafe(port_id))
-        return snprintf(why, n, "RSS action not used on this PMD"), -ENOTSUP;
+        return snprintf(why, n, "no per-rule RSS on this PMD: software steering for a shared port"),
+               -ENOTSUP;
     build(&r, ip_be, proto, lport, queues, nq);
     int rc = rte_flow_validate(port_id, &r.attr, r.items, r.actions, &e);
     return rc == 0 ? 0 : refused(&e, rc, why, n);
