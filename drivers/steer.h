@@ -31,6 +31,13 @@ int dpn_flow_probe(uint16_t port_id, uint32_t ip_be, uint16_t queue, char *why, 
  * NULL with why filled when the PMD refuses: the caller steers in software. */
 struct dpn_flow_rule *dpn_flow_add(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
                                    const uint16_t *queues, unsigned nq, char *why, size_t n);
+/* A worker's ephemeral range (dst port & mask == lo) to its queue: replies
+ * to its outgoing connections skip dpnetd. NULL where the PMD refuses port
+ * masks (ixgbe's 5-tuple filters take exact ports only): then dpnetd steers
+ * that range in software from queue 0. */
+struct dpn_flow_rule *dpn_flow_add_range(uint16_t port_id, uint32_t ip_be, uint8_t proto,
+                                         uint16_t lo, uint16_t mask, uint16_t queue, char *why,
+                                         size_t n);
 void dpn_flow_del(uint16_t port_id, struct dpn_flow_rule *r);
 /* Build the pattern and actions of a rule without installing it; used by
  * dpn_flow_add and by the unit tests (rte_flow_validate). */

@@ -33,7 +33,7 @@ struct rule_spec {
 };
 
 static void build(struct rule_spec *r, uint32_t ip_be, uint8_t proto, uint16_t lport,
-                  const uint16_t *queues, unsigned nq) {
+                  uint16_t pmask, const uint16_t *queues, unsigned nq) {
     memset(r, 0, sizeof(*r));
     r->attr.ingress = 1;
     r->items[0].type = RTE_FLOW_ITEM_TYPE_ETH;
@@ -43,12 +43,12 @@ static void build(struct rule_spec *r, uint32_t ip_be, uint8_t proto, uint16_t l
         .type = RTE_FLOW_ITEM_TYPE_IPV4, .spec = &r->ip_spec, .mask = &r->ip_mask};
     if (proto == DPN_PROTO_TCP) {
         r->tcp_spec.hdr.dst_port = rte_cpu_to_be_16(lport);
-        r->tcp_mask.hdr.dst_port = RTE_BE16(0xffff);
+        r->tcp_mask.hdr.dst_port = rte_cpu_to_be_16(pmask);
         r->items[2] = (struct rte_flow_item){
             .type = RTE_FLOW_ITEM_TYPE_TCP, .spec = &r->tcp_spec, .mask = &r->tcp_mask};
     } else {
         r->udp_spec.hdr.dst_port = rte_cpu_to_be_16(lport);
-        r->udp_mask.hdr.dst_port = RTE_BE16(0xffff);
+        r->udp_mask.hdr.dst_port = rte_cpu_to_be_16(pmask);
         r->items[2] = (struct rte_flow_item){
             .type = RTE_FLOW_ITEM_TYPE_UDP, .spec = &r->udp_spec, .mask = &r->udp_mask};
     }
@@ -96,7 +96,7 @@ int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t 
     if (nq > 1 && rss_unsafe(port_id))
         return snprintf(why, n, "no per-rule RSS on this PMD: software steering for a shared port"),
                -ENOTSUP;
-    build(&r, ip_be, proto, lport, queues, nq);
+    build(&r, ip_be, proto, lport, 0xffff, queues, nq);
     int rc = rte_flow_validate(port_id, &r.attr, r.items, r.actions, &e);
     return rc == 0 ? 0 : refused(&e, rc, why, n);
 }
@@ -107,7 +107,7 @@ struct dpn_flow_rule *dpn_flow_add(uint16_t port_id, uint32_t ip_be, uint8_t pro
     struct rte_flow_error e = {0};
     if (dpn_flow_validate(port_id, ip_be, proto, lport, queues, nq, why, n) != 0)
         return NULL;
-    build(&r, ip_be, proto, lport, queues, nq);
+    build(&r, ip_be, proto, lport, 0xffff, queues, nq);
     struct rte_flow *f = rte_flow_create(port_id, &r.attr, r.items, r.actions, &e);
     if (f == NULL) {
         refused(&e, -rte_errno, why, n);
@@ -117,6 +117,24 @@ struct dpn_flow_rule *dpn_flow_add(uint16_t port_id, uint32_t ip_be, uint8_t pro
     if (rule == NULL) {
         rte_flow_destroy(port_id, f, &e);
         snprintf(why, n, "out of memory");
+        return NULL;
+    }
+    rule->flow = f;
+    return rule;
+}
+
+struct dpn_flow_rule *dpn_flow_add_range(uint16_t port_id, uint32_t ip_be, uint8_t proto,
+                                         uint16_t lo, uint16_t mask, uint16_t queue, char *why,
+                                         size_t n) {
+    struct rule_spec r;
+    struct rte_flow_error e = {0};
+    build(&r, ip_be, proto, lo, mask, &queue, 1);
+    struct rte_flow *f = rte_flow_create(port_id, &r.attr, r.items, r.actions, &e);
+    struct dpn_flow_rule *rule = f != NULL ? malloc(sizeof(*rule)) : NULL;
+    if (rule == NULL) {
+        if (f != NULL)
+            rte_flow_destroy(port_id, f, &e);
+        refused(&e, f != NULL ? -ENOMEM : -rte_errno, why, n);
         return NULL;
     }
     rule->flow = f;

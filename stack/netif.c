@@ -40,6 +40,17 @@ static err_t netif_init_cb(struct netif *nif) {
     return ERR_OK;
 }
 
+/* Attached: dpnetd answers ARP for the host; a worker that saw an ARP frame
+ * (it should not: steering keeps them on queue 0) must stay silent. */
+static err_t attached_input(struct pbuf *p, struct netif *nif) {
+    const uint8_t *f = p->payload;
+    if (p->len < 14 || f[12] != 0x08 || f[13] != 0x00) {
+        pbuf_free(p);
+        return ERR_OK;
+    }
+    return ethernet_input(p, nif);
+}
+
 int dpn_netif_setup(struct dpn_worker *w) {
     w->max_frame = (uint32_t)w->caps.mtu + RTE_ETHER_HDR_LEN;
     ip4_addr_t ip, mask, gw;
@@ -47,7 +58,8 @@ int dpn_netif_setup(struct dpn_worker *w) {
     ip4_addr_set_u32(&ip, lwip_htonl(w->cfg.ip));
     ip4_addr_set_u32(&mask, lwip_htonl(m));
     ip4_addr_set_u32(&gw, lwip_htonl(w->cfg.gateway));
-    if (netif_add(&w->netif, &ip, &mask, &gw, w, netif_init_cb, ethernet_input) == NULL)
+    if (netif_add(&w->netif, &ip, &mask, &gw, w, netif_init_cb,
+                  w->att != NULL ? attached_input : ethernet_input) == NULL)
         return -DPN_EINVAL;
     netif_set_default(&w->netif);
     netif_set_up(&w->netif); /* standalone: announces us with a gratuitous ARP */

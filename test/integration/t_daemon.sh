@@ -23,6 +23,11 @@ nsx ip addr add $PIP/24 dev "$IFC"
 nsx ip link set "$IFC" up
 grep -q "software steering" "$DLOG" && echo "# steering: software (no TC flower in this kernel: hardware steering skipped)"
 
+# Rule construction against net_tap's own rte_flow_validate (its lines count too).
+check "flow rules built as net_tap validates them" \
+  nsx "$B/test/tools/flowcheck" --no-pci -l 1 --in-memory --log-level=pmd.net.tap:error \
+  --log-level=lib.eal:error --vdev="net_tap1,iface=fc$TAG"
+
 check "dpnetd answers ping" nsx ping -c 3 -i 0.2 -W 2 $SIP
 check "closed TCP port refused with RST by dpnetd" peer refused $SIP 9
 check "closed UDP port: ICMP port unreachable" peer unreach $SIP 9
