@@ -36,6 +36,7 @@ struct echo_conn {
 static struct {
     struct dpn_worker *w;
     bool verbose;
+    bool trace; /* --trace: critical-path breakdown at exit */
     struct echo_conn *conns, *conn_free;
     struct pending *pend, *pend_free;
     uint64_t accepted, closed_ok, closed_err, refused;
@@ -44,10 +45,12 @@ static struct {
 
 static void usage(const char *prog) {
     fprintf(stderr,
-            "usage: %s [EAL options] -- [dpnet options] [--port N] [--no-udp] [--no-tcp] [-v]\n"
+            "usage: %s [EAL options] -- [dpnet options] [--port N] [--no-udp] [--no-tcp] [-v] "
+            "[--trace]\n"
             "  --port N    TCP and UDP port to echo on (default 7)\n"
             "  --no-udp    TCP only;  --no-tcp: UDP only\n"
-            "  -v          print counters of each connection when it ends\n",
+            "  -v          print counters of each connection when it ends\n"
+            "  --trace     time the stages of each request/answer; print medians at exit\n",
             prog);
 }
 
@@ -200,10 +203,13 @@ static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip,
 }
 
 static int parse_app_args(int argc, char **argv, uint16_t *port, bool *tcp, bool *udp) {
-    static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'}, {"no-udp", no_argument, NULL, 'U'},
-        {"no-tcp", no_argument, NULL, 'T'},     {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
+                                         {"no-udp", no_argument, NULL, 'U'},
+                                         {"no-tcp", no_argument, NULL, 'T'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"trace", no_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "p:vh", opts, NULL)) != -1) {
@@ -226,6 +232,9 @@ static int parse_app_args(int argc, char **argv, uint16_t *port, bool *tcp, bool
             break;
         case 'v':
             g.verbose = true;
+            break;
+        case 't':
+            g.trace = true;
             break;
         default:
             usage(argv[0]);
@@ -261,7 +270,8 @@ int main(int argc, char **argv) {
     int rc = dpn_init(&argc, &argv, &g.w);
     if (rc != 0)
         return 1;
-    if (parse_app_args(argc, argv, &port, &tcp, &udp) != 0 || setup_pools(16384) != 0) {
+    if (parse_app_args(argc, argv, &port, &tcp, &udp) != 0 || setup_pools(16384) != 0 ||
+        (g.trace && dpn_trace_enable(g.w, 1) != 0)) {
         dpn_close(g.w);
         return 1;
     }

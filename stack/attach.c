@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "log.h"
 #include "neigh.h"
+#include "trace.h"
 #include "worker.h"
 
 #define CTL_TIMEOUT_S 2
@@ -325,7 +326,9 @@ void dpn_attach_tag(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
 uint16_t dpn_attach_rx(struct dpn_worker *w) {
     struct rte_mbuf *pkts[DPN_BURST];
     unsigned n = rte_ring_sc_dequeue_burst(w->att->ring, (void **)pkts, DPN_BURST, NULL);
-    if (n > 0)
+    if (n > 0) {
+        DPN_TRACE(w, DPN_T_RX_DONE);
         dpn_rx_burst(w, pkts, (uint16_t)n);
+    }
     return (uint16_t)n;
 }

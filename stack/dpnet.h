@@ -93,6 +93,12 @@ struct dpn_stats {
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 
+/* Critical-path breakdown: with on, the worker stamps each request/answer
+ * iteration at its stage boundaries (rx_burst, lwIP input, callback, lwIP
+ * output, tx_burst) and dpn_close() prints the median of each stage and its
+ * share. Near-zero cost when off. 0 or -DPN_ENOMEM. */
+int dpn_trace_enable(struct dpn_worker *w, int on);
+
 /* Free mbufs in the worker's pool (tests: must return to baseline). */
 unsigned dpn_mbufs_free(const struct dpn_worker *w);
 

@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "fault.h"
+#include "trace.h"
 #include "log.h"
 #include "port_internal.h"
 #include "worker.h"
@@ -318,6 +319,8 @@ void dpn_close(struct dpn_worker *w) {
     if (w->tx_n > 0)
         dpn_tx_flush(w);
     print_stats(w);
+    dpn_trace_report(w);
+    dpn_trace_enable(w, 0);
     dpn_fault_fini(w);
     dpn_self = NULL;
     if (w->att != NULL) {

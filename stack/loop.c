@@ -11,6 +11,7 @@
 #include "lwip/timeouts.h"
 
 #include "fault.h"
+#include "trace.h"
 #include "worker.h"
 
 /* Sleep until a frame arrives or the next lwIP timer is due, at most
@@ -69,8 +70,11 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
     struct rte_mbuf *pkts[DPN_BURST * 2]; /* room for frames fault injection adds */
     uint16_t n = 0;
     /* Attached with software steering, dpnetd hands us our frames on a ring. */
+    DPN_TRACE(w, DPN_T_RX_CALL);
     if (likely(w->att == NULL || w->att->poll_queue)) {
         n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
+        if (n > 0)
+            DPN_TRACE(w, DPN_T_RX_DONE);
         if (unlikely(w->fault != NULL))
             n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
         if (n > 0 && w->att != NULL)
@@ -79,11 +83,13 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
             dpn_rx_burst(w, pkts, n);
     }
     if (w->att != NULL)
-        n += dpn_attach_rx(w);
+        n += dpn_attach_rx(w); /* stamps RX_DONE itself */
     run_timers(w, now);
     dpn_tcp_flush_dirty(w);
     if (w->tx_n > 0 || unlikely(w->fault != NULL))
         dpn_tx_flush(w);
+    if (unlikely(w->trace != NULL))
+        dpn_trace_iteration(w);
     return n;
 }
 

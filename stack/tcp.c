@@ -14,6 +14,7 @@
 
 #include "abi.h"
 #include "buf.h"
+#include "trace.h"
 #include "worker.h"
 
 /* The pcb whose callback is running, and whether the application aborted
@@ -165,7 +166,9 @@ static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) 
             c->pcb = NULL;
         }
     } else if (c->ops->recv != NULL) {
+        DPN_TRACE(c->w, DPN_T_APP_IN);
         c->ops->recv(c->ctx, c, (struct dpn_buf *)p);
+        DPN_TRACE(c->w, DPN_T_APP_OUT);
     } else {
         discard(pcb, p);
     }

@@ -10,12 +10,14 @@
 #include "buf.h"
 #include "cksum.h"
 #include "fault.h"
+#include "trace.h"
 #include "worker.h"
 
 void dpn_tx_flush(struct dpn_worker *w) {
     if (unlikely(w->fault != NULL))
         dpn_fault_tx(w);
     uint16_t n = w->tx_n, sent = 0;
+    DPN_TRACE(w, DPN_T_TX_CALL);
     /* A full ring empties quickly: retry a bounded number of times, then
      * count the rest as dropped (TCP retransmits; UDP is best effort). */
     for (int tries = 0; sent < n && tries < 64; tries++)
@@ -26,10 +28,13 @@ void dpn_tx_flush(struct dpn_worker *w) {
     }
     w->st.tx_pkts += sent;
     w->tx_n = 0;
+    if (sent > 0)
+        DPN_TRACE(w, DPN_T_TX_DONE);
 }
 
 err_t dpn_linkoutput(struct netif *netif, struct pbuf *p) {
     struct dpn_worker *w = netif->state;
+    DPN_TRACE(w, DPN_T_LINK_OUT);
     struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
     if (unlikely(m == NULL)) {
         w->st.tx_dropped++;

@@ -5,6 +5,7 @@
 
 #include "abi.h"
 #include "buf.h"
+#include "trace.h"
 #include "worker.h"
 
 static void lw_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
@@ -15,7 +16,9 @@ static void lw_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
         pbuf_free(p);
         return;
     }
+    DPN_TRACE(u->w, DPN_T_APP_IN);
     u->recv(u->ctx, u, (struct dpn_buf *)p, lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(addr))), port);
+    DPN_TRACE(u->w, DPN_T_APP_OUT);
 }
 
 int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void *ctx,

@@ -88,7 +88,8 @@ struct dpn_worker {
     uint16_t queue_id;
     uint16_t tx_n;
     uint16_t dirty_n;
-    uint32_t max_frame; /* MTU + Ethernet header: longer received frames are dropped */
+    uint32_t max_frame;      /* MTU + Ethernet header: longer received frames are dropped */
+    struct dpn_trace *trace; /* critical-path stamps, NULL = off (trace.h) */
     volatile sig_atomic_t stop;
     struct rte_mempool *pool;
     uint64_t next_timer_tsc;
@@ -113,8 +114,8 @@ struct dpn_worker {
     struct dpn_config cfg;
     struct rte_ether_addr mac;
     char name[16];
-    struct dpn_attach *att; /* NULL when standalone */
-    unsigned mbufs_start;   /* free mbufs once running: the baseline at exit */
+    struct dpn_attach *att;  /* NULL when standalone */
+    unsigned mbufs_start;    /* free mbufs once running: the baseline at exit */
     struct dpn_fault *fault; /* tests only: NULL unless --fault (fault.h) */
 } __rte_cache_aligned;
 
