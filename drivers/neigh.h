@@ -40,27 +40,39 @@ static inline bool dpn_neigh_lookup(const struct dpn_neigh *t, uint32_t ip,
     return false;
 }
 
-/* Writer (dpnetd only). Entries are never removed, only invalidated, so a
- * probe chain never breaks. Returns false when the table is full. */
+/* Writer (dpnetd only). Invalidated entries keep their address, so a probe
+ * chain never breaks; a new address takes the first invalid entry on its
+ * chain (a reader racing with that sees the seqlock move and retries).
+ * Returns false when every entry holds a valid neighbor. */
 static inline bool dpn_neigh_update(struct dpn_neigh *t, uint32_t ip,
                                     const struct rte_ether_addr *mac, bool valid) {
     unsigned h = dpn_neigh_hash(ip);
+    struct dpn_neigh *e = NULL, *reuse = NULL;
     for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
-        struct dpn_neigh *e = &t[(h + i) & (DPN_NEIGH_SIZE - 1)];
-        if (e->ip != ip && e->ip != 0)
-            continue;
-        if (e->ip == ip && e->valid == valid && (!valid || rte_is_same_ether_addr(&e->mac, mac)))
-            return true; /* unchanged: no write, readers never retry */
-        __atomic_store_n(&e->seq, e->seq + 1, __ATOMIC_RELAXED);
-        rte_atomic_thread_fence(__ATOMIC_RELEASE);
-        e->ip = ip;
-        if (mac != NULL)
-            e->mac = *mac;
-        e->valid = valid;
-        __atomic_store_n(&e->seq, e->seq + 1, __ATOMIC_RELEASE);
-        return true;
+        struct dpn_neigh *x = &t[(h + i) & (DPN_NEIGH_SIZE - 1)];
+        if (x->ip == ip || x->ip == 0) {
+            e = x;
+            break;
+        }
+        if (!x->valid && reuse == NULL)
+            reuse = x;
     }
-    return false;
+    if (e == NULL || (e->ip == 0 && reuse != NULL))
+        e = reuse;
+    if (e == NULL)
+        return !valid; /* full; nothing to invalidate either */
+    if (e->ip == ip && e->valid == valid && (!valid || rte_is_same_ether_addr(&e->mac, mac)))
+        return true; /* unchanged: no write, readers never retry */
+    if (e->ip != ip && !valid)
+        return true; /* invalidating an address we do not hold */
+    __atomic_store_n(&e->seq, e->seq + 1, __ATOMIC_RELAXED);
+    rte_atomic_thread_fence(__ATOMIC_RELEASE);
+    e->ip = ip;
+    if (mac != NULL)
+        e->mac = *mac;
+    e->valid = valid;
+    __atomic_store_n(&e->seq, e->seq + 1, __ATOMIC_RELEASE);
+    return true;
 }
 
 #endif

@@ -25,20 +25,27 @@ static inline uint16_t syn_port(const struct rte_mbuf *m) {
     return (uint16_t)(th[2] << 8 | th[3]);
 }
 
-/* An IPv4 frame whose first segment cannot hold an IPv4 header. lwIP 2.1.3's
- * ip4_input reads the header's length fields before checking that they are
- * there (past the frame's end), then drops it. */
-static inline bool short_ipv4(const struct rte_mbuf *m) {
+/* A frame whose first segment is too short for the IPv4 or ARP header its
+ * type announces. lwIP 2.1.3 reads these headers before checking that they
+ * are there (ip4_input: the length fields; etharp_input: all of it), that
+ * is past the frame's end into what the mbuf held before, then drops the
+ * frame or acts on stale bytes. */
+static inline bool short_l3(const struct rte_mbuf *m) {
     const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
     uint32_t len = rte_pktmbuf_data_len(m);
-    return len >= RTE_ETHER_HDR_LEN && len < RTE_ETHER_HDR_LEN + 20 && p[12] == 0x08 &&
-           p[13] == 0x00;
+    if (len < RTE_ETHER_HDR_LEN || p[12] != 0x08) /* ethernet_input drops the short ones */
+        return false;
+    if (p[13] == 0x00)
+        return len < RTE_ETHER_HDR_LEN + 20;
+    if (p[13] == 0x06)
+        return len < RTE_ETHER_HDR_LEN + 28;
+    return false;
 }
 
 static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
     /* Larger than the MTU allows: never ours (and never echoed back larger). */
-    if (unlikely(!dpn_cksum_rx_ok(m) || rte_pktmbuf_pkt_len(m) > w->max_frame || short_ipv4(m))) {
+    if (unlikely(!dpn_cksum_rx_ok(m) || rte_pktmbuf_pkt_len(m) > w->max_frame || short_l3(m))) {
         w->st.rx_dropped++;
         dpn_mbuf_drop(m);
         return;

@@ -78,6 +78,23 @@ for t in test/integration/t_*.sh; do
   rm -f "/tmp/dpnet-$name-$$.log"
 done
 
+# Fuzzing (clang + libFuzzer, build-fuzz): saved regressions, then ~60 s per
+# harness; "ok - ..." / "not ok - ..." per check. DPNET_FUZZ=0 skips it.
+if [ "${DPNET_FUZZ:-1}" != 0 ]; then
+  say "fuzz"
+  rc=0
+  timeout 900 bash tools/fuzz.sh --ci >"/tmp/dpnet-fuzz-$$.log" 2>&1 || rc=$?
+  grep -E '^(ok|not ok) - |^# ' "/tmp/dpnet-fuzz-$$.log" | sed 's/^/  /' || true
+  p=$(grep -c '^ok - ' "/tmp/dpnet-fuzz-$$.log" || true)
+  f=$(grep -c '^not ok - ' "/tmp/dpnet-fuzz-$$.log" || true)
+  pass=$((pass + p)); fail=$((fail + f))
+  if [ "$f" -gt 0 ] || [ "$rc" -ne 0 ]; then
+    failed+=("fuzz"); [ "$f" -eq 0 ] && fail=$((fail + 1))
+    tail -40 "/tmp/dpnet-fuzz-$$.log" | sed 's/^/  | /'
+  fi
+  rm -f "/tmp/dpnet-fuzz-$$.log"
+fi
+
 if [ ${#failed[@]} -gt 0 ]; then say "failed: ${failed[*]}"; fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -120,11 +120,12 @@ static int do_resolve(struct dpnd *d, uint32_t ip_be) {
 }
 
 /* Validate and carry out one request; returns 0 or a positive errno. */
-static int handle(struct dpnd *d, const struct ctl_item *it, struct dpn_rep *rep, bool *reply) {
-    const struct dpn_req *rq = (const struct dpn_req *)it->msg.param;
-    int pid = peer_pid(it->peer);
+int dpnd_ctl_handle(struct dpnd *d, const struct rte_mp_msg *msg, const char *peer,
+                    struct dpn_rep *rep, bool *reply) {
+    const struct dpn_req *rq = (const struct dpn_req *)msg->param;
+    int pid = peer_pid(peer);
     *reply = true;
-    if (it->msg.len_param != (int)sizeof(*rq))
+    if (msg->len_param != (int)sizeof(*rq))
         return fail(rep, EINVAL, "%s", "malformed request (wrong size)");
     if (rq->abi != DPN_ABI_VERSION)
         return fail(rep, EPROTONOSUPPORT, "%s", "ABI version mismatch: update the worker");
@@ -176,7 +177,7 @@ void dpnd_ctl_poll(struct dpnd *d) {
         memset(&out, 0, sizeof(out));
         memset(&rep, 0, sizeof(rep));
         d->shm->ctl_requests++;
-        rep.err = handle(d, it, &rep, &reply);
+        rep.err = dpnd_ctl_handle(d, &it->msg, it->peer, &rep, &reply);
         /* A hostile worker must not flood the log: the first rejections, then a sample. */
         if (rep.err != 0 && (++d->shm->ctl_rejected <= 20 || d->shm->ctl_rejected % 1000 == 0)) {
             DPN_LOG(NOTICE, app, "request from %s rejected: %s", it->peer,

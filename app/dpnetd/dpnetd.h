@@ -19,6 +19,7 @@ struct dpnd_slot { /* daemon-private side of shm->slots[i] */
     struct rte_ring *ring;
     struct rte_mempool *pool;
     int pidfd; /* -1 = none */
+    struct dpn_flow_rule *eph_rule[2]; /* hardware steering of its ephemeral range: tcp, udp */
     uint64_t token;
     uint64_t attached_tsc;
 };
@@ -48,6 +49,12 @@ struct dpnd {
 int dpnd_ctl_init(struct dpnd *d);
 void dpnd_ctl_poll(struct dpnd *d);
 void dpnd_ctl_fini(struct dpnd *d);
+/* Validate and carry out one request from the rte_mp socket peer (its path
+ * names the sender's pid); fills rep, says whether to reply; returns 0 or a
+ * positive errno. Called by dpnd_ctl_poll, and by test/fuzz/fuzz_ctl.c. */
+struct rte_mp_msg;
+int dpnd_ctl_handle(struct dpnd *d, const struct rte_mp_msg *msg, const char *peer,
+                    struct dpn_rep *rep, bool *reply);
 
 /* exception.c */
 int dpnd_exc_open(struct dpnd *d, const struct dpn_config *cfg);

@@ -125,6 +125,15 @@ int dpnd_slot_attach(struct dpnd *d, int pid, int lcore, const char *app, uint16
     *token = ds->token = tok | 1;
     __atomic_store_n(&s->state, DPN_SLOT_ATTACHED, __ATOMIC_RELEASE);
     d->sw->eph_slot[free_slot] = (uint8_t)free_slot;
+    for (int k = 0; k < 2 && d->hw; k++) {
+        char why[128];
+        ds->eph_rule[k] =
+            dpn_flow_add_range(d->port_id, d->shm->ip, k ? DPN_PROTO_UDP : DPN_PROTO_TCP, s->eph_lo,
+                               (uint16_t) ~(DPN_EPH_PER_SLOT - 1), s->queue, why, sizeof(why));
+        if (ds->eph_rule[k] == NULL)
+            DPN_LOG(INFO, app, "slot %u: ports %u-%u/%s steered in software (%s)", free_slot,
+                    s->eph_lo, s->eph_hi, k ? "udp" : "tcp", why);
+    }
     *slot = free_slot;
     DPN_LOG(INFO, app, "slot %u: %s (pid %d, lcore %d) attached, queue %u, ports %u-%u", free_slot,
             app, pid, lcore, s->queue, s->eph_lo, s->eph_hi);
@@ -292,6 +301,10 @@ void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {
     struct dpnd_slot *ds = &d->slots[i];
     __atomic_store_n(&s->state, DPN_SLOT_RECLAIM, __ATOMIC_RELEASE);
     d->sw->eph_slot[i] = 0;
+    for (int k = 0; k < 2; k++) {
+        dpn_flow_del(d->port_id, ds->eph_rule[k]);
+        ds->eph_rule[k] = NULL;
+    }
     for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++)
         if (d->shm->bindings[b].proto != 0 && (d->shm->bindings[b].slots & (1u << i)))
             drop_from_binding(d, (uint8_t)b, i);

@@ -145,8 +145,23 @@ START_TEST(test_neigh_table) {
             dpn_neigh_update(t, rte_cpu_to_be_32(RTE_IPV4(10, 1, i >> 8, i & 255)), &a, true));
     for (uint32_t i = 0; i < DPN_NEIGH_SIZE - 1; i++)
         ck_assert(dpn_neigh_lookup(t, rte_cpu_to_be_32(RTE_IPV4(10, 1, i >> 8, i & 255)), &out));
-    ck_assert(!dpn_neigh_update(t, rte_cpu_to_be_32(RTE_IPV4(10, 2, 0, 1)), &a, true));
-    ck_assert(!dpn_neigh_lookup(t, rte_cpu_to_be_32(RTE_IPV4(10, 2, 0, 1)), &out));
+    /* the one left (ip1, invalidated) is reused, then the table is full */
+    ck_assert(dpn_neigh_update(t, rte_cpu_to_be_32(RTE_IPV4(10, 2, 0, 1)), &a, true));
+    ck_assert(dpn_neigh_lookup(t, rte_cpu_to_be_32(RTE_IPV4(10, 2, 0, 1)), &out));
+    ck_assert(!dpn_neigh_update(t, rte_cpu_to_be_32(RTE_IPV4(10, 2, 0, 2)), &a, true));
+    ck_assert(!dpn_neigh_lookup(t, rte_cpu_to_be_32(RTE_IPV4(10, 2, 0, 2)), &out));
+    /* invalid entries are reused: a daemon sees more than 256 neighbors in its life */
+    for (uint32_t i = 0; i < 64; i++)
+        ck_assert(
+            dpn_neigh_update(t, rte_cpu_to_be_32(RTE_IPV4(10, 1, i >> 8, i & 255)), NULL, false));
+    for (uint32_t i = 0; i < 64; i++)
+        ck_assert(dpn_neigh_update(t, rte_cpu_to_be_32(RTE_IPV4(10, 3, 0, i)), &b, true));
+    for (uint32_t i = 0; i < 64; i++) {
+        ck_assert(dpn_neigh_lookup(t, rte_cpu_to_be_32(RTE_IPV4(10, 3, 0, i)), &out));
+        ck_assert(rte_is_same_ether_addr(&out, &b));
+    }
+    for (uint32_t i = 64; i < DPN_NEIGH_SIZE - 1; i++) /* the others are still there */
+        ck_assert(dpn_neigh_lookup(t, rte_cpu_to_be_32(RTE_IPV4(10, 1, i >> 8, i & 255)), &out));
     free(t);
 }
 END_TEST

@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""Seed corpus of the fuzz harnesses (test/fuzz/corpus/<harness>/), in each
+harness's input format (see the comment at the top of fuzz_*.c). Frames are
+built with scapy, as the integration tests' peers build them.
+
+    /usr/bin/python3 test/fuzz/make_corpus.py [OUTDIR]   # default test/fuzz/corpus
+"""
+import os
+import struct
+import sys
+
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPv6, Raw, raw  # noqa: E402
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
+US, PEER = "10.0.0.2", "10.0.0.1"
+PEER_MAC, US_MAC, BCAST = "02:00:00:00:00:01", "02:00:00:00:00:02", "ff:ff:ff:ff:ff:ff"
+
+
+def rec(kind, data):
+    return bytes([kind]) + struct.pack(">H", len(data)) + data
+
+
+def eth(pkt, dst=US_MAC):
+    return raw(Ether(src=PEER_MAC, dst=dst) / pkt)
+
+
+def frame(pkt, kind=0):  # a whole Ethernet frame, checksums as scapy made them
+    return rec(kind, eth(pkt))
+
+
+def ip_only(pkt, kind=0x41):  # IP packet; the harness adds the Ethernet header, fixes checksums
+    return rec(kind, raw(pkt))
+
+
+def tpl(target, flags, dseq=0, dack=0, win=65535, opts=b"", data=b""):
+    """fuzz_rx kind 3: a TCP segment relative to a connection's state."""
+    body = bytes([target, flags]) + struct.pack(">iiH", dseq, dack, win) + bytes([len(opts)])
+    return rec(3, body + opts + data)
+
+
+def app(op, conn=0, arg=0):
+    return rec(5, bytes([op, conn]) + struct.pack(">H", arg))
+
+
+def timers(n, flags=0):
+    return rec(6, bytes([n, flags]))
+
+
+def write(harness, name, data):
+    d = os.path.join(OUT, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+F, S, R, P, A, U = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+MSS_WS = bytes([2, 4, 0x05, 0xB4, 1, 3, 3, 7])
+SACK_TS = bytes([1, 1, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0])
+
+arp_req = ARP(op=1, hwsrc=PEER_MAC, psrc=PEER, pdst=US)
+arp_rep = ARP(op=2, hwsrc=PEER_MAC, psrc=PEER, hwdst=US_MAC, pdst=US)
+icmp = IP(src=PEER, dst=US) / ICMP(type=8, id=7, seq=1) / Raw(b"ping" * 8)
+udp = IP(src=PEER, dst=US) / UDP(sport=5353, dport=7777) / Raw(b"hello udp")
+udp_closed = IP(src=PEER, dst=US) / UDP(sport=5353, dport=9999) / Raw(b"x")
+syn = IP(src=PEER, dst=US) / TCP(sport=10042, dport=80, flags="S", seq=1000, options=[("MSS", 1460), ("WScale", 7), ("SAckOK", b"")])
+syn_closed = IP(src=PEER, dst=US) / TCP(sport=10043, dport=81, flags="S", seq=5)
+rst_stray = IP(src=PEER, dst=US) / TCP(sport=10044, dport=80, flags="R", seq=5)
+frag = IP(src=PEER, dst=US, flags="MF", frag=0) / UDP(sport=1, dport=7777) / Raw(b"f" * 32)
+ipopt = IP(src=PEER, dst=US, options=b"\x01\x01\x01\x00") / UDP(sport=1, dport=7777) / Raw(b"opt")
+v6 = IPv6(src="fe80::1", dst="ff02::1") / UDP(sport=1, dport=2)
+
+# ---- fuzz_rx: mode byte, then records ----
+rx = {
+    "arp-request": bytes([0]) + frame(arp_req, 0),
+    "arp-reply": bytes([0]) + frame(arp_rep, 0),
+    "arp-bcast": bytes([0]) + rec(0, eth(arp_req, BCAST)),
+    "icmp-echo": bytes([0]) + ip_only(icmp),
+    "icmp-echo-2seg": bytes([0]) + ip_only(icmp, 0x51),
+    "udp": bytes([0]) + ip_only(udp) + rec(4, b"\x00datagram"),
+    "udp-echo": bytes([0x20]) + ip_only(udp) + rec(4, b"\x00echo me"),
+    "udp-closed": bytes([0]) + ip_only(udp_closed),
+    "udp-3seg": bytes([0]) + ip_only(udp, 0x61),
+    "udp-frag": bytes([0]) + ip_only(frag),
+    "ip-options": bytes([0]) + ip_only(ipopt),
+    "ipv6": bytes([0]) + frame(v6, 0),
+    "syn-closed": bytes([0]) + ip_only(syn_closed),
+    "rst-stray": bytes([0]) + ip_only(rst_stray),
+    "bad-cksum": bytes([0]) + frame(IP(src=PEER, dst=US, chksum=0x1234) / UDP(sport=1, dport=7777, chksum=0x4321) / Raw(b"bad")),
+    "bad-cksum-offload": bytes([0]) + rec(2, eth(IP(src=PEER, dst=US, chksum=0x1234) / TCP(sport=40000, dport=80, flags="A", chksum=1))),
+    "handshake-new": bytes([0]) + ip_only(syn) + tpl(1, A) + tpl(1, A | P, data=b"GET / HTTP/1.0\r\n\r\n") + tpl(1, F | A),
+    "handshake-refused": bytes([0x10]) + ip_only(syn) + tpl(1, A) + tpl(1, A | P, data=b"x"),
+    "tpl-syn-new": bytes([0]) + tpl(7, S, dseq=12345, opts=MSS_WS + SACK_TS[:4]) + tpl(1, A) + tpl(1, R),
+    "data": bytes([0]) + tpl(0, A | P, data=b"hello world"),
+    "data-hold": bytes([1]) + tpl(0, A | P, data=b"a" * 100) + tpl(0, A | P, data=b"b" * 1460) + app(2),
+    "data-echo-zc": bytes([2]) + tpl(0, A | P, data=b"echo" * 100) + tpl(0, A, dack=400),
+    "data-echo-copy": bytes([3]) + tpl(0, A | P, data=b"copy" * 50) + tpl(0, A, dack=200),
+    "data-abort-in-recv": bytes([0]) + tpl(0, A | P, data=b"Abort"),
+    "data-close-in-recv": bytes([0]) + tpl(0, A | P, data=b"Close") + tpl(0, A, dack=1) + tpl(0, F | A, dack=1),
+    "fin": bytes([0]) + tpl(0, F | A) + tpl(0, A, dack=1),
+    "fin-shutdown": bytes([4]) + tpl(0, F | A) + tpl(0, A, dack=1),
+    "fin-nothing": bytes([8]) + tpl(0, F | A) + app(0, 0, 100) + app(3) + tpl(0, A, dack=401),
+    "fin-abort": bytes([12]) + tpl(0, F | A),
+    "rst": bytes([0]) + tpl(0, R),
+    "rst-ack": bytes([0]) + tpl(0, R | A),
+    "rst-out-of-window": bytes([0]) + tpl(0, R, dseq=100000),
+    "syn-in-window": bytes([0]) + tpl(0, S, dseq=10),
+    "ooseq": bytes([0]) + tpl(0, A | P, dseq=1000, data=b"later" * 20) + tpl(0, A | P, dseq=2000, data=b"z" * 10) + tpl(0, A | P, data=b"y" * 1000),
+    "ooseq-fin": bytes([0]) + tpl(0, F | A, dseq=100) + tpl(0, A, data=b"q" * 100),
+    "overlap": bytes([0]) + tpl(0, A, data=b"1" * 100) + tpl(0, A, dseq=-50, data=b"2" * 100),
+    "zero-window": bytes([0]) + app(0, 0, 1000) + tpl(0, A, win=0) + timers(255, 0x80) + tpl(0, A, win=65535),
+    "send-ack": bytes([0]) + app(0, 0, 4096) + tpl(0, A, dack=-4096 * 4 + 1460) + tpl(0, A, dack=0),
+    "dupacks": bytes([0]) + app(0, 0, 2000) + tpl(0, A, dack=-8000) + tpl(0, A, dack=-8000) + tpl(0, A, dack=-8000) + tpl(0, A, dack=-8000) + tpl(0, A),
+    "send-buf": bytes([0]) + app(1, 0, 1000) + app(1, 0, 1459) + tpl(0, A),
+    "retransmit": bytes([0]) + app(0, 0, 100) + timers(255, 0x80) + tpl(0, A),
+    "ack-future": bytes([0]) + tpl(0, A, dack=100000),
+    "window-probe": bytes([0]) + app(8, 0, 60000) + tpl(0, A, win=1),
+    "options": bytes([0]) + tpl(0, A | P, opts=SACK_TS + bytes([1, 1]), data=b"opt") + tpl(0, A, opts=bytes([2, 4, 0, 0])) + tpl(0, A, opts=bytes([8, 0, 0, 0])),
+    "urgent": bytes([0]) + tpl(0, A | U | P, data=b"urgent!"),
+    "close-app": bytes([0]) + app(4) + tpl(0, A, dack=1) + tpl(0, F | A, dack=1) + timers(255, 0x81),
+    "close-app-with-zc": bytes([2]) + tpl(0, A | P, data=b"zc" * 300) + app(4) + tpl(0, A, dack=600) + tpl(0, F | A, dack=601),
+    "shutdown-app": bytes([0]) + app(3) + tpl(0, F | A, dack=1) + timers(255, 0x80),
+    "abort-app": bytes([0]) + app(5),
+    "connect": bytes([0]) + app(6, 0, 9000) + tpl(1, S | A, dseq=777, opts=MSS_WS) + tpl(1, A | P, data=b"hi") + tpl(1, F | A),
+    "connect-refused": bytes([0]) + app(6, 0, 9001) + tpl(1, R | A),
+    "connect-timeout": bytes([0]) + app(6, 0, 9002) + timers(255, 0x81) + timers(255, 0x81),
+    "udp-send": bytes([0]) + app(7, 0, 512) + frame(arp_rep, 0),
+    "syn-flood": bytes([0]) + rec(7, struct.pack(">H", 299)) + ip_only(syn),
+    "timers": bytes([0]) + timers(10, 1) + timers(255, 0x81),
+    "multi-seg-data": bytes([0]) + rec(0x11, eth(IP(src=PEER, dst=US) / UDP(sport=5, dport=7777) / Raw(b"s" * 301))) + rec(0x21, eth(icmp)),
+    "oversize": bytes([0]) + rec(0x41, raw(IP(src=PEER, dst=US) / UDP(sport=5, dport=7777) / Raw(b"L" * 1600))),
+    "short": bytes([0]) + rec(0, eth(IP(src=PEER, dst=US))[:20]) + rec(0, b"\x02" * 14),
+}
+for name, data in rx.items():
+    write("fuzz_rx", name, data)
+
+# ---- fuzz_classify: records of frames for dpnetd ----
+def cls_tcp(dport, sport=40000, src=PEER, flags="S"):
+    return ip_only(IP(src=src, dst=US) / TCP(sport=sport, dport=dport, flags=flags))
+
+
+def cls_udp(dport, sport=5353, src=PEER):
+    return ip_only(IP(src=src, dst=US) / UDP(sport=sport, dport=dport) / Raw(b"q"))
+
+
+cls = {
+    "arp-request": frame(arp_req, 0) + rec(3, b"\x01"),
+    "arp-reply": frame(arp_rep, 0) + frame(ARP(op=2, hwsrc="02:00:00:00:00:09", psrc="10.0.0.9", pdst=US), 0),
+    "arp-many": b"".join(frame(ARP(op=1, hwsrc="02:00:00:00:01:%02x" % i, psrc="10.0.0.%d" % (10 + i), pdst=US), 0) for i in range(40)),
+    "arp-other": frame(ARP(op=1, hwsrc=PEER_MAC, psrc=PEER, pdst="10.0.0.77"), 0),
+    "icmp-echo": ip_only(icmp),
+    "icmp-echo-bad": frame(IP(src=PEER, dst=US) / ICMP(type=8, chksum=1)),
+    "tcp-bound": cls_tcp(80) + cls_tcp(8080, 1) + cls_tcp(8080, 2) + cls_tcp(8080, 3, "10.0.0.5"),
+    "tcp-unbound": cls_tcp(9999) + cls_tcp(22) + cls_tcp(9999, flags="A"),
+    "tcp-eph": cls_tcp(50176, flags="SA") + cls_tcp(51200, flags="A") + cls_tcp(52224) + cls_tcp(53248) + cls_tcp(65535),
+    "udp": cls_udp(53) + cls_udp(5000) + cls_udp(5000, 6) + cls_udp(5001) + cls_udp(50200),
+    "frag": ip_only(frag) + ip_only(IP(src=PEER, dst=US, frag=5) / Raw(b"x" * 16)),
+    "other-ip": ip_only(IP(src=PEER, dst="10.0.0.3") / TCP(dport=80)),
+    "ipv6": frame(v6, 0),
+    "ip-options": ip_only(IP(src=PEER, dst=US, options=b"\x01" * 8) / TCP(dport=80)),
+    "short": rec(0x40, raw(IP(src=PEER, dst=US, proto=6))[:22]) + rec(0, b"\x01" * 10),
+    "2seg": rec(0x51, raw(IP(src=PEER, dst=US) / TCP(dport=80) / Raw(b"x" * 10))) + rec(0x61, raw(icmp)),
+    "burst": b"".join(cls_tcp(9000 + i) for i in range(40)) + rec(3, b"\x03"),
+}
+for name, data in cls.items():
+    write("fuzz_classify", name, data)
+
+# ---- fuzz_ctl: control messages ----
+ABI, REQ_SIZE = 1, 72
+T_ATTACH, T_BIND, T_UNBIND, T_CONNECT, T_RESOLVE, T_DETACH = 1, 2, 3, 4, 5, 6
+
+
+def req(typ, slot=0, body=b"", abi=ABI):
+    r = struct.pack("<IHHQ", abi, typ, slot, 0) + body
+    return r + bytes(REQ_SIZE - len(r))
+
+
+def attach(app_name=b"web", lcore=1, version=b"0.1.0"):
+    return struct.pack("<ii", 0, lcore) + app_name.ljust(32, b"\0") + version.ljust(16, b"\0")
+
+
+def bind(proto, port, listen=1, rip=0, rport=0):
+    return struct.pack("<BBHIH", proto, listen, port, rip, rport)
+
+
+def msg(sel, param, peer=b"\x01", length=None):
+    """sel: peer mode | 0x04 token | 0x08 abi | 0x10 length | 0x20 pid | 0x40 version."""
+    head = bytes([sel]) + peer
+    if not sel & 0x10:
+        head += bytes([REQ_SIZE if length is None else length])
+    return head + param
+
+
+GOOD = 0x10 | 0x08  # right length and ABI
+ATT = GOOD | 0x20 | 0x40
+TOK = GOOD | 0x04
+ctl = {
+    "attach": msg(ATT, req(T_ATTACH, body=attach())),
+    "attach-detach": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_DETACH, 1)),
+    "bind-tcp": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_BIND, 1, bind(6, 80))),
+    "bind-udp-unbind": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_BIND, 1, bind(17, 53, 0))) + msg(TOK, req(T_UNBIND, 1, bind(17, 53, 0))),
+    "bind-eph": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_BIND, 1, bind(6, 50000))),
+    "bind-twice": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_BIND, 1, bind(6, 7))) + msg(TOK, req(T_BIND, 1, bind(6, 7))),
+    "two-apps": msg(ATT, req(T_ATTACH, body=attach(b"web", 1))) + msg(ATT | 1, req(T_ATTACH, body=attach(b"db", 2))) + msg(TOK, req(T_BIND, 1, bind(6, 80))) + msg(TOK | 1, req(T_BIND, 2, bind(6, 80))),
+    "shared-port": msg(ATT, req(T_ATTACH, body=attach(b"web", 1))) + msg(ATT | 1, req(T_ATTACH, body=attach(b"web", 2))) + msg(TOK, req(T_BIND, 1, bind(6, 80))) + msg(TOK | 1, req(T_BIND, 2, bind(6, 80))) + msg(TOK, req(T_DETACH, 1)),
+    "connect": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_CONNECT, 1, bind(6, 50176, 0, 0x0100000A, 9000))) + msg(TOK, req(T_CONNECT, 1, bind(6, 1234))),
+    "resolve": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_RESOLVE, 1, struct.pack("<I", 0x0100000A))) + msg(TOK, req(T_RESOLVE, 1, struct.pack("<I", 0x08080808))),
+    "wrong-size": msg(0x08, req(T_ATTACH, body=attach()), length=71),
+    "wrong-abi": msg(0x10 | 0x20 | 0x40, req(T_ATTACH, body=attach(), abi=2)),
+    "bad-type": msg(TOK, req(9, 1)) + msg(TOK, req(0, 1)),
+    "no-token": msg(ATT, req(T_ATTACH, body=attach())) + msg(GOOD, req(T_BIND, 1, bind(6, 80))),
+    "bad-slot": msg(TOK, req(T_BIND, 15, bind(6, 80))) + msg(TOK, req(T_BIND, 0, bind(6, 80))),
+    "bad-version": msg(GOOD | 0x20, req(T_ATTACH, body=attach(version=b"9.9.9"))),
+    "bad-app": msg(ATT, req(T_ATTACH, body=attach(app_name=b"a b"))) + msg(ATT, req(T_ATTACH, body=attach(app_name=b""))),
+    "bad-lcore": msg(ATT, req(T_ATTACH, body=attach(lcore=0))) + msg(ATT, req(T_ATTACH, body=attach(lcore=-1))) + msg(ATT, req(T_ATTACH, body=attach(lcore=100000))),
+    "wrong-pid": msg(GOOD | 0x40, req(T_ATTACH, body=attach())) + msg(ATT | 2, req(T_ATTACH, body=attach()), peer=b"\x00\x00\x00\x01"),
+    "peer-literal": msg(ATT | 3, req(T_ATTACH, body=attach()), peer=bytes([20]) + b"/x/mp_socket_1_2abcd") + msg(ATT | 3, req(T_ATTACH, body=attach()), peer=b"\x05nope!"),
+    "full": msg(ATT, req(T_ATTACH, body=attach(b"w0", 1))) + msg(ATT | 1, req(T_ATTACH, body=attach(b"w1", 2)))
+    + msg(ATT | 2, req(T_ATTACH, body=attach(b"w2", 3)), peer=struct.pack(">I", 1))
+    + msg(ATT | 2, req(T_ATTACH, body=attach(b"w3", 4)), peer=struct.pack(">I", 2)) + msg(TOK | 2, req(T_BIND, 3, bind(6, 80)), peer=struct.pack(">I", 1)),
+    "bind-proto": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_BIND, 1, bind(1, 80))) + msg(TOK, req(T_BIND, 1, bind(6, 0))),
+}
+for name, data in ctl.items():
+    write("fuzz_ctl", name, data)
+
+print("wrote %d + %d + %d seeds under %s" % (len(rx), len(cls), len(ctl), OUT))

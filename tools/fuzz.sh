@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Build the libFuzzer harnesses (test/fuzz) in build-fuzz (clang, ASan+UBSan)
+# and run each of them on a copy of its seed corpus.
+#
+#   tools/fuzz.sh [SECONDS] [HARNESS...]  # default 60 s each, every harness
+#   tools/fuzz.sh --ci                     # regressions, then ~60 s each:
+#                                          # "ok - fuzz_rx: N runs, 0 crashes"
+#
+# The regression inputs of test/fuzz/regress/<harness>/ are replayed first.
+# Inputs the fuzzer finds go to build-fuzz/fuzz-corpus/<harness>/ (kept
+# between runs, never into the repository; FUZZ_MERGE=1 merges the new
+# coverage into test/fuzz/corpus/ with libFuzzer's -merge=1). Crashes, leaks
+# and timeouts are written to build-fuzz/fuzz-artifacts/<harness>/; replay one
+# with: build-fuzz/test/fuzz/<harness> FILE. Exit status 1 when anything
+# crashed. FUZZ_BUILD=DIR picks another build directory.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+say() { printf '[fuzz] %s\n' "$*"; }
+
+ci=0
+secs=60
+if [ "${1:-}" = "--ci" ]; then
+  ci=1
+  shift
+elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
+  secs=$1
+  shift
+fi
+all=(fuzz_rx fuzz_classify fuzz_ctl)
+harnesses=("$@")
+[ ${#harnesses[@]} -gt 0 ] || harnesses=("${all[@]}")
+B=${FUZZ_BUILD:-build-fuzz}
+
+declare -A max_len=([fuzz_rx]=4096 [fuzz_classify]=4096 [fuzz_ctl]=1024)
+
+pid=""
+tmp=$(mktemp -d /tmp/dpnet-fuzz.XXXXXX)
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+report_fail=0
+ok() { echo "ok - $*"; }
+not_ok() { report_fail=1; echo "not ok - $*"; }
+
+# ---- build ----
+if ! command -v clang >/dev/null || ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
+  not_ok "fuzz: clang and libFuzzer are needed (apt-get install clang libfuzzer-14-dev)"
+  exit 1
+fi
+if [ ! -f "$B/build.ninja" ]; then
+  say "meson setup $B (clang, -Dfuzz=true, sanitize=address,undefined)"
+  CC=clang meson setup "$B" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+say "building ${harnesses[*]} in $B"
+targets=()
+for h in "${harnesses[@]}"; do
+  [ -f "test/fuzz/$h.c" ] || { echo "unknown harness '$h' (have: ${all[*]})" >&2; exit 2; }
+  targets+=("test/fuzz/$h")
+done
+if ! ninja -C "$B" "${targets[@]}" >"$tmp/build.log" 2>&1; then
+  tail -30 "$tmp/build.log"
+  not_ok "fuzz: build of ${harnesses[*]} failed"
+  exit 1
+fi
+
+# UB is a crash; leaks are reported by libFuzzer per input.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0}
+
+# Run a harness binary with a time limit; its output to $2.
+run() { # log args...
+  local log=$1 rc=0
+  shift
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  wait "$pid" || rc=$?
+  pid=""
+  return "$rc"
+}
+
+for h in "${harnesses[@]}"; do
+  bin="$B/test/fuzz/$h"
+  art="$top/$B/fuzz-artifacts/$h"
+  mkdir -p "$art"
+  # Regressions: every input once.
+  reg=(test/fuzz/regress/"$h"/*)
+  if [ -e "${reg[0]}" ]; then
+    if run "$tmp/$h-regress.log" timeout 300 "$bin" -timeout=20 -artifact_prefix="$art/" "${reg[@]}"; then
+      ok "$h regressions: ${#reg[@]} inputs"
+    else
+      grep -E 'ERROR|fuzz:|runtime error' "$tmp/$h-regress.log" | head -5 | sed 's/^/# /'
+      not_ok "$h regressions: a saved input fails again (log above)"
+    fi
+  fi
+  # Corpus: CI starts from the seeds each time; by hand it grows in $B.
+  if [ "$ci" = 1 ]; then
+    corpus="$tmp/$h-corpus"
+  else
+    corpus="$top/$B/fuzz-corpus/$h"
+  fi
+  mkdir -p "$corpus"
+  cp -n test/fuzz/corpus/"$h"/* "$corpus"/ 2>/dev/null || true
+  # Artifacts that count (libFuzzer's slow-unit-* are only slow on a busy machine).
+  bad() { find "$art" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l; }
+  before=$(bad)
+  say "$h: ${secs} s, max_len ${max_len[$h]}, corpus $corpus"
+  rc=0
+  run "$tmp/$h.log" timeout $((secs + 120)) "$bin" -max_total_time="$secs" \
+    -max_len="${max_len[$h]}" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="$art/" "$corpus" || rc=$?
+  after=$(bad)
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$tmp/$h.log" | grep -o '[0-9]*$' || true)
+  cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$tmp/$h.log" | tail -1 || true)
+  crashes=$((after - before))
+  [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes=1
+  if [ "$crashes" -eq 0 ]; then
+    ok "$h: ${execs:-0} runs, 0 crashes (${cov:-no coverage line})"
+  else
+    grep -E '==ERROR|^fuzz:|runtime error|SUMMARY|Test unit written' "$tmp/$h.log" | head -8 | sed 's/^/# /'
+    not_ok "$h: ${execs:-?} runs, $crashes crashes (exit $rc; inputs in $art)"
+  fi
+  if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$ci" = 0 ]; then
+    say "$h: merging new coverage into test/fuzz/corpus/$h"
+    "$bin" -merge=1 -max_len="${max_len[$h]}" test/fuzz/corpus/"$h" "$corpus" >"$tmp/$h-merge.log" 2>&1 ||
+      tail -5 "$tmp/$h-merge.log"
+  fi
+done
+exit "$report_fail"
