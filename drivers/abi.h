@@ -109,6 +109,7 @@ enum dpn_req_type {
     DPN_REQ_CONNECT, /* proto, port (from the slot's range), remote ip/port */
     DPN_REQ_RESOLVE, /* ip: ask dpnetd to ARP for a next hop */
     DPN_REQ_DETACH,
+    DPN_REQ_STATS, /* the worker's own slot counters as dpnetd sees them, in msg */
     DPN_REQ_MAX
 };
 

@@ -164,6 +164,12 @@ int dpnd_ctl_handle(struct dpnd *d, const struct rte_mp_msg *msg, const char *pe
     case DPN_REQ_DETACH:
         dpnd_slot_release(d, rq->slot, "detached");
         return 0;
+    case DPN_REQ_STATS:
+        snprintf(rep->msg, sizeof(rep->msg),
+                 "slot %u queue %u: %" PRIu64 " frames steered to it, %" PRIu64
+                 " dropped on a full ring; dpnetd: %" PRIu64 " frames received",
+                 rq->slot, s->queue, s->ring_enq, s->ring_full, d->shm->rx_pkts);
+        return 0;
     }
     return EINVAL;
 }

@@ -176,6 +176,11 @@ int main(int argc, char **argv) {
     b.type = DPN_REQ_BIND;
     b.bind.port = 4000;
     expect("a free port binds", send_req(&b, &rep), 0, &rep);
+    b.type = DPN_REQ_STATS;
+    rc = send_req(&b, &rep);
+    bool stats = rc == 0 && strstr(rep.msg, "frames steered to it") != NULL;
+    printf("%s - the stats request answers (%s)\n", stats ? "ok" : "not ok", rep.msg);
+    failures += !stats;
     struct dpn_req d = base(DPN_REQ_DETACH);
     d.slot = slot;
     d.token = token;
