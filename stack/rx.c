@@ -10,19 +10,39 @@
 #include "cksum.h"
 #include "worker.h"
 
-/* The destination port of a pure SYN (no ACK, no RST), else 0. */
-static inline uint16_t syn_port(const struct rte_mbuf *m) {
+/* The TCP header of an IPv4 frame (NULL if it is not one or too short),
+ * and the segment's sequence length (payload + SYN + FIN). */
+static inline const uint8_t *tcp_peek(const struct rte_mbuf *m, uint32_t *tcplen) {
     const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
     uint32_t len = rte_pktmbuf_data_len(m);
     if (len < RTE_ETHER_HDR_LEN + 20 + 20 || p[12] != 0x08 || p[13] != 0x00 ||
         p[RTE_ETHER_HDR_LEN + 9] != IPPROTO_TCP)
-        return 0;
+        return NULL;
     uint32_t ihl = (p[RTE_ETHER_HDR_LEN] & 0xf) * 4u;
     const uint8_t *th = p + RTE_ETHER_HDR_LEN + ihl;
-    if (ihl < 20 || len < RTE_ETHER_HDR_LEN + ihl + 20 ||
-        (th[13] & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) != RTE_TCP_SYN_FLAG)
-        return 0;
-    return (uint16_t)(th[2] << 8 | th[3]);
+    if (ihl < 20 || len < RTE_ETHER_HDR_LEN + ihl + 20)
+        return NULL;
+    uint32_t iplen = (uint32_t)(p[RTE_ETHER_HDR_LEN + 2] << 8 | p[RTE_ETHER_HDR_LEN + 3]);
+    uint32_t thl = (th[12] >> 4) * 4u;
+    *tcplen = iplen >= ihl + thl ? iplen - ihl - thl : 0;
+    *tcplen += !!(th[13] & RTE_TCP_SYN_FLAG) + !!(th[13] & RTE_TCP_FIN_FLAG);
+    return th;
+}
+
+/* Two holes in lwIP 2.1.3's TCP input, closed before it sees the segment:
+ *  - a SYN flood would fill a listener's backlog (dpn_tcp_syn_guard);
+ *  - a segment of sequence length 1 (a FIN, SYN or one byte) exactly 2^31
+ *    away from what we expect passes tcp_receive's wrapped window test and
+ *    trips its "insane offset" assertion: any peer could stop the worker
+ *    (found by fuzz_rx). Returns false to drop the frame. */
+static inline bool tcp_guards(struct dpn_worker *w, const struct rte_mbuf *m) {
+    uint32_t tcplen;
+    const uint8_t *th = tcp_peek(m, &tcplen);
+    if (likely(th == NULL || tcplen > 1))
+        return true;
+    if ((th[13] & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) == RTE_TCP_SYN_FLAG)
+        dpn_tcp_syn_guard(w, (uint16_t)(th[2] << 8 | th[3]));
+    return tcplen == 0 || dpn_tcp_seq_sane(m, th);
 }
 
 /* A frame whose first segment is too short for the IPv4 or ARP header its
@@ -50,9 +70,11 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m) {
         dpn_mbuf_drop(m);
         return;
     }
-    uint16_t sp = syn_port(m);
-    if (unlikely(sp != 0))
-        dpn_tcp_syn_guard(w, sp);
+    if (unlikely(!tcp_guards(w, m))) {
+        w->st.rx_dropped++;
+        dpn_mbuf_drop(m);
+        return;
+    }
     struct pbuf *p = dpn_pbuf_wrap(m);
     /* ethernet_input consumes p in every case (frees it on error). */
     w->netif.input(p, &w->netif);

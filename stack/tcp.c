@@ -289,6 +289,23 @@ void dpn_tcp_syn_guard(struct dpn_worker *w, uint16_t port) {
     }
 }
 
+/* A sequence-length-1 segment for a connection whose next expected
+ * sequence number is exactly 2^31 away: lwIP would assert (see rx.c).
+ * Rare frames only (FIN, SYN or one byte), so walking the list is fine. */
+bool dpn_tcp_seq_sane(const struct rte_mbuf *m, const uint8_t *th) {
+    const uint8_t *ip = rte_pktmbuf_mtod_offset(m, const uint8_t *, RTE_ETHER_HDR_LEN);
+    uint32_t src, seq;
+    uint16_t sport = (uint16_t)(th[0] << 8 | th[1]), dport = (uint16_t)(th[2] << 8 | th[3]);
+    memcpy(&src, ip + 12, 4);
+    memcpy(&seq, th + 4, 4);
+    seq = lwip_ntohl(seq);
+    for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
+        if (p->local_port == dport && p->remote_port == sport &&
+            ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)) == src)
+            return p->rcv_nxt - seq != 0x80000000u;
+    return true;
+}
+
 /* ---- public API ---- */
 
 int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *ops, void *ctx,

@@ -132,6 +132,7 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now);
 
 /* tcp.c */
 void dpn_tcp_syn_guard(struct dpn_worker *w, uint16_t port);
+bool dpn_tcp_seq_sane(const struct rte_mbuf *m, const uint8_t *th);
 void dpn_tcp_flush_dirty(struct dpn_worker *w);
 void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
 

@@ -631,6 +631,29 @@ START_TEST(test_tcp_shutdown_then_peer_fin) {
 }
 END_TEST
 
+/* lwIP 2.1.3 asserts on a FIN exactly 2^31 away from rcv_nxt (its wrapped
+ * window test lets it through): found by fuzz_rx, dropped before lwIP. */
+START_TEST(test_tcp_fin_half_the_sequence_space_away) {
+    struct peer p;
+    establish(&p, 40950, true);
+    ck_assert_int_eq(dpn_shutdown(p.c), 0); /* FIN_WAIT_1: tcp_receive runs on input */
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    uint32_t fin_seq = tx_tcp(0).seq;
+    unit_tx_drop(w);
+    uint64_t dropped = w->st.rx_dropped;
+    p.snd_nxt += 0x80000000u;
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0); /* would abort() */
+    ck_assert_uint_eq(w->st.rx_dropped, dropped + 1);
+    ck_assert_int_eq(ev.eof, 0);
+    p.snd_nxt -= 0x80000000u + 1;
+    p.rcv_nxt = fin_seq + 1; /* and it acknowledges ours: TIME_WAIT */
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0); /* the real FIN still works */
+    ck_assert_int_eq(ev.eof, 1);
+    dpn_close_conn(p.c);
+}
+END_TEST
+
 START_TEST(test_tcp_reset_by_peer) {
     struct peer p;
     establish(&p, 40001, true);
@@ -1320,6 +1343,7 @@ static Suite *api_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_tcp_lifecycle);
     tcase_add_test(tc, test_tcp_shutdown_then_peer_fin);
+    tcase_add_test(tc, test_tcp_fin_half_the_sequence_space_away);
     tcase_add_test(tc, test_tcp_reset_by_peer);
     tcase_add_test(tc, test_tcp_refuse);
     tcase_add_test(tc, test_tcp_window_reopen);
