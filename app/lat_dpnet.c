@@ -1,5 +1,7 @@
 /* net_latency over dpnet: N connections (or UDP flows), each with one
- * request in flight; a request's round trip ends when its whole echo is back. */
+ * request in flight (or --pipeline K); a request's round trip ends when its
+ * whole echo is back. --connect-rate opens a connection per request;
+ * --bulk streams and counts the echoed bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,13 +10,21 @@
 #include "latency_stats.h"
 #include "net_latency.h"
 
+#define BULK_CHUNK 65536
+
 struct flow {
     struct dpn_conn *c;
     struct dpn_udp *u;
-    uint64_t sent_ns;
-    size_t to_send; /* bytes of the current request not yet queued */
-    size_t got;     /* bytes of the current echo received */
-    uint64_t seq;   /* UDP: sequence number carried in the first 8 bytes */
+    uint64_t sent_ns;  /* UDP, --connect-rate: start of the current request */
+    uint64_t *ts;      /* TCP: start times of the requests in flight (a ring) */
+    unsigned ts_head;  /* oldest request in flight */
+    unsigned ts_n;     /* requests in flight */
+    size_t to_send;    /* bytes of queued requests not yet accepted by the stack */
+    size_t send_off;   /* offset in the message of the next byte to send */
+    size_t got;        /* bytes of the oldest request's echo received */
+    uint64_t seq;      /* UDP: sequence number carried in the first 8 bytes */
+    uint64_t bulk_out; /* --bulk: bytes accepted by the stack */
+    uint64_t bulk_in;  /* --bulk: bytes echoed back */
     bool up;
 };
 
@@ -28,6 +38,7 @@ static struct {
     bool done, started;
     int err;
     uint64_t deadline_ns;
+    uint64_t bulk_in, bulk_mark, bulk_t0, bulk_t1; /* --bulk totals and window */
 } s;
 
 static void finish(int err) {
@@ -42,34 +53,50 @@ static void finish(int err) {
 
 static void pump(struct flow *f) {
     while (f->to_send > 0) {
-        size_t off = s.o->size - f->to_send;
-        long n = dpn_send(f->c, s.payload + off, f->to_send);
+        size_t chunk = s.o->size - f->send_off;
+        if (chunk > f->to_send)
+            chunk = f->to_send;
+        long n = dpn_send(f->c, s.payload + f->send_off, chunk);
         if (n <= 0)
             return; /* full: sent() resumes */
         f->to_send -= (size_t)n;
+        f->send_off = (f->send_off + (size_t)n) % s.o->size;
+    }
+}
+
+static void pump_bulk(struct flow *f) {
+    while (f->bulk_out < s.o->bulk_bytes) {
+        uint64_t left = s.o->bulk_bytes - f->bulk_out;
+        size_t off = (size_t)(f->bulk_out % BULK_CHUNK);
+        size_t chunk = BULK_CHUNK - off;
+        if (chunk > left)
+            chunk = (size_t)left;
+        long n = dpn_send(f->c, s.payload + off, chunk);
+        if (n <= 0)
+            return;
+        f->bulk_out += (uint64_t)n;
     }
 }
 
 static void start_request(struct flow *f) {
-    f->sent_ns = dpn_now_ns();
-    f->to_send = s.o->size;
-    f->got = 0;
+    unsigned k = s.o->pipeline;
+    f->ts[(f->ts_head + f->ts_n) % k] = dpn_now_ns();
+    f->ts_n++;
+    f->to_send += s.o->size;
     if (f->c != NULL)
         pump(f);
 }
 
 static void start_all(void) {
     s.started = true;
-    for (unsigned i = 0; i < s.o->conns; i++)
-        start_request(&s.flows[i]);
-}
-
-static void complete(struct flow *f) {
-    uint64_t now = dpn_now_ns();
-    if (lat_record(&s.run, now - f->sent_ns, now))
-        finish(0);
-    else
-        start_request(f);
+    for (unsigned i = 0; i < s.o->conns; i++) {
+        struct flow *f = &s.flows[i];
+        if (s.o->bulk_bytes > 0)
+            pump_bulk(f);
+        else
+            for (unsigned k = 0; k < s.o->pipeline; k++)
+                start_request(f);
+    }
 }
 
 static void on_connected(void *ctx, struct dpn_conn *c, int err) {
@@ -87,27 +114,65 @@ static void on_connected(void *ctx, struct dpn_conn *c, int err) {
         start_all();
 }
 
+static void on_recv_bulk(struct flow *f, size_t len) {
+    f->bulk_in += len;
+    s.bulk_in += len;
+    uint64_t total = s.o->bulk_bytes * s.o->conns;
+    if (s.bulk_t0 == 0 && s.bulk_in >= total / 8) {
+        s.bulk_t0 = dpn_now_ns();
+        s.bulk_mark = s.bulk_in;
+    }
+    if (f->bulk_in > s.o->bulk_bytes) {
+        fprintf(stderr, "net_latency: server echoed more than was sent\n");
+        finish(1);
+    } else if (s.bulk_in == total) {
+        s.bulk_t1 = dpn_now_ns();
+        finish(0);
+    }
+}
+
 static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
     struct flow *f = ctx;
-    f->got += dpn_buf_len(b);
+    size_t len = dpn_buf_len(b);
     dpn_recv_done(c, b);
     if (s.done)
         return;
-    if (f->got > s.o->size) {
-        fprintf(stderr, "net_latency: server sent %zu bytes for a %zu-byte request\n", f->got,
-                s.o->size);
+    if (s.o->bulk_bytes > 0) {
+        on_recv_bulk(f, len);
+        return;
+    }
+    f->got += len;
+    if (f->got > (size_t)f->ts_n * s.o->size) {
+        fprintf(stderr, "net_latency: server sent %zu bytes for %u request(s) of %zu bytes\n",
+                f->got, f->ts_n, s.o->size);
         finish(1);
         return;
     }
-    if (f->got == s.o->size)
-        complete(f);
+    if (f->got < s.o->size)
+        return;
+    uint64_t now = dpn_now_ns();
+    while (f->got >= s.o->size) {
+        f->got -= s.o->size;
+        uint64_t t0 = f->ts[f->ts_head];
+        f->ts_head = (f->ts_head + 1) % s.o->pipeline;
+        f->ts_n--;
+        if (lat_record(&s.run, now - t0, now)) {
+            finish(0);
+            return;
+        }
+        start_request(f);
+    }
 }
 
 static void on_sent(void *ctx, struct dpn_conn *c, size_t len) {
     (void)c;
     (void)len;
     struct flow *f = ctx;
-    if (!s.done)
+    if (s.done)
+        return;
+    if (s.o->bulk_bytes > 0)
+        pump_bulk(f);
+    else
         pump(f);
 }
 
@@ -134,6 +199,76 @@ static void on_closed(void *ctx, struct dpn_conn *c, int err) {
 static const struct dpn_tcp_ops tcp_ops = {
     .connected = on_connected,
     .recv = on_recv,
+    .sent = on_sent,
+    .eof = on_eof,
+    .closed = on_closed,
+};
+
+/* ---- --connect-rate: connect, one request, close, again ---- */
+
+static const struct dpn_tcp_ops cr_ops;
+
+static int cr_open(struct flow *f) {
+    f->sent_ns = dpn_now_ns();
+    f->to_send = 0;
+    f->send_off = 0;
+    f->got = 0;
+    f->c = NULL;
+    f->up = false;
+    int rc = dpn_connect(s.w, s.o->server_ip, s.o->port, &cr_ops, f, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "net_latency: cannot connect (after %llu connections): %s\n",
+                (unsigned long long)s.run.n, dpn_strerror(rc));
+        finish(1);
+    }
+    return rc;
+}
+
+static void cr_connected(void *ctx, struct dpn_conn *c, int err) {
+    struct flow *f = ctx;
+    if (err != 0) {
+        fprintf(stderr, "net_latency: connection failed (after %llu connections): %s\n",
+                (unsigned long long)s.run.n, dpn_strerror(err));
+        finish(1);
+        return;
+    }
+    f->c = c;
+    f->up = true;
+    if (s.done) {
+        f->c = NULL;
+        f->up = false;
+        dpn_close_conn(c);
+        return;
+    }
+    f->to_send = s.o->size;
+    pump(f);
+}
+
+static void cr_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
+    struct flow *f = ctx;
+    f->got += dpn_buf_len(b);
+    dpn_recv_done(c, b);
+    if (s.done || f->got < s.o->size)
+        return;
+    if (f->got > s.o->size) {
+        fprintf(stderr, "net_latency: server sent %zu bytes for a %zu-byte request\n", f->got,
+                s.o->size);
+        finish(1);
+        return;
+    }
+    uint64_t now = dpn_now_ns();
+    f->c = NULL;
+    f->up = false;
+    dpn_close_conn(c);
+    if (lat_record(&s.run, now - f->sent_ns, now))
+        finish(0);
+    else
+        cr_open(f);
+}
+
+static const struct dpn_tcp_ops cr_ops = {
+    .connected = cr_connected,
+    .recv = cr_recv,
     .sent = on_sent,
     .eof = on_eof,
     .closed = on_closed,
@@ -175,9 +310,14 @@ static void tick(void *arg) {
     (void)arg;
     uint64_t now = dpn_now_ns();
     if (now > s.deadline_ns) {
-        fprintf(stderr, "net_latency: timed out after %llu s (%llu of %llu round trips)\n",
-                (unsigned long long)s.o->timeout_s, (unsigned long long)s.run.n,
-                (unsigned long long)s.o->count);
+        if (s.o->bulk_bytes > 0)
+            fprintf(stderr, "net_latency: timed out after %llu s (%llu of %llu bytes echoed)\n",
+                    (unsigned long long)s.o->timeout_s, (unsigned long long)s.bulk_in,
+                    (unsigned long long)(s.o->bulk_bytes * s.o->conns));
+        else
+            fprintf(stderr, "net_latency: timed out after %llu s (%llu of %llu round trips)\n",
+                    (unsigned long long)s.o->timeout_s, (unsigned long long)s.run.n,
+                    (unsigned long long)s.o->count);
         finish(1);
         return;
     }
@@ -195,6 +335,11 @@ static void tick(void *arg) {
 static int open_flows(void) {
     for (unsigned i = 0; i < s.o->conns; i++) {
         struct flow *f = &s.flows[i];
+        if (s.o->connect_rate) {
+            if (cr_open(f) != 0)
+                return -1;
+            continue;
+        }
         int rc = s.o->udp ? dpn_udp_bind(s.w, 0, on_udp, f, &f->u)
                           : dpn_connect(s.w, s.o->server_ip, s.o->port, &tcp_ops, f, NULL);
         if (rc != 0) {
@@ -226,13 +371,22 @@ int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o) {
     s.w = w;
     s.o = o;
     s.flows = calloc(o->conns, sizeof(*s.flows));
-    s.payload = malloc(o->size);
+    size_t plen = o->bulk_bytes > 0 ? BULK_CHUNK : o->size;
+    s.payload = malloc(plen);
     if (s.flows == NULL || s.payload == NULL ||
-        lat_init(&s.run, o->count, o->duration_s * 1000000000ull, o->warmup) != 0) {
+        lat_init(&s.run, o->bulk_bytes > 0 ? 1 : o->count, o->duration_s * 1000000000ull,
+                 o->warmup) != 0) {
         fprintf(stderr, "net_latency: out of memory\n");
         return 1;
     }
-    for (size_t i = 0; i < o->size; i++)
+    for (unsigned i = 0; i < o->conns; i++) {
+        s.flows[i].ts = calloc(o->pipeline, sizeof(uint64_t));
+        if (s.flows[i].ts == NULL) {
+            fprintf(stderr, "net_latency: out of memory\n");
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < plen; i++)
         s.payload[i] = (uint8_t)('a' + i % 26);
     s.deadline_ns = dpn_now_ns() + o->timeout_s * 1000000000ull;
     dpn_timer_add(w, TICK_MS, tick, NULL);
@@ -248,9 +402,27 @@ int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o) {
     }
     if (s.err != 0)
         return 1;
-    char what[128];
-    snprintf(what, sizeof(what), "dpnet %s, %u %s, %zu B messages", o->udp ? "udp" : "tcp",
-             o->conns, o->udp ? "flow(s)" : "connection(s)", o->size);
+    char what[160];
+    if (o->bulk_bytes > 0) {
+        snprintf(what, sizeof(what), "dpnet tcp bulk echo, %u connection(s), %llu B each", o->conns,
+                 (unsigned long long)o->bulk_bytes);
+        lat_report_bulk(s.bulk_in - s.bulk_mark, (double)(s.bulk_t1 - s.bulk_t0) / 1e9, s.bulk_in,
+                        o->json, what);
+        return 0;
+    }
+    if (o->connect_rate)
+        snprintf(what, sizeof(what),
+                 "dpnet tcp connect-rate, %u in parallel, %zu B echo per connection", o->conns,
+                 o->size);
+    else if (o->pipeline > 1)
+        snprintf(what, sizeof(what),
+                 "dpnet tcp, %u connection(s), %u in flight each, %zu B messages", o->conns,
+                 o->pipeline, o->size);
+    else
+        snprintf(what, sizeof(what), "dpnet %s, %u %s, %zu B messages", o->udp ? "udp" : "tcp",
+                 o->conns, o->udp ? "flow(s)" : "connection(s)", o->size);
+    if (o->samples != NULL && lat_dump(&s.run, o->samples) != 0)
+        return 1;
     lat_report(&s.run, o->json, what);
     return 0;
 }

@@ -92,4 +92,36 @@ static inline void lat_report(struct lat_run *r, bool json, const char *what) {
     fflush(stdout);
 }
 
+/* Write the samples, in the order measured, one a line in microseconds
+ * (before lat_report sorts them). Returns 0 or -1 (message printed). */
+static inline int lat_dump(const struct lat_run *r, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        perror(path);
+        return -1;
+    }
+    for (uint64_t i = 0; i < r->n; i++)
+        fprintf(f, "%.3f\n", r->rtt_ns[i] / 1000.0);
+    if (fclose(f) != 0) {
+        perror(path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Bulk mode: bytes echoed back in the measured window of secs seconds. */
+static inline void lat_report_bulk(uint64_t bytes, double secs, uint64_t total, bool json,
+                                   const char *what) {
+    double gbit = secs > 0 ? (double)bytes * 8 / secs / 1e9 : 0;
+    if (json)
+        printf("{\"bulk\": {\"bytes\": %llu, \"secs\": %.6f, \"gbit_per_s\": %.3f, "
+               "\"total_bytes\": %llu}, \"what\": \"%s\"}\n",
+               (unsigned long long)bytes, secs, gbit, (unsigned long long)total, what);
+    else
+        printf("net_latency: %s\nbulk: %llu B echoed in %.3f s (measured after the first "
+               "eighth): %.3f Gbit/s\n",
+               what, (unsigned long long)bytes, secs, gbit);
+    fflush(stdout);
+}
+
 #endif

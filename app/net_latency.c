@@ -13,8 +13,13 @@
 #include "latency_stats.h"
 #include "net_latency.h"
 
-static struct lat_opts o = {
-    .port = 7, .conns = 1, .size = 64, .count = 10000, .warmup = 1000, .timeout_s = 60};
+static struct lat_opts o = {.port = 7,
+                            .conns = 1,
+                            .size = 64,
+                            .count = 10000,
+                            .warmup = 1000,
+                            .timeout_s = 60,
+                            .pipeline = 1};
 
 static void usage(const char *prog) {
     fprintf(
@@ -32,7 +37,15 @@ static void usage(const char *prog) {
         "  --timeout S      give up after S seconds (default 60)\n"
         "  --json           one JSON line: rtt_us{min,p50,p90,p99,p99.9,max}, messages, "
         "msgs_per_s\n"
-        "  --kernel         measure over Linux sockets instead of dpnet (no EAL options)\n",
+        "  --kernel         measure over Linux sockets instead of dpnet (no EAL options)\n"
+        "  --pipeline K     TCP: K requests in flight on each connection (default 1); each\n"
+        "                   round trip is one request's, msgs_per_s counts requests\n"
+        "  --connect-rate   TCP: every request on a new connection (connect, one --size\n"
+        "                   echo, close), --conns of them in parallel; a sample is connect\n"
+        "                   to end of echo, msgs_per_s counts connections\n"
+        "  --bulk BYTES     TCP: stream BYTES on each connection and read the echo back;\n"
+        "                   reports echoed Gbit/s after the first eighth (--size: write size)\n"
+        "  --samples FILE   write every measured round trip (us, one a line, in order)\n",
         prog, prog);
 }
 
@@ -66,6 +79,10 @@ static int parse_args(int argc, char **argv) {
                                          {"timeout", required_argument, NULL, 't'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"kernel", no_argument, NULL, 'k'},
+                                         {"pipeline", required_argument, NULL, 'P'},
+                                         {"connect-rate", no_argument, NULL, 'C'},
+                                         {"bulk", required_argument, NULL, 'B'},
+                                         {"samples", required_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int opt, idx;
@@ -123,6 +140,22 @@ static int parse_args(int argc, char **argv) {
         case 'k':
             o.kernel = true;
             break;
+        case 'P':
+            if (parse_num(name, optarg, 1, 4096, &v) != 0)
+                return -1;
+            o.pipeline = (unsigned)v;
+            break;
+        case 'C':
+            o.connect_rate = true;
+            break;
+        case 'B':
+            if (parse_num(name, optarg, 8, 1ull << 40, &v) != 0)
+                return -1;
+            o.bulk_bytes = v;
+            break;
+        case 'S':
+            o.samples = optarg;
+            break;
         default:
             usage(argv[0]);
             return -1;
@@ -141,6 +174,14 @@ static int parse_args(int argc, char **argv) {
                 "net_latency: --size %zu: UDP messages must fit one frame (at most "
                 "1472 B)\n",
                 o.size);
+        return -1;
+    }
+    if (o.udp && (o.pipeline > 1 || o.connect_rate || o.bulk_bytes > 0)) {
+        fprintf(stderr, "net_latency: --pipeline, --connect-rate and --bulk are TCP only\n");
+        return -1;
+    }
+    if ((o.pipeline > 1) + o.connect_rate + (o.bulk_bytes > 0) > 1) {
+        fprintf(stderr, "net_latency: --pipeline, --connect-rate and --bulk exclude each other\n");
         return -1;
     }
     if (o.duration_s > 0 && o.timeout_s < o.duration_s + 10)

@@ -20,6 +20,10 @@ struct lat_opts {
     uint64_t timeout_s;
     bool json;
     bool kernel;
+    unsigned pipeline;   /* TCP: requests in flight per connection (default 1) */
+    bool connect_rate;   /* each request on a new connection: connect, echo, close */
+    uint64_t bulk_bytes; /* >0: stream this many bytes per connection, count the echo */
+    const char *samples; /* write each round trip (us, one a line) to this file */
 };
 
 /* Exit codes: 0 measured, 1 could not complete (error printed), 2 usage. */

@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# dpnet vs Linux, every case in one run on this machine with the same pinning
+# (client side on core 0, server side on core 1; dpnet busy-polls, Linux
+# processes are pinned with taskset):
+#   1. TCP 64 B ping-pong RTT: dpnet <-memif-> dpnet vs the kernel over veth
+#      (net_latency --kernel against kecho, and sockperf; sockperf prints
+#      one-way = RTT/2, shown here as RTT)
+#   2. the same for UDP, plus the floor: dpnet against dpdk-testpmd 5tswap
+#   3. TCP RTT for 64..16384 B messages
+#   4. requests/s: 64 connections x 8 requests in flight, 64 B echo
+#   5. new connections/s: connect, 64 B echo, close; 16 in parallel
+#   6. one bulk TCP stream through the echo server (echoed Gbit/s)
+#   7. RTT through dpnetd (attached echoserver) vs standalone, Linux client
+#      over net_tap; and, if it comes up, two dpnetd over memif
+#   8. httpd (dpnet, net_tap) vs nginx (veth) under wrk, 1 and 64 connections
+# Each case runs REPS times; the tables show the median run. Results:
+# bench/results/ (full run) or bench/results/quick/ (--quick): bench.md,
+# bench.json, PNG plots, machine.txt.
+#
+#   tools/bench.sh [--quick]      DPNET_BUILD=DIR (default build/), BENCH_OUT=DIR
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() { say "error: $*" >&2; exit 1; }
+
+QUICK=0
+for a in "$@"; do
+  case "$a" in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$a' (tools/bench.sh [--quick])" ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || die "run as root (namespaces, hugepages)"
+
+B=${DPNET_BUILD:-$top/build}
+A=$B/app
+for p in echoserver net_latency kecho dpnetd httpd; do
+  [ -x "$A/$p" ] || die "$A/$p missing: build first (tools/setup.sh; meson setup build && ninja -C build) or set DPNET_BUILD"
+done
+PY=/usr/bin/python3
+need() { # command debian-package
+  command -v "$1" >/dev/null && return 0
+  say "installing $2 (for $1)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null 2>&1 || true
+  command -v "$1" >/dev/null || { say "warning: $1 unavailable: its cases are skipped"; return 1; }
+}
+HAVE_TESTPMD=1 HAVE_SOCKPERF=1 HAVE_WRK=1 HAVE_NGINX=1
+need dpdk-testpmd dpdk-dev || HAVE_TESTPMD=0
+need sockperf sockperf || HAVE_SOCKPERF=0
+need wrk wrk || HAVE_WRK=0
+need nginx nginx-light || HAVE_NGINX=0
+$PY -c 'import matplotlib' 2>/dev/null || need /usr/bin/true python3-matplotlib || true
+grep -q hugetlbfs /proc/mounts || die "no hugetlbfs mounted: run tools/setup.sh"
+
+if [ "$QUICK" = 1 ]; then
+  REPS=1 LAT=(--count 3000 --warmup 500) SP_T=1 TP=(--count 100000 --warmup 5000)
+  CR=(--count 2000 --warmup 200) BULK=$((32 << 20)) WRK_D=1
+  RESULTS=${BENCH_OUT:-$top/bench/results/quick}
+else
+  REPS=3 LAT=(--duration 2 --warmup 2000) SP_T=2 TP=(--duration 2 --warmup 20000)
+  CR=(--duration 2 --warmup 1000) BULK=$((512 << 20)) WRK_D=3
+  RESULTS=${BENCH_OUT:-$top/bench/results}
+fi
+SIZES=(64 512 1460 4096 16384)
+
+tag=$$
+out=$(mktemp -d /tmp/dpn-bench.XXXXXX)
+chmod 755 "$out"
+mkdir -p "$out/raw"
+MAN=$out/manifest.tsv
+: >"$MAN"
+pids=()
+NS_S=dpnb-s-$tag NS_C=dpnb-c-$tag NS_T=dpnb-t-$tag
+nss=("$NS_S" "$NS_C" "$NS_T")
+prefixes=()
+cleanup() {
+  local rc=$? p
+  trap - EXIT INT TERM
+  exec 7>&- 2>/dev/null || true
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  for n in "${nss[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+  for x in "${prefixes[@]}"; do rm -rf /dev/hugepages/"$x"map_* /var/run/dpdk/"$x"; done
+  rm -rf "$out"
+  [ "$rc" -eq 0 ] || say "stopped (exit $rc); cleaned up"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Start a background process (kept for cleanup); prints nothing, sets LAST.
+bg() { "$@" & LAST=$!; pids+=("$LAST"); }
+# Stop one of ours: SIGINT, wait, SIGKILL.
+stop() {
+  local p=$1
+  kill -INT "$p" 2>/dev/null || return 0
+  for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+waitfor() { # file pattern [seconds]
+  for _ in $(seq $((${3:-15} * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  say "timed out waiting for '$2' in $1:"; tail -5 "$1" | sed 's/^/    /'; return 1
+}
+# record ID KIND REP FILE SAMPLES LABEL: one measurement for the report.
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$MAN"; }
+summ() { # kind file: one-line summary of a result
+  $PY - "$1" "$2" <<'PY' 2>/dev/null || echo "failed (see log)"
+import json, re, sys
+kind, f = sys.argv[1], sys.argv[2]
+txt = open(f).read()
+if kind == "sockperf":
+    p = {q: 2 * float(v) for q, v in re.findall(r"percentile (\d+\.\d+) =\s*([\d.]+)", txt)}
+    print("RTT p50 %.2f p99 %.2f p99.9 %.2f us (sockperf one-way x2)" % (p["50.000"], p["99.000"], p["99.900"]))
+else:
+    r = json.loads([l for l in txt.splitlines() if l.startswith("{")][-1])
+    if kind == "bulk":
+        print("%.2f Gbit/s echoed" % r["bulk"]["gbit_per_s"])
+    elif kind == "wrk":
+        print("%.0f req/s, p50 %.1f p99 %.1f p99.9 %.1f us, errors %d" % (r["rps"], r["p50"], r["p99"], r["p99.9"], r["errors"]))
+    else:
+        t = r["rtt_us"]
+        print("p50 %.2f p99 %.2f p99.9 %.2f us, %.0f/s" % (t["p50"], t["p99"], t["p99.9"], r["msgs_per_s"]))
+PY
+}
+# measure ID KIND REP LABEL SAMPLES|- CMD...: run one measurement (timeout 120 s).
+measure() {
+  local id=$1 kind=$2 rep=$3 label=$4 samples=$5; shift 5
+  local f=$out/raw/$id.r$rep.out
+  if timeout -s INT -k 5 120 "$@" >"$f" 2>"$f.err"; then
+    record "$id" "$kind" "$rep" "$f" "$samples" "$label"
+    say "  $id run $rep: $(summ "$kind" "$f")"
+    return 0
+  fi
+  say "  $id run $rep: FAILED:"; grep -v '^dpnet: port\|^EAL\|^TELEMETRY\|mp action' "$f.err" | tail -3 | sed 's/^/    /'
+  return 1
+}
+
+say "output: $RESULTS; build: $B; $( [ "$QUICK" = 1 ] && echo "quick (1 run, small counts)" || echo "full ($REPS runs per case)")"
+say "pinning: client side on core 0, server side on core 1 (dpnet -l, Linux taskset -c); dpnet polls busy"
+
+# ---- machine description and a noise check --------------------------------
+{
+  echo "# date"; date -u +%Y-%m-%dT%H:%M:%SZ
+  echo "# uname"; uname -a
+  echo "# lscpu"; lscpu
+  echo "# DPDK"; pkg-config --modversion libdpdk 2>/dev/null || true
+  dpkg-query -W -f='${Package} ${Version}\n' dpdk libdpdk-dev dpdk-dev sockperf wrk nginx-light 2>/dev/null || true
+  echo "# compiler"; cc --version | head -1
+  echo "# build"; echo "$B"
+  echo "# other processes using CPU when the run started (they disturb busy polling)"
+  top -b -n 2 -d 0.5 -w 200 | awk '/^top -/{n++} n==2 && $1 ~ /^[0-9]+$/ && $9+0 >= 5 {print}' || true
+} >"$out/machine.txt"
+busy=$(top -b -n 2 -d 0.5 -w 200 | awk '/^top -/{n++} n==2 && $1 ~ /^[0-9]+$/ && $9+0 >= 20 {printf "%s(%s%%) ", $12, $9}')
+[ -z "$busy" ] || say "WARNING: other processes are using CPU and will disturb the figures: $busy"
+
+# ---- network set-up: veth between two namespaces; a third for net_tap -----
+SIP=10.95.0.1 CIP=10.95.0.2 TIP=10.96.0.2 TPEER=10.96.0.1
+say "set-up: veth $NS_S ($SIP) <-> $NS_C ($CIP); tap namespace $NS_T"
+for n in "${nss[@]}"; do ip netns add "$n"; ip netns exec "$n" ip link set lo up; done
+ip link add bs$tag type veth peer name bc$tag
+ip link set bs$tag netns "$NS_S"; ip link set bc$tag netns "$NS_C"
+ip netns exec "$NS_S" ip addr add $SIP/24 dev bs$tag
+ip netns exec "$NS_C" ip addr add $CIP/24 dev bc$tag
+ip netns exec "$NS_S" ip link set bs$tag up; ip netns exec "$NS_C" ip link set bc$tag up
+# Client-side TIME_WAIT for the connection-rate case (per namespace sysctls).
+ip netns exec "$NS_C" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65535"
+ip netns exec "$NS_T" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="1024 65535"
+# As arrays, not functions: timeout and bg need a real command (ip netns exec
+# and taskset exec the program, so a recorded PID is the program's own).
+nsS=(ip netns exec "$NS_S") nsC=(ip netns exec "$NS_C") nsT=(ip netns exec "$NS_T")
+
+bg "${nsS[@]}" taskset -c 1 "$A/kecho" -p 7 -b $SIP >"$out/kecho.log" 2>&1; KECHO=$LAST
+waitfor "$out/kecho.log" listening
+if [ $HAVE_SOCKPERF = 1 ]; then
+  bg "${nsS[@]}" taskset -c 1 sockperf sr --tcp -i $SIP -p 11111 >"$out/sp-tcp.log" 2>&1
+  bg "${nsS[@]}" taskset -c 1 sockperf sr -i $SIP -p 11112 >"$out/sp-udp.log" 2>&1
+fi
+KNL=("${nsC[@]}" taskset -c 0 "$A/net_latency" --kernel --server $SIP --json --timeout 100)
+
+# dpnet echoserver over memif (server side, core 1), restarted if it died.
+MSOCK=$out/memif.sock MLOG=$out/memif-srv.log MPID=0
+memif_up() {
+  if [ "$MPID" != 0 ] && kill -0 "$MPID" 2>/dev/null; then return 0; fi
+  [ "$MPID" = 0 ] || say "  (memif echoserver exited: restarting it)"
+  rm -f "$MSOCK"
+  bg "$A/echoserver" --no-pci -l 1 --vdev=net_memif0,role=server,socket=$MSOCK -- \
+    --ip 10.97.0.1/24 --poll busy >"$MLOG" 2>&1
+  MPID=$LAST
+  waitfor "$MLOG" "listening on port"
+}
+memif_down() { [ "$MPID" = 0 ] || stop "$MPID"; MPID=0; }
+DNL=("$A/net_latency" --no-pci -l 0 --vdev=net_memif0,role=client,socket=$MSOCK -- \
+  --ip 10.97.0.2/24 --poll busy --server 10.97.0.1 --json --timeout 100)
+# dpnet measurement over memif: the server must be up; one retry after a crash.
+dmeasure() {
+  local id=$1 kind=$2 rep=$3 label=$4 samples=$5; shift 5
+  memif_up
+  measure "$id" "$kind" "$rep" "$label" "$samples" "${DNL[@]}" "$@" && return 0
+  memif_down; memif_up
+  measure "$id" "$kind" "$rep" "$label" "$samples" "${DNL[@]}" "$@" || true
+}
+kmeasure() { measure "$@" || true; }
+
+L_DP="dpnet <-memif-> dpnet (echoserver core 1, net_latency core 0, busy)"
+L_LX="Linux veth, net_latency --kernel -> kecho (core 0 -> core 1)"
+L_SP="Linux veth, sockperf pp -> sr (core 0 -> core 1), RTT = 2 x one-way"
+
+# ---- 1, 2: 64 B ping-pong --------------------------------------------------
+say "case 1+2: 64 B ping-pong, TCP and UDP, one connection"
+for r in $(seq $REPS); do
+  for proto in tcp udp; do
+    u=(); [ $proto = udp ] && u=(--udp)
+    dmeasure ${proto}64_dpnet lat $r "$L_DP" "$out/raw/${proto}64_dpnet.r$r.samples" \
+      "${u[@]}" "${LAT[@]}" --samples "$out/raw/${proto}64_dpnet.r$r.samples"
+    kmeasure ${proto}64_linux lat $r "$L_LX" "$out/raw/${proto}64_linux.r$r.samples" \
+      "${KNL[@]}" "${u[@]}" "${LAT[@]}" --samples "$out/raw/${proto}64_linux.r$r.samples"
+    if [ $HAVE_SOCKPERF = 1 ]; then
+      if [ $proto = tcp ]; then sp=(--tcp -p 11111); else sp=(-p 11112); fi
+      kmeasure ${proto}64_sockperf sockperf $r "$L_SP" - \
+        "${nsC[@]}" taskset -c 0 sockperf pp "${sp[@]}" -i $SIP -m 64 -t $SP_T
+    fi
+  done
+done
+
+# UDP floor: net_latency (dpnet, core 0) against testpmd 5tswap (forwarding
+# lcore on core 1, its main lcore on core 0 idle in the command line). testpmd
+# answers no ARP: icmpecho mode first (it answers ARP), then 5tswap.
+if [ $HAVE_TESTPMD = 1 ]; then
+  say "case 2: UDP floor: net_latency (dpnet) <-memif-> dpdk-testpmd --forward-mode=5tswap"
+  memif_down
+  trap '' PIPE # a testpmd that died must not kill us through its FIFO
+  for r in $(seq $REPS); do
+    tsock=$out/tp$r.sock fifo=$out/tp$r.fifo tlog=$out/testpmd$r.log
+    mkfifo "$fifo"
+    # Not through bg: a function's "cmd &" gets /dev/null as stdin, and a
+    # redirection on the function call would open the FIFO in this shell.
+    dpdk-testpmd --no-pci -l 0,1 --main-lcore 0 --in-memory --log-level=pmd.net.memif:error \
+      --vdev=net_memif0,role=server,socket=$tsock -- -i --total-num-mbufs=16384 --nb-cores=1 \
+      <"$fifo" >"$tlog" 2>&1 &
+    TPID=$!; pids+=("$TPID")
+    exec 7>"$fifo" # unblocks testpmd's open of the FIFO
+    echo "set fwd icmpecho" >&7 || true; echo "start" >&7 || true
+    waitfor "$tlog" "Checking link statuses" || true
+    f=$out/raw/udp64_floor.r$r
+    ( timeout -s INT -k 5 120 "$A/net_latency" --no-pci -l 0 --vdev=net_memif0,role=client,socket=$tsock -- \
+        --ip 10.98.0.2/24 --poll busy --server 10.98.0.1 --json --timeout 100 --udp "${LAT[@]}" \
+        --samples "$f.samples" >"$f.out" 2>"$f.out.err" ) &
+    NLP=$!
+    # Switch to 5tswap once icmpecho has answered net_latency's ARP request (the
+    # request queued behind it is dropped there and resent after 200 ms).
+    for _ in $(seq 100); do
+      echo "show port stats 0" >&7 || true
+      sleep 0.1
+      grep -q "TX-packets: *[1-9]" "$tlog" && break
+    done
+    { echo "stop"; echo "set fwd 5tswap"; echo "start"; } >&7 || true
+    if wait $NLP; then
+      record udp64_floor lat $r "$f.out" "$f.samples" "floor: dpnet net_latency <-memif-> dpdk-testpmd 5tswap (fwd lcore core 1)"
+      say "  udp64_floor run $r: $(summ lat "$f.out")"
+    else
+      say "  udp64_floor run $r: FAILED"; tail -3 "$f.out.err" | sed 's/^/    /'
+    fi
+    echo "stop" >&7 || true; echo "quit" >&7 || true; exec 7>&-
+    stop $TPID
+  done
+  trap - PIPE
+fi
+
+# ---- 3: message sizes ------------------------------------------------------
+say "case 3: TCP RTT vs message size (${SIZES[*]} B)"
+for r in $(seq $REPS); do
+  for s in "${SIZES[@]}"; do
+    [ "$s" = 64 ] && continue # case 1
+    w=(); [ "$QUICK" = 0 ] && [ "$s" -ge 4096 ] && w=(--warmup 500)
+    dmeasure size${s}_dpnet lat $r "$L_DP" - --size $s "${LAT[@]}" "${w[@]}"
+    kmeasure size${s}_linux lat $r "$L_LX" - "${KNL[@]}" --size $s "${LAT[@]}" "${w[@]}"
+  done
+done
+
+# ---- 4: requests/s ---------------------------------------------------------
+say "case 4: throughput: 64 connections x 8 requests in flight, 64 B echo"
+for r in $(seq $REPS); do
+  dmeasure tput_dpnet rate $r "$L_DP" - --conns 64 --pipeline 8 "${TP[@]}"
+  kmeasure tput_linux rate $r "$L_LX (epoll)" - "${KNL[@]}" --conns 64 --pipeline 8 "${TP[@]}"
+done
+
+# ---- 5: connections/s ------------------------------------------------------
+say "case 5: new connections/s: connect, 64 B echo, close (client closes first), 16 in parallel"
+for r in $(seq $REPS); do
+  dmeasure cps_dpnet rate $r "$L_DP" - --connect-rate --conns 16 "${CR[@]}"
+  kmeasure cps_linux rate $r "$L_LX (epoll; tcp_tw_reuse=1)" - "${KNL[@]}" --connect-rate --conns 16 "${CR[@]}"
+done
+
+# ---- 6: bulk ---------------------------------------------------------------
+say "case 6: one bulk TCP stream of $((BULK >> 20)) MiB through the echo server"
+for r in $(seq $REPS); do
+  dmeasure bulk_dpnet bulk $r "$L_DP, MTU 1500" - --bulk $BULK
+  kmeasure bulk_linux bulk $r "$L_LX, MTU 1500 (TSO/GSO on veth)" - "${KNL[@]}" --bulk $BULK
+done
+memif_down
+
+# ---- 7: dpnetd (attached) vs standalone, Linux client over net_tap ---------
+say "case 7: Linux client -> echoserver on net_tap: standalone vs attached to dpnetd"
+tap_up() { # iface log: wait for the tap, give the kernel side its address
+  waitfor "$2" "${3:-listening on port}" || return 1
+  "${nsT[@]}" ip addr add $TPEER/24 dev "$1"; "${nsT[@]}" ip link set "$1" up
+  for _ in $(seq 50); do "${nsT[@]}" ping -c 1 -W 1 $TIP >/dev/null 2>&1 && return 0; sleep 0.1; done
+  say "  no ping reply from $TIP"; return 1
+}
+TKNL=("${nsT[@]}" taskset -c 0 "$A/net_latency" --kernel --server $TIP --json --timeout 100)
+L_TS="Linux client (core 0) -> echoserver standalone on net_tap (core 1, busy)"
+L_TA="Linux client (core 0) -> echoserver attached to dpnetd (worker core 1 busy; dpnetd core 0 hybrid), net_tap, software steering"
+bg "${nsT[@]}" "$A/echoserver" --no-pci -l 1 --log-level=pmd.net.tap:error --vdev=net_tap0,iface=bt1$tag -- \
+  --ip $TIP/24 --poll busy >"$out/tap-sa.log" 2>&1; SA=$LAST
+if tap_up bt1$tag "$out/tap-sa.log"; then
+  for r in $(seq $REPS); do
+    kmeasure tap_standalone_tcp lat $r "$L_TS" - "${TKNL[@]}" "${LAT[@]}"
+    kmeasure tap_standalone_udp lat $r "$L_TS" - "${TKNL[@]}" --udp "${LAT[@]}"
+  done
+fi
+stop $SA
+DPFX=dpnb$tag; prefixes+=("$DPFX")
+bg "${nsT[@]}" "$A/dpnetd" --no-pci -l 0 --file-prefix $DPFX --log-level=pmd.net.tap:error \
+  --vdev=net_tap0,iface=bt2$tag -- --ip $TIP/24 --queues 2 --poll hybrid >"$out/dpnetd.log" 2>&1; DPD=$LAST
+if tap_up bt2$tag "$out/dpnetd.log" "dpnetd: serving"; then
+  bg "${nsT[@]}" "$A/echoserver" --no-pci --lcores=1@1 --proc-type=secondary --file-prefix $DPFX \
+    --log-level=pmd.net.tap:error -- --app bench --port 7 --poll busy >"$out/tap-att.log" 2>&1; WK=$LAST
+  if waitfor "$out/tap-att.log" "listening on port"; then
+    for r in $(seq $REPS); do
+      kmeasure tap_attached_tcp lat $r "$L_TA" - "${TKNL[@]}" "${LAT[@]}"
+      kmeasure tap_attached_udp lat $r "$L_TA" - "${TKNL[@]}" --udp "${LAT[@]}"
+    done
+  fi
+  stop $WK
+fi
+stop $DPD
+
+# Two dpnetd over memif (one per side, 2 queue pairs each, software steering),
+# an attached worker on each side: net_latency -> echoserver. Four processes on
+# two cores: the daemons poll hybrid (memif has no RX interrupt: back-off
+# sleeps), the workers busy; daemon and worker of one side share its core.
+say "case 7b: net_latency (attached) -> echoserver (attached), two dpnetd over memif"
+P1=dpnbs$tag P2=dpnbc$tag; prefixes+=("$P1" "$P2")
+DSOCK=$out/dmemif.sock
+bg "$A/dpnetd" --no-pci -l 1 --file-prefix $P1 --vdev=net_memif0,role=server,socket=$DSOCK -- \
+  --ip 10.99.0.1/24 --queues 2 --poll hybrid --spin-us 200 >"$out/dpnetd-s.log" 2>&1; D1=$LAST
+waitfor "$out/dpnetd-s.log" "dpnetd: serving" || true # the memif server's socket first
+bg "$A/dpnetd" --no-pci -l 0 --file-prefix $P2 --vdev=net_memif0,role=client,socket=$DSOCK -- \
+  --ip 10.99.0.2/24 --queues 2 --poll hybrid --spin-us 200 >"$out/dpnetd-c.log" 2>&1; D2=$LAST
+if waitfor "$out/dpnetd-s.log" "dpnetd: serving" && waitfor "$out/dpnetd-c.log" "dpnetd: serving"; then
+  bg "$A/echoserver" --no-pci --lcores=2@1 --proc-type=secondary --file-prefix $P1 -- \
+    --app bench --port 7 --poll busy >"$out/dmemif-w.log" 2>&1; W1=$LAST
+  if waitfor "$out/dmemif-w.log" "listening on port"; then
+    sleep 1 # memif link up between the daemons
+    for r in $(seq $REPS); do
+      kmeasure memifd_tcp lat $r "dpnet attached <-memif-> dpnet attached (two dpnetd hybrid, workers busy; side A core 0, side B core 1)" - \
+        "$A/net_latency" --no-pci --lcores=1@0 --proc-type=secondary --file-prefix $P2 -- \
+        --poll busy --server 10.99.0.1 --json --timeout 30 "${LAT[@]}"
+    done
+  fi
+  stop $W1
+fi
+stop $D2; stop $D1
+
+# ---- 8: httpd vs nginx under wrk -------------------------------------------
+if [ $HAVE_WRK = 1 ]; then
+  say "case 8: HTTP GET of a 64 B file: dpnet httpd (net_tap) vs nginx (veth), wrk -t1 on core 0"
+  mkdir -p "$out/www" "$out/nginx/tmp"
+  head -c 63 /dev/zero | tr '\0' 'x' >"$out/www/b64"; echo >>"$out/www/b64"
+  chmod -R a+rX "$out/www"
+  cat >"$out/report.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "duration_us": %d, "errors": %d, "rps": %.1f, ' ..
+    '"p50": %.1f, "p90": %.1f, "p99": %.1f, "p99.9": %.1f, "max": %.1f}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    summary.requests / (summary.duration / 1e6), latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9), latency.max))
+end
+LUA
+  wrk_run() { # id rep label ns url conns
+    local c=$6 t=1
+    kmeasure "$1" wrk "$2" "$3" - ip netns exec "$4" taskset -c 0 wrk -t$t -c$c -d${WRK_D}s --latency \
+      -s "$out/report.lua" "$5"
+  }
+  bg "${nsT[@]}" "$A/httpd" --no-pci -l 1 --log-level=pmd.net.tap:error --vdev=net_tap0,iface=bt3$tag -- \
+    --ip $TIP/24 --poll busy --port 80 --root "$out/www" >"$out/httpd.log" 2>&1; HP=$LAST
+  if tap_up bt3$tag "$out/httpd.log"; then
+    for r in $(seq $REPS); do
+      wrk_run http1_dpnet $r "dpnet httpd on net_tap (core 1, busy) <- wrk -t1 -c1 (core 0)" "$NS_T" http://$TIP/b64 1
+      wrk_run http64_dpnet $r "dpnet httpd on net_tap (core 1, busy) <- wrk -t1 -c64 (core 0)" "$NS_T" http://$TIP/b64 64
+    done
+  fi
+  stop $HP
+  if [ $HAVE_NGINX = 1 ]; then
+    cat >"$out/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $out/nginx/nginx.pid;
+error_log $out/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on; tcp_nodelay on;
+  keepalive_requests 100000000; keepalive_timeout 120;
+  client_body_temp_path $out/nginx/tmp/body; proxy_temp_path $out/nginx/tmp/proxy;
+  fastcgi_temp_path $out/nginx/tmp/fcgi; uwsgi_temp_path $out/nginx/tmp/uwsgi;
+  scgi_temp_path $out/nginx/tmp/scgi;
+  default_type application/octet-stream;
+  server { listen $SIP:8080; root $out/www; }
+}
+EOF
+    bg "${nsS[@]}" taskset -c 1 nginx -e "$out/nginx/error.log" -p "$out/nginx" -c "$out/nginx/nginx.conf"; NGX=$LAST
+    for _ in $(seq 50); do "${nsC[@]}" bash -c "exec 3<>/dev/tcp/$SIP/8080" 2>/dev/null && break; sleep 0.1; done
+    for r in $(seq $REPS); do
+      wrk_run http1_nginx $r "nginx 1.22 (1 worker, core 1) on veth <- wrk -t1 -c1 (core 0)" "$NS_C" http://$SIP:8080/b64 1
+      wrk_run http64_nginx $r "nginx 1.22 (1 worker, core 1) on veth <- wrk -t1 -c64 (core 0)" "$NS_C" http://$SIP:8080/b64 64
+    done
+    kill -QUIT $NGX 2>/dev/null || true; sleep 0.5; stop $NGX
+  fi
+fi
+
+# ---- report ----------------------------------------------------------------
+say "writing the report"
+mkdir -p "$RESULTS"
+cp "$out/machine.txt" "$RESULTS/machine.txt"
+$PY "$top/tools/bench_report.py" --manifest "$MAN" --out "$RESULTS" --reps $REPS \
+  $( [ "$QUICK" = 1 ] && echo --quick ) --bulk-bytes $BULK
+say "results in $RESULTS"

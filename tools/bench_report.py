@@ -1,0 +1,367 @@
+#!/usr/bin/python3
+"""Turn tools/bench.sh measurements into bench.md, bench.json and PNG plots.
+
+Input: a manifest (one line per measurement: id, kind, run, output file,
+samples file or '-', label). Each case ran N times; every table shows the
+median run (by p50 for latencies, by rate for throughputs) and lists the
+key figure of each run. Run with Debian's python (/usr/bin/python3), which
+has matplotlib.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+
+SIZES = [64, 512, 1460, 4096, 16384]
+
+
+def parse(kind, path):
+    txt = open(path).read()
+    if kind == "sockperf":
+        p = {q: 2 * float(v) for q, v in re.findall(r"percentile (\d+\.\d+) =\s*([\d.]+)", txt)}
+        m = re.search(r"<MAX> observation =\s*([\d.]+)", txt)
+        obs = re.search(r"\[Total Run\] RunTime=([\d.]+) sec; Warm up time=\d+ msec; SentMessages=(\d+)", txt)
+        return {"p50": p["50.000"], "p99": p["99.000"], "p99.9": p["99.900"],
+                "max": 2 * float(m.group(1)) if m else None,
+                "rate": int(obs.group(2)) / float(obs.group(1)) if obs else None}
+    line = [l for l in txt.splitlines() if l.startswith("{")][-1]
+    r = json.loads(line)
+    if kind == "bulk":
+        return {"gbit_per_s": r["bulk"]["gbit_per_s"], "bytes": r["bulk"]["bytes"],
+                "secs": r["bulk"]["secs"], "what": r["what"]}
+    if kind == "wrk":
+        return {"rate": r["rps"], "p50": r["p50"], "p90": r["p90"], "p99": r["p99"],
+                "p99.9": r["p99.9"], "max": r["max"], "requests": r["requests"],
+                "errors": r["errors"]}
+    t = r["rtt_us"]
+    d = {k: t[k] for k in ("min", "p50", "p90", "p99", "p99.9", "max")}
+    d.update(rate=r["msgs_per_s"], messages=r["messages"], lost=r["lost"], what=r["what"])
+    return d
+
+
+def key(kind):
+    return {"bulk": "gbit_per_s", "rate": "rate", "wrk": "rate"}.get(kind, "p50")
+
+
+def load(manifest):
+    runs = {}
+    for line in open(manifest):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 6:
+            continue
+        cid, kind, rep, path, samples, label = f[:6]
+        try:
+            m = parse(kind, path)
+        except Exception as e:  # a run whose output cannot be read counts as failed
+            print("bench_report: %s run %s unreadable: %s" % (cid, rep, e), file=sys.stderr)
+            continue
+        m["run"] = int(rep)
+        m["samples_file"] = samples if samples != "-" else None
+        r = runs.setdefault(cid, {"kind": kind, "label": label, "runs": []})
+        r["runs"].append(m)
+    res = {}
+    for cid, r in runs.items():
+        k = key(r["kind"])
+        ordered = sorted(r["runs"], key=lambda m: m[k])
+        med = ordered[(len(ordered) - 1) // 2]
+        out = {"kind": r["kind"], "label": r["label"], "key": k, "median_run": med["run"],
+               "each_run": [m[k] for m in sorted(r["runs"], key=lambda m: m["run"])]}
+        out.update({a: b for a, b in med.items() if a not in ("run", "samples_file")})
+        out["_samples"] = med["samples_file"]
+        res[cid] = out
+    return res
+
+
+def f2(x, nd=2):
+    if x is None:
+        return "-"
+    if x >= 1000:
+        return "%.0f" % x
+    if x >= 100:
+        return "%.1f" % x
+    return ("%." + str(nd) + "f") % x
+
+
+def trio(r):
+    return "%s / %s / %s" % (f2(r.get("p50")), f2(r.get("p99")), f2(r.get("p99.9")))
+
+
+def ratio(a, b, k):
+    if a is None or b is None or a.get(k) in (None, 0) or b.get(k) in (None, 0):
+        return None
+    return a[k] / b[k]
+
+
+def rfmt(x):
+    return "-" if x is None else ("%.3f" % x if x < 10 else "%.1f" % x)
+
+
+def rate_fmt(x):
+    if x is None:
+        return "-"
+    if x >= 1e6:
+        return "%.2f M" % (x / 1e6)
+    if x >= 1e3:
+        return "%.1f k" % (x / 1e3)
+    return "%.0f" % x
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--manifest", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--bulk-bytes", type=int, default=0)
+    a = ap.parse_args()
+    res = load(a.manifest)
+    g = res.get
+    comparisons = []  # (group, case, dpnet id, reference name, reference id)
+    comparisons.append(("rtt", "TCP 64 B", "tcp64_dpnet", "Linux (net_latency)", "tcp64_linux"))
+    comparisons.append(("rtt", "TCP 64 B", "tcp64_dpnet", "Linux (sockperf, 2 x one-way)", "tcp64_sockperf"))
+    comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "Linux (net_latency)", "udp64_linux"))
+    comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "Linux (sockperf, 2 x one-way)", "udp64_sockperf"))
+    comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "floor: dpnet <-> testpmd 5tswap", "udp64_floor"))
+    for s in SIZES[1:]:  # 64 B is the first row
+        d = "tcp64_dpnet" if s == 64 else "size%d_dpnet" % s
+        l = "tcp64_linux" if s == 64 else "size%d_linux" % s
+        comparisons.append(("size", "TCP %d B" % s, d, "Linux (net_latency)", l))
+
+    L = []
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    L.append("# dpnet vs Linux: tools/bench.sh%s" % (" --quick (smoke run: small counts, one run)" if a.quick else ""))
+    L.append("")
+    L.append("Run %s on this machine (see machine.txt), %d run(s) per case; each figure is "
+             "the median run (by p50 for round trips, by rate for throughputs). Client side "
+             "on core 0, server side on core 1; dpnet polls busy, Linux processes pinned with "
+             "taskset. RTT in microseconds." % (now, a.reps))
+    L.append("")
+    L.append("## Round-trip time, one connection, closed loop (us: p50 / p99 / p99.9)")
+    L.append("")
+    L.append("| case | dpnet <-memif-> dpnet | reference | reference RTT | ratio p50 | ratio p99 | ratio p99.9 |")
+    L.append("|---|---|---|---|---|---|---|")
+    ratios = []
+    for grp, case, did, rname, rid in comparisons:
+        d, r = g(did), g(rid)
+        if d is None and r is None:
+            continue
+        rp = [ratio(d, r, k) for k in ("p50", "p99", "p99.9")]
+        L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            case, trio(d) if d else "failed", rname, trio(r) if r else "failed",
+            rfmt(rp[0]), rfmt(rp[1]), rfmt(rp[2])))
+        ratios.append({"case": case, "dpnet": did, "reference": rid, "reference_name": rname,
+                       "p50": rp[0], "p99": rp[1], "p99.9": rp[2]})
+    L.append("")
+    L.append("ratio = dpnet / reference (below 1: dpnet faster). sockperf prints one-way latency "
+             "(half the round trip); it is shown doubled. The floor is dpnet's net_latency "
+             "against dpdk-testpmd in 5tswap mode (raw DPDK echo, no stack on that side).")
+    L.append("")
+
+    L.append("## Throughput on one core per side")
+    L.append("")
+    L.append("| case | dpnet | Linux | dpnet/Linux | dpnet p50 / p99 / p99.9 us | Linux p50 / p99 / p99.9 us |")
+    L.append("|---|---|---|---|---|---|")
+    tp = [("requests/s: 64 conns x 8 in flight, 64 B echo", "tput_dpnet", "tput_linux", "rate", "req/s"),
+          ("connections/s: connect, 64 B echo, close; 16 in parallel", "cps_dpnet", "cps_linux", "rate", "conn/s"),
+          ("one bulk TCP stream, echoed Gbit/s (%d MiB)" % (a.bulk_bytes >> 20), "bulk_dpnet", "bulk_linux",
+           "gbit_per_s", "Gbit/s")]
+    for case, did, lid, k, unit in tp:
+        d, l = g(did), g(lid)
+        if d is None and l is None:
+            continue
+        fmt = (lambda x: "-" if x is None else "%.2f %s" % (x, unit)) if k == "gbit_per_s" else \
+            (lambda x: "-" if x is None else "%s %s" % (rate_fmt(x), unit))
+        rr = ratio(d, l, k)
+        L.append("| %s | %s | %s | %s | %s | %s |" % (
+            case, fmt(d.get(k)) if d else "failed", fmt(l.get(k)) if l else "failed", rfmt(rr),
+            trio(d) if d and k != "gbit_per_s" else "-", trio(l) if l and k != "gbit_per_s" else "-"))
+        ratios.append({"case": case, "dpnet": did, "reference": lid, "reference_name": "Linux",
+                       k: rr})
+    L.append("")
+    L.append("Linux: net_latency --kernel (epoll) against kecho over veth; dpnet: net_latency "
+             "against echoserver over memif. Connection rate: the client closes first (its "
+             "side holds TIME_WAIT; the Linux client namespace has tcp_tw_reuse=1). Bulk: the "
+             "client writes and reads at once; the figure is echoed payload per second (each "
+             "byte crosses the link twice), measured after the first eighth; MTU 1500 on both, "
+             "the kernel uses TSO/GSO over veth, lwIP over memif does not.")
+    L.append("")
+
+    L.append("## Through dpnetd (attached worker) vs standalone (us: p50 / p99 / p99.9)")
+    L.append("")
+    L.append("| case | standalone | attached to dpnetd | attached/standalone p50 |")
+    L.append("|---|---|---|---|")
+    for proto in ("tcp", "udp"):
+        s, t = g("tap_standalone_" + proto), g("tap_attached_" + proto)
+        if s is None and t is None:
+            continue
+        rr = ratio(t, s, "p50")
+        L.append("| Linux client -> echoserver on net_tap, %s 64 B | %s | %s | %s |" % (
+            proto.upper(), trio(s) if s else "failed", trio(t) if t else "failed", rfmt(rr)))
+        ratios.append({"case": "net_tap %s 64 B attached vs standalone" % proto,
+                       "dpnet": "tap_attached_" + proto, "reference": "tap_standalone_" + proto,
+                       "reference_name": "standalone", "p50": rr})
+    m = g("memifd_tcp")
+    d = g("tcp64_dpnet")
+    L.append("| dpnet <-memif-> dpnet TCP 64 B, both ends attached to a dpnetd (two daemons) | %s | %s | %s |" % (
+        trio(d) if d else "-", trio(m) if m else "did not run / failed", rfmt(ratio(m, d, "p50"))))
+    L.append("")
+    L.append("net_tap: the Linux client (net_latency --kernel, core 0) talks to the tap's kernel "
+             "side; standalone: echoserver owns the tap (core 1, busy); attached: dpnetd owns it "
+             "(2 queue pairs, software steering, hybrid polling on core 0 beside the client: a "
+             "third busy process would starve one of them) and the echoserver worker (core 1, "
+             "busy) gets its frames through the daemon's ring. Two daemons over memif: each side "
+             "runs dpnetd (hybrid; memif has no RX interrupt, so idle daemons back off and sleep) "
+             "and one busy worker on the same core, so this row measures daemon wake-ups as "
+             "much as the path; the standalone column there is case 1's dpnet row.")
+    L.append("")
+
+    L.append("## HTTP: dpnet httpd vs nginx, GET of a 64 B file, wrk -t1 (us: p50 / p99 / p99.9)")
+    L.append("")
+    L.append("| wrk connections | httpd req/s | httpd latency | nginx req/s | nginx latency | httpd/nginx req/s |")
+    L.append("|---|---|---|---|---|---|")
+    for c in (1, 64):
+        h, n = g("http%d_dpnet" % c), g("http%d_nginx" % c)
+        if h is None and n is None:
+            continue
+        rr = ratio(h, n, "rate")
+        L.append("| %d | %s | %s | %s | %s | %s |" % (
+            c, rate_fmt(h["rate"]) if h else "failed", trio(h) if h else "-",
+            rate_fmt(n["rate"]) if n else "failed", trio(n) if n else "-", rfmt(rr)))
+        ratios.append({"case": "HTTP wrk -c%d" % c, "dpnet": "http%d_dpnet" % c,
+                       "reference": "http%d_nginx" % c, "reference_name": "nginx", "rate": rr})
+    L.append("")
+    L.append("httpd: standalone on net_tap in a namespace (core 1, busy), wrk in that namespace; "
+             "nginx 1.22 (one worker process, core 1, access log off, sendfile, keep-alive) on a "
+             "veth address, wrk in the peer namespace. wrk -t1 on core 0 is itself a kernel "
+             "client: with 64 connections it saturates near 36k req/s on these machines "
+             "whatever the server (shared/PLATFORM.md), so the 64-connection row measures wrk "
+             "and the kernel path more than the server. The 1-connection row is latency bound. "
+             "Response headers differ (nginx sends more of them).")
+    L.append("")
+
+    L.append("## Every measurement")
+    L.append("")
+    L.append("| id | set-up | median run: p50 / p99 / p99.9 us | rate | key figure of each run |")
+    L.append("|---|---|---|---|---|")
+    for cid in sorted(res):
+        r = res[cid]
+        rate = r.get("gbit_per_s")
+        rate = "%.2f Gbit/s" % rate if rate is not None else rate_fmt(r.get("rate")) + "/s"
+        each = ", ".join(f2(x) if r["key"] != "rate" else rate_fmt(x) for x in r["each_run"])
+        L.append("| %s | %s | %s | %s | %s (%s) |" % (cid, r["label"], trio(r) if "p50" in r else "-",
+                                                    rate, each, r["key"]))
+    L.append("")
+    L.append("Compare only figures from one run: absolute numbers move by 2x between machines, "
+             "and other processes on these two cores disturb busy polling (machine.txt lists "
+             "those seen when the run started).")
+    L.append("")
+    os.makedirs(a.out, exist_ok=True)
+    md = "\n".join(L)
+    open(os.path.join(a.out, "bench.md"), "w").write(md)
+
+    samples = {cid: r.pop("_samples") for cid, r in res.items()}
+    js = {"generated": now, "quick": a.quick, "runs_per_case": a.reps, "unit": "us",
+          "results": res, "ratios": ratios}
+    json.dump(js, open(os.path.join(a.out, "bench.json"), "w"), indent=1, sort_keys=True)
+    print(md)
+    plots(a.out, res, samples)
+
+
+def plots(outdir, res, samples):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+    except ImportError:
+        print("bench_report: no matplotlib: no plots (apt-get install python3-matplotlib)")
+        return
+    # RTT CDF, dpnet vs Linux (and the floor)
+    fig, axs = plt.subplots(1, 2, figsize=(12, 4.5))
+    curves = [("tcp64_dpnet", "TCP dpnet", "C0", "-"), ("tcp64_linux", "TCP Linux", "C3", "-"),
+              ("udp64_dpnet", "UDP dpnet", "C0", "--"), ("udp64_linux", "UDP Linux", "C3", "--"),
+              ("udp64_floor", "UDP floor (testpmd)", "k", ":")]
+    drawn = 0
+    for cid, name, col, ls in curves:
+        f = samples.get(cid)
+        if not f or not os.path.exists(f):
+            continue
+        v = np.sort(np.array(open(f).read().split(), dtype=float))
+        if len(v) == 0:
+            continue
+        n = len(v)
+        idx = np.unique(np.concatenate([np.linspace(0, n - 1, 4000).astype(int),
+                                        np.arange(max(0, n - 2000), n)]))
+        y = (idx + 1) / n
+        axs[0].plot(v[idx], y, color=col, ls=ls, label="%s (n=%d)" % (name, n))
+        axs[1].plot(v[idx], 1 - y + 1.0 / n, color=col, ls=ls, label=name)
+        drawn += 1
+    if drawn:
+        for ax in axs:
+            ax.set_xscale("log")
+            ax.set_xlabel("round-trip time (us), 64 B, one connection")
+            ax.grid(True, which="both", alpha=0.3)
+        axs[0].set_ylabel("fraction of round trips <= x")
+        axs[1].set_yscale("log")
+        axs[1].set_ylabel("fraction > x (tail)")
+        axs[0].legend(fontsize=8)
+        axs[0].set_title("RTT CDF: dpnet (memif) vs Linux (veth)")
+        axs[1].set_title("tail (1 - CDF)")
+        fig.tight_layout()
+        fig.savefig(os.path.join(outdir, "rtt_cdf.png"), dpi=110)
+    plt.close(fig)
+
+    # RTT vs message size
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for stack, col in (("dpnet", "C0"), ("linux", "C3")):
+        xs, p50, p99 = [], [], []
+        for s in SIZES:
+            r = res.get("tcp64_%s" % stack if s == 64 else "size%d_%s" % (s, stack))
+            if r:
+                xs.append(s)
+                p50.append(r["p50"])
+                p99.append(r["p99"])
+        if xs:
+            name = "dpnet (memif)" if stack == "dpnet" else "Linux (veth)"
+            ax.plot(xs, p50, "o-", color=col, label=name + " p50")
+            ax.plot(xs, p99, "s--", color=col, alpha=0.6, label=name + " p99")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(SIZES)
+    ax.set_xticklabels([str(s) for s in SIZES])
+    ax.set_xlabel("message size (B), TCP, one connection")
+    ax.set_ylabel("round-trip time (us)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("TCP RTT vs message size")
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "rtt_vs_size.png"), dpi=110)
+    plt.close(fig)
+
+    # Throughput bars
+    panels = [("requests/s\n64 conns x 8 in flight", "tput_%s", "rate", 1),
+              ("connections/s\nconnect + echo + close", "cps_%s", "rate", 1),
+              ("bulk stream\nechoed Gbit/s", "bulk_%s", "gbit_per_s", 1),
+              ("HTTP req/s, wrk -c1", "http1_%s", "rate", 2),
+              ("HTTP req/s, wrk -c64", "http64_%s", "rate", 2)]
+    fig, axs = plt.subplots(1, len(panels), figsize=(16, 4))
+    for ax, (title, pat, k, kind) in zip(axs, panels):
+        names = ("dpnet", "linux") if kind == 1 else ("dpnet", "nginx")
+        labels = ("dpnet", "Linux") if kind == 1 else ("dpnet httpd", "nginx")
+        vals = [res.get(pat % n, {}).get(k) or 0 for n in names]
+        bars = ax.bar(labels, vals, color=["C0", "C3"])
+        for b, v in zip(bars, vals):
+            ax.text(b.get_x() + b.get_width() / 2, v, ("%.2f" % v) if k == "gbit_per_s" else rate_fmt(v),
+                    ha="center", va="bottom", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle("Throughput, one core per side (median run)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "throughput.png"), dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
