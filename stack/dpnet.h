@@ -84,12 +84,13 @@ void dpn_close(struct dpn_worker *w);
 struct dpn_stats {
     uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
     uint64_t rx_dropped;  /* bad checksum, non-IPv4, wrap failure */
-    uint64_t tx_dropped;  /* TX ring full after retries or no mbuf */
+    uint64_t tx_dropped;  /* no mbuf, or still unsent at shutdown */
     uint64_t rx_nombuf;   /* PMD ran out of mbufs (rte_eth_stats) */
     uint64_t conns_open;  /* currently open TCP connections */
     uint64_t conns_total; /* accepted + connected so far */
     uint64_t polls, idle_sleeps;
     uint64_t syn_evicted; /* half-open connections dropped to make room (SYN flood) */
+    uint64_t tx_full;     /* flushes that found the TX ring full (frames kept, not lost) */
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 

@@ -242,11 +242,12 @@ void dpn_fault_tx(struct dpn_worker *w) {
     struct dpn_fault *f = w->fault;
     if (!f->s.tx)
         return;
+    /* Frames kept back by a full ring had their faults already. */
     struct rte_mbuf *in[DPN_TX_BATCH];
-    uint16_t n = w->tx_n;
+    uint16_t held = w->tx_held, n = (uint16_t)(w->tx_n - held);
     uint64_t now = rte_rdtsc();
-    memcpy(in, w->tx_pkts, n * sizeof(*in));
-    struct out o = {.v = w->tx_pkts, .n = 0, .cap = DPN_TX_BATCH, .overflow = &f->c.dropped};
+    memcpy(in, w->tx_pkts + held, n * sizeof(*in));
+    struct out o = {.v = w->tx_pkts, .n = held, .cap = DPN_TX_BATCH, .overflow = &f->c.dropped};
     release(f, &f->tx, &o, now);
     for (uint16_t i = 0; i < n; i++)
         one(f, &f->tx, &o, in[i], false, w->pool, now);

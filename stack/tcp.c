@@ -271,7 +271,10 @@ static err_t lw_poll_close(void *arg, struct tcp_pcb *pcb) {
  * half-open connections is full, lwIP would drop the SYN, and a flood of
  * spoofed SYNs would lock real clients out until the half-open ones time
  * out (20 s). Make room instead by dropping the oldest half-open connection,
- * silently (its peer is most likely spoofed). */
+ * silently (its peer is most likely spoofed) -- but only one older than a
+ * real client needs to answer: a burst of genuine connects must not evict
+ * each other (their SYNs are dropped and retried, as lwIP would). */
+#define SYN_EVICT_MIN_TICKS 4 /* slow-timer ticks: 200 ms */
 void dpn_tcp_syn_guard(struct dpn_worker *w, uint16_t port) {
     struct tcp_pcb_listen *l = tcp_listen_pcbs.listen_pcbs;
     while (l != NULL && l->local_port != port)
@@ -283,7 +286,7 @@ void dpn_tcp_syn_guard(struct dpn_worker *w, uint16_t port) {
         if (p->state == SYN_RCVD && p->listener == l &&
             (oldest == NULL || (s32_t)(p->tmr - oldest->tmr) < 0))
             oldest = p;
-    if (oldest != NULL) {
+    if (oldest != NULL && (u32_t)(tcp_ticks - oldest->tmr) >= SYN_EVICT_MIN_TICKS) {
         tcp_abandon(oldest, 0);
         w->st.syn_evicted++;
     }

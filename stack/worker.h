@@ -87,6 +87,7 @@ struct dpn_worker {
     uint16_t port_id;
     uint16_t queue_id;
     uint16_t tx_n;
+    uint16_t tx_held; /* tx_pkts[0..tx_held) were kept back by a full ring */
     uint16_t dirty_n;
     uint32_t max_frame;      /* MTU + Ethernet header: longer received frames are dropped */
     struct dpn_trace *trace; /* critical-path stamps, NULL = off (trace.h) */
@@ -126,6 +127,7 @@ extern struct dpn_worker *dpn_self;
 void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
 err_t dpn_linkoutput(struct netif *netif, struct pbuf *p);
 void dpn_tx_flush(struct dpn_worker *w);
+void dpn_tx_drop_all(struct dpn_worker *w);
 
 /* loop.c */
 uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now);
