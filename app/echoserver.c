@@ -1,11 +1,18 @@
 /* echoserver: TCP and UDP echo on one port, written only against dpnet.h.
  *
  *   echoserver [EAL options] -- [dpnet options] [--port N] [--no-udp] [--no-tcp] [-v]
+ *              [--trace] [--hold-ms N]
  *
  * TCP data is echoed zero-copy: the received buffer is queued for sending
  * as it is, and the receive window reopens only when the echo has been
  * acknowledged, so a connection never holds more than its window. When the
- * peer half-closes, what remains is echoed and then our FIN follows. */
+ * peer half-closes, what remains is echoed and then our FIN follows.
+ *
+ * --hold-ms N (tests: an application that does not read) holds each
+ * connection's received data from its first byte for N ms: nothing is echoed
+ * or given back, so the receive window closes. Then the held buffers are
+ * echoed in order and the connection runs as usual. One timer per
+ * connection; when no timer is left the connection is not held. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -30,6 +37,9 @@ struct echo_conn {
     uint16_t port;
     bool eof;
     bool used;
+    bool holding; /* --hold-ms: received buffers wait in the queue, unsent */
+    bool held;    /* the hold is over (or was skipped): echo as usual */
+    struct dpn_conn *conn;
     struct echo_conn *next_free;
 };
 
@@ -41,16 +51,20 @@ static struct {
     struct pending *pend, *pend_free;
     uint64_t accepted, closed_ok, closed_err, refused;
     uint64_t tcp_in, tcp_out, udp_dgrams, udp_bytes, udp_errors;
+    uint32_t hold_ms;              /* --hold-ms, 0 = off */
+    uint64_t holds, holds_skipped; /* connections held; not held for want of a timer */
 } g;
 
 static void usage(const char *prog) {
     fprintf(stderr,
             "usage: %s [EAL options] -- [dpnet options] [--port N] [--no-udp] [--no-tcp] [-v] "
-            "[--trace]\n"
+            "[--trace] [--hold-ms N]\n"
             "  --port N    TCP and UDP port to echo on (default 7)\n"
             "  --no-udp    TCP only;  --no-tcp: UDP only\n"
             "  -v          print counters of each connection when it ends\n"
-            "  --trace     time the stages of each request/answer; print medians at exit\n",
+            "  --trace     time the stages of each request/answer; print medians at exit\n"
+            "  --hold-ms N hold each connection's received data, from its first byte, for N ms\n"
+            "              (no echo, window not reopened), then echo it and run as usual\n",
             prog);
 }
 
@@ -72,7 +86,13 @@ static void ec_report(const struct echo_conn *e, const char *how) {
            e->bytes_out);
 }
 
+static void on_hold_end(void *arg);
+
 static void ec_free(struct echo_conn *e) {
+    if (e->holding) {
+        dpn_timer_cancel(g.w, on_hold_end, e);
+        e->holding = false;
+    }
     while (e->head != NULL) {
         struct pending *p = e->head;
         e->head = p->next;
@@ -115,7 +135,16 @@ static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
     struct echo_conn *e = ctx;
     size_t len = dpn_buf_len(b);
     e->bytes_in += len;
-    if (e->head == NULL && dpn_send_buf(c, b) == 0) {
+    if (g.hold_ms > 0 && !e->held && !e->holding) {
+        if (dpn_timer_add(g.w, g.hold_ms, on_hold_end, e) == 0) {
+            e->holding = true;
+            g.holds++;
+        } else {
+            e->held = true; /* no timer left: do not hold this one */
+            g.holds_skipped++;
+        }
+    }
+    if (!e->holding && e->head == NULL && dpn_send_buf(c, b) == 0) {
         e->unacked += len;
         return;
     }
@@ -148,15 +177,24 @@ static void on_sent(void *ctx, struct dpn_conn *c, size_t len) {
     e->unacked -= n;
     e->bytes_out += n;
     dpn_recved(c, n); /* the echo is acknowledged: let the peer send more */
-    if (flush_pending(c, e) && e->eof)
+    if (!e->holding && flush_pending(c, e) && e->eof)
         finish(c, e);
 }
 
 static void on_eof(void *ctx, struct dpn_conn *c) {
     struct echo_conn *e = ctx;
     e->eof = true;
-    if (flush_pending(c, e))
+    if (!e->holding && flush_pending(c, e))
         finish(c, e); /* queued echoes still go out before our FIN */
+}
+
+/* --hold-ms: the hold of one connection is over; echo what it held. */
+static void on_hold_end(void *arg) {
+    struct echo_conn *e = arg;
+    e->holding = false;
+    e->held = true;
+    if (flush_pending(e->conn, e) && e->eof)
+        finish(e->conn, e);
 }
 
 static void on_closed(void *ctx, struct dpn_conn *c, int err) {
@@ -178,6 +216,7 @@ static int on_accept(void *lctx, struct dpn_conn *c) {
     }
     dpn_conn_peer(c, &e->ip, &e->port);
     dpn_conn_set_ctx(c, e);
+    e->conn = c;
     g.accepted++;
     return 0;
 }
@@ -203,13 +242,11 @@ static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip,
 }
 
 static int parse_app_args(int argc, char **argv, uint16_t *port, bool *tcp, bool *udp) {
-    static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
-                                         {"no-udp", no_argument, NULL, 'U'},
-                                         {"no-tcp", no_argument, NULL, 'T'},
-                                         {"verbose", no_argument, NULL, 'v'},
-                                         {"trace", no_argument, NULL, 't'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"port", required_argument, NULL, 'p'}, {"no-udp", no_argument, NULL, 'U'},
+        {"no-tcp", no_argument, NULL, 'T'},     {"verbose", no_argument, NULL, 'v'},
+        {"trace", no_argument, NULL, 't'},      {"hold-ms", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "p:vh", opts, NULL)) != -1) {
@@ -235,6 +272,14 @@ static int parse_app_args(int argc, char **argv, uint16_t *port, bool *tcp, bool
             break;
         case 't':
             g.trace = true;
+            break;
+        case 'H':
+            v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < 1 || v > 600000) {
+                fprintf(stderr, "echoserver: --hold-ms must be 1..600000, not '%s'\n", optarg);
+                return -1;
+            }
+            g.hold_ms = (uint32_t)v;
             break;
         default:
             usage(argv[0]);
@@ -302,12 +347,33 @@ int main(int argc, char **argv) {
     for (unsigned i = 0; i < 16384 && g.verbose; i++)
         if (g.conns[i].used)
             ec_report(&g.conns[i], "open at exit");
+    /* --hold-ms: give back what connections still hold, so that the pool
+     * count at exit shows only what the stack itself kept. */
+    for (unsigned i = 0; i < 16384 && g.hold_ms > 0; i++) {
+        struct echo_conn *e = &g.conns[i];
+        if (e->used && e->holding) {
+            dpn_timer_cancel(g.w, on_hold_end, e);
+            e->holding = false;
+            while (e->head != NULL) {
+                struct pending *p = e->head;
+                e->head = p->next;
+                dpn_buf_free(p->b);
+                p->next = g.pend_free;
+                g.pend_free = p;
+            }
+            e->tail = NULL;
+        }
+    }
     printf("echoserver: connections accepted %" PRIu64 ", closed %" PRIu64
            ", ended by errors %" PRIu64 ", refused %" PRIu64 ", open %" PRIu64 "; tcp in %" PRIu64
            " B out %" PRIu64 " B; udp %" PRIu64 " datagrams %" PRIu64 " B, %" PRIu64
            " send errors\n",
            g.accepted, g.closed_ok, g.closed_err, g.refused, st.conns_open, g.tcp_in, g.tcp_out,
            g.udp_dgrams, g.udp_bytes, g.udp_errors);
+    if (g.hold_ms > 0)
+        printf("echoserver: held %" PRIu64 " connections for %u ms, %" PRIu64
+               " not held (no timer left)\n",
+               g.holds, g.hold_ms, g.holds_skipped);
     fflush(stdout);
     dpn_close(g.w);
     return 0;

@@ -148,6 +148,7 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
         return -DPN_EIO;
     }
     adopt_port(w, shm);
+    w->rx_pool = rte_mempool_lookup(DPN_RX_POOL); /* frames come from dpnetd's pool */
     a->eph_next = (uint16_t)(a->slot->eph_lo + rte_rand() % DPN_EPH_PER_SLOT);
     DPN_LOG(INFO, stack, "attached to dpnetd (pid %d) as %s: slot %u, queue %u, ports %u-%u",
             shm->daemon_pid, rq.attach.app, a->slot_id, w->queue_id, a->slot->eph_lo,

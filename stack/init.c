@@ -281,11 +281,11 @@ static void print_stats(const struct dpn_worker *w) {
             "dpnet stats: rx %" PRIu64 " pkts %" PRIu64 " bytes, tx %" PRIu64 " pkts %" PRIu64
             " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
             ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64
-            ", syn evicted %" PRIu64 ", tx ring full %" PRIu64
+            ", syn evicted %" PRIu64 ", tx ring full %" PRIu64 ", rx copied %" PRIu64
             ", mbufs free %u (%u after start-up)\n",
             st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
             st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_evicted, st.tx_full,
-            dpn_mbufs_free(w), w->mbufs_start);
+            st.rx_copied, dpn_mbufs_free(w), w->mbufs_start);
     if (w->fault != NULL) {
         struct dpn_fault_counters c;
         dpn_fault_counters(w, &c);

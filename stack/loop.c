@@ -61,6 +61,7 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     sys_check_timeouts();
     if (w->att != NULL)
         dpn_attach_tick(w);
+    w->rx_low = rte_mempool_avail_count(w->rx_pool) < w->rx_low_water;
     w->next_timer_tsc = now + w->tsc_per_ms;
 }
 

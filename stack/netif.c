@@ -53,6 +53,10 @@ static err_t attached_input(struct pbuf *p, struct netif *nif) {
 
 int dpn_netif_setup(struct dpn_worker *w) {
     w->max_frame = (uint32_t)w->caps.mtu + RTE_ETHER_HDR_LEN;
+    /* Enough free mbufs to refill the RX ring and send a full batch. */
+    w->rx_low_water = (uint32_t)w->cfg.rx_desc + DPN_TX_BATCH + 2 * DPN_BURST;
+    if (w->rx_pool == NULL)
+        w->rx_pool = w->pool;
     ip4_addr_t ip, mask, gw;
     uint32_t m = w->cfg.prefix_len == 0 ? 0 : ~0u << (32 - w->cfg.prefix_len);
     ip4_addr_set_u32(&ip, lwip_htonl(w->cfg.ip));

@@ -1,6 +1,7 @@
 /* RX path of a worker: burst from the queue, checksum decision, zero-copy
  * wrap as pbufs, into lwIP. No allocation, lock or syscall here. */
 #include <rte_ethdev.h>
+#include <rte_memcpy.h>
 #include <rte_prefetch.h>
 #include <rte_tcp.h>
 
@@ -62,7 +63,25 @@ static inline bool short_l3(const struct rte_mbuf *m) {
     return false;
 }
 
-static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m) {
+/* The pool is nearly empty: received data held by the application or by
+ * lwIP (zero-copy) would starve the RX ring, and then the ACKs that free it
+ * could not arrive -- a deadlock. Copy the frame into lwIP's heap instead
+ * and give the mbuf back at once. */
+static struct pbuf *copy_out(struct dpn_worker *w, struct rte_mbuf *m) {
+    struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)rte_pktmbuf_pkt_len(m), PBUF_RAM);
+    if (p != NULL) {
+        /* rte_pktmbuf_read copies only what spans segments; else it
+         * returns a pointer into the mbuf, which is about to go. */
+        const void *d = rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), p->payload);
+        if (d != p->payload)
+            rte_memcpy(p->payload, d, rte_pktmbuf_pkt_len(m));
+        w->st.rx_copied++;
+    }
+    dpn_mbuf_drop(m);
+    return p;
+}
+
+static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
     /* Larger than the MTU allows: never ours (and never echoed back larger). */
     if (unlikely(!dpn_cksum_rx_ok(m) || rte_pktmbuf_pkt_len(m) > w->max_frame || short_l3(m))) {
@@ -75,16 +94,21 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m) {
         dpn_mbuf_drop(m);
         return;
     }
-    struct pbuf *p = dpn_pbuf_wrap(m);
+    struct pbuf *p = likely(!low) ? dpn_pbuf_wrap(m) : copy_out(w, m);
+    if (unlikely(p == NULL)) {
+        w->st.rx_dropped++;
+        return;
+    }
     /* ethernet_input consumes p in every case (frees it on error). */
     w->netif.input(p, &w->netif);
 }
 
 void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
     w->st.rx_pkts += n;
+    bool low = w->rx_low; /* updated once a millisecond (loop.c) */
     for (uint16_t i = 0; i < n; i++) {
         if (i + 1 < n)
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-        rx_one(w, pkts[i]);
+        rx_one(w, pkts[i], low);
     }
 }

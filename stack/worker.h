@@ -89,8 +89,11 @@ struct dpn_worker {
     uint16_t tx_n;
     uint16_t tx_held; /* tx_pkts[0..tx_held) were kept back by a full ring */
     uint16_t dirty_n;
-    uint32_t max_frame;      /* MTU + Ethernet header: longer received frames are dropped */
-    struct dpn_trace *trace; /* critical-path stamps, NULL = off (trace.h) */
+    uint32_t max_frame;          /* MTU + Ethernet header: longer received frames are dropped */
+    uint32_t rx_low_water;       /* fewer free mbufs than this: copy received frames (rx.c) */
+    bool rx_low;                 /* the RX pool is below rx_low_water */
+    struct rte_mempool *rx_pool; /* where received frames come from */
+    struct dpn_trace *trace;     /* critical-path stamps, NULL = off (trace.h) */
     volatile sig_atomic_t stop;
     struct rte_mempool *pool;
     uint64_t next_timer_tsc;
