@@ -124,6 +124,20 @@ check "hostile control requests all rejected" \
 check "dpnetd still answers ping" nsx ping -c 2 -i 0.2 -W 2 $SIP
 check "dpnetd still steers port 8" peer concurrent $SIP 8 20
 
+# httpd (an application written only against dpnet.h) attached to dpnetd.
+ROOT=$(mktemp -d); track_file "$ROOT"
+echo "attached file" >"$ROOT/f.txt"
+HLOG=/tmp/dpn-dh-$TAG.log; track_file "$HLOG"
+ip netns exec "$NS" "$B/app/httpd" "${EAL[@]}" --lcores=12@0 -- --port 80 --root "$ROOT" \
+  --poll hybrid >"$HLOG" 2>&1 &
+HPID=$!; track_pid $HPID
+wait_log "$HLOG" "httpd: listening" 15 || true
+check "httpd attached to dpnetd serves /hello" \
+  bash -c "ip netns exec $NS curl -s --max-time 5 http://$SIP/hello | grep -q 'Hello, world'"
+check "... and a file, keep-alive" \
+  bash -c "ip netns exec $NS curl -sv --max-time 5 http://$SIP/f.txt http://$SIP/f.txt 2>&1 | grep -c 'attached file' | grep -q 2"
+check "httpd stops cleanly" stop_proc $HPID
+
 # An outgoing connection from an attached worker to a Linux server.
 KE=/tmp/dpn-dke-$TAG.log; track_file "$KE"
 ip netns exec "$NS" "$B/app/kecho" -p 9000 -b $PIP >"$KE" 2>&1 &
