@@ -390,6 +390,8 @@ int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o) {
         s.payload[i] = (uint8_t)('a' + i % 26);
     s.deadline_ns = dpn_now_ns() + o->timeout_s * 1000000000ull;
     dpn_timer_add(w, TICK_MS, tick, NULL);
+    if (o->trace && dpn_trace_enable(w, 1) != 0)
+        return 1;
     if (open_flows() != 0)
         return 1;
     dpn_run(w);

@@ -45,7 +45,9 @@ static void usage(const char *prog) {
         "                   to end of echo, msgs_per_s counts connections\n"
         "  --bulk BYTES     TCP: stream BYTES on each connection and read the echo back;\n"
         "                   reports echoed Gbit/s after the first eighth (--size: write size)\n"
-        "  --samples FILE   write every measured round trip (us, one a line, in order)\n",
+        "  --samples FILE   write every measured round trip (us, one a line, in order)\n"
+        "  --trace          dpnet: time the stages of each answer received and request\n"
+        "                   sent; print per-stage medians at exit\n",
         prog, prog);
 }
 
@@ -83,6 +85,7 @@ static int parse_args(int argc, char **argv) {
                                          {"connect-rate", no_argument, NULL, 'C'},
                                          {"bulk", required_argument, NULL, 'B'},
                                          {"samples", required_argument, NULL, 'S'},
+                                         {"trace", no_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int opt, idx;
@@ -155,6 +158,9 @@ static int parse_args(int argc, char **argv) {
             break;
         case 'S':
             o.samples = optarg;
+            break;
+        case 'T':
+            o.trace = true;
             break;
         default:
             usage(argv[0]);

@@ -24,6 +24,7 @@ struct lat_opts {
     bool connect_rate;   /* each request on a new connection: connect, echo, close */
     uint64_t bulk_bytes; /* >0: stream this many bytes per connection, count the echo */
     const char *samples; /* write each round trip (us, one a line) to this file */
+    bool trace;          /* dpnet: critical-path breakdown at exit */
 };
 
 /* Exit codes: 0 measured, 1 could not complete (error printed), 2 usage. */
