@@ -101,14 +101,11 @@ int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t 
     return rc == 0 ? 0 : refused(&e, rc, why, n);
 }
 
-struct dpn_flow_rule *dpn_flow_add(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
-                                   const uint16_t *queues, unsigned nq, char *why, size_t n) {
-    struct rule_spec r;
+/* Create the rule r describes; NULL with why filled when the PMD refuses. */
+static struct dpn_flow_rule *install(uint16_t port_id, const struct rule_spec *r, char *why,
+                                     size_t n) {
     struct rte_flow_error e = {0};
-    if (dpn_flow_validate(port_id, ip_be, proto, lport, queues, nq, why, n) != 0)
-        return NULL;
-    build(&r, ip_be, proto, lport, 0xffff, queues, nq);
-    struct rte_flow *f = rte_flow_create(port_id, &r.attr, r.items, r.actions, &e);
+    struct rte_flow *f = rte_flow_create(port_id, &r->attr, r->items, r->actions, &e);
     if (f == NULL) {
         refused(&e, -rte_errno, why, n);
         return NULL;
@@ -123,22 +120,21 @@ struct dpn_flow_rule *dpn_flow_add(uint16_t port_id, uint32_t ip_be, uint8_t pro
     return rule;
 }
 
+struct dpn_flow_rule *dpn_flow_add(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
+                                   const uint16_t *queues, unsigned nq, char *why, size_t n) {
+    struct rule_spec r;
+    if (dpn_flow_validate(port_id, ip_be, proto, lport, queues, nq, why, n) != 0)
+        return NULL;
+    build(&r, ip_be, proto, lport, 0xffff, queues, nq);
+    return install(port_id, &r, why, n);
+}
+
 struct dpn_flow_rule *dpn_flow_add_range(uint16_t port_id, uint32_t ip_be, uint8_t proto,
                                          uint16_t lo, uint16_t mask, uint16_t queue, char *why,
                                          size_t n) {
     struct rule_spec r;
-    struct rte_flow_error e = {0};
     build(&r, ip_be, proto, lo, mask, &queue, 1);
-    struct rte_flow *f = rte_flow_create(port_id, &r.attr, r.items, r.actions, &e);
-    struct dpn_flow_rule *rule = f != NULL ? malloc(sizeof(*rule)) : NULL;
-    if (rule == NULL) {
-        if (f != NULL)
-            rte_flow_destroy(port_id, f, &e);
-        refused(&e, f != NULL ? -ENOMEM : -rte_errno, why, n);
-        return NULL;
-    }
-    rule->flow = f;
-    return rule;
+    return install(port_id, &r, why, n);
 }
 
 void dpn_flow_del(uint16_t port_id, struct dpn_flow_rule *r) {
