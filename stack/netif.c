@@ -7,6 +7,7 @@
 #include "lwip/netif.h"
 #include "netif/ethernet.h"
 
+#include "neigh.h"
 #include "worker.h"
 
 static err_t netif_init_cb(struct netif *nif) {
@@ -69,4 +70,27 @@ int dpn_netif_setup(struct dpn_worker *w) {
     netif_set_up(&w->netif); /* standalone: announces us with a gratuitous ARP */
     w->netif.flags |= NETIF_FLAG_ETHARP;
     return 0;
+}
+
+/* dpnetd: publish lwIP's ARP cache in the shared neighbor table; entries
+ * lwIP dropped become invalid for the workers too (they ask again). */
+void dpn_neigh_publish(struct dpn_neigh *t, struct netif *nif) {
+    ip4_addr_t *ip;
+    struct netif *n;
+    struct eth_addr *eth;
+    for (size_t i = 0; i < ARP_TABLE_SIZE; i++)
+        if (etharp_get_entry(i, &ip, &n, &eth)) {
+            struct rte_ether_addr mac;
+            memcpy(mac.addr_bytes, eth->addr, RTE_ETHER_ADDR_LEN);
+            dpn_neigh_update(t, ip4_addr_get_u32(ip), &mac, true);
+        }
+    for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
+        struct dpn_neigh *e = &t[i];
+        struct eth_addr *mac;
+        const ip4_addr_t *found;
+        ip4_addr_t a;
+        ip4_addr_set_u32(&a, e->ip);
+        if (e->ip != 0 && e->valid && etharp_find_addr(nif, &a, &mac, &found) < 0)
+            dpn_neigh_update(t, e->ip, NULL, false);
+    }
 }

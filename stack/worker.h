@@ -143,6 +143,8 @@ void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
 
 /* netif.c */
 int dpn_netif_setup(struct dpn_worker *w);
+struct dpn_neigh;
+void dpn_neigh_publish(struct dpn_neigh *t, struct netif *nif);
 
 /* init.c: the steps of dpn_init, shared with dpnetd */
 int dpn_setup_eal(int *argc, char ***argv, struct dpn_config *cfg, bool daemon);

@@ -33,25 +33,7 @@ static struct dpnd D;
 /* ---- neighbor table: lwIP's ARP cache, published for the workers ---- */
 
 static void neigh_sync(struct dpnd *d) {
-    ip4_addr_t *ip;
-    struct netif *nif;
-    struct eth_addr *eth;
-    for (size_t i = 0; i < ARP_TABLE_SIZE; i++)
-        if (etharp_get_entry(i, &ip, &nif, &eth)) {
-            struct rte_ether_addr mac;
-            memcpy(mac.addr_bytes, eth->addr, RTE_ETHER_ADDR_LEN);
-            dpn_neigh_update(d->shm->neigh, ip4_addr_get_u32(ip), &mac, true);
-        }
-    /* Entries lwIP dropped are invalid for the workers too: they ask again. */
-    for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
-        struct dpn_neigh *e = &d->shm->neigh[i];
-        struct eth_addr *mac;
-        const ip4_addr_t *found;
-        ip4_addr_t a;
-        ip4_addr_set_u32(&a, e->ip);
-        if (e->ip != 0 && e->valid && etharp_find_addr(&d->w->netif, &a, &mac, &found) < 0)
-            dpn_neigh_update(d->shm->neigh, e->ip, NULL, false);
-    }
+    dpn_neigh_publish(d->shm->neigh, &d->w->netif);
 }
 
 /* ---- the data path of the daemon: receive, steer, or handle itself ---- */

@@ -85,27 +85,13 @@ static void check_class(const struct rte_mbuf *m, uint16_t slot, uint8_t b) {
         FZ_DIE("classify: port %u went to slot %u without a binding", dport, slot);
 }
 
-/* dpnetd's neigh_sync (app/dpnetd/main.c), then every entry lwIP has must be
+/* dpnetd's publication (dpn_neigh_publish), then every entry lwIP has must be
  * readable by the workers with the same MAC. */
 static void neigh_sync(void) {
     ip4_addr_t *ip;
     struct netif *nif;
     struct eth_addr *eth;
-    for (size_t i = 0; i < ARP_TABLE_SIZE; i++)
-        if (etharp_get_entry(i, &ip, &nif, &eth)) {
-            struct rte_ether_addr mac;
-            memcpy(mac.addr_bytes, eth->addr, RTE_ETHER_ADDR_LEN);
-            dpn_neigh_update(neigh, ip4_addr_get_u32(ip), &mac, true);
-        }
-    for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
-        struct dpn_neigh *e = &neigh[i];
-        struct eth_addr *mac;
-        const ip4_addr_t *found;
-        ip4_addr_t a;
-        ip4_addr_set_u32(&a, e->ip);
-        if (e->ip != 0 && e->valid && etharp_find_addr(&w->netif, &a, &mac, &found) < 0)
-            dpn_neigh_update(neigh, e->ip, NULL, false);
-    }
+    dpn_neigh_publish(neigh, &w->netif);
     for (size_t i = 0; i < ARP_TABLE_SIZE; i++)
         if (etharp_get_entry(i, &ip, &nif, &eth)) {
             struct rte_ether_addr mac;
