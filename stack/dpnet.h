@@ -92,6 +92,7 @@ struct dpn_stats {
     uint64_t syn_evicted; /* half-open connections dropped to make room (SYN flood) */
     uint64_t tx_full;     /* flushes that found the TX ring full (frames kept, not lost) */
     uint64_t rx_copied;   /* frames copied out of a nearly empty mbuf pool */
+    uint64_t time_wait;   /* connections in TIME_WAIT now */
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 

@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "fault.h"
+#include "tcp_tw.h"
 #include "trace.h"
 #include "log.h"
 #include "port_internal.h"
@@ -127,6 +128,11 @@ int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp) {
     w->nconns = MEMP_NUM_TCP_PCB;
     w->conns = rte_calloc("dpn_conns", w->nconns, sizeof(*w->conns), RTE_CACHE_LINE_SIZE);
     if (w->conns == NULL) {
+        rte_free(w);
+        return -DPN_ENOMEM;
+    }
+    if (dpn_tw_new(&w->tw) != 0) {
+        rte_free(w->conns);
         rte_free(w);
         return -DPN_ENOMEM;
     }
@@ -272,6 +278,7 @@ void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st) {
     struct rte_eth_stats es;
     if (rte_eth_stats_get(w->port_id, &es) == 0)
         st->rx_nombuf = es.rx_nombuf;
+    st->time_wait = dpn_tw_count(w->tw);
 }
 
 static void print_stats(const struct dpn_worker *w) {
@@ -282,10 +289,10 @@ static void print_stats(const struct dpn_worker *w) {
             " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
             ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64
             ", syn evicted %" PRIu64 ", tx ring full %" PRIu64 ", rx copied %" PRIu64
-            ", mbufs free %u (%u after start-up)\n",
+            ", time_wait %" PRIu64 ", mbufs free %u (%u after start-up)\n",
             st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
             st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_evicted, st.tx_full,
-            st.rx_copied, dpn_mbufs_free(w), w->mbufs_start);
+            st.rx_copied, st.time_wait, dpn_mbufs_free(w), w->mbufs_start);
     if (w->fault != NULL) {
         struct dpn_fault_counters c;
         dpn_fault_counters(w, &c);
@@ -331,6 +338,7 @@ void dpn_close(struct dpn_worker *w) {
         dpn_port_close(w->port_id);
         rte_mempool_free(w->pool);
     }
+    dpn_tw_free(w->tw);
     rte_free(w->conns);
     rte_free(w);
     rte_eal_cleanup();

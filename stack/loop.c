@@ -8,9 +8,12 @@
 #include <rte_interrupts.h>
 
 #include "lwip/memp.h"
+#include "lwip/sys.h"
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/timeouts.h"
 
 #include "fault.h"
+#include "tcp_tw.h"
 #include "trace.h"
 #include "worker.h"
 
@@ -59,6 +62,7 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     if (now < w->next_timer_tsc)
         return;
     sys_check_timeouts();
+    dpn_tw_expire(w->tw, sys_now());
     if (w->att != NULL)
         dpn_attach_tick(w);
     w->rx_low = rte_mempool_avail_count(w->rx_pool) < w->rx_low_water;

@@ -6,9 +6,11 @@
 #include <rte_tcp.h>
 
 #include "lwip/netif.h"
+#include "lwip/priv/tcp_priv.h"
 
 #include "buf.h"
 #include "cksum.h"
+#include "tcp_tw.h"
 #include "worker.h"
 
 /* The TCP header of an IPv4 frame (NULL if it is not one or too short),
@@ -36,9 +38,8 @@ static inline const uint8_t *tcp_peek(const struct rte_mbuf *m, uint32_t *tcplen
  *    away from what we expect passes tcp_receive's wrapped window test and
  *    trips its "insane offset" assertion: any peer could stop the worker
  *    (found by fuzz_rx). Returns false to drop the frame. */
-static inline bool tcp_guards(struct dpn_worker *w, const struct rte_mbuf *m) {
-    uint32_t tcplen;
-    const uint8_t *th = tcp_peek(m, &tcplen);
+static inline bool tcp_guards(struct dpn_worker *w, const struct rte_mbuf *m, const uint8_t *th,
+                              uint32_t tcplen) {
     if (likely(th == NULL || tcplen > 1))
         return true;
     if ((th[13] & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) == RTE_TCP_SYN_FLAG)
@@ -89,7 +90,12 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
         dpn_mbuf_drop(m);
         return;
     }
-    if (unlikely(!tcp_guards(w, m))) {
+    uint32_t tcplen;
+    const uint8_t *th = tcp_peek(m, &tcplen);
+    /* TIME_WAIT lives outside lwIP (tcp_tw.h): its segments stop here. */
+    if (th != NULL && dpn_tw_input(w, m, th, tcplen))
+        return;
+    if (unlikely(!tcp_guards(w, m, th, tcplen))) {
         w->st.rx_dropped++;
         dpn_mbuf_drop(m);
         return;
@@ -111,4 +117,6 @@ void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
         rx_one(w, pkts[i], low);
     }
+    if (unlikely(tcp_tw_pcbs != NULL))
+        dpn_tw_absorb(w); /* only input puts pcbs in TIME_WAIT */
 }

@@ -9,11 +9,14 @@
  *    after the application closed the connection. */
 #include <string.h>
 
+#include <rte_random.h>
+
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
 #include "abi.h"
 #include "buf.h"
+#include "tcp_tw.h"
 #include "trace.h"
 #include "worker.h"
 
@@ -362,12 +365,47 @@ void dpn_unlisten(struct dpn_listener *l) {
     free(l);
 }
 
-/* Attached: outgoing connections use our slice of the host's ephemeral
- * ports, which dpnetd steers to us as a whole. */
-static int bind_ephemeral(struct dpn_worker *w, struct tcp_pcb *pcb) {
-    for (unsigned i = 0; i < DPN_EPH_PER_SLOT; i++)
-        if (tcp_bind(pcb, IP4_ADDR_ANY, dpn_eph_port(w)) == ERR_OK)
+#define EPH_LO 0xc000u /* IANA's dynamic ports, lwIP's range */
+#define EPH_HI 0xffffu
+#define EPH_N (EPH_HI - EPH_LO + 1)
+
+/* The next local port to try for an outgoing connection. Attached: our
+ * slice of the host's ephemeral ports, which dpnetd steers to us as a
+ * whole. Standalone: lwIP's range, from a random start. */
+static uint16_t eph_next(struct dpn_worker *w) {
+    if (w->att != NULL)
+        return dpn_eph_port(w);
+    if (w->tcp_eph_next < EPH_LO)
+        w->tcp_eph_next = (uint16_t)(EPH_LO + rte_rand() % EPH_N);
+    uint16_t p = w->tcp_eph_next;
+    w->tcp_eph_next = p == EPH_HI ? EPH_LO : (uint16_t)(p + 1);
+    return p;
+}
+
+/* Bind an outgoing connection's local port ourselves, not in lwIP: a port
+ * whose connection to the same peer is in TIME_WAIT is skipped while one
+ * of the next few is free, else the oldest of them is reused (ports go
+ * round in order) and its TIME_WAIT ends -- as Linux's tcp_tw_reuse, and
+ * safe because our ISNs grow with time (RFC 6528). */
+static int bind_ephemeral(struct dpn_worker *w, struct tcp_pcb *pcb, uint32_t rip, uint16_t rport) {
+    unsigned n = w->att != NULL ? DPN_EPH_PER_SLOT : EPH_N;
+    uint16_t reuse = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint16_t p = eph_next(w);
+        if (dpn_tw_has(w->tw, rip, rport, p)) {
+            if (reuse == 0)
+                reuse = p;
+        } else if (tcp_bind(pcb, IP4_ADDR_ANY, p) == ERR_OK) {
             return 0;
+        }
+        if (reuse != 0 && (i >= 7 || i + 1 == n)) {
+            if (tcp_bind(pcb, IP4_ADDR_ANY, reuse) == ERR_OK) {
+                dpn_tw_end(w->tw, rip, rport, reuse);
+                return 0;
+            }
+            reuse = 0;
+        }
+    }
     return -1;
 }
 
@@ -387,7 +425,7 @@ int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct d
     c->ctx = ctx;
     c->connecting = true;
     pcb_setup(c, pcb);
-    if (w->att != NULL && bind_ephemeral(w, pcb) != 0) {
+    if (bind_ephemeral(w, pcb, lwip_htonl(ip), port) != 0) {
         pcb_detach(pcb);
         tcp_abort(pcb);
         conn_free(c);

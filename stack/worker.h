@@ -23,6 +23,7 @@
 #define DPN_DIRTY_MAX 256 /* connections with unflushed writes per iteration */
 
 struct dpn_pbuf; /* buf.h */
+struct dpn_tw;   /* tcp_tw.h */
 struct dpn_shm;  /* abi.h */
 struct dpn_slot;
 struct rte_ring;
@@ -114,6 +115,8 @@ struct dpn_worker {
     unsigned nconns;
     struct dpn_conn *conn_free;
     struct dpn_conn *conn_open;
+    struct dpn_tw *tw;     /* connections in TIME_WAIT (tcp_tw.h) */
+    uint16_t tcp_eph_next; /* standalone: next local port to try for connect */
 
     struct dpn_config cfg;
     struct rte_ether_addr mac;

@@ -30,6 +30,13 @@ check "TCP 64 B ping-pong over memif" bash -c "$(declare -f client json_ok); B=$
 check "UDP 64 B ping-pong over memif" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --udp --count 5000 --json | json_ok 5000"
 check "TCP 16 connections, 1460 B" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --conns 16 --size 1460 --count 5000 --json | json_ok 5000"
 check "TCP 64 KiB messages" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --size 65536 --count 300 --warmup 10 --json | json_ok 300"
+# More connections than the 16384 local ports: the client (which closes
+# first) keeps TIME_WAIT in its table and reuses the oldest ports.
+CRLOG=/tmp/dpn-memif-cr-$TAG.log; track_file "$CRLOG"
+check "40000 connections, client closing first: local ports wrap through TIME_WAIT" bash -c "$(declare -f json_ok); \
+  '$B/app/net_latency' --no-pci -l 0 --vdev=net_memif0,role=client,socket=$SOCK -- --ip 10.78.0.2/24 \
+  --poll hybrid --server 10.78.0.1 --timeout 60 --connect-rate --conns 16 --count 40000 --warmup 0 --json \
+  2>$CRLOG | json_ok 40000 && grep -Eq 'time_wait 1[0-9]{4},' $CRLOG"
 check "text output has the percentiles" bash -c "$(declare -f client); B=$B SOCK=$SOCK; client --count 1000 | grep -q 'rtt_us min .* p50 .* p90 .* p99 .* p99.9 .* max'"
 check "server stops cleanly" stop_proc $SERVER_PID
 check "server echoed TCP and UDP" grep -Eq "accepted [1-9][0-9]*.*udp [1-9][0-9]* datagrams" "$SLOG"

@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "cksum.h"
+#include "tcp_tw.h"
 #include "unit_eal.h"
 
 static struct dpn_worker *w;
@@ -99,11 +100,11 @@ static struct tcp_pcb *find_pcb(uint16_t lport, uint16_t pport) {
     return NULL;
 }
 
-static struct tcp_pcb *find_tw_pcb(uint16_t lport, uint16_t pport) {
-    for (struct tcp_pcb *p = tcp_tw_pcbs; p != NULL; p = p->next)
-        if (p->local_port == lport && p->remote_port == pport)
-            return p;
-    return NULL;
+/* Whether our port lport to the peer's pport is in TIME_WAIT, which lives
+ * in our table (tcp_tw.h), never on lwIP's list. */
+static bool in_time_wait(uint16_t lport, uint16_t pport) {
+    ck_assert_ptr_null(tcp_tw_pcbs);
+    return dpn_tw_has(w->tw, rte_cpu_to_be_32(UNIT_PEER_IP), pport, lport);
 }
 
 /* ---- callbacks: everything they see is recorded here ---- */
@@ -600,8 +601,8 @@ START_TEST(test_tcp_shutdown_then_peer_fin) {
     unit_tx_drop(w);
     peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0); /* acks our FIN, sends its own */
     ck_assert_int_eq(ev.eof, 1);
-    ck_assert_ptr_nonnull(find_tw_pcb(80, 40900)); /* lwIP keeps it in TIME_WAIT... */
-    ck_assert_ptr_null(c->pcb);                    /* ...but it is not ours any more */
+    ck_assert(in_time_wait(80, 40900)); /* in TIME_WAIT... */
+    ck_assert_ptr_null(c->pcb);         /* ...but it is not ours any more */
     ck_assert_int_eq(dpn_send(c, "x", 1), -DPN_ENOTCONN);
     uint64_t open = w->st.conns_open;
     dpn_close_conn(c); /* frees the connection, touches no pcb */
@@ -864,7 +865,7 @@ START_TEST(test_tcp_send_buf_zero_copy) {
     ck_assert_int_eq(ev.eof, 0);
     ck_assert_int_eq(w->tx_n, 1);
     ck_assert_uint_eq(tx_tcp(0).ack, p.snd_nxt);
-    ck_assert_ptr_nonnull(find_tw_pcb(80, 40004));
+    ck_assert(in_time_wait(80, 40004));
 }
 END_TEST
 
@@ -902,7 +903,7 @@ START_TEST(test_tcp_send_buf_errors) {
     ck_assert_int_eq(ev.closed, 0);
     ck_assert_uint_eq(w->st.conns_open, base_conns);
     ck_assert_ptr_null(find_pcb(80, 40005));
-    ck_assert_ptr_nonnull(find_tw_pcb(80, 40005));
+    ck_assert(in_time_wait(80, 40005));
     ck_assert_int_eq(w->tx_n, 1); /* the ACK of the FIN */
     ck_assert_uint_eq(tx_tcp(0).ack, p.snd_nxt);
     ck_assert_uint_eq(dpn_mbufs_free(w) + 1, base_mbufs);
@@ -979,6 +980,135 @@ START_TEST(test_tcp_connect) {
     ck_assert_int_eq(ev.closed, 0);
     ck_assert_uint_eq(w->st.conns_open, base_conns);
     ck_assert_int_eq(w->tx_n, 0);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+/* We close first: TIME_WAIT in our table, not an lwIP pcb. Its segments are
+ * answered as lwIP would; a SYN past the old connection starts a new one. */
+START_TEST(test_tcp_time_wait) {
+    struct peer p;
+    establish(&p, 40960, true);
+    unsigned before = dpn_tw_count(w->tw);
+    dpn_close_conn(p.c);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    p.rcv_nxt = s.seq + 1;
+    unit_tx_drop(w);
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0); /* acks ours, sends its own */
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_tcp(0); /* lwIP acknowledged the FIN before the pcb left */
+    ck_assert_uint_eq(s.flags, RTE_TCP_ACK_FLAG);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    unit_tx_drop(w);
+    ck_assert_ptr_null(find_pcb(80, 40960));
+    ck_assert(in_time_wait(80, 40960));
+    ck_assert_uint_eq(dpn_tw_count(w->tw), before + 1);
+    struct dpn_stats st;
+    dpn_get_stats(w, &st);
+    ck_assert_uint_eq(st.time_wait, before + 1);
+
+    /* The peer lost our ACK and sends its FIN again: the same ACK. */
+    p.snd_nxt--;
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_tcp(0);
+    ck_assert_uint_eq(s.flags, RTE_TCP_ACK_FLAG);
+    ck_assert_uint_eq(s.seq, p.rcv_nxt);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    ck_assert_uint_eq(s.sport, 80);
+    ck_assert_uint_eq(s.dport, 40960);
+    unit_tx_drop(w);
+    /* A bare ACK and an RST (RFC 1337) get nothing and change nothing. */
+    peer_ack(&p);
+    peer_send(&p, RTE_TCP_RST_FLAG, NULL, 0);
+    ck_assert_int_eq(w->tx_n, 0);
+    ck_assert(in_time_wait(80, 40960));
+    /* A SYN inside the old window: reset, as lwIP answers it. */
+    struct rte_mbuf *m = unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, 40960, 80,
+                                        p.snd_nxt, 0, RTE_TCP_SYN_FLAG, 65535, NULL, 0, NULL, 0);
+    inject(m);
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_tcp(0);
+    ck_assert(s.flags & RTE_TCP_RST_FLAG);
+    ck_assert_uint_eq(s.ack, p.snd_nxt + 1);
+    unit_tx_drop(w);
+    ck_assert(in_time_wait(80, 40960));
+    /* A SYN past it: a new connection on the same 4-tuple. */
+    int accepted = ev.accepted;
+    p.snd_nxt += 100000;
+    m = unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, 40960, 80, p.snd_nxt, 0,
+                       RTE_TCP_SYN_FLAG, 65535, NULL, 0, NULL, 0);
+    inject(m);
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_tcp(0);
+    ck_assert_uint_eq(s.flags, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+    ck_assert_uint_eq(s.ack, p.snd_nxt + 1);
+    ck_assert(!in_time_wait(80, 40960));
+    p.snd_nxt++;
+    p.rcv_nxt = s.seq + 1;
+    unit_tx_drop(w);
+    peer_ack(&p);
+    ck_assert_int_eq(ev.accepted, accepted + 1);
+    dpn_abort(ev.conn);
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+/* An outgoing connection that we close first; returns its local port, now
+ * in TIME_WAIT. */
+static uint16_t connect_to_time_wait(uint16_t pport) {
+    struct dpn_conn *c = NULL;
+    ev_reset();
+    unit_tx_drop(w);
+    ck_assert_int_eq(dpn_connect(w, UNIT_PEER_IP, pport, &ops, &ev, &c), 0);
+    struct unit_seg s = tx_tcp(0);
+    struct peer p = {.lport = s.sport, .pport = pport, .snd_nxt = 1000, .rcv_nxt = s.seq + 1};
+    unit_tx_drop(w);
+    peer_send(&p, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.connected, 1);
+    unit_tx_drop(w);
+    dpn_close_conn(c);
+    s = tx_tcp(w->tx_n - 1);
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    p.rcv_nxt = s.seq + 1;
+    unit_tx_drop(w);
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0);
+    unit_tx_drop(w);
+    ck_assert(in_time_wait(p.lport, pport));
+    return p.lport;
+}
+
+/* The SYN of a connection to port pport goes out from this local port. */
+static uint16_t connect_port(uint16_t pport) {
+    struct dpn_conn *c = NULL;
+    unit_tx_drop(w);
+    ck_assert_int_eq(dpn_connect(w, UNIT_PEER_IP, pport, &ops, &ev, &c), 0);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert_uint_eq(s.flags, RTE_TCP_SYN_FLAG);
+    dpn_abort(c);
+    unit_tx_drop(w);
+    return s.sport;
+}
+
+/* Local ports of outgoing connections skip a 4-tuple in TIME_WAIT while the
+ * next ports are free, and reuse the oldest when none of the next 8 is. */
+START_TEST(test_tcp_connect_time_wait_ports) {
+    uint16_t x = connect_to_time_wait(5003);
+    w->tcp_eph_next = x;
+    ck_assert_uint_eq(connect_port(5003), x + 1); /* skipped */
+    w->tcp_eph_next = x;
+    ck_assert_uint_eq(connect_port(5004), x); /* another peer port: free */
+    for (uint16_t i = 1; i < 8; i++) {
+        w->tcp_eph_next = (uint16_t)(x + i);
+        ck_assert_uint_eq(connect_to_time_wait(5003), x + i);
+    }
+    w->tcp_eph_next = x;
+    ck_assert_uint_eq(connect_port(5003), x); /* x..x+7 all wait: x is reused */
+    ck_assert(!in_time_wait(x, 5003));
+    ck_assert(in_time_wait((uint16_t)(x + 1), 5003));
     ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
 }
 END_TEST
@@ -1351,6 +1481,8 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_send_buf_errors);
     tcase_add_test(tc, test_tcp_abort_in_recv);
     tcase_add_test(tc, test_tcp_connect);
+    tcase_add_test(tc, test_tcp_time_wait);
+    tcase_add_test(tc, test_tcp_connect_time_wait_ports);
     tcase_add_test(tc, test_tcp_send_full);
     tcase_add_test(tc, test_tcp_rcvbuf_announced);
     tcase_add_test(tc, test_rx_bad_checksum_dropped);
