@@ -48,6 +48,8 @@ static const struct {
     {"PBUF", "test_pbuf_get_put_at_edge",
      "needs PBUF_POOL_BUFSIZE < 1024 (ours 1520: TCP_MSS 1460)"},
     {"ETHARP", "test_etharp_table", "needs ARP_TABLE_SIZE + 2 < 254 addresses (ours 256)"},
+    {"MEM", "test_mem_invalid_free", "checks the heap's bad-free detection; ours is MEM_USE_POOLS"},
+    {"MEM", "test_mem_double_free", "checks the heap's double-free detection; ours is MEM_USE_POOLS"},
 #else
     {"TCP", "test_tcp_fast_retx_recover", "peer window (u16)TCP_WND = 0 (ours 512 KiB)"},
     {"TCP", "test_tcp_fast_rexmit_wraparound", "peer window (u16)TCP_WND = 0 (ours 512 KiB)"},
