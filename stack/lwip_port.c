@@ -12,6 +12,7 @@
 #include "lwip/ip_addr.h"
 #include "lwip/sys.h"
 
+#include "cksum.h"
 #include "lwip_hooks.h"
 #include "log.h"
 #include "port_internal.h"
@@ -63,7 +64,7 @@ uint32_t dpn_lwip_rand(void) {
 
 uint16_t dpn_lwip_chksum(const void *data, int len) {
     /* lwIP wants the folded one's complement sum in network order, not inverted. */
-    return rte_raw_cksum(data, (size_t)len);
+    return dpn_raw_cksum(data, (size_t)len);
 }
 
 /* SipHash-2-4: a keyed PRF, as RFC 6528 asks for (it names MD5 as an example). */

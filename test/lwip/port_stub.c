@@ -12,6 +12,7 @@
 #include "lwip/ip_addr.h"
 #include "lwip/priv/tcp_priv.h"
 
+#include "cksum.h"
 #include "lwip_hooks.h"
 
 void dpn_lwip_diag(const char *fmt, ...) {
@@ -32,9 +33,9 @@ uint32_t dpn_lwip_rand(void) {
     return (uint32_t)random();
 }
 
-/* The product's checksum (stack/lwip_port.c): DPDK's raw sum, header-only. */
+/* The product's checksum (stack/lwip_port.c), from stack/cksum.c. */
 uint16_t dpn_lwip_chksum(const void *data, int len) {
-    return rte_raw_cksum(data, (size_t)len);
+    return dpn_raw_cksum(data, (size_t)len);
 }
 
 /* lwIP's built-in ISN generator (tcp.c without LWIP_HOOK_TCP_ISN): the TCP
