@@ -225,12 +225,16 @@ uint16_t dpn_eph_port(struct dpn_worker *w) {
 
 /* ---- neighbors: the daemon's table, a bounded wait on a miss ---- */
 
-static uint32_t next_hop(const struct dpn_worker *w, uint32_t dst_be) {
+uint32_t dpn_next_hop(const struct dpn_worker *w, uint32_t dst_be) {
     uint32_t dst = rte_be_to_cpu_32(dst_be);
     uint32_t mask = w->cfg.prefix_len == 0 ? 0 : ~0u << (32 - w->cfg.prefix_len);
     if ((dst & mask) == (w->cfg.ip & mask) || w->cfg.gateway == 0)
         return dst_be;
     return rte_cpu_to_be_32(w->cfg.gateway);
+}
+
+bool dpn_attach_neigh(struct dpn_worker *w, uint32_t nh_be, struct rte_ether_addr *mac) {
+    return dpn_neigh_lookup(w->att->shm->neigh, nh_be, mac);
 }
 
 static void ask_resolve(struct dpn_worker *w, uint32_t nh, uint64_t now) {
@@ -251,7 +255,7 @@ err_t dpn_attach_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst
     uint32_t d = ip4_addr_get_u32(dst);
     if (ip4_addr_isbroadcast(dst, nif) || ip4_addr_ismulticast(dst))
         return ERR_RTE; /* the daemon speaks for the host on broadcast and multicast */
-    uint32_t nh = next_hop(w, d);
+    uint32_t nh = dpn_next_hop(w, d);
     if (dpn_neigh_lookup(a->shm->neigh, nh, &mac))
         return ethernet_output(nif, p, (const struct eth_addr *)&w->mac,
                                (const struct eth_addr *)&mac, ETHTYPE_IP);

@@ -10,6 +10,33 @@
 #include "neigh.h"
 #include "worker.h"
 
+bool dpn_l2_dst(struct dpn_worker *w, uint32_t dst_be, struct rte_ether_addr *mac) {
+    uint32_t dst = rte_be_to_cpu_32(dst_be);
+    uint32_t host = w->cfg.prefix_len >= 31 ? 0 : ~0u >> w->cfg.prefix_len;
+    if (dst >= 0xe0000000u || (host != 0 && (dst & host) == host))
+        return false; /* multicast, limited or directed broadcast */
+    uint32_t nh = dpn_next_hop(w, dst_be);
+    if (w->att != NULL)
+        return dpn_attach_neigh(w, nh, mac);
+    /* lwIP's table is searched linearly: try the entry that answered last. */
+    ip4_addr_t *ip;
+    struct netif *nif;
+    struct eth_addr *eth;
+    if (etharp_get_entry((size_t)w->arp_hint, &ip, &nif, &eth) && ip4_addr_get_u32(ip) == nh) {
+        memcpy(mac, eth, sizeof(*mac));
+        return true;
+    }
+    ip4_addr_t want;
+    ip4_addr_set_u32(&want, nh);
+    const ip4_addr_t *ipr;
+    ssize_t i = etharp_find_addr(&w->netif, &want, &eth, &ipr);
+    if (i < 0)
+        return false;
+    w->arp_hint = (int)i;
+    memcpy(mac, eth, sizeof(*mac));
+    return true;
+}
+
 static err_t netif_init_cb(struct netif *nif) {
     struct dpn_worker *w = nif->state;
     nif->name[0] = 'd';

@@ -117,6 +117,7 @@ struct dpn_worker {
     struct dpn_conn *conn_open;
     struct dpn_tw *tw;     /* connections in TIME_WAIT (tcp_tw.h) */
     uint16_t tcp_eph_next; /* standalone: next local port to try for connect */
+    int arp_hint;          /* standalone: lwIP ARP table entry dpn_l2_dst used last */
 
     struct dpn_config cfg;
     struct rte_ether_addr mac;
@@ -166,5 +167,14 @@ int dpn_ctl_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen
 void dpn_ctl_unbind(struct dpn_worker *w, uint8_t proto, uint16_t port);
 /* Local port for an outgoing connection from our ephemeral range. */
 uint16_t dpn_eph_port(struct dpn_worker *w);
+bool dpn_attach_neigh(struct dpn_worker *w, uint32_t nh_be, struct rte_ether_addr *mac);
+
+/* The gateway for off-link destinations, else the destination itself
+ * (network order both). */
+uint32_t dpn_next_hop(const struct dpn_worker *w, uint32_t dst_be);
+/* The MAC address to send to dst_be (network order) without asking
+ * anyone: lwIP's ARP table (standalone) or dpnetd's (attached). False when
+ * it is not known yet, or dst is broadcast or multicast: use lwIP's path. */
+bool dpn_l2_dst(struct dpn_worker *w, uint32_t dst_be, struct rte_ether_addr *mac);
 
 #endif

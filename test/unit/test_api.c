@@ -1329,11 +1329,15 @@ START_TEST(test_udp_io) {
     ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 1);
     ck_assert_int_eq(w->tx_n, 0);
 
-    /* Echo the received buffer: the stack takes it. */
+    /* Echo the received buffer: the stack takes it, and its own mbuf is
+     * the answer (headers rewritten in place, nothing allocated). */
     ck_assert_int_eq(dpn_udp_sendto_buf(u, uev.b, uev.ip, uev.port), 0);
     uev.b = NULL;
     ck_assert_int_eq(w->tx_n, 1);
+    ck_assert_ptr_eq(w->tx_pkts[0], m);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 1);
     struct unit_seg s = tx_udp(0);
+    ck_assert_uint_eq(s.sip, UNIT_LOCAL_IP);
     ck_assert(rte_is_same_ether_addr(&s.eth->dst_addr, &unit_peer_mac));
     ck_assert_uint_eq(s.dip, UNIT_PEER_IP);
     ck_assert_uint_eq(s.sport, 5353);
@@ -1401,6 +1405,33 @@ START_TEST(test_udp_io) {
     ck_assert_uint_eq(s.len, 5);
     ck_assert_int_eq(memcmp(s.data, "later", 5), 0);
     unit_tx_drop(w);
+
+    /* Zero copy to a neighbour nobody has resolved, and to the subnet's
+     * broadcast address: lwIP's path (ARP request; broadcast MAC). */
+    b = dpn_buf_alloc(w, 3);
+    memcpy(dpn_buf_mut(b), "arp", 3);
+    ck_assert_int_eq(dpn_udp_sendto_buf(u, b, RTE_IPV4(10, 0, 0, 4), 7), 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    eth = rte_pktmbuf_mtod(w->tx_pkts[0], const struct rte_ether_hdr *);
+    ck_assert_uint_eq(eth->ether_type, rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP));
+    unit_tx_drop(w);
+    const struct rte_ether_addr mac4 = {{0x02, 0, 0, 0, 0, 0x04}};
+    inject(unit_arp_frame(w->pool, RTE_ARP_OP_REPLY, &w->mac, &mac4, RTE_IPV4(10, 0, 0, 4), &w->mac,
+                          UNIT_LOCAL_IP));
+    ck_assert_int_eq(w->tx_n, 1); /* the held datagram */
+    s = tx_udp(0);
+    ck_assert(rte_is_same_ether_addr(&s.eth->dst_addr, &mac4));
+    ck_assert_int_eq(memcmp(s.data, "arp", 3), 0);
+    unit_tx_drop(w);
+    b = dpn_buf_alloc(w, 3);
+    memcpy(dpn_buf_mut(b), "all", 3);
+    ck_assert_int_eq(dpn_udp_sendto_buf(u, b, RTE_IPV4(10, 0, 0, 255), 7), 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_udp(0);
+    ck_assert(rte_is_broadcast_ether_addr(&s.eth->dst_addr));
+    ck_assert_uint_eq(s.len, 3);
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
 
     /* A datagram for a closed port: ICMP port unreachable, nothing delivered. */
     dpn_udp_close(u);
