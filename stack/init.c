@@ -131,7 +131,9 @@ int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp) {
         rte_free(w);
         return -DPN_ENOMEM;
     }
-    if (dpn_tw_new(&w->tw) != 0) {
+    w->udp_ports = rte_zmalloc("dpn_udp_ports", 65536 * sizeof(*w->udp_ports), 0);
+    if (w->udp_ports == NULL || dpn_tw_new(&w->tw) != 0) {
+        rte_free(w->udp_ports);
         rte_free(w->conns);
         rte_free(w);
         return -DPN_ENOMEM;
@@ -339,6 +341,7 @@ void dpn_close(struct dpn_worker *w) {
         rte_mempool_free(w->pool);
     }
     dpn_tw_free(w->tw);
+    rte_free(w->udp_ports);
     rte_free(w->conns);
     rte_free(w);
     rte_eal_cleanup();

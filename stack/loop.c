@@ -90,7 +90,8 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
     if (w->att != NULL)
         n += dpn_attach_rx(w); /* stamps RX_DONE itself */
     run_timers(w, now);
-    dpn_tcp_flush_dirty(w);
+    if (w->dirty_n > 0)
+        dpn_tcp_flush_dirty(w);
     if (w->tx_n > 0 || unlikely(w->fault != NULL))
         dpn_tx_flush(w);
     if (unlikely(w->trace != NULL))

@@ -82,6 +82,34 @@ static struct pbuf *copy_out(struct dpn_worker *w, struct rte_mbuf *m) {
     return p;
 }
 
+/* A unicast UDP datagram to a port one of our sockets holds goes to it
+ * directly: lwIP's ethernet, IPv4 and UDP input would only find the same
+ * socket (we bind no address and never connect). Anything unusual (IP
+ * options, fragments, broadcast, no socket, short or inconsistent lengths)
+ * stays on lwIP's path. True when delivered. */
+static inline bool udp_fast(struct dpn_worker *w, struct rte_mbuf *m) {
+    const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+    const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
+    if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + 28 || p[12] != 0x08 || p[13] != 0x00 ||
+        ip->version_ihl != RTE_IPV4_VHL_DEF || ip->next_proto_id != IPPROTO_UDP ||
+        (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG)) ||
+        ip->dst_addr != rte_cpu_to_be_32(w->cfg.ip))
+        return false;
+    const struct rte_udp_hdr *uh = (const struct rte_udp_hdr *)(ip + 1);
+    struct dpn_udp *u = w->udp_ports[rte_be_to_cpu_16(uh->dst_port)];
+    uint16_t ip_len = rte_be_to_cpu_16(ip->total_length);
+    if (u == NULL || ip_len < 28 || RTE_ETHER_HDR_LEN + (uint32_t)ip_len > rte_pktmbuf_pkt_len(m) ||
+        rte_be_to_cpu_16(uh->dgram_len) != ip_len - 20)
+        return false;
+    struct pbuf *pb = dpn_pbuf_wrap(m);
+    if (unlikely(pb == NULL)) {
+        w->st.rx_dropped++;
+        return true;
+    }
+    dpn_udp_deliver(u, pb, ip->src_addr, uh->src_port, ip_len);
+    return true;
+}
+
 static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
     /* Larger than the MTU allows: never ours (and never echoed back larger). */
@@ -90,6 +118,8 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
         dpn_mbuf_drop(m);
         return;
     }
+    if (likely(!low) && udp_fast(w, m))
+        return;
     uint32_t tcplen;
     const uint8_t *th = tcp_peek(m, &tcplen);
     /* TIME_WAIT lives outside lwIP (tcp_tw.h): its segments stop here. */

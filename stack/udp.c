@@ -9,6 +9,8 @@
 #include "trace.h"
 #include "worker.h"
 
+#define UDP_HDRS (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+
 static void lw_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
                         u16_t port) {
     struct dpn_udp *u = arg;
@@ -19,6 +21,15 @@ static void lw_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
     }
     DPN_TRACE(u->w, DPN_T_APP_IN);
     u->recv(u->ctx, u, (struct dpn_buf *)p, lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(addr))), port);
+    DPN_TRACE(u->w, DPN_T_APP_OUT);
+}
+
+void dpn_udp_deliver(struct dpn_udp *u, struct pbuf *p, uint32_t src_be, uint16_t sport_be,
+                     uint16_t ip_len) {
+    pbuf_realloc(p, (u16_t)(RTE_ETHER_HDR_LEN + ip_len)); /* Ethernet padding off */
+    pbuf_remove_header(p, UDP_HDRS);
+    DPN_TRACE(u->w, DPN_T_APP_IN);
+    u->recv(u->ctx, u, (struct dpn_buf *)p, rte_be_to_cpu_32(src_be), rte_be_to_cpu_16(sport_be));
     DPN_TRACE(u->w, DPN_T_APP_OUT);
 }
 
@@ -53,6 +64,7 @@ int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void
     u->recv = recv;
     u->ctx = ctx;
     udp_recv(u->pcb, lw_udp_recv, u);
+    w->udp_ports[u->pcb->local_port] = u;
     *up = u;
     return 0;
 }
@@ -94,8 +106,6 @@ int dpn_udp_sendto(struct dpn_udp *u, const void *data, size_t len, uint32_t ip,
     pbuf_free(p);
     return rc;
 }
-
-#define UDP_HDRS (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
 
 /* The buffer's own mbuf becomes the frame: the headers are written in front
  * of the payload (where a received datagram's headers were) and the mbuf
@@ -175,6 +185,7 @@ void dpn_udp_close(struct dpn_udp *u) {
         return;
     if (u->ctl_port != 0)
         dpn_ctl_unbind(u->w, DPN_PROTO_UDP, u->ctl_port);
+    u->w->udp_ports[u->pcb->local_port] = NULL;
     udp_remove(u->pcb);
     free(u);
 }

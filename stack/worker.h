@@ -115,9 +115,10 @@ struct dpn_worker {
     unsigned nconns;
     struct dpn_conn *conn_free;
     struct dpn_conn *conn_open;
-    struct dpn_tw *tw;     /* connections in TIME_WAIT (tcp_tw.h) */
-    uint16_t tcp_eph_next; /* standalone: next local port to try for connect */
-    int arp_hint;          /* standalone: lwIP ARP table entry dpn_l2_dst used last */
+    struct dpn_tw *tw;          /* connections in TIME_WAIT (tcp_tw.h) */
+    uint16_t tcp_eph_next;      /* standalone: next local port to try for connect */
+    int arp_hint;               /* standalone: lwIP ARP table entry dpn_l2_dst used last */
+    struct dpn_udp **udp_ports; /* bound UDP sockets by local port (rx.c's fast path) */
 
     struct dpn_config cfg;
     struct rte_ether_addr mac;
@@ -138,6 +139,11 @@ void dpn_tx_drop_all(struct dpn_worker *w);
 
 /* loop.c */
 uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now);
+
+/* udp.c: deliver a UDP datagram (p: the whole frame) to socket u without
+ * lwIP; src_be/sport_be as in the headers. */
+void dpn_udp_deliver(struct dpn_udp *u, struct pbuf *p, uint32_t src_be, uint16_t sport_be,
+                     uint16_t ip_len);
 
 /* tcp.c */
 void dpn_tcp_syn_guard(struct dpn_worker *w, uint16_t port);
