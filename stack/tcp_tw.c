@@ -92,6 +92,11 @@ void dpn_tw_end(struct dpn_tw *tw, uint32_t rip, uint16_t rport, uint16_t lport)
         tw_unlink(tw, i);
 }
 
+void dpn_tw_clear(struct dpn_tw *tw) {
+    memset(tw->bucket, 0, sizeof(tw->bucket));
+    tw->head = tw->tail = tw->n = 0;
+}
+
 static void tw_pop(struct dpn_tw *tw) {
     tw_unlink(tw, tw->head % DPN_TW_MAX + 1);
     tw->head++;
@@ -183,8 +188,11 @@ bool dpn_tw_input(struct dpn_worker *w, struct rte_mbuf *m, const uint8_t *th, u
     if (idx1 == 0)
         return false;
     const struct tw_ent *e = &tw->ent[idx1 - 1];
-    uint32_t seq = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(th + 4));
-    uint32_t ackno = rte_be_to_cpu_32(*(const unaligned_uint32_t *)(th + 8));
+    uint32_t seq, ackno;
+    memcpy(&seq, th + 4, 4);
+    memcpy(&ackno, th + 8, 4);
+    seq = rte_be_to_cpu_32(seq);
+    ackno = rte_be_to_cpu_32(ackno);
     uint8_t flags = th[13];
     if (flags & RTE_TCP_RST_FLAG) { /* RFC 1337 */
     } else if (flags & RTE_TCP_SYN_FLAG) {

@@ -34,6 +34,9 @@ void dpn_tw_absorb(struct dpn_worker *w);
  * 4.2.2.13, as Linux does). Returns true when the frame was consumed. */
 bool dpn_tw_input(struct dpn_worker *w, struct rte_mbuf *m, const uint8_t *th, uint32_t tcplen);
 
+/* End every entry (the fuzz harnesses start each input from nothing). */
+void dpn_tw_clear(struct dpn_tw *tw);
+
 /* End entries older than 2 MSL; every millisecond. */
 void dpn_tw_expire(struct dpn_tw *tw, uint32_t now_ms);
 

@@ -22,6 +22,8 @@
 
 #include "lwip/memp.h"
 #include "lwip/priv/tcp_priv.h"
+
+#include "tcp_tw.h"
 #include "lwip/stats.h"
 #include "lwip/tcp.h"
 
@@ -278,6 +280,7 @@ static inline void fz_tcp_abort_all(struct dpn_worker *w) {
         tcp_abort(tcp_tw_pcbs);
     }
     unit_tx_drop(w);
+    dpn_tw_clear(w->tw); /* TIME_WAIT lives outside lwIP (tcp_tw.h) */
 }
 
 /* What must be back at its baseline once all state is gone. */
