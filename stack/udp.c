@@ -115,7 +115,10 @@ int dpn_udp_sendto(struct dpn_udp *u, const void *data, size_t len, uint32_t ip,
 static bool send_in_place(struct dpn_udp *u, struct pbuf *p, uint32_t ip, uint16_t port) {
     struct dpn_worker *w = u->w;
     struct rte_mbuf *m = dpn_pbuf_mbuf(p);
-    if (m == NULL || p->next != NULL || p->ref != 1 || m->next != NULL ||
+    /* Direct mbufs only: an indirect or external buffer may be shared, and
+     * its ol_flags say how to free it (found by fuzz_rx, whose frames sit
+     * in external buffers). */
+    if (m == NULL || p->next != NULL || p->ref != 1 || m->next != NULL || !RTE_MBUF_DIRECT(m) ||
         rte_mbuf_refcnt_read(m) != 1 || w->tx_n == DPN_TX_BATCH || unlikely(w->fault != NULL))
         return false;
     uint8_t *payload = p->payload;

@@ -314,6 +314,13 @@ static inline void fz_base_check(const struct dpn_worker *w, const struct fz_bas
         FZ_DIE("%u PBUF_REF/ROM pbufs leaked", (unsigned)lwip_stats.memp[MEMP_PBUF]->used);
     if (lwip_stats.memp[MEMP_PBUF_POOL]->used != 0)
         FZ_DIE("%u pool pbufs leaked", (unsigned)lwip_stats.memp[MEMP_PBUF_POOL]->used);
+    /* A freed mbuf must come back whole: clearing an external buffer's
+     * flag before the free once left one pointing at the harness's small
+     * buffer, and the next SYN-ACK did not fit (UDP echo in place). */
+    struct rte_mbuf *t = rte_pktmbuf_alloc(w->pool);
+    if (t == NULL || !RTE_MBUF_DIRECT(t) || t->buf_len != rte_pktmbuf_data_room_size(w->pool))
+        FZ_DIE("a freed mbuf came back broken");
+    rte_pktmbuf_free(t);
     if (lwip_stats.mem.used != b->heap)
         FZ_DIE("lwIP heap: %u bytes in use, %u at the baseline", (unsigned)lwip_stats.mem.used,
                (unsigned)b->heap);
