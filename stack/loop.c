@@ -1,11 +1,14 @@
 /* The worker loop: rx_burst -> lwIP -> callbacks -> flush writes ->
  * tx_burst, lwIP timers from the TSC, and the idle policy of the poll mode.
  * Reads like l3fwd's main loop on purpose. */
+#include <string.h>
 #include <time.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_interrupts.h>
+#include <rte_lcore.h>
+#include <rte_ring.h>
 
 #include "lwip/memp.h"
 #include "lwip/sys.h"
@@ -58,6 +61,22 @@ static inline void on_idle(struct dpn_worker *w, uint64_t now) {
         idle_sleep(w);
 }
 
+/* Free mbufs in the RX pool, cheap enough for every millisecond.
+ * rte_mempool_avail_count also reads the cache of each of RTE_MAX_LCORE
+ * (128) lcores: 128 scattered cache lines every millisecond on both ends
+ * of a round trip, right where the p99.9 of a 1.3 us ping-pong lives. For
+ * a ring-based pool, its ring plus our own cache; other lcores' caches are
+ * left out, so the estimate errs low (copy a little early, never late). */
+static unsigned pool_free_estimate(const struct rte_mempool *mp) {
+    if (strncmp(rte_mempool_get_ops(mp->ops_index)->name, "ring", 4) != 0)
+        return rte_mempool_avail_count(mp);
+    unsigned n = rte_ring_count(mp->pool_data);
+    unsigned lc = rte_lcore_id();
+    if (mp->cache_size != 0 && lc < RTE_MAX_LCORE)
+        n += mp->local_cache[lc].len;
+    return n;
+}
+
 static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     if (now < w->next_timer_tsc)
         return;
@@ -65,7 +84,7 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     dpn_tw_expire(w->tw, sys_now());
     if (w->att != NULL)
         dpn_attach_tick(w);
-    w->rx_low = rte_mempool_avail_count(w->rx_pool) < w->rx_low_water;
+    w->rx_low = pool_free_estimate(w->rx_pool) < w->rx_low_water;
     w->next_timer_tsc = now + w->tsc_per_ms;
 }
 
