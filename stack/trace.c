@@ -31,6 +31,10 @@ void dpn_trace_iteration(struct dpn_worker *w) {
     struct dpn_trace *t = w->trace;
     bool full = t->t[DPN_T_RX_DONE] != 0 && t->t[DPN_T_APP_IN] != 0 && t->t[DPN_T_APP_OUT] != 0 &&
                 t->t[DPN_T_LINK_OUT] != 0 && t->t[DPN_T_TX_DONE] != 0;
+    /* A frame sent from inside the callback (UDP sends at once; TCP at the
+     * flush after it): the send counts as application time. */
+    if (t->t[DPN_T_LINK_OUT] < t->t[DPN_T_APP_OUT])
+        t->t[DPN_T_LINK_OUT] = t->t[DPN_T_APP_OUT];
     if (full && t->n < DPN_TRACE_SAMPLES) {
         for (int s = 0; s < DPN_T_POINTS - 1; s++)
             t->d[t->n][s] = (uint32_t)(t->t[s + 1] - t->t[s]);
