@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct lat_run {
     uint32_t *rtt_ns; /* samples after warm-up */
@@ -22,6 +23,10 @@ static inline int lat_init(struct lat_run *r, uint64_t count, uint64_t duration_
                            uint64_t warmup) {
     r->cap = count > 0 ? count : 20000000; /* duration mode: up to 20M samples */
     r->rtt_ns = malloc(r->cap * sizeof(*r->rtt_ns));
+    /* Touch every page now: a first-touch page fault once every 1024
+     * samples would otherwise land in the measurement loop. */
+    if (r->rtt_ns != NULL)
+        memset(r->rtt_ns, 0, r->cap * sizeof(*r->rtt_ns));
     r->n = 0;
     r->warmup_left = warmup;
     r->count = count;
