@@ -14,7 +14,6 @@
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
-#include <rte_malloc.h>
 #include <rte_random.h>
 #include <rte_memzone.h>
 #include <rte_ring.h>
@@ -110,7 +109,7 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     int rc = check_shm(shm, prog);
     if (rc != 0)
         return rc;
-    struct dpn_attach *a = rte_zmalloc("dpn_attach", sizeof(*a), RTE_CACHE_LINE_SIZE);
+    struct dpn_attach *a = dpn_zalloc(sizeof(*a));
     if (a == NULL)
         return -DPN_ENOMEM;
 
@@ -128,7 +127,7 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     rc = ctl_send(&rq, &rep);
     if (rc != 0) {
         fprintf(stderr, "%s: dpnetd refused to attach: %s\n", prog, rep.msg);
-        rte_free(a);
+        dpn_free(a);
         return rc;
     }
     a->shm = shm;
@@ -184,7 +183,7 @@ void dpn_detach(struct dpn_worker *w) {
     req_init(w, &rq, DPN_REQ_DETACH);
     ctl_send(&rq, &rep);
     w->att = NULL;
-    rte_free(a);
+    dpn_free(a);
 }
 
 int dpn_ctl_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen) {

@@ -5,7 +5,6 @@
 
 #include <rte_cycles.h>
 #include <rte_ip.h>
-#include <rte_malloc.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
@@ -54,7 +53,7 @@ int dpn_fault_init(struct dpn_worker *w) {
     const struct dpn_fault_spec *s = &w->cfg.fault;
     if (!s->on)
         return 0;
-    struct dpn_fault *f = rte_zmalloc("dpn_fault", sizeof(*f), RTE_CACHE_LINE_SIZE);
+    struct dpn_fault *f = dpn_zalloc(sizeof(*f));
     if (f == NULL)
         return -DPN_ENOMEM;
     f->s = *s;
@@ -82,7 +81,7 @@ void dpn_fault_fini(struct dpn_worker *w) {
         return;
     free_dir(&w->fault->rx);
     free_dir(&w->fault->tx);
-    rte_free(w->fault);
+    dpn_free(w->fault);
     w->fault = NULL;
 }
 

@@ -10,7 +10,6 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
-#include <rte_malloc.h>
 
 #include "lwip/init.h"
 #include "lwip/memp.h"
@@ -121,21 +120,21 @@ static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **c
 }
 
 int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp) {
-    struct dpn_worker *w = rte_zmalloc("dpn_worker", sizeof(*w), RTE_CACHE_LINE_SIZE);
+    struct dpn_worker *w = dpn_zalloc(sizeof(*w));
     if (w == NULL)
         return -DPN_ENOMEM;
     w->cfg = *cfg;
     w->nconns = MEMP_NUM_TCP_PCB;
-    w->conns = rte_calloc("dpn_conns", w->nconns, sizeof(*w->conns), RTE_CACHE_LINE_SIZE);
+    w->conns = dpn_zalloc(w->nconns * sizeof(*w->conns));
     if (w->conns == NULL) {
-        rte_free(w);
+        dpn_free(w);
         return -DPN_ENOMEM;
     }
-    w->udp_ports = rte_zmalloc("dpn_udp_ports", 65536 * sizeof(*w->udp_ports), 0);
+    w->udp_ports = dpn_zalloc(65536 * sizeof(*w->udp_ports));
     if (w->udp_ports == NULL || dpn_tw_new(&w->tw) != 0) {
-        rte_free(w->udp_ports);
-        rte_free(w->conns);
-        rte_free(w);
+        dpn_free(w->udp_ports);
+        dpn_free(w->conns);
+        dpn_free(w);
         return -DPN_ENOMEM;
     }
     for (unsigned i = 0; i < w->nconns; i++) {
@@ -341,8 +340,8 @@ void dpn_close(struct dpn_worker *w) {
         rte_mempool_free(w->pool);
     }
     dpn_tw_free(w->tw);
-    rte_free(w->udp_ports);
-    rte_free(w->conns);
-    rte_free(w);
+    dpn_free(w->udp_ports);
+    dpn_free(w->conns);
+    dpn_free(w);
     rte_eal_cleanup();
 }

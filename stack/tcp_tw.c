@@ -7,7 +7,6 @@
 
 #include <rte_byteorder.h>
 #include <rte_ether.h>
-#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
 
@@ -40,12 +39,12 @@ struct dpn_tw {
 };
 
 int dpn_tw_new(struct dpn_tw **twp) {
-    *twp = rte_zmalloc("dpn_tw", sizeof(struct dpn_tw), RTE_CACHE_LINE_SIZE);
+    *twp = dpn_zalloc(sizeof(struct dpn_tw));
     return *twp == NULL ? -1 : 0;
 }
 
 void dpn_tw_free(struct dpn_tw *tw) {
-    rte_free(tw);
+    dpn_free(tw);
 }
 
 unsigned dpn_tw_count(const struct dpn_tw *tw) {

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rte_malloc.h>
-
 #include "trace.h"
 #include "worker.h"
 
@@ -17,11 +15,11 @@ static const char *const stage[DPN_T_POINTS - 1] = {
 
 int dpn_trace_enable(struct dpn_worker *w, int on) {
     if (on && w->trace == NULL) {
-        w->trace = rte_zmalloc("dpn_trace", sizeof(*w->trace), RTE_CACHE_LINE_SIZE);
+        w->trace = dpn_zalloc(sizeof(*w->trace));
         return w->trace == NULL ? -DPN_ENOMEM : 0;
     }
     if (!on && w->trace != NULL) {
-        rte_free(w->trace);
+        dpn_free(w->trace);
         w->trace = NULL;
     }
     return 0;

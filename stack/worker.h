@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <rte_ether.h>
 #include <rte_mbuf.h>
@@ -127,6 +129,19 @@ struct dpn_worker {
     unsigned mbufs_start;    /* free mbufs once running: the baseline at exit */
     struct dpn_fault *fault; /* tests only: NULL unless --fault (fault.h) */
 } __rte_cache_aligned;
+
+/* A worker's own state lives in process memory, not DPDK's shared heap:
+ * an attached worker that is killed leaves nothing behind there (dpnetd
+ * takes back its queue and mbufs; the kernel takes back the rest). Zeroed
+ * and cache-line aligned; dpn_free releases it. */
+static inline void *dpn_zalloc(size_t size) {
+    size = (size + RTE_CACHE_LINE_SIZE - 1) & ~(size_t)(RTE_CACHE_LINE_SIZE - 1);
+    void *p = aligned_alloc(RTE_CACHE_LINE_SIZE, size);
+    if (p != NULL)
+        memset(p, 0, size);
+    return p;
+}
+#define dpn_free free
 
 /* The worker of this process (lwIP is one instance per process). */
 extern struct dpn_worker *dpn_self;
