@@ -13,6 +13,8 @@
 #   7. RTT through dpnetd (attached echoserver) vs standalone, Linux client
 #      over net_tap; and, if it comes up, two dpnetd over memif
 #   8. httpd (dpnet, net_tap) vs nginx (veth) under wrk, 1 and 64 connections
+# and, before each case 1 run, the machine's own noise: spin_noise on both
+# cores at once (how often a busy poller loses the core, and for how long).
 # Each case runs REPS times; the tables show the median run. Results:
 # bench/results/ (full run) or bench/results/quick/ (--quick): bench.md,
 # bench.json, PNG plots, machine.txt.
@@ -36,7 +38,7 @@ done
 
 B=${DPNET_BUILD:-$top/build}
 A=$B/app
-for p in echoserver net_latency kecho dpnetd httpd; do
+for p in echoserver net_latency kecho dpnetd httpd spin_noise; do
   [ -x "$A/$p" ] || die "$A/$p missing: build first (tools/setup.sh; meson setup build && ninja -C build) or set DPNET_BUILD"
 done
 PY=/usr/bin/python3
@@ -57,10 +59,12 @@ grep -q hugetlbfs /proc/mounts || die "no hugetlbfs mounted: run tools/setup.sh"
 if [ "$QUICK" = 1 ]; then
   REPS=1 LAT=(--count 3000 --warmup 500) SP_T=1 TP=(--count 100000 --warmup 5000)
   CR=(--count 2000 --warmup 200) BULK=$((32 << 20)) WRK_D=1
+  NOISE_S=0.5
   RESULTS=${BENCH_OUT:-$top/bench/results/quick}
 else
   REPS=3 LAT=(--duration 2 --warmup 2000) SP_T=2 TP=(--duration 2 --warmup 20000)
   CR=(--duration 2 --warmup 1000) BULK=$((512 << 20)) WRK_D=3
+  NOISE_S=2
   RESULTS=${BENCH_OUT:-$top/bench/results}
 fi
 SIZES=(64 512 1460 4096 16384)
@@ -211,9 +215,34 @@ L_DP="dpnet <-memif-> dpnet (echoserver core 1, net_latency core 0, busy)"
 L_LX="Linux veth, net_latency --kernel -> kecho (core 0 -> core 1)"
 L_SP="Linux veth, sockperf pp -> sr (core 0 -> core 1), RTT = 2 x one-way"
 
+# Machine noise: spin_noise on both cores at once, with nothing of ours
+# busy, measures what any busy poller here loses; the report sets it against
+# the 64 B tails.
+noise() { # rep
+  local c f np=()
+  for c in 0 1; do
+    f=$out/raw/noise_core$c.r$1.out
+    "$A/spin_noise" --cpu $c --seconds $NOISE_S --json >"$f" 2>"$f.err" &
+    np+=($!)
+  done
+  for c in 0 1; do
+    f=$out/raw/noise_core$c.r$1.out
+    if wait "${np[$c]}"; then
+      record noise_core$c noise "$1" "$f" - "spin_noise on core $c (both cores at once, ${NOISE_S} s)"
+    else
+      say "  noise_core$c run $1: FAILED: $(tail -1 "$f.err")"
+    fi
+  done
+  say "  noise run $1: gaps >= 2 us per second: core 0 $(noise_g2 0 "$1"), core 1 $(noise_g2 1 "$1")"
+}
+noise_g2() { $PY -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["gaps_per_s"]["2"])' \
+  "$out/raw/noise_core$1.r$2.out" 2>/dev/null || echo "?"; }
+
 # ---- 1, 2: 64 B ping-pong --------------------------------------------------
 say "case 1+2: 64 B ping-pong, TCP and UDP, one connection"
 for r in $(seq $REPS); do
+  memif_down # a busy echoserver on core 1 would be the noise
+  noise "$r"
   for proto in tcp udp; do
     u=(); [ $proto = udp ] && u=(--udp)
     dmeasure ${proto}64_dpnet lat $r "$L_DP" "$out/raw/${proto}64_dpnet.r$r.samples" \
