@@ -598,13 +598,17 @@ static uint16_t ref_sum(const uint8_t *p, size_t len) {
     return (uint16_t)s;
 }
 
+/* Reproducible pseudo-random bytes (a linear congruential generator). */
+static void fill_random(uint8_t *buf, size_t n, uint32_t seed) {
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(seed >> 16);
+    }
+}
+
 START_TEST(test_lwip_chksum_glue) {
     static uint8_t buf[2048 + 16];
-    uint32_t x = 0x12345678;
-    for (size_t i = 0; i < sizeof(buf); i++) {
-        x = x * 1103515245u + 12345u;
-        buf[i] = (uint8_t)(x >> 16);
-    }
+    fill_random(buf, sizeof(buf), 0x12345678);
     const int lens[] = {0, 1, 2, 3, 4, 5, 7, 8, 19, 20, 21, 40, 63, 64, 65, 1459, 1460, 1500, 2047};
     for (unsigned off = 0; off < 8; off++) {
         for (unsigned k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
@@ -634,11 +638,7 @@ END_TEST
  * the CPU has it, and the one dpn_raw_cksum picked. */
 START_TEST(test_raw_cksum_variants) {
     static uint8_t buf[3000 + 8];
-    uint32_t x = 0x9e3779b9;
-    for (size_t i = 0; i < sizeof(buf); i++) {
-        x = x * 1103515245u + 12345u;
-        buf[i] = (uint8_t)(x >> 16);
-    }
+    fill_random(buf, sizeof(buf), 0x9e3779b9);
     __builtin_cpu_init();
     bool avx2 = __builtin_cpu_supports("avx2");
     for (int fill = 0; fill < 2; fill++) {
