@@ -315,6 +315,7 @@ def noise_section(L, res):
     L.append("")
     tails = []
     rows = []
+    buckets = sorted(cores[0]["gaps_per_s"], key=float)
     for cid, name in (("tcp64_dpnet", "TCP 64 B"), ("udp64_dpnet", "UDP 64 B")):
         d = res.get(cid)
         if d is None or not d.get("_samples") or not os.path.exists(d["_samples"]):
@@ -323,9 +324,8 @@ def noise_section(L, res):
         n, total, secs = above(d["_samples"], 3 * p50)
         # the gap that lifts a round trip over 3 x p50 is 2 x p50; the probe's
         # buckets bracket it (gaps of at least lo us, and of at least hi us)
-        lims = sorted(cores[0]["gaps_per_s"], key=float)
-        lo = max((x for x in lims if float(x) <= 2 * p50), key=float, default=lims[0])
-        hi = min((x for x in lims if float(x) >= 2 * p50), key=float, default=lims[-1])
+        lo = max((x for x in buckets if float(x) <= 2 * p50), key=float, default=buckets[0])
+        hi = min((x for x in buckets if float(x) >= 2 * p50), key=float, default=buckets[-1])
         if total == 0:
             continue
         nlo = sum(c["gaps_per_s"][lo] for c in cores)
