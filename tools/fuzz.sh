@@ -5,6 +5,8 @@
 #   tools/fuzz.sh [SECONDS] [HARNESS...]  # default 60 s each, every harness
 #   tools/fuzz.sh --ci                     # regressions, then ~60 s each:
 #                                          # "ok - fuzz_rx: N runs, 0 crashes"
+#                                          # "# states: SYN_SENT N ..." (fuzz_rx;
+#                                          # "not ok" when a TCP state got 0)
 #
 # The regression inputs of test/fuzz/regress/<harness>/ are replayed first.
 # Inputs the fuzzer finds go to build-fuzz/fuzz-corpus/<harness>/ (kept
@@ -126,6 +128,18 @@ for h in "${harnesses[@]}"; do
   else
     grep -E '==ERROR|^fuzz:|runtime error|SUMMARY|Test unit written' "$tmp/$h.log" | head -8 | sed 's/^/# /'
     not_ok "$h: ${execs:-?} runs, $crashes crashes (exit $rc; inputs in $art)"
+  fi
+  # fuzz_rx prints at exit, per TCP state, how many inputs reached it; in
+  # CI every state must have been reached (the seeds hold one of each).
+  states=$(grep -m1 '^# states:' "$tmp/$h.log" || true)
+  if [ -n "$states" ]; then
+    echo "$states"
+    grep -m1 '^# fuzzed segments by state:' "$tmp/$h.log" || true
+    zero=$(sed 's/^# states: //; s/ (.*//' <<<"$states" |
+      awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == 0) printf "%s ", $i }')
+    if [ "$ci" = 1 ] && [ -n "$zero" ]; then
+      not_ok "$h: no input reached ${zero% } (a state record no longer gets there)"
+    fi
   fi
   if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$ci" = 0 ]; then
     say "$h: merging new coverage into test/fuzz/corpus/$h"

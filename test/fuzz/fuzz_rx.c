@@ -23,6 +23,31 @@
  * Bits 4-5: frames (0-2) in 1-3 segments; bit 6: an Ethernet header to us
  * from the peer is put in front of the bytes.
  *
+ * Bit 7 set and bit 3 clear (inputs saved earlier set both or neither):
+ * a connection in a chosen TCP state, bit 0 says which record:
+ *   0 state: [state][variant][peer ISN:4]. A fresh connection from peer
+ *     port 30000+i (the i-th state record of the input) is brought into
+ *     state % 9 of SYN_SENT SYN_RCVD ESTABLISHED FIN_WAIT_1 FIN_WAIT_2
+ *     CLOSING CLOSE_WAIT LAST_ACK TIME_WAIT by well-formed segments and
+ *     API calls, checked against lwIP's pcb (our table for TIME_WAIT).
+ *     Variant (V_*): we connect, we close (else shut down), 1000 bytes of
+ *     ours left unacknowledged, 300 bytes from the peer first, SYNs without
+ *     options, and (bits 5-6) the way to TIME_WAIT.
+ *   1 segment to that connection (or the established one before any state
+ *     record): [flags][seq sel][ack sel][len sel][opt sel][window:2]
+ *     [seq raw:4][ack raw:4][data]. A sel byte picks a base (bits 4-6, from
+ *     lwIP's live numbers: seq_base/ack_base) and an edge from it (bits 0-3,
+ *     edge_off: 0, +-1, +-2, 2^31 and +-1, +-2 around it, -len and +-1,
+ *     2^31-len, +-2^30); bit 7 adds the raw delta. Flags are the whole byte
+ *     (ECE and CWR included). Payload (len sel bits 0-1): 0, 1, 2 bytes or
+ *     many: the rest of the record, at least 3 + 23 * (len sel >> 2) bytes.
+ *     Opt sel: bit 0 MSS 1460, bit 1 window scale 7. Kind bits 1-2: sent
+ *     1-4 times; bits 4-5: in 1-3 mbuf segments.
+ * A state record first in its input must reach its state (abort otherwise);
+ * later ones may not after what came before. At exit the harness prints
+ * per state how many inputs reached it ("# states: ...") and how many
+ * fuzzed segments met the connection in each state.
+ *
  * After each input every connection is aborted, lwIP's ARP table emptied,
  * and mbufs, pcbs, segments, pbufs and lwIP's heap must be back at their
  * baseline (abort() otherwise); then the connection is made again. */
@@ -37,6 +62,7 @@
 #define LPORT 80
 #define UPORT 7777
 #define PEER_PORT 40000
+#define MAIN_ISN 0x7fff0000u /* the peer's, on the established connection */
 
 enum { R_DONE, R_HOLD, R_ECHO_ZC, R_ECHO_COPY };
 #define M_REFUSE 0x10
@@ -47,6 +73,9 @@ static struct dpn_listener *lis;
 static struct dpn_udp *usock;
 static struct fz_base base;
 static uint8_t mode;
+/* A state record is bringing its connection up: the application accepts
+ * and leaves a half-closed connection alone, whatever the mode says. */
+static bool setting_up;
 
 /* Connections the application knows; [0] is the established one. */
 #define TRACK 8
@@ -95,7 +124,7 @@ static void release_held(void) {
 
 static int on_accepted(void *ctx, struct dpn_conn *c) {
     (void)ctx;
-    if (mode & M_REFUSE)
+    if ((mode & M_REFUSE) && !setting_up)
         return 1;
     track(c);
     return 0;
@@ -155,6 +184,8 @@ static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
 
 static void on_eof(void *ctx, struct dpn_conn *c) {
     (void)ctx;
+    if (setting_up)
+        return;
     switch ((mode >> 2) & 3) {
     case 0:
         untrack(c);
@@ -218,7 +249,7 @@ static struct tcp_pcb *find_pcb(uint16_t lport, uint16_t rport) {
 /* The handshake of the established connection (as test_api.c's peer). */
 static void establish(void) {
     const uint8_t opts[8] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7}; /* MSS 1460, NOP, WS 7 */
-    uint32_t isn = 0x7fff0000u;
+    uint32_t isn = MAIN_ISN;
     inject(unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, PEER_PORT, LPORT, isn, 0,
                           RTE_TCP_SYN_FLAG, 65535, opts, sizeof(opts), NULL, 0));
     struct tcp_pcb *p = find_pcb(LPORT, PEER_PORT);
@@ -372,6 +403,316 @@ static void syn_flood(const struct fz_rec *r) {
     }
 }
 
+/* ---- a connection in each TCP state ---- */
+
+enum { F_FIN = 0x01, F_SYN = 0x02, F_RST = 0x04, F_PSH = 0x08, F_ACK = 0x10 };
+
+#define V_ACTIVE 0x01   /* we connect to the peer (else it connects to our listener) */
+#define V_CLOSE 0x02    /* we close with dpn_close_conn (else dpn_shutdown) */
+#define V_INFLIGHT 0x04 /* 1000 bytes of ours stay unacknowledged while they can */
+#define V_PEERDATA 0x08 /* the peer sends 300 bytes once established */
+#define V_NOOPT 0x10    /* SYNs without MSS and window scale */
+/* Bits 5-6, the way to TIME_WAIT: 1 through CLOSING, 2 straight from
+ * FIN_WAIT_1 (a FIN acking ours), else through FIN_WAIT_2. */
+#define V_TW_ROUTE(v) (((v) >> 5) & 3)
+
+/* What a state record's byte picks, in the order they are printed. */
+static const uint8_t targets[] = {SYN_SENT, SYN_RCVD,   ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
+                                  CLOSING,  CLOSE_WAIT, LAST_ACK,    TIME_WAIT};
+#define NTARGETS (sizeof(targets) / sizeof(targets[0]))
+static const char *const state_name[] = {"CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RCVD",
+                                         "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
+                                         "CLOSING",     "LAST_ACK",   "TIME_WAIT"};
+#define NSTATES (TIME_WAIT + 1)
+
+/* The connection edge segments go to, with lwIP's numbers as last seen:
+ * they stay when the pcb goes (TIME_WAIT lives in our own table, and a
+ * reset connection still gets segments). */
+static struct {
+    uint16_t lport, rport;
+    uint32_t isn; /* the peer's */
+    uint32_t rcv_nxt, rcv_wnd, rcv_right, snd_nxt, lastack, snd_wnd, snd_wnd_max, snd_lbb;
+} sv;
+static bool trace;       /* FUZZ_RX_TRACE=1: each edge segment on stderr, to read a crash */
+static unsigned nstate;  /* state records in this input */
+static uint32_t reached; /* states reached, bit per state */
+static uint64_t st_inputs[NSTATES], st_segs[NSTATES], n_inputs;
+
+static struct tcp_pcb *sv_pcb(void) {
+    return find_pcb(sv.lport, sv.rport);
+}
+
+static int sv_state(void) {
+    struct tcp_pcb *p = sv_pcb();
+    if (p != NULL)
+        return p->state;
+    return dpn_tw_has(w->tw, lwip_htonl(UNIT_PEER_IP), sv.rport, sv.lport) ? TIME_WAIT : CLOSED;
+}
+
+static void sv_refresh(void) {
+    struct tcp_pcb *p = sv_pcb();
+    if (p == NULL)
+        return;
+    /* Before the SYN-ACK nothing is known of the peer: its ISN stands in. */
+    bool syn_sent = p->state == SYN_SENT;
+    sv.rcv_nxt = syn_sent ? sv.isn : p->rcv_nxt;
+    sv.rcv_wnd = p->rcv_wnd;
+    sv.rcv_right = syn_sent ? sv.isn + p->rcv_wnd : p->rcv_ann_right_edge;
+    sv.snd_nxt = p->snd_nxt;
+    sv.lastack = p->lastack;
+    sv.snd_wnd = p->snd_wnd;
+    sv.snd_wnd_max = p->snd_wnd_max;
+    sv.snd_lbb = p->snd_lbb;
+}
+
+/* A segment from the peer on sv's connection; what we answer is dropped. */
+static void sv_send(uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win, const uint8_t *opt,
+                    size_t optlen, const uint8_t *data, size_t dlen, unsigned nseg) {
+    uint8_t f[RTE_ETHER_HDR_LEN + 20 + 60 + 2048];
+    bool had_pcb = sv_pcb() != NULL;
+    size_t len = fz_tcp(f, &w->mac, UNIT_PEER_IP, sv.rport, sv.lport, seq, ack, flags, win, opt,
+                        optlen, data, dlen);
+    inject(fz_frame(w->pool, f, len, nseg, 0));
+    dpn_tcp_flush_dirty(w);
+    unit_tx_drop(w);
+    if (sv_pcb() != NULL) {
+        sv_refresh();
+    } else if (had_pcb && sv_state() == TIME_WAIT) {
+        /* The pcb went into our table: what it had then, near enough. */
+        uint32_t end = seq + (uint32_t)dlen + !!(flags & F_SYN) + !!(flags & F_FIN);
+        if ((int32_t)(end - sv.rcv_nxt) > 0)
+            sv.rcv_nxt = end;
+        sv.lastack = sv.snd_nxt;
+    }
+}
+
+/* A well-formed segment of the set-up (no options, no data). */
+static void sv_ctl(uint8_t flags, uint32_t ack) {
+    sv_send(flags, sv.rcv_nxt, ack, 65535, NULL, 0, NULL, 0, 1);
+}
+
+static void sv_flush(void) {
+    dpn_tcp_flush_dirty(w);
+    unit_tx_drop(w);
+    sv_refresh();
+}
+
+/* Our side ends the connection as the variant says. */
+static void we_close(uint8_t v) {
+    struct tcp_pcb *p = sv_pcb();
+    struct dpn_conn *c = p != NULL ? p->callback_arg : NULL;
+    if (c == NULL)
+        return;
+    if (v & V_CLOSE) {
+        untrack(c);
+        dpn_close_conn(c);
+    } else {
+        dpn_shutdown(c);
+    }
+    sv_flush();
+}
+
+/* The connection opened, in the state the variant leaves it: SYN_SENT
+ * and SYN_RCVD come first on the way. True when ESTABLISHED (or the target
+ * is reached earlier: *done). */
+static bool sv_open(int target, uint8_t v, bool *done) {
+    static const uint8_t syn_opts[8] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7}; /* MSS 1460, WS 7 */
+    const uint8_t *opt = (v & V_NOOPT) ? NULL : syn_opts;
+    size_t optlen = (v & V_NOOPT) ? 0 : sizeof(syn_opts);
+    if (target == SYN_SENT || ((v & V_ACTIVE) && target != SYN_RCVD)) {
+        struct dpn_conn *c = NULL;
+        if (dpn_connect(w, UNIT_PEER_IP, sv.rport, &ops, NULL, &c) != 0 || c->pcb == NULL)
+            return false;
+        track(c);
+        sv.lport = c->pcb->local_port;
+        sv_flush();
+        if (sv_state() != SYN_SENT)
+            return false;
+        if ((*done = target == SYN_SENT))
+            return true;
+        sv_send(F_SYN | F_ACK, sv.isn, sv.snd_nxt, 65535, opt, optlen, NULL, 0, 1);
+    } else {
+        sv_send(F_SYN, sv.isn, 0, 65535, opt, optlen, NULL, 0, 1);
+        if (sv_state() != SYN_RCVD)
+            return false;
+        if ((*done = target == SYN_RCVD))
+            return true;
+        sv_ctl(F_ACK, sv.snd_nxt);
+    }
+    return sv_state() == ESTABLISHED;
+}
+
+/* The peer's ACK in the set-up: everything we sent, or nothing new while
+ * ours is to stay in flight. */
+static uint32_t setup_ack(bool infl) {
+    return infl ? sv.lastack : sv.snd_nxt;
+}
+
+/* Bring a fresh connection into target; true when lwIP (or our TIME_WAIT
+ * table) says it got there. */
+static bool sv_goto(int target, uint8_t v, uint32_t isn) {
+    memset(&sv, 0, sizeof(sv));
+    sv.lport = LPORT;
+    sv.rport = (uint16_t)(30000 + nstate++);
+    sv.isn = sv.rcv_nxt = isn;
+    bool done = false;
+    if (!sv_open(target, v, &done))
+        return false;
+    if (done)
+        return true;
+    bool infl = v & V_INFLIGHT;
+    if (v & V_PEERDATA) {
+        uint8_t d[300];
+        memset(d, 'p', sizeof(d));
+        sv_send(F_ACK | F_PSH, sv.rcv_nxt, setup_ack(infl), 65535, NULL, 0, d, sizeof(d), 1);
+    }
+    if (infl) {
+        struct tcp_pcb *p = sv_pcb();
+        if (p != NULL && p->callback_arg != NULL)
+            dpn_send(p->callback_arg, zeros, 1000);
+        sv_flush();
+    }
+    if (target == ESTABLISHED)
+        return sv_state() == ESTABLISHED;
+    if (target == CLOSE_WAIT || target == LAST_ACK) {
+        sv_ctl(F_FIN | F_ACK, setup_ack(infl));
+        if (sv_state() != CLOSE_WAIT || target == CLOSE_WAIT)
+            return sv_state() == target;
+        we_close(v);
+        return sv_state() == LAST_ACK;
+    }
+    we_close(v);
+    if (sv_state() != FIN_WAIT_1 || target == FIN_WAIT_1)
+        return sv_state() == target;
+    unsigned route = target == TIME_WAIT ? V_TW_ROUTE(v) : 0;
+    if (target == CLOSING || route == 1) {
+        /* Simultaneous close: the peer's FIN acks all but ours. */
+        sv_ctl(F_FIN | F_ACK, infl ? sv.lastack : sv.snd_nxt - 1);
+        if (sv_state() != CLOSING || target == CLOSING)
+            return sv_state() == target;
+        sv_ctl(F_ACK, sv.snd_nxt);
+    } else if (target == FIN_WAIT_2 || route != 2) {
+        sv_ctl(F_ACK, sv.snd_nxt);
+        if (sv_state() != FIN_WAIT_2 || target == FIN_WAIT_2)
+            return sv_state() == target;
+        sv_ctl(F_FIN | F_ACK, sv.snd_nxt);
+    } else {
+        sv_ctl(F_FIN | F_ACK, sv.snd_nxt);
+    }
+    return sv_state() == TIME_WAIT;
+}
+
+static void state_record(const struct fz_rec *r, bool first) {
+    int target = targets[fz_byte(r, 0) % NTARGETS];
+    setting_up = true;
+    bool ok = sv_goto(target, fz_byte(r, 1), fz_be32(r, 2));
+    setting_up = false;
+    if (trace)
+        fprintf(stderr, "fuzz_rx: state %s variant 0x%02x isn 0x%08x: %s\n", state_name[target],
+                fz_byte(r, 1), fz_be32(r, 2), ok ? "reached" : state_name[sv_state()]);
+    if (ok)
+        reached |= 1u << target;
+    else if (first) /* from a clean worker: a bug in the stack or here */
+        FZ_DIE("state record: %s (variant 0x%02x) not reached, the connection is in %s",
+               state_name[target], fz_byte(r, 1), state_name[sv_state()]);
+}
+
+/* Edges (bits 0-3 of a sel byte) from a base, given the segment's sequence
+ * length (payload + SYN + FIN): the end of the segment at the base, etc. */
+static uint32_t edge_off(uint8_t sel, uint32_t len) {
+    const uint32_t h = 1u << 31, q = 1u << 30;
+    const uint32_t k[16] = {0, 1, -1u, 2, -2u, h, h + 1, h - 1, h + 2, h - 2, 0, 1, -1u, h, q, -q};
+    unsigned i = sel & 15;
+    return k[i] - (i >= 10 && i <= 13 ? len : 0); /* 10-13: from the segment's end */
+}
+
+/* Bases (bits 4-6): the receive window's left and right edges (kept and
+ * announced), the send side's SND.NXT, SND.UNA, RFC 5961's lowest
+ * acceptable ACK (SND.UNA - MAX.SND.WND), the send window's right edge,
+ * the end of what we buffered. 0 with the raw delta: any number. */
+static uint32_t seq_base(uint8_t sel) {
+    uint32_t b[8] = {sv.rcv_nxt,
+                     sv.rcv_nxt + sv.rcv_wnd,
+                     sv.rcv_right,
+                     sv.rcv_nxt + 65535u,
+                     sv.rcv_nxt - sv.rcv_wnd,
+                     sv.isn,
+                     0,
+                     sv.rcv_nxt - 65535u};
+    return b[(sel >> 4) & 7];
+}
+
+static uint32_t ack_base(uint8_t sel) {
+    uint32_t b[8] = {sv.snd_nxt,
+                     sv.lastack,
+                     sv.lastack - sv.snd_wnd_max,
+                     sv.lastack + sv.snd_wnd,
+                     sv.snd_lbb,
+                     sv.snd_nxt + 65535u,
+                     0,
+                     sv.lastack - 65535u};
+    return b[(sel >> 4) & 7];
+}
+
+static void edge_segment(const struct fz_rec *r) {
+    uint8_t flags = fz_byte(r, 0), ssel = fz_byte(r, 1), asel = fz_byte(r, 2), lsel = fz_byte(r, 3),
+            osel = fz_byte(r, 4);
+    const size_t hdr = 15;
+    size_t rest = r->len > hdr ? r->len - hdr : 0, dlen = lsel & 3;
+    if (dlen == 3)
+        dlen = rest >= 3 ? rest : 3 + 23u * (lsel >> 2);
+    uint8_t data[2048];
+    size_t have = RTE_MIN(rest, dlen);
+    if (have > 0)
+        memcpy(data, r->data + hdr, have);
+    memset(data + have, 'x', dlen - have);
+    uint8_t opt[8];
+    size_t optlen = 0;
+    if (osel & 1) {
+        const uint8_t mss[4] = {2, 4, 0x05, 0xb4};
+        memcpy(opt + optlen, mss, 4);
+        optlen += 4;
+    }
+    if (osel & 2) {
+        const uint8_t ws[4] = {1, 3, 3, 7};
+        memcpy(opt + optlen, ws, 4);
+        optlen += 4;
+    }
+    uint32_t len = (uint32_t)dlen + !!(flags & F_SYN) + !!(flags & F_FIN);
+    uint32_t seq = seq_base(ssel) + edge_off(ssel, len) + ((ssel & 0x80) ? fz_be32(r, 7) : 0);
+    uint32_t ack = ack_base(asel) + edge_off(asel, len) + ((asel & 0x80) ? fz_be32(r, 11) : 0);
+    unsigned copies = ((r->kind >> 1) & 3) + 1u, nseg = ((r->kind >> 4) & 3) + 1u;
+    if (trace)
+        fprintf(stderr,
+                "fuzz_rx: %s %u<-%u flags 0x%02x seq rcv_nxt%+" PRId32 " ack snd_nxt%+" PRId32
+                " lastack%+" PRId32 " len %u win %u x%u\n",
+                state_name[sv_state()], sv.lport, sv.rport, flags, (int32_t)(seq - sv.rcv_nxt),
+                (int32_t)(ack - sv.snd_nxt), (int32_t)(ack - sv.lastack), len, fz_be16(r, 5),
+                copies);
+    for (unsigned i = 0; i < copies; i++) {
+        st_segs[sv_state()]++;
+        sv_send(flags, seq, ack, fz_be16(r, 5), opt, optlen, dlen > 0 ? data : NULL, dlen, nseg);
+    }
+}
+
+/* At exit (libFuzzer's end of run): what the inputs reached. */
+static void print_states(void) {
+    if (n_inputs == 0)
+        return;
+    char line[512];
+    int n = snprintf(line, sizeof(line), "# states:");
+    for (size_t i = 0; i < NTARGETS; i++)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, " %s %" PRIu64, state_name[targets[i]],
+                      st_inputs[targets[i]]);
+    fprintf(stderr, "%s (inputs, of %" PRIu64 ")\n", line, n_inputs);
+    n = snprintf(line, sizeof(line), "# fuzzed segments by state:");
+    for (int s = 0; s < NSTATES; s++)
+        if (s != LISTEN)
+            n += snprintf(line + n, sizeof(line) - (size_t)n, " %s %" PRIu64, state_name[s],
+                          st_segs[s]);
+    fprintf(stderr, "%s\n", line);
+}
+
 /* ---- libFuzzer ---- */
 
 static void reset(void) {
@@ -385,6 +726,13 @@ static void reset(void) {
     establish();
     main_rcv_nxt = conns[0]->pcb->rcv_nxt;
     main_snd_nxt = conns[0]->pcb->snd_nxt;
+    memset(&sv, 0, sizeof(sv));
+    sv.lport = LPORT;
+    sv.rport = PEER_PORT;
+    sv.isn = MAIN_ISN;
+    sv_refresh();
+    nstate = 0;
+    reached = 0;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -396,7 +744,41 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         FZ_DIE("cannot listen on %u or bind %u", LPORT, UPORT);
     fz_base_take(w, &base);
     reset();
+    atexit(print_states);
+    trace = getenv("FUZZ_RX_TRACE") != NULL;
     return 0;
+}
+
+static void run_record(const struct fz_rec *r, bool first) {
+    if ((r->kind & 0x88) == 0x80) {
+        if (r->kind & 1)
+            edge_segment(r);
+        else
+            state_record(r, first);
+        return;
+    }
+    switch (r->kind & 7) {
+    case 0:
+    case 1:
+    case 2:
+        frame(r);
+        break;
+    case 3:
+        tcp_template(r);
+        break;
+    case 4:
+        udp_datagram(r);
+        break;
+    case 5:
+        app_call(r);
+        break;
+    case 6:
+        timers(r);
+        break;
+    case 7:
+        syn_flood(r);
+        break;
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -406,29 +788,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *p = data + 1;
     size_t n = size - 1;
     struct fz_rec r;
-    while (fz_next(&p, &n, &r)) {
-        switch (r.kind & 7) {
-        case 0:
-        case 1:
-        case 2:
-            frame(&r);
-            break;
-        case 3:
-            tcp_template(&r);
-            break;
-        case 4:
-            udp_datagram(&r);
-            break;
-        case 5:
-            app_call(&r);
-            break;
-        case 6:
-            timers(&r);
-            break;
-        case 7:
-            syn_flood(&r);
-            break;
-        }
+    for (unsigned i = 0; fz_next(&p, &n, &r); i++) {
+        run_record(&r, i == 0);
         if (conns[0] != NULL && conns[0]->pcb != NULL) {
             main_rcv_nxt = conns[0]->pcb->rcv_nxt;
             main_snd_nxt = conns[0]->pcb->snd_nxt;
@@ -436,7 +797,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* The end of a poll iteration: writes go out (and are dropped). */
         dpn_tcp_flush_dirty(w);
         unit_tx_drop(w);
+        sv_refresh();
     }
+    n_inputs++;
+    for (int s = 0; s < NSTATES; s++)
+        st_inputs[s] += (reached >> s) & 1;
     reset();
     return 0;
 }

@@ -38,6 +38,33 @@ def tpl(target, flags, dseq=0, dack=0, win=65535, opts=b"", data=b""):
     return rec(3, body + opts + data)
 
 
+# fuzz_rx kinds 0x80 and 0x81: a connection brought into a TCP state, and
+# segments to it at edges relative to its live numbers.
+STATES = ["SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT"]
+V_ACTIVE, V_CLOSE, V_INFLIGHT, V_PEERDATA, V_NOOPT = 0x01, 0x02, 0x04, 0x08, 0x10
+V_TW_CLOSING, V_TW_DIRECT = 0x20, 0x40  # the way to TIME_WAIT (else FIN_WAIT_2)
+
+
+def state(name, variant=0, isn=0x12345678):
+    return rec(0x80, bytes([STATES.index(name), variant]) + struct.pack(">I", isn))
+
+
+# Bases of seq (rcv_nxt, + rcv_wnd, announced right edge, + 65535, - rcv_wnd,
+# peer ISN, 0, - 65535) and of ack (snd_nxt, lastack, lastack - snd_wnd_max,
+# lastack + snd_wnd, snd_lbb, snd_nxt + 65535, 0, lastack - 65535), as
+# sel bits 4-6; edges as bits 0-3; RAW (bit 7) adds the raw delta.
+SEQ_NXT, SEQ_RWND, SEQ_RANN, SEQ_64K, SEQ_LWND, SEQ_ISN, SEQ_ABS, SEQ_M64K = (i << 4 for i in range(8))
+ACK_NXT, ACK_UNA, ACK_MAXW, ACK_SWND, ACK_LBB, ACK_64K, ACK_ABS, ACK_M64K = (i << 4 for i in range(8))
+E0, E1, EM1, E2, EM2, H, H1, HM1, H2, HM2, ML, ML1, MLM1, HML, Q, MQ = range(16)
+RAW = 0x80
+P0, P1, P2, PMANY = range(4)
+
+
+def seg(flags, seq=SEQ_NXT, ack=ACK_NXT, plen=P0, opt=0, win=65535, dseq=0, dack=0, data=b"", copies=1, nseg=1):
+    body = bytes([flags, seq, ack, plen, opt]) + struct.pack(">HiI", win, dseq, dack & 0xFFFFFFFF) + data
+    return rec(0x81 | (copies - 1) << 1 | (nseg - 1) << 4, body)
+
+
 def app(op, conn=0, arg=0):
     return rec(5, bytes([op, conn]) + struct.pack(">H", arg))
 
@@ -130,8 +157,57 @@ rx = {
     "oversize": bytes([0]) + rec(0x41, raw(IP(src=PEER, dst=US) / UDP(sport=5, dport=7777) / Raw(b"L" * 1600))),
     "short": bytes([0]) + rec(0, eth(IP(src=PEER, dst=US))[:20]) + rec(0, b"\x02" * 14),
 }
+# A seed per state and some variants, each with a few segments at its edges
+# (none of them one that stops the worker today).
+seeds = {
+    "SYN_SENT": [(0, [seg(S | A, SEQ_ISN), seg(A | P, plen=P2)]),
+                 (V_NOOPT, [seg(R | A), seg(S | A, SEQ_ISN, ACK_NXT | E1)]),
+                 (0, [seg(S, SEQ_ISN, opt=3), seg(A, SEQ_ISN | E1)])],
+    "SYN_RCVD": [(0, [seg(A, plen=P1), seg(F | A)]),
+                 (V_NOOPT, [seg(S, SEQ_NXT | EM1, copies=2), seg(A | P, plen=PMANY, data=b"early data")]),
+                 (0, [seg(R, SEQ_NXT), seg(A, ack=ACK_NXT | E1)]),
+                 (0, [seg(S | A, SEQ_NXT | EM1), seg(F | A, SEQ_NXT | E1)])],
+    "ESTABLISHED": [(0, [seg(A | P, plen=P2), seg(A, SEQ_RANN | ML)]),
+                    (V_ACTIVE | V_INFLIGHT, [seg(A, ack=ACK_UNA, copies=3), seg(A, ack=ACK_NXT)]),
+                    (V_PEERDATA | V_NOOPT, [seg(R, SEQ_NXT | E1), seg(S, SEQ_NXT | Q), seg(A | P, plen=PMANY | 0x40, nseg=2)])],
+    "FIN_WAIT_1": [(0, [seg(A), seg(F | A, SEQ_NXT | E1)]),
+                   (V_CLOSE | V_INFLIGHT, [seg(F | A, ack=ACK_UNA), seg(A, ack=ACK_NXT | EM1)]),
+                   (V_ACTIVE, [seg(A | P, plen=P1, ack=ACK_UNA), seg(R | A, SEQ_RWND)])],
+    "FIN_WAIT_2": [(0, [seg(A | P, plen=P2), seg(F | A)]),
+                   (V_CLOSE | V_ACTIVE, [seg(A | P, SEQ_NXT | E2, plen=PMANY, data=b"ooseq data"), seg(F | A, SEQ_NXT)]),
+                   (V_PEERDATA, [seg(F | A, SEQ_RWND | ML)])],
+    "CLOSING": [(0, [seg(A)]),
+                (V_CLOSE, [seg(A, ack=ACK_UNA), seg(F | A, SEQ_NXT | EM1)]),
+                (V_ACTIVE | V_INFLIGHT, [seg(A, ack=ACK_NXT | EM1), seg(A)])],
+    "CLOSE_WAIT": [(0, [seg(A | P, plen=P1), seg(F | A, SEQ_NXT | EM1)]),
+                   (V_ACTIVE | V_PEERDATA, [seg(A, ack=ACK_MAXW), seg(A)]),
+                   (V_INFLIGHT | V_NOOPT, [seg(R, SEQ_NXT | E1), seg(A, ack=ACK_NXT)])],
+    "LAST_ACK": [(0, [seg(A)]),
+                 (V_CLOSE | V_INFLIGHT, [seg(A, ack=ACK_UNA), seg(F | A, SEQ_NXT | EM1)]),
+                 (V_ACTIVE, [seg(R)])],
+    "TIME_WAIT": [(0, [seg(F | A, SEQ_NXT | EM1)]),
+                  (V_TW_CLOSING | V_CLOSE, [seg(S, SEQ_NXT | Q), seg(A | P, plen=P1)]),
+                  (V_TW_DIRECT | V_ACTIVE, [seg(R), seg(S, SEQ_NXT | EM2)])],
+}
+ISNS = [0x12345678, 0xFFFFFFFF, 0x7FFFFFFF, 0]  # sequence numbers that wrap during the connection
+for st, variants in seeds.items():
+    for i, (v, segs) in enumerate(variants):  # mode i: each way recv hands data back
+        rx["state-%s-%d" % (st.lower().replace("_", "-"), i)] = bytes([i]) + state(st, v, ISNS[i]) + b"".join(segs)
+# Edge segments on the established connection, and two states in a row.
+rx["edge-established"] = bytes([0]) + seg(A | P, plen=P2) + seg(A, SEQ_NXT | ML1) + seg(U | A, ack=ACK_LBB, plen=P1)
+rx["state-two"] = bytes([2]) + state("CLOSE_WAIT") + seg(A) + state("FIN_WAIT_2", V_ACTIVE) + seg(F | A)
 for name, data in rx.items():
     write("fuzz_rx", name, data)
+
+# ---- fuzz_rx regressions written by hand (only into the repository's tree) ----
+# Issue 13: in SYN_RCVD, a SYN|FIN|ACK without payload at seq = peer ISN +
+# 1 + 2^31, ack = our ISN + 1: lwIP's "insane offset!" assertion stopped the worker.
+rx_regress = {
+    "syn-rcvd-syn-fin-ack-2pow31": bytes([0]) + state("SYN_RCVD") + seg(S | F | A, SEQ_NXT | H, ACK_NXT),
+}
+if len(sys.argv) <= 1:
+    for name, data in rx_regress.items():
+        write(os.path.join("..", "regress", "fuzz_rx"), name, data)
 
 # ---- fuzz_classify: records of frames for dpnetd ----
 def cls_tcp(dport, sport=40000, src=PEER, flags="S"):
