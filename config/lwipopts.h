@@ -78,6 +78,15 @@
 #define LWIP_HOOK_FILENAME "lwip_hooks.h"
 #define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
     dpn_tcp_isn(local_ip, local_port, remote_ip, remote_port)
+/* A segment finds its pcb in a 4-tuple index, not by walking every active
+ * pcb (stack/tcp_pcbs.h; the two hooks come from config/lwip-tcp-index.patch);
+ * pcbs leave the index through an ext-arg destroy callback. */
+#define LWIP_TCP_PCB_NUM_EXT_ARGS 1
+#define LWIP_HOOK_TCP_ACTIVE_REG(pcb) dpn_pcbs_reg(pcb)
+#define LWIP_HOOK_TCP_INPUT_ACTIVE_PCB(sport, dport, src, dst) dpn_pcbs_input(sport, dport, src, dst)
+/* RFC 793 acceptability and RFC 5961 before lwIP processes a segment of a
+ * known connection (stack/tcp_guard.c). */
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) dpn_tcp_inpacket(pcb, hdr, p)
 
 /* ---- checksums ---- */
 #define LWIP_CHECKSUM_CTRL_PER_NETIF 1     /* offload where the PMD advertises it, software otherwise */

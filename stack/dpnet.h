@@ -89,10 +89,16 @@ struct dpn_stats {
     uint64_t conns_open;  /* currently open TCP connections */
     uint64_t conns_total; /* accepted + connected so far */
     uint64_t polls, idle_sleeps;
-    uint64_t syn_evicted; /* half-open connections dropped to make room (SYN flood) */
+    uint64_t syn_cookies; /* SYN cookies sent: a listener's backlog was full (SYN flood) */
     uint64_t tx_full;     /* flushes that found the TX ring full (frames kept, not lost) */
     uint64_t rx_copied;   /* frames copied out of a nearly empty mbuf pool */
     uint64_t time_wait;   /* connections in TIME_WAIT now */
+    /* TCP input guard (RFC 793 3.9, RFC 5961), segments of known connections: */
+    uint64_t tcp_unacceptable; /* outside the receive window: dropped (answered by an ACK) */
+    uint64_t tcp_bad_ack;      /* ACK outside SND.UNA - MAX.SND.WND .. SND.NXT, or none */
+    uint64_t tcp_challenged;   /* in-window RST or SYN: dropped, challenge ACK */
+    uint64_t tcp_acks_limited; /* answers not sent: rate limit (RFC 5961 section 7) */
+    uint64_t syn_cookies_ok;   /* connections opened by a valid SYN cookie */
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "fault.h"
+#include "lwip_hooks.h"
 #include "tcp_tw.h"
 #include "trace.h"
 #include "log.h"
@@ -280,6 +281,7 @@ void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st) {
     if (rte_eth_stats_get(w->port_id, &es) == 0)
         st->rx_nombuf = es.rx_nombuf;
     st->time_wait = dpn_tw_count(w->tw);
+    dpn_tcp_guard_stats(st);
 }
 
 static void print_stats(const struct dpn_worker *w) {
@@ -289,11 +291,15 @@ static void print_stats(const struct dpn_worker *w) {
             "dpnet stats: rx %" PRIu64 " pkts %" PRIu64 " bytes, tx %" PRIu64 " pkts %" PRIu64
             " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
             ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64
-            ", syn evicted %" PRIu64 ", tx ring full %" PRIu64 ", rx copied %" PRIu64
-            ", time_wait %" PRIu64 ", mbufs free %u (%u after start-up)\n",
+            ", syn cookies %" PRIu64 " sent %" PRIu64 " ok, tx ring full %" PRIu64
+            ", rx copied %" PRIu64 ", time_wait %" PRIu64 ", tcp guard %" PRIu64
+            " unacceptable %" PRIu64 " bad ack %" PRIu64 " challenged %" PRIu64
+            " limited, mbufs free %u (%u after start-up)\n",
             st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
-            st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_evicted, st.tx_full,
-            st.rx_copied, st.time_wait, dpn_mbufs_free(w), w->mbufs_start);
+            st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_cookies,
+            st.syn_cookies_ok, st.tx_full, st.rx_copied, st.time_wait, st.tcp_unacceptable,
+            st.tcp_bad_ack, st.tcp_challenged, st.tcp_acks_limited, dpn_mbufs_free(w),
+            w->mbufs_start);
     if (w->fault != NULL) {
         struct dpn_fault_counters c;
         dpn_fault_counters(w, &c);

@@ -2,10 +2,26 @@
 #ifndef DPNET_LWIP_HOOKS_H
 #define DPNET_LWIP_HOOKS_H
 
+#include "lwip/err.h"
 #include "lwip/ip_addr.h"
+
+struct tcp_pcb;
+struct tcp_hdr;
+struct pbuf;
 
 /* RFC 6528 initial sequence number: keyed hash of the 4-tuple plus a clock. */
 u32_t dpn_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote_ip,
                   u16_t remote_port);
+
+/* The 4-tuple index of the active pcbs (tcp_pcbs.h). */
+void dpn_pcbs_reg(struct tcp_pcb *pcb);
+struct tcp_pcb *dpn_pcbs_input(u16_t sport, u16_t dport, const ip_addr_t *src,
+                               const ip_addr_t *dst);
+
+/* The input guard (tcp_guard.c): ERR_OK lets lwIP process the segment. */
+err_t dpn_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *h, const struct pbuf *p);
+/* Its counters into st (the guard's fields of struct dpn_stats). */
+struct dpn_stats;
+void dpn_tcp_guard_stats(struct dpn_stats *st);
 
 #endif

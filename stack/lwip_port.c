@@ -1,6 +1,7 @@
 /* What lwIP needs from its platform: time, randomness, checksums,
  * diagnostics, and the keyed initial sequence numbers of RFC 6528. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -19,6 +20,9 @@
 
 static uint64_t tsc_per_ms = 1;
 static uint64_t isn_key[2];
+static uint64_t cookie_key[2]; /* SYN cookies (tcp_cookie.c) */
+static bool isn_forced;
+static uint32_t isn_force;
 
 void dpn_lwip_port_init(void) {
     tsc_per_ms = rte_get_tsc_hz() / 1000;
@@ -28,6 +32,10 @@ void dpn_lwip_port_init(void) {
     if (getrandom(isn_key, sizeof(isn_key), 0) != sizeof(isn_key)) {
         isn_key[0] = rte_rand();
         isn_key[1] = rte_rand() ^ rte_rdtsc();
+    }
+    if (getrandom(cookie_key, sizeof(cookie_key), 0) != sizeof(cookie_key)) {
+        cookie_key[0] = rte_rand() ^ isn_key[1];
+        cookie_key[1] = rte_rand() ^ rte_rdtsc();
     }
     rte_srand(isn_key[0] ^ rte_rdtsc());
 }
@@ -110,7 +118,18 @@ u32_t dpn_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *
     uint64_t m0 = ((uint64_t)ip4_addr_get_u32(ip_2_ip4(local_ip)) << 32) |
                   ip4_addr_get_u32(ip_2_ip4(remote_ip));
     uint64_t m1 = ((uint64_t)local_port << 16) | remote_port;
+    if (isn_forced)
+        return isn_force; /* a connection opened by a SYN cookie */
     /* RFC 6528: ISN = M + F(4-tuple, key), M a clock ticking every 4 us. */
     uint32_t m = (uint32_t)(dpn_now_ns() / 4000);
     return m + (uint32_t)dpn_siphash(isn_key, m0, m1);
+}
+
+void dpn_tcp_isn_force(bool on, uint32_t isn) {
+    isn_forced = on;
+    isn_force = isn;
+}
+
+uint64_t dpn_cookie_hash(uint64_t m0, uint64_t m1) {
+    return dpn_siphash(cookie_key, m0, m1);
 }

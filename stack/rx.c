@@ -32,21 +32,6 @@ static inline const uint8_t *tcp_peek(const struct rte_mbuf *m, uint32_t *tcplen
     return th;
 }
 
-/* Two holes in lwIP 2.1.3's TCP input, closed before it sees the segment:
- *  - a SYN flood would fill a listener's backlog (dpn_tcp_syn_guard);
- *  - a segment of sequence length 1 (a FIN, SYN or one byte) exactly 2^31
- *    away from what we expect passes tcp_receive's wrapped window test and
- *    trips its "insane offset" assertion: any peer could stop the worker
- *    (found by fuzz_rx). Returns false to drop the frame. */
-static inline bool tcp_guards(struct dpn_worker *w, const struct rte_mbuf *m, const uint8_t *th,
-                              uint32_t tcplen) {
-    if (likely(th == NULL || tcplen > 1))
-        return true;
-    if ((th[13] & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG | RTE_TCP_RST_FLAG)) == RTE_TCP_SYN_FLAG)
-        dpn_tcp_syn_guard(w, (uint16_t)(th[2] << 8 | th[3]));
-    return tcplen == 0 || dpn_tcp_seq_sane(m, th);
-}
-
 /* A frame whose first segment is too short for the IPv4 or ARP header its
  * type announces. lwIP 2.1.3 reads these headers before checking that they
  * are there (ip4_input: the length fields; etharp_input: all of it), that
@@ -125,11 +110,9 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     /* TIME_WAIT lives outside lwIP (tcp_tw.h): its segments stop here. */
     if (th != NULL && dpn_tw_input(w, m, th, tcplen))
         return;
-    if (unlikely(!tcp_guards(w, m, th, tcplen))) {
-        w->st.rx_dropped++;
-        dpn_mbuf_drop(m);
+    /* SYN cookies when a backlog is full (tcp_cookie.c), also before lwIP. */
+    if (th != NULL && dpn_syncookie_input(w, m, th))
         return;
-    }
     struct pbuf *p = likely(!low) ? dpn_pbuf_wrap(m) : copy_out(w, m);
     if (unlikely(p == NULL)) {
         w->st.rx_dropped++;

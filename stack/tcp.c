@@ -268,50 +268,6 @@ static err_t lw_poll_close(void *arg, struct tcp_pcb *pcb) {
     return ERR_OK;
 }
 
-/* ---- SYN floods ---- */
-
-/* A SYN for port is about to reach lwIP. When that listener's backlog of
- * half-open connections is full, lwIP would drop the SYN, and a flood of
- * spoofed SYNs would lock real clients out until the half-open ones time
- * out (20 s). Make room instead by dropping the oldest half-open connection,
- * silently (its peer is most likely spoofed) -- but only one older than a
- * real client needs to answer: a burst of genuine connects must not evict
- * each other (their SYNs are dropped and retried, as lwIP would). */
-#define SYN_EVICT_MIN_TICKS 4 /* slow-timer ticks: 200 ms */
-void dpn_tcp_syn_guard(struct dpn_worker *w, uint16_t port) {
-    struct tcp_pcb_listen *l = tcp_listen_pcbs.listen_pcbs;
-    while (l != NULL && l->local_port != port)
-        l = l->next;
-    if (l == NULL || l->accepts_pending < l->backlog)
-        return;
-    struct tcp_pcb *oldest = NULL;
-    for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
-        if (p->state == SYN_RCVD && p->listener == l &&
-            (oldest == NULL || (s32_t)(p->tmr - oldest->tmr) < 0))
-            oldest = p;
-    if (oldest != NULL && (u32_t)(tcp_ticks - oldest->tmr) >= SYN_EVICT_MIN_TICKS) {
-        tcp_abandon(oldest, 0);
-        w->st.syn_evicted++;
-    }
-}
-
-/* A sequence-length-1 segment for a connection whose next expected
- * sequence number is exactly 2^31 away: lwIP would assert (see rx.c).
- * Rare frames only (FIN, SYN or one byte), so walking the list is fine. */
-bool dpn_tcp_seq_sane(const struct rte_mbuf *m, const uint8_t *th) {
-    const uint8_t *ip = rte_pktmbuf_mtod_offset(m, const uint8_t *, RTE_ETHER_HDR_LEN);
-    uint32_t src, seq;
-    uint16_t sport = (uint16_t)(th[0] << 8 | th[1]), dport = (uint16_t)(th[2] << 8 | th[3]);
-    memcpy(&src, ip + 12, 4);
-    memcpy(&seq, th + 4, 4);
-    seq = lwip_ntohl(seq);
-    for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
-        if (p->local_port == dport && p->remote_port == sport &&
-            ip4_addr_get_u32(ip_2_ip4(&p->remote_ip)) == src)
-            return p->rcv_nxt - seq != 0x80000000u;
-    return true;
-}
-
 /* ---- public API ---- */
 
 int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *ops, void *ctx,

@@ -117,7 +117,9 @@ struct dpn_worker {
     unsigned nconns;
     struct dpn_conn *conn_free;
     struct dpn_conn *conn_open;
-    struct dpn_tw *tw;          /* connections in TIME_WAIT (tcp_tw.h) */
+    struct dpn_tw *tw;   /* connections in TIME_WAIT (tcp_tw.h) */
+    bool cookies_active; /* SYN cookies sent lately: check ACKs (tcp_cookie.c) */
+    uint32_t cookie_sent_ms;
     uint16_t tcp_eph_next;      /* standalone: next local port to try for connect */
     int arp_hint;               /* standalone: lwIP ARP table entry dpn_l2_dst used last */
     struct dpn_udp **udp_ports; /* bound UDP sockets by local port (rx.c's fast path) */
@@ -160,9 +162,11 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now);
 void dpn_udp_deliver(struct dpn_udp *u, struct pbuf *p, uint32_t src_be, uint16_t sport_be,
                      uint16_t ip_len);
 
+/* tcp_cookie.c: SYN cookies for a listener whose backlog is full. True
+ * when the frame was consumed (a SYN answered with a cookie). */
+bool dpn_syncookie_input(struct dpn_worker *w, struct rte_mbuf *m, const uint8_t *th);
+
 /* tcp.c */
-void dpn_tcp_syn_guard(struct dpn_worker *w, uint16_t port);
-bool dpn_tcp_seq_sane(const struct rte_mbuf *m, const uint8_t *th);
 void dpn_tcp_flush_dirty(struct dpn_worker *w);
 void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
 

@@ -11,7 +11,7 @@ say() { printf '[setup] %s\n' "$*"; }
 PKGS=(libdpdk-dev dpdk libconfig-dev check meson ninja-build pkg-config
       iproute2 iptables iputils-ping python3 python3-scapy sockperf dpkg-dev gcc clang
       libclang-rt-14-dev libfuzzer-14-dev procps psmisc curl wrk apache2-utils nginx-light
-      python3-matplotlib)
+      python3-matplotlib patch)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -38,6 +38,15 @@ SRC
 fi
 
 lwip_dir="$top/third_party/lwip"
+# Our lwIP patches (config/lwip-*.patch) go onto Debian's pristine source;
+# the stamp names the set applied, and another set fetches the source anew.
+lwip_patches=("$top"/config/lwip-*.patch)
+lwip_want=$(cat "${lwip_patches[@]}" | sha256sum | cut -d' ' -f1)
+lwip_stamp="$lwip_dir/.dpnet-patches"
+if [ -d "$lwip_dir/src/core" ] && [ "$(cat "$lwip_stamp" 2>/dev/null)" != "$lwip_want" ]; then
+  say "lwIP patches changed: fetching the source anew"
+  rm -rf "$lwip_dir"
+fi
 if [ ${#missing[@]} -gt 0 ] || [ "$need_update" -eq 1 ] || [ ! -d "$lwip_dir/src/core" ]; then
   say "apt-get update"
   # Unreachable third-party sources must not stop the set-up; Debian's are what we need.
@@ -62,6 +71,11 @@ if [ ! -d "$lwip_dir/src/core" ]; then
   (cd "$tmp" && apt-get source -qq lwip >/dev/null 2>&1) || { echo "setup.sh: apt-get source lwip failed" >&2; exit 1; }
   d=$(find "$tmp" -maxdepth 1 -type d -name 'lwip-*' | head -1)
   [ -n "$d" ] && [ -d "$d/src/core" ] || { echo "setup.sh: no lwip source tree in $tmp" >&2; exit 1; }
+  for pf in "${lwip_patches[@]}"; do
+    say "patching lwIP: $(basename "$pf")"
+    patch -s -p1 -d "$d" <"$pf" || { echo "setup.sh: $pf does not apply to $(basename "$d")" >&2; exit 1; }
+  done
+  echo "$lwip_want" >"$d/.dpnet-patches"
   mkdir -p "$top/third_party"
   rm -rf "$lwip_dir"
   mv "$d" "$lwip_dir"

@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "cksum.h"
+#include "tcp_pcbs.h"
 #include "tcp_tw.h"
 #include "unit_eal.h"
 
@@ -632,8 +633,15 @@ START_TEST(test_tcp_shutdown_then_peer_fin) {
 }
 END_TEST
 
+static uint64_t unacceptable(void) {
+    struct dpn_stats st;
+    dpn_get_stats(w, &st);
+    return st.tcp_unacceptable;
+}
+
 /* lwIP 2.1.3 asserts on a FIN exactly 2^31 away from rcv_nxt (its wrapped
- * window test lets it through): found by fuzz_rx, dropped before lwIP. */
+ * window test lets it through): found by fuzz_rx. The input guard finds it
+ * outside the window, answers with an ACK and drops it. */
 START_TEST(test_tcp_fin_half_the_sequence_space_away) {
     struct peer p;
     establish(&p, 40950, true);
@@ -642,16 +650,157 @@ START_TEST(test_tcp_fin_half_the_sequence_space_away) {
     ck_assert_int_eq(w->tx_n, 1);
     uint32_t fin_seq = tx_tcp(0).seq;
     unit_tx_drop(w);
-    uint64_t dropped = w->st.rx_dropped;
+    uint64_t bad = unacceptable();
     p.snd_nxt += 0x80000000u;
     peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0); /* would abort() */
-    ck_assert_uint_eq(w->st.rx_dropped, dropped + 1);
+    ck_assert_uint_eq(unacceptable(), bad + 1);
+    ck_assert_int_eq(w->tx_n, 1);                                  /* the ACK RFC 793 asks for */
+    ck_assert_uint_eq(tx_tcp(0).ack, p.snd_nxt - 0x80000000u - 1); /* before the FIN */
+    unit_tx_drop(w);
     ck_assert_int_eq(ev.eof, 0);
     p.snd_nxt -= 0x80000000u + 1;
     p.rcv_nxt = fin_seq + 1; /* and it acknowledges ours: TIME_WAIT */
     peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0); /* the real FIN still works */
     ck_assert_int_eq(ev.eof, 1);
     dpn_close_conn(p.c);
+}
+END_TEST
+
+/* We close, the peer acknowledges and closes too: TIME_WAIT, nothing left. */
+static void close_both(struct peer *p) {
+    unit_tx_drop(w);
+    dpn_close_conn(p->c);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(0);
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    p->rcv_nxt = s.seq + 1;
+    unit_tx_drop(w);
+    peer_send(p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0);
+    unit_tx_drop(w);
+    ck_assert_ptr_null(find_pcb(p->lport, p->pport));
+}
+
+/* The issue's segment: in SYN_RCVD, SYN|FIN|ACK without payload at
+ * ISN+1+2^31 reached tcp_receive and its "insane offset!" assertion. The
+ * guard challenges it; the handshake then completes. */
+START_TEST(test_tcp_syn_rcvd_syn_fin_half_away) {
+    listener();
+    struct peer p;
+    peer_syn(&p, 80, 40970, true);
+    struct peer q = p;
+    q.snd_nxt += 0x80000000u;
+    peer_send(&q, RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG, NULL, 0);
+    ck_assert_int_eq(w->tx_n, 1); /* a challenge ACK: our numbers unchanged */
+    struct unit_seg s = tx_tcp(0);
+    ck_assert_uint_eq(s.flags, RTE_TCP_ACK_FLAG);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    unit_tx_drop(w);
+    ck_assert_ptr_nonnull(find_pcb(80, 40970));
+    int before = ev.accepted;
+    peer_ack(&p);
+    ck_assert_int_eq(ev.accepted, before + 1);
+    p.c = ev.conn;
+    close_both(&p);
+}
+END_TEST
+
+/* Every flag combination at every edge of the window, in SYN_RCVD and in
+ * ESTABLISHED: nothing aborts, the index stays lwIP's list, and a
+ * connection that survived still echoes. */
+static const int64_t edges[] = {0,          1,          -1,          2,          -2,
+                                65535,      65536,      -65535,      0x7fffffff, 0x80000000,
+                                0x80000001, 0x7ffffffe, -0x7fffffff, 524288,     524289};
+static const unsigned lens[] = {0, 1, 2, 1000};
+
+START_TEST(test_tcp_guard_sweep) {
+    listener();
+    static uint8_t data[1000];
+    unsigned n = 0;
+    for (int est = 0; est < 2; est++)
+        for (unsigned fl = 0; fl < 64; fl++) {
+            struct peer p;
+            uint16_t port = (uint16_t)(41000 + est * 64 + fl);
+            if (est)
+                establish(&p, port, true);
+            else
+                peer_syn(&p, 80, port, true);
+            for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++)
+                for (size_t a = 0; a < 3; a++)
+                    for (size_t l = 0; l < 4; l++) {
+                        struct peer q = p;
+                        q.snd_nxt += (uint32_t)edges[e];
+                        q.rcv_nxt += (uint32_t)(a == 0 ? 0 : a == 1 ? 1 : 0x80000000u);
+                        peer_send(&q, (uint8_t)fl, data, lens[l]);
+                        unit_tx_drop(w);
+                        for (int i = 0; i < ev.nbufs; i++)
+                            dpn_buf_free(ev.bufs[i]);
+                        ev.nbufs = 0;
+                        n++;
+                    }
+            ck_assert(dpn_pcbs_consistent());
+            struct tcp_pcb *pcb = find_pcb(80, port);
+            if (pcb != NULL)
+                tcp_abort(pcb);
+        }
+    ck_assert_uint_eq(n, 2 * 64 * 15 * 3 * 4);
+    ck_assert(dpn_pcbs_consistent());
+    ev_reset();
+    struct peer p;
+    establish(&p, 41200, true); /* still serving */
+    close_both(&p);
+}
+END_TEST
+
+/* A SYN flood fills the listener's backlog; from then on SYNs get cookies
+ * and no state, and an ACK with a valid cookie opens the connection. */
+START_TEST(test_tcp_syn_cookies) {
+    struct dpn_listener *l;
+    ck_assert_int_eq(dpn_listen(w, 82, &ops, &ev, &l), 0);
+    struct dpn_stats st;
+    dpn_get_stats(w, &st);
+    uint64_t cookies = st.syn_cookies, ok = st.syn_cookies_ok;
+    struct peer p;
+    for (uint16_t i = 0; i < TCP_DEFAULT_LISTEN_BACKLOG; i++)
+        peer_syn(&p, 82, (uint16_t)(20000 + i), true); /* lwIP's own half-open ones */
+    dpn_get_stats(w, &st);
+    ck_assert_uint_eq(st.syn_cookies, cookies);
+    unsigned pcbs = dpn_pcbs_count();
+    /* The backlog is full: a cookie (no window scaling, as Linux without timestamps). */
+    struct unit_seg s = peer_syn(&p, 82, 21000, false);
+    dpn_get_stats(w, &st);
+    ck_assert_uint_eq(st.syn_cookies, cookies + 1);
+    ck_assert_uint_eq(dpn_pcbs_count(), pcbs); /* and no state */
+    unit_tx_drop(w);
+    /* A forged cookie: lwIP's RST, no connection. */
+    struct peer q = p;
+    q.rcv_nxt = s.seq + 2;
+    int accepted = ev.accepted;
+    peer_ack(&q);
+    ck_assert_int_eq(ev.accepted, accepted);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert(tx_tcp(0).flags & RTE_TCP_RST_FLAG);
+    unit_tx_drop(w);
+    /* The real one, with data: established, the data delivered. */
+    p.rcv_nxt = s.seq + 1;
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "hello", 5);
+    ck_assert_int_eq(ev.accepted, accepted + 1);
+    ck_assert_int_eq(ev.nbufs, 1);
+    ck_assert_uint_eq(dpn_buf_len(ev.bufs[0]), 5);
+    dpn_get_stats(w, &st);
+    ck_assert_uint_eq(st.syn_cookies_ok, ok + 1);
+    p.c = ev.conn;
+    ck_assert_int_eq(dpn_send(p.c, "world", 5), 5);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    s = tx_tcp(0);
+    ck_assert_uint_eq(s.seq, p.rcv_nxt);
+    ck_assert_uint_eq(s.ack, p.snd_nxt);
+    p.rcv_nxt += 5;
+    close_both(&p);
+    ev_reset();
+    for (uint16_t i = 0; i < TCP_DEFAULT_LISTEN_BACKLOG; i++)
+        tcp_abort(find_pcb(82, (uint16_t)(20000 + i)));
+    dpn_unlisten(l);
 }
 END_TEST
 
@@ -1530,6 +1679,9 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_lifecycle);
     tcase_add_test(tc, test_tcp_shutdown_then_peer_fin);
     tcase_add_test(tc, test_tcp_fin_half_the_sequence_space_away);
+    tcase_add_test(tc, test_tcp_syn_rcvd_syn_fin_half_away);
+    tcase_add_test(tc, test_tcp_guard_sweep);
+    tcase_add_test(tc, test_tcp_syn_cookies);
     tcase_add_test(tc, test_tcp_reset_by_peer);
     tcase_add_test(tc, test_tcp_refuse);
     tcase_add_test(tc, test_tcp_window_reopen);

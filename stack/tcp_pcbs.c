@@ -1,0 +1,144 @@
+/* The 4-tuple index of lwIP's active pcbs (tcp_pcbs.h): a chained hash
+ * over a fixed array of MEMP_NUM_TCP_PCB entries, one per pcb lwIP can
+ * have, so inserting never fails. The hash is keyed with a secret so that
+ * a peer cannot choose addresses and ports that share a chain. */
+#include <string.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+
+#include "tcp_pcbs.h"
+
+#define NENT MEMP_NUM_TCP_PCB
+#define BUCKET_BITS 14 /* twice the entries, rounded up to a power of two */
+#define NBUCKET (1u << BUCKET_BITS)
+_Static_assert(NBUCKET >= 2 * NENT, "buckets: at least twice the entries");
+
+struct ent {
+    uint32_t rip; /* network order */
+    uint16_t rport, lport;
+    uint32_t next; /* chain, or free list: index + 1, 0 ends it */
+    struct tcp_pcb *pcb;
+    struct dpn_pcb_ext ext;
+};
+
+static struct ent ents[NENT];
+static uint32_t bucket[NBUCKET];
+static uint32_t free_head; /* index + 1 */
+static unsigned count;
+static uint64_t key_xor, key_mul;
+static uint8_t ext_id;
+static bool ready;
+
+static void on_destroy(u8_t id, void *data);
+static const struct tcp_ext_arg_callbacks ext_cbs = {.destroy = on_destroy};
+
+static void init_once(void) {
+    for (uint32_t i = 0; i < NENT; i++)
+        ents[i].next = i + 2 <= NENT ? i + 2 : 0;
+    free_head = 1;
+    key_xor = (uint64_t)LWIP_RAND() << 32 | LWIP_RAND();
+    key_mul = ((uint64_t)LWIP_RAND() << 32 | LWIP_RAND()) | 1;
+    ext_id = tcp_ext_arg_alloc_id();
+    ready = true;
+}
+
+static inline uint32_t hash(uint32_t rip, uint16_t rport, uint16_t lport) {
+    uint64_t k = ((uint64_t)rip << 32) | ((uint32_t)rport << 16) | lport;
+    return (uint32_t)(((k ^ key_xor) * key_mul) >> (64 - BUCKET_BITS));
+}
+
+static inline uint32_t pcb_rip(const struct tcp_pcb *pcb) {
+    return ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip));
+}
+
+void dpn_pcbs_reg(struct tcp_pcb *pcb) {
+    if (!ready)
+        init_once();
+    uint32_t i1 = free_head;
+    /* One entry per pcb of lwIP's pool: cannot run out. */
+    LWIP_ASSERT("tcp index full", i1 != 0);
+    struct ent *e = &ents[i1 - 1];
+    free_head = e->next;
+    e->rip = pcb_rip(pcb);
+    e->rport = pcb->remote_port;
+    e->lport = pcb->local_port;
+    e->pcb = pcb;
+    memset(&e->ext, 0, sizeof(e->ext));
+    uint32_t *b = &bucket[hash(e->rip, e->rport, e->lport)];
+    e->next = *b; /* newest first */
+    *b = i1;
+    count++;
+    tcp_ext_arg_set_callbacks(pcb, ext_id, &ext_cbs);
+    tcp_ext_arg_set(pcb, ext_id, e);
+}
+
+/* lwIP frees the pcb (tcp_free): its entry goes. */
+static void on_destroy(u8_t id, void *data) {
+    (void)id;
+    struct ent *e = data;
+    uint32_t i1 = (uint32_t)(e - ents) + 1;
+    uint32_t *l = &bucket[hash(e->rip, e->rport, e->lport)];
+    while (*l != 0 && *l != i1)
+        l = &ents[*l - 1].next;
+    if (*l == 0)
+        return;
+    *l = e->next;
+    e->pcb = NULL;
+    e->next = free_head;
+    free_head = i1;
+    count--;
+}
+
+static struct ent *find(uint32_t rip, uint16_t rport, uint16_t lport) {
+    if (!ready || count == 0)
+        return NULL;
+    for (uint32_t i1 = bucket[hash(rip, rport, lport)]; i1 != 0; i1 = ents[i1 - 1].next) {
+        struct ent *e = &ents[i1 - 1];
+        if (e->rip == rip && e->rport == rport && e->lport == lport)
+            return e;
+    }
+    return NULL;
+}
+
+struct tcp_pcb *dpn_pcbs_find(uint32_t rip, uint16_t rport, uint16_t lport) {
+    struct ent *e = find(rip, rport, lport);
+    return e != NULL ? e->pcb : NULL;
+}
+
+/* tcp_input's lookup: active pcbs only (a pcb that entered TIME_WAIT in
+ * this burst is on tcp_tw_pcbs, which lwIP walks next). */
+struct tcp_pcb *dpn_pcbs_input(u16_t sport, u16_t dport, const ip_addr_t *src,
+                               const ip_addr_t *dst) {
+    struct ent *e = find(ip4_addr_get_u32(ip_2_ip4(src)), sport, dport);
+    if (e == NULL || e->pcb->state == TIME_WAIT || !ip_addr_cmp(&e->pcb->local_ip, dst))
+        return NULL;
+    return e->pcb;
+}
+
+struct dpn_pcb_ext *dpn_pcbs_ext(const struct tcp_pcb *pcb) {
+    if (!ready)
+        return NULL;
+    struct ent *e = tcp_ext_arg_get(pcb, ext_id);
+    return e != NULL && e->pcb == pcb ? &e->ext : NULL;
+}
+
+unsigned dpn_pcbs_count(void) {
+    return count;
+}
+
+static bool indexed(const struct tcp_pcb *pcb) {
+    struct ent *e = find(pcb_rip(pcb), pcb->remote_port, pcb->local_port);
+    return e != NULL && e->pcb == pcb;
+}
+
+bool dpn_pcbs_consistent(void) {
+    unsigned n = 0;
+    for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next, n++)
+        if (!indexed(p) || p->state == TIME_WAIT)
+            return false;
+    for (struct tcp_pcb *p = tcp_tw_pcbs; p != NULL; p = p->next, n++)
+        if (!indexed(p))
+            return false;
+    return n == count;
+}

@@ -1,0 +1,43 @@
+/* A 4-tuple index of lwIP's active TCP pcbs. lwIP 2.1.3 finds the pcb of a
+ * segment by walking tcp_active_pcbs, so every segment cost O(connections);
+ * our lwIP patch (config/lwip-tcp-index.patch) asks this index instead
+ * (LWIP_HOOK_TCP_INPUT_ACTIVE_PCB) and tells it of every pcb that becomes
+ * active (LWIP_HOOK_TCP_ACTIVE_REG); a pcb leaves it when lwIP frees it
+ * (an ext-arg destroy callback). lwIP is one instance per process, and so
+ * is the index. Each entry also carries per-connection guard state
+ * (tcp_guard.c). Internal to libdpnet. */
+#ifndef DPNET_TCP_PCBS_H
+#define DPNET_TCP_PCBS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lwip/ip_addr.h"
+
+struct tcp_pcb;
+
+/* What the guard keeps per connection. */
+struct dpn_pcb_ext {
+    uint32_t oow_ms;      /* when we last answered an unacceptable segment */
+    uint32_t ooseq_bytes; /* out-of-order data held, as last counted */
+    uint16_t ooseq_mbufs;
+    bool oow_sent; /* oow_ms is valid */
+};
+
+/* The hooks (lwipopts.h). */
+void dpn_pcbs_reg(struct tcp_pcb *pcb);
+struct tcp_pcb *dpn_pcbs_input(u16_t sport, u16_t dport, const ip_addr_t *src,
+                               const ip_addr_t *dst);
+
+/* The pcb of remote rip:rport (network order address, host order ports)
+ * to local port lport, in any state lwIP still holds it, or NULL. */
+struct tcp_pcb *dpn_pcbs_find(uint32_t rip, uint16_t rport, uint16_t lport);
+/* The guard state of an indexed pcb (NULL if it is not indexed). */
+struct dpn_pcb_ext *dpn_pcbs_ext(const struct tcp_pcb *pcb);
+/* Indexed pcbs. */
+unsigned dpn_pcbs_count(void);
+/* Whether the index holds exactly lwIP's active pcbs plus the pcbs on its
+ * TIME_WAIT list (tests and fuzzers). */
+bool dpn_pcbs_consistent(void);
+
+#endif
