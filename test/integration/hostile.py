@@ -834,7 +834,11 @@ def case_zero_window(c):
     check("full receive window: our probe answered with the same ACK, window 0",
           bool(ans) and all(p[TCP].window == 0 for p in ans),
           f"answers {[(p[TCP].ack - acked, p[TCP].window) for p in y.since(k)]}")
-    # Now take in and acknowledge the echo: the window must reopen.
+    # Now take in and acknowledge the echo: the window must reopen. Our own
+    # sequence number goes back to what dpnet accepted, as a TCP sender's
+    # does after its timeout: a segment starting past dpnet's window is
+    # unacceptable (RFC 793 3.9, Linux's tcp_sequence), ACK or not.
+    y.seq = acked
     y.auto_ack = True
     y.send("A")  # acknowledges the echo received so far: dpnet sends more
     y.pump(6.0, until=lambda: len(y.data) >= accepted)
