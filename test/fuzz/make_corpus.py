@@ -166,7 +166,8 @@ seeds = {
     "SYN_RCVD": [(0, [seg(A, plen=P1), seg(F | A)]),
                  (V_NOOPT, [seg(S, SEQ_NXT | EM1, copies=2), seg(A | P, plen=PMANY, data=b"early data")]),
                  (0, [seg(R, SEQ_NXT), seg(A, ack=ACK_NXT | E1)]),
-                 (0, [seg(S | A, SEQ_NXT | EM1), seg(F | A, SEQ_NXT | E1)])],
+                 (0, [seg(S | A, SEQ_NXT | EM1), seg(F | A, SEQ_NXT | E1)]),
+                 (0, [seg(S | F | A, SEQ_NXT | E1), seg(F | A, SEQ_NXT | EM1)])],
     "ESTABLISHED": [(0, [seg(A | P, plen=P2), seg(A, SEQ_RANN | ML)]),
                     (V_ACTIVE | V_INFLIGHT, [seg(A, ack=ACK_UNA, copies=3), seg(A, ack=ACK_NXT)]),
                     (V_PEERDATA | V_NOOPT, [seg(R, SEQ_NXT | E1), seg(S, SEQ_NXT | Q), seg(A | P, plen=PMANY | 0x40, nseg=2)])],
@@ -189,7 +190,7 @@ seeds = {
                   (V_TW_CLOSING | V_CLOSE, [seg(S, SEQ_NXT | Q), seg(A | P, plen=P1)]),
                   (V_TW_DIRECT | V_ACTIVE, [seg(R), seg(S, SEQ_NXT | EM2)])],
 }
-ISNS = [0x12345678, 0xFFFFFFFF, 0x7FFFFFFF, 0]  # sequence numbers that wrap during the connection
+ISNS = [0x12345678, 0xFFFFFFFF, 0x7FFFFFFF, 0, 0x80000000]  # sequence numbers that wrap during the connection
 for st, variants in seeds.items():
     for i, (v, segs) in enumerate(variants):  # mode i: each way recv hands data back
         rx["state-%s-%d" % (st.lower().replace("_", "-"), i)] = bytes([i]) + state(st, v, ISNS[i]) + b"".join(segs)
@@ -204,6 +205,9 @@ for name, data in rx.items():
 # 1 + 2^31, ack = our ISN + 1: lwIP's "insane offset!" assertion stopped the worker.
 rx_regress = {
     "syn-rcvd-syn-fin-ack-2pow31": bytes([0]) + state("SYN_RCVD") + seg(S | F | A, SEQ_NXT | H, ACK_NXT),
+    # Found by fuzz_rx: the old 2^31 guard took SYN_SENT's rcv_nxt (0) for the
+    # peer's and dropped a SYN-ACK whose ISN is 2^31: that connect never opened.
+    "syn-sent-synack-isn-2pow31": bytes([0]) + state("ESTABLISHED", V_ACTIVE, 0x80000000),
 }
 if len(sys.argv) <= 1:
     for name, data in rx_regress.items():
