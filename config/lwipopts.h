@@ -62,8 +62,10 @@
 #define TCP_SNDQUEUELOWAT 64
 #define TCP_OVERSIZE TCP_MSS               /* small writes fill MSS-sized segments: fewer pbufs */
 #define TCP_QUEUE_OOSEQ 1                  /* keep out-of-order segments: loss recovery without refetch */
-#define TCP_OOSEQ_MAX_BYTES (1024 * 1024)  /* bound the out-of-order queue per connection */
-#define TCP_OOSEQ_MAX_PBUFS 1024
+/* Out-of-order data bounded per connection and per worker (the numbers
+ * are in stack/tcp_pcbs.h): peers sending holes cannot hold the mbuf pool. */
+#define TCP_OOSEQ_BYTES_LIMIT(pcb) dpn_ooseq_bytes_limit(pcb)
+#define TCP_OOSEQ_PBUFS_LIMIT(pcb) dpn_ooseq_pbufs_limit(pcb)
 #define TCP_LISTEN_BACKLOG 1               /* bounded accept backlog (SYN flood) */
 #define TCP_DEFAULT_LISTEN_BACKLOG 255 /* half-open connections per listener (u8_t in lwIP) */
 #define MEMP_NUM_SYS_TIMEOUT (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 256) /* + application timers */

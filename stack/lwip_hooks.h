@@ -18,6 +18,10 @@ void dpn_pcbs_reg(struct tcp_pcb *pcb);
 struct tcp_pcb *dpn_pcbs_input(u16_t sport, u16_t dport, const ip_addr_t *src,
                                const ip_addr_t *dst);
 
+/* Out-of-order limits per connection and per worker (tcp_pcbs.h). */
+u32_t dpn_ooseq_bytes_limit(const struct tcp_pcb *pcb);
+u16_t dpn_ooseq_pbufs_limit(const struct tcp_pcb *pcb);
+
 /* The input guard (tcp_guard.c): ERR_OK lets lwIP process the segment. */
 err_t dpn_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *h, const struct pbuf *p);
 /* Its counters into st (the guard's fields of struct dpn_stats). */

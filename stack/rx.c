@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "cksum.h"
+#include "tcp_pcbs.h"
 #include "tcp_tw.h"
 #include "worker.h"
 
@@ -120,6 +121,7 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     }
     /* ethernet_input consumes p in every case (frees it on error). */
     w->netif.input(p, &w->netif);
+    dpn_pcbs_after_input(); /* out-of-order data held now (tcp_pcbs.h) */
 }
 
 void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {

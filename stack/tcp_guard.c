@@ -148,5 +148,6 @@ err_t dpn_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *h, const struc
         answer(pcb, false, false);
         return ERR_ABRT;
     }
+    dpn_pcbs_segment(pcb); /* its out-of-order queue is counted after input */
     return ERR_OK;
 }

@@ -20,6 +20,7 @@ struct ent {
     uint32_t next; /* chain, or free list: index + 1, 0 ends it */
     struct tcp_pcb *pcb;
     struct dpn_pcb_ext ext;
+    uint32_t oo_prev, oo_next; /* list of entries holding out-of-order data */
 };
 
 static struct ent ents[NENT];
@@ -29,6 +30,10 @@ static unsigned count;
 static uint64_t key_xor, key_mul;
 static uint8_t ext_id;
 static bool ready;
+/* Out-of-order data of all connections, as last counted, and the entries
+ * holding some (index + 1 lists). */
+static uint32_t oo_bytes, oo_pbufs, oo_head;
+static struct tcp_pcb *oo_recount; /* the pcb the last segment went to */
 
 static void on_destroy(u8_t id, void *data);
 static const struct tcp_ext_arg_callbacks ext_cbs = {.destroy = on_destroy};
@@ -73,11 +78,16 @@ void dpn_pcbs_reg(struct tcp_pcb *pcb) {
     tcp_ext_arg_set(pcb, ext_id, e);
 }
 
+static void oo_set(struct ent *e, uint32_t bytes, uint32_t pbufs);
+
 /* lwIP frees the pcb (tcp_free): its entry goes. */
 static void on_destroy(u8_t id, void *data) {
     (void)id;
     struct ent *e = data;
     uint32_t i1 = (uint32_t)(e - ents) + 1;
+    oo_set(e, 0, 0);
+    if (oo_recount == e->pcb)
+        oo_recount = NULL;
     uint32_t *l = &bucket[hash(e->rip, e->rport, e->lport)];
     while (*l != 0 && *l != i1)
         l = &ents[*l - 1].next;
@@ -141,4 +151,89 @@ bool dpn_pcbs_consistent(void) {
         if (!indexed(p))
             return false;
     return n == count;
+}
+
+/* ---- out-of-order data: bounded per connection and per worker ---- */
+
+static void oo_link(struct ent *e, bool on) {
+    uint32_t i1 = (uint32_t)(e - ents) + 1;
+    if (on) {
+        e->oo_prev = 0;
+        e->oo_next = oo_head;
+        if (oo_head != 0)
+            ents[oo_head - 1].oo_prev = i1;
+        oo_head = i1;
+        return;
+    }
+    if (e->oo_prev != 0)
+        ents[e->oo_prev - 1].oo_next = e->oo_next;
+    else
+        oo_head = e->oo_next;
+    if (e->oo_next != 0)
+        ents[e->oo_next - 1].oo_prev = e->oo_prev;
+}
+
+static void oo_set(struct ent *e, uint32_t bytes, uint32_t pbufs) {
+    bool was = e->ext.ooseq_pbufs != 0, is = pbufs != 0;
+    oo_bytes += bytes - e->ext.ooseq_bytes;
+    oo_pbufs += pbufs - e->ext.ooseq_pbufs;
+    e->ext.ooseq_bytes = bytes;
+    e->ext.ooseq_pbufs = pbufs;
+    if (was != is)
+        oo_link(e, is);
+}
+
+/* Count what the pcb's out-of-order queue holds now (at most
+ * DPN_OOSEQ_CONN_PBUFS segments: the walk is bounded). */
+static void oo_count(struct ent *e) {
+    uint32_t bytes = 0, pbufs = 0;
+#if TCP_QUEUE_OOSEQ
+    for (const struct tcp_seg *sg = e->pcb->ooseq; sg != NULL; sg = sg->next) {
+        bytes += sg->p->tot_len;
+        pbufs += pbuf_clen(sg->p);
+    }
+#endif
+    oo_set(e, bytes, pbufs);
+}
+
+void dpn_pcbs_segment(struct tcp_pcb *pcb) {
+    oo_recount = pcb;
+}
+
+void dpn_pcbs_after_input(void) {
+    struct tcp_pcb *pcb = oo_recount;
+    oo_recount = NULL;
+    if (pcb == NULL)
+        return;
+    struct ent *e = tcp_ext_arg_get(pcb, ext_id);
+#if TCP_QUEUE_OOSEQ
+    if (e != NULL && e->pcb == pcb && (pcb->ooseq != NULL || e->ext.ooseq_pbufs != 0))
+        oo_count(e);
+#endif
+}
+
+void dpn_pcbs_ooseq_recount(void) {
+    for (uint32_t i1 = oo_head, next; i1 != 0; i1 = next) {
+        next = ents[i1 - 1].oo_next; /* oo_count may unlink i1 */
+        oo_count(&ents[i1 - 1]);
+    }
+}
+
+u32_t dpn_ooseq_bytes_limit(const struct tcp_pcb *pcb) {
+    const struct dpn_pcb_ext *x = dpn_pcbs_ext(pcb);
+    uint32_t mine = x != NULL ? x->ooseq_bytes : 0;
+    uint32_t room = DPN_OOSEQ_WORKER_BYTES - LWIP_MIN(oo_bytes, DPN_OOSEQ_WORKER_BYTES);
+    return LWIP_MIN(DPN_OOSEQ_CONN_BYTES, mine + room);
+}
+
+u16_t dpn_ooseq_pbufs_limit(const struct tcp_pcb *pcb) {
+    const struct dpn_pcb_ext *x = dpn_pcbs_ext(pcb);
+    uint32_t mine = x != NULL ? x->ooseq_pbufs : 0;
+    uint32_t room = DPN_OOSEQ_WORKER_PBUFS - LWIP_MIN(oo_pbufs, DPN_OOSEQ_WORKER_PBUFS);
+    return (u16_t)LWIP_MIN(DPN_OOSEQ_CONN_PBUFS, mine + room);
+}
+
+void dpn_pcbs_ooseq_held(uint32_t *bytes, uint32_t *pbufs) {
+    *bytes = oo_bytes;
+    *pbufs = oo_pbufs;
 }

@@ -20,9 +20,19 @@ struct tcp_pcb;
 struct dpn_pcb_ext {
     uint32_t oow_ms;      /* when we last answered an unacceptable segment */
     uint32_t ooseq_bytes; /* out-of-order data held, as last counted */
-    uint16_t ooseq_mbufs;
+    uint32_t ooseq_pbufs;
     bool oow_sent; /* oow_ms is valid */
 };
+
+/* Out-of-order data lwIP may hold (TCP_OOSEQ_BYTES_LIMIT/PBUFS_LIMIT): per
+ * connection, and for all connections of the worker together, so that
+ * peers sending holes cannot take the mbuf pool (each received pbuf holds
+ * an mbuf). Past a bound lwIP drops the furthest segments; the peer sends
+ * them again. */
+#define DPN_OOSEQ_CONN_BYTES (512u * 1024) /* TCP_WND: the most a peer may send */
+#define DPN_OOSEQ_CONN_PBUFS 256u          /* one-byte holes: 256 mbufs at most */
+#define DPN_OOSEQ_WORKER_BYTES (8u * 1024 * 1024)
+#define DPN_OOSEQ_WORKER_PBUFS 4096u
 
 /* The hooks (lwipopts.h). */
 void dpn_pcbs_reg(struct tcp_pcb *pcb);
@@ -34,6 +44,14 @@ struct tcp_pcb *dpn_pcbs_input(u16_t sport, u16_t dport, const ip_addr_t *src,
 struct tcp_pcb *dpn_pcbs_find(uint32_t rip, uint16_t rport, uint16_t lport);
 /* The guard state of an indexed pcb (NULL if it is not indexed). */
 struct dpn_pcb_ext *dpn_pcbs_ext(const struct tcp_pcb *pcb);
+/* The guard passed a segment to pcb; after lwIP's input,
+ * dpn_pcbs_after_input counts its out-of-order queue again. */
+void dpn_pcbs_segment(struct tcp_pcb *pcb);
+void dpn_pcbs_after_input(void);
+/* Count again every queue that held data (lwIP's timers free them). */
+void dpn_pcbs_ooseq_recount(void);
+/* All connections' out-of-order data, as last counted. */
+void dpn_pcbs_ooseq_held(uint32_t *bytes, uint32_t *pbufs);
 /* Indexed pcbs. */
 unsigned dpn_pcbs_count(void);
 /* Whether the index holds exactly lwIP's active pcbs plus the pcbs on its

@@ -24,6 +24,14 @@
  * their pcb by lwIP's own walk here. The input guard runs as in the product. */
 #undef LWIP_HOOK_TCP_INPUT_ACTIVE_PCB
 
+/* Ours bound the out-of-order queue through TCP_OOSEQ_BYTES_LIMIT(pcb) and
+ * leave these at lwIP's 0, which compiles test_tcp_oos.c's unbounded cases
+ * (they need more than our 256 segments per connection) and its
+ * TCP_OOSEQ_MAX_BYTES case (which does not compile in lwIP 2.1.3). The
+ * values dpnet had before keep them out, as docs/lwip-unit.md says. */
+#define TCP_OOSEQ_MAX_BYTES (1024 * 1024)
+#define TCP_OOSEQ_MAX_PBUFS 1024
+
 /* ---- lwip_unit_tcp only: two deviations from our options, see docs/lwip-unit.md ---- */
 #ifdef DPN_LWIP_UNIT_TCP
 #undef LWIP_SINGLE_NETIF

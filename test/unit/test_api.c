@@ -804,6 +804,47 @@ START_TEST(test_tcp_syn_cookies) {
 }
 END_TEST
 
+/* Peers that send only holes: lwIP keeps at most DPN_OOSEQ_CONN_PBUFS
+ * out-of-order segments per connection and DPN_OOSEQ_WORKER_PBUFS for all
+ * connections together; once a hole is filled the count goes down. */
+START_TEST(test_tcp_ooseq_bounds) {
+    enum { NC = DPN_OOSEQ_WORKER_PBUFS / DPN_OOSEQ_CONN_PBUFS + 2 };
+    struct peer p[NC];
+    unsigned base = dpn_mbufs_free(w);
+    for (int i = 0; i < NC; i++) {
+        establish(&p[i], (uint16_t)(42000 + i), true);
+        for (unsigned k = 0; k < DPN_OOSEQ_CONN_PBUFS + 20; k++) {
+            struct peer q = p[i];
+            q.snd_nxt += 2 * k + 1; /* one byte after a one-byte hole */
+            peer_send(&q, RTE_TCP_ACK_FLAG, "x", 1);
+        }
+        unit_tx_drop(w);
+        struct tcp_pcb *pcb = find_pcb(80, (uint16_t)(42000 + i));
+        unsigned n = 0;
+        for (struct tcp_seg *sg = pcb->ooseq; sg != NULL; sg = sg->next)
+            n += pbuf_clen(sg->p);
+        ck_assert_uint_le(n, DPN_OOSEQ_CONN_PBUFS);
+    }
+    uint32_t bytes, pbufs;
+    dpn_pcbs_ooseq_held(&bytes, &pbufs);
+    ck_assert_uint_le(pbufs, DPN_OOSEQ_WORKER_PBUFS);
+    ck_assert_uint_ge(pbufs, DPN_OOSEQ_WORKER_PBUFS - DPN_OOSEQ_CONN_PBUFS);
+    ck_assert_uint_ge(dpn_mbufs_free(w) + DPN_OOSEQ_WORKER_PBUFS + 64, base);
+    /* The first connection's first hole is filled: its queue is delivered. */
+    peer_send(&p[0], RTE_TCP_ACK_FLAG, "y", 1);
+    ck_assert_int_ge(ev.nbufs, 1);
+    uint32_t pbufs2;
+    dpn_pcbs_ooseq_held(&bytes, &pbufs2);
+    ck_assert_uint_lt(pbufs2, pbufs);
+    ev_reset();
+    for (int i = 0; i < NC; i++)
+        tcp_abort(find_pcb(80, (uint16_t)(42000 + i)));
+    dpn_pcbs_ooseq_held(&bytes, &pbufs);
+    ck_assert_uint_eq(pbufs, 0);
+    ck_assert_uint_eq(bytes, 0);
+}
+END_TEST
+
 START_TEST(test_tcp_reset_by_peer) {
     struct peer p;
     establish(&p, 40001, true);
@@ -1682,6 +1723,7 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_syn_rcvd_syn_fin_half_away);
     tcase_add_test(tc, test_tcp_guard_sweep);
     tcase_add_test(tc, test_tcp_syn_cookies);
+    tcase_add_test(tc, test_tcp_ooseq_bounds);
     tcase_add_test(tc, test_tcp_reset_by_peer);
     tcase_add_test(tc, test_tcp_refuse);
     tcase_add_test(tc, test_tcp_window_reopen);
