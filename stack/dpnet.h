@@ -99,6 +99,16 @@ struct dpn_stats {
     uint64_t tcp_challenged;   /* in-window RST or SYN: dropped, challenge ACK */
     uint64_t tcp_acks_limited; /* answers not sent: rate limit (RFC 5961 section 7) */
     uint64_t syn_cookies_ok;   /* connections opened by a valid SYN cookie */
+    /* ARP guard (stack/arp_guard.h): a neighbor's MAC does not move on one
+     * frame's word (standalone workers and dpnetd; 0 in attached workers). */
+    uint64_t arp_dropped; /* claims of another MAC for a neighbor held, of a group or
+                             zero MAC, or of our address: dropped before lwIP */
+    uint64_t arp_probes;  /* ARP requests sent to check a neighbor's MAC before it moves */
+    uint64_t arp_moved;   /* neighbors that moved to a new MAC after the old one fell silent */
+    /* UDP receive */
+    uint64_t udp_bad_src; /* datagrams from a broadcast, multicast, loopback, 0/8 or our
+                             own address: dropped, never answered */
+    uint64_t udp_unread;  /* datagrams for a socket bound without a receive callback */
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 
@@ -198,7 +208,8 @@ struct dpn_udp;
 /* recv: the application owns b. src ip/port in host order. */
 typedef void (*dpn_udp_recv_fn)(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t src_ip,
                                 uint16_t src_port);
-/* port 0 picks an ephemeral port. */
+/* port 0 picks an ephemeral port. recv may be NULL (a send-only socket):
+ * datagrams to it are dropped (counted in dpn_stats.udp_unread). */
 int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void *ctx,
                  struct dpn_udp **up);
 int dpn_udp_sendto(struct dpn_udp *u, const void *data, size_t len, uint32_t ip, uint16_t port);

@@ -8,6 +8,7 @@
 #include "lwip/netif.h"
 #include "lwip/priv/tcp_priv.h"
 
+#include "arp_guard.h"
 #include "buf.h"
 #include "cksum.h"
 #include "tcp_pcbs.h"
@@ -104,6 +105,8 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
         dpn_mbuf_drop(m);
         return;
     }
+    if (unlikely(!dpn_arp_guard(w, m))) /* a locked neighbor's MAC stays (arp_guard.h) */
+        return;
     if (likely(!low) && udp_fast(w, m))
         return;
     uint32_t tcplen;

@@ -11,12 +11,39 @@
 
 #define UDP_HDRS (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
 
+/* A source no datagram may come from, so none is answered (RFC 1122
+ * 3.2.1.3; what lwIP's ip4_input drops and Linux's martian sources):
+ * 0.0.0.0/8, loopback, multicast and class E (with 255.255.255.255), our
+ * subnet's broadcast, our own address. src in host order. An echo to one
+ * would go to a whole subnet or group, or back to ourselves. */
+static inline bool bad_src(const struct dpn_worker *w, uint32_t src) {
+    uint8_t top = (uint8_t)(src >> 24);
+    if (top == 0 || top == 127 || top >= 224 || src == w->cfg.ip)
+        return true;
+    uint32_t host = w->cfg.prefix_len >= 31 ? 0 : ~0u >> w->cfg.prefix_len;
+    return host != 0 && (src & host) == host && (src & ~host) == (w->cfg.ip & ~host);
+}
+
+static void rx_drop(struct pbuf *p, uint64_t *counter) {
+    (*counter)++;
+    pbuf_free(p);
+}
+
 static void lw_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
                         u16_t port) {
     struct dpn_udp *u = arg;
     (void)pcb;
-    if (u == NULL || u->recv == NULL) {
+    if (u == NULL) {
         pbuf_free(p);
+        return;
+    }
+    /* lwIP dropped broadcast and multicast sources; not our own address. */
+    if (unlikely(bad_src(u->w, lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(addr)))))) {
+        rx_drop(p, &u->w->st.udp_bad_src);
+        return;
+    }
+    if (u->recv == NULL) { /* a send-only socket */
+        rx_drop(p, &u->w->st.udp_unread);
         return;
     }
     DPN_TRACE(u->w, DPN_T_APP_IN);
@@ -26,6 +53,14 @@ static void lw_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 
 void dpn_udp_deliver(struct dpn_udp *u, struct pbuf *p, uint32_t src_be, uint16_t sport_be,
                      uint16_t ip_len) {
+    if (unlikely(bad_src(u->w, rte_be_to_cpu_32(src_be)))) {
+        rx_drop(p, &u->w->st.udp_bad_src);
+        return;
+    }
+    if (unlikely(u->recv == NULL)) { /* a send-only socket */
+        rx_drop(p, &u->w->st.udp_unread);
+        return;
+    }
     pbuf_realloc(p, (u16_t)(RTE_ETHER_HDR_LEN + ip_len)); /* Ethernet padding off */
     pbuf_remove_header(p, UDP_HDRS);
     DPN_TRACE(u->w, DPN_T_APP_IN);
