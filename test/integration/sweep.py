@@ -916,15 +916,17 @@ def mode_rfc(a):
         ok, why = echo_after(x, "data without ACK")
         return ok and b"NO-ACK" not in x.data, f"{segs(x, k)}; {why}"
 
-    def t_ratelimit(x):
-        k = len(x.segs)
-        for i in range(20):
-            x.send("PA", seq=x.seq + 0x40000000 + i, payload=b"z")
-            time.sleep(0.005)
-        x.pump(0.3)
-        n = len([p for p in x.since(k) if pure_ack(p)])
-        ok, why = echo_after(x, "20 out-of-window segments")
-        return n <= 2 and ok, f"{n} ACKs; {why}"
+    def t_ratelimit(flags, off):  # 20 segments in 100 ms
+        def f(x):
+            k = len(x.segs)
+            for i in range(20):
+                x.send(flags, seq=x.seq + off + i)
+                time.sleep(0.005)
+            x.pump(0.3)
+            n = len([p for p in x.since(k) if pure_ack(p)])
+            ok, why = echo_after(x, "20 segments")
+            return n <= 2 and ok, f"{n} ACKs; {why}"
+        return f
 
     def t_last_ack(x):
         x.send("FA")
@@ -991,8 +993,10 @@ def mode_rfc(a):
         ("ESTABLISHED: data acknowledging below SND.UNA - MAX.SND.WND is dropped (RFC 5961 5.2)",
          E, t_ack_past),
         ("ESTABLISHED: data without the ACK flag is dropped (RFC 793)", E, t_no_ack),
-        ("ESTABLISHED: 20 out-of-window segments in 100 ms get at most 2 ACKs (RFC 5961 7)",
-         E, t_ratelimit),
+        ("ESTABLISHED: 20 out-of-window pure ACKs in 100 ms get at most 2 ACKs (per-connection "
+         "limit, as Linux's tcp_invalid_ratelimit)", E, t_ratelimit("A", 0x40000000)),
+        ("ESTABLISHED: 20 in-window RSTs, seq != RCV.NXT, in 100 ms get at most 2 challenge ACKs "
+         "(RFC 5961 7)", E, t_ratelimit("R", 1000)),
         ("LAST_ACK: data past RCV.NXT gets an ACK of RCV.NXT and is dropped", E, t_last_ack),
         ("SYN_RCVD: a retransmitted SYN gets the SYN-ACK again", H, t_rcvd_rexmit),
         ("SYN_RCVD: RST with seq == RCV.NXT removes the half-open connection", H, t_rcvd_rst_exact),
