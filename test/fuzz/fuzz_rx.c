@@ -2,8 +2,9 @@
  * through dpn_rx_burst (checksum decision, zero-copy wrap, SYN guard) into
  * lwIP and back out through our TCP/UDP glue (stack/tcp.c, stack/udp.c),
  * with a listener on TCP port 80, an established connection to it from the
- * simulated peer 10.0.0.1:40000 and a UDP socket on port 7777. What the
- * worker transmits is dropped.
+ * simulated peer 10.0.0.1:40000, a listener on 8081 whose backlog is one (its
+ * SYNs get SYN cookies) and a UDP socket on port 7777. What the worker
+ * transmits is dropped.
  *
  * Input: one mode byte, then records [kind][len hi][len lo][bytes]
  * (fuzz_common.h). Mode: bits 0-1 what recv does (0 give back at once,
@@ -32,7 +33,9 @@
  *     API calls, checked against lwIP's pcb (our table for TIME_WAIT).
  *     Variant (V_*): we connect, we close (else shut down), 1000 bytes of
  *     ours left unacknowledged, 300 bytes from the peer first, SYNs without
- *     options, and (bits 5-6) the way to TIME_WAIT.
+ *     options, (bits 5-6) the way to TIME_WAIT, (bit 7) the peer connects
+ *     to 8081 through a SYN cookie; SYN_RCVD then means the cookie was sent
+ *     and no state kept (counted as SYN_COOKIE; its segments go to CLOSED).
  *   1 segment to that connection (or the established one before any state
  *     record): [flags][seq sel][ack sel][len sel][opt sel][window:2]
  *     [seq raw:4][ack raw:4][data]. A sel byte picks a base (bits 4-6, from
@@ -40,7 +43,8 @@
  *     edge_off: 0, +-1, +-2, 2^31 and +-1, +-2 around it, -len and +-1,
  *     2^31-len, +-2^30); bit 7 adds the raw delta. Flags are the whole byte
  *     (ECE and CWR included). Payload (len sel bits 0-1): 0, 1, 2 bytes or
- *     many: the rest of the record, at least 3 + 23 * (len sel >> 2) bytes.
+ *     many: the rest of the record if 3 bytes or more, else 3 + 23 * (len
+ *     sel >> 2) bytes.
  *     Opt sel: bit 0 MSS 1460, bit 1 window scale 7. Kind bits 1-2: sent
  *     1-4 times; bits 4-5: in 1-3 mbuf segments.
  * A state record first in its input must reach its state (abort otherwise);
@@ -63,13 +67,14 @@
 #define UPORT 7777
 #define PEER_PORT 40000
 #define MAIN_ISN 0x7fff0000u /* the peer's, on the established connection */
+#define CPORT 8081           /* a listener whose backlog (one) is full: SYNs get cookies */
 
 enum { R_DONE, R_HOLD, R_ECHO_ZC, R_ECHO_COPY };
 #define M_REFUSE 0x10
 #define M_UDP_ECHO 0x20
 
 static struct dpn_worker *w;
-static struct dpn_listener *lis;
+static struct dpn_listener *lis, *clis;
 static struct dpn_udp *usock;
 static struct fz_base base;
 static uint8_t mode;
@@ -412,6 +417,7 @@ enum { F_FIN = 0x01, F_SYN = 0x02, F_RST = 0x04, F_PSH = 0x08, F_ACK = 0x10 };
 #define V_INFLIGHT 0x04 /* 1000 bytes of ours stay unacknowledged while they can */
 #define V_PEERDATA 0x08 /* the peer sends 300 bytes once established */
 #define V_NOOPT 0x10    /* SYNs without MSS and window scale */
+#define V_COOKIE 0x80   /* the peer connects to CPORT, through a SYN cookie */
 /* Bits 5-6, the way to TIME_WAIT: 1 through CLOSING, 2 straight from
  * FIN_WAIT_1 (a FIN acking ours), else through FIN_WAIT_2. */
 #define V_TW_ROUTE(v) (((v) >> 5) & 3)
@@ -422,8 +428,11 @@ static const uint8_t targets[] = {SYN_SENT, SYN_RCVD,   ESTABLISHED, FIN_WAIT_1,
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 static const char *const state_name[] = {"CLOSED",      "LISTEN",     "SYN_SENT",   "SYN_RCVD",
                                          "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
-                                         "CLOSING",     "LAST_ACK",   "TIME_WAIT"};
+                                         "CLOSING",     "LAST_ACK",   "TIME_WAIT",  "SYN_COOKIE"};
 #define NSTATES (TIME_WAIT + 1)
+/* Counted besides lwIP's states: a SYN cookie sent, no state kept (a state
+ * record for SYN_RCVD with V_COOKIE). */
+#define SYN_COOKIE NSTATES
 
 /* The connection edge segments go to, with lwIP's numbers as last seen:
  * they stay when the pcb goes (TIME_WAIT lives in our own table, and a
@@ -436,7 +445,7 @@ static struct {
 static bool trace;       /* FUZZ_RX_TRACE=1: each edge segment on stderr, to read a crash */
 static unsigned nstate;  /* state records in this input */
 static uint32_t reached; /* states reached, bit per state */
-static uint64_t st_inputs[NSTATES], st_segs[NSTATES], n_inputs;
+static uint64_t st_inputs[NSTATES + 1], st_segs[NSTATES], n_inputs;
 
 static struct tcp_pcb *sv_pcb(void) {
     return find_pcb(sv.lport, sv.rport);
@@ -512,6 +521,44 @@ static void we_close(uint8_t v) {
     sv_flush();
 }
 
+/* Our SYN-ACK to sv's peer among the frames not yet dropped: its ISN. */
+static bool synack_seq(uint32_t *seq) {
+    for (uint16_t i = 0; i < w->tx_n; i++) {
+        struct unit_seg t;
+        if (unit_parse(w->tx_pkts[i], IPPROTO_TCP, &t) && t.sport == sv.lport &&
+            t.dport == sv.rport && (t.flags & (F_SYN | F_ACK)) == (F_SYN | F_ACK)) {
+            *seq = t.seq;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The peer's SYN to CPORT, answered by a cookie: no state is kept. The
+ * listener's one half-open connection (from port 29999) fills its backlog. */
+static bool sv_cookie(const uint8_t *opt, size_t optlen) {
+    struct tcp_pcb_listen *l = (struct tcp_pcb_listen *)clis->pcb;
+    sv.lport = CPORT;
+    if (l->accepts_pending < l->backlog)
+        inject(unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, 29999, CPORT, 1, 0,
+                              RTE_TCP_SYN_FLAG, 65535, NULL, 0, NULL, 0));
+    unit_tx_drop(w);
+    uint8_t f[RTE_ETHER_HDR_LEN + 20 + 60];
+    size_t len = fz_tcp(f, &w->mac, UNIT_PEER_IP, sv.rport, sv.lport, sv.isn, 0, F_SYN, 65535, opt,
+                        optlen, NULL, 0);
+    inject(fz_frame(w->pool, f, len, 1, 0));
+    uint32_t cookie;
+    bool ok = sv_pcb() == NULL && synack_seq(&cookie);
+    unit_tx_drop(w);
+    if (!ok)
+        return false;
+    sv.rcv_nxt = sv.isn + 1;
+    sv.rcv_right = sv.rcv_nxt + 65535;
+    sv.lastack = cookie;
+    sv.snd_nxt = sv.snd_lbb = cookie + 1;
+    return true;
+}
+
 /* The connection opened, in the state the variant leaves it: SYN_SENT
  * and SYN_RCVD come first on the way. True when ESTABLISHED (or the target
  * is reached earlier: *done). */
@@ -531,6 +578,12 @@ static bool sv_open(int target, uint8_t v, bool *done) {
         if ((*done = target == SYN_SENT))
             return true;
         sv_send(F_SYN | F_ACK, sv.isn, sv.snd_nxt, 65535, opt, optlen, NULL, 0, 1);
+    } else if (v & V_COOKIE) {
+        if (!sv_cookie(opt, optlen))
+            return false;
+        if ((*done = target == SYN_RCVD))
+            return true;
+        sv_ctl(F_ACK, sv.snd_nxt);
     } else {
         sv_send(F_SYN, sv.isn, 0, 65535, opt, optlen, NULL, 0, 1);
         if (sv_state() != SYN_RCVD)
@@ -604,17 +657,20 @@ static bool sv_goto(int target, uint8_t v, uint32_t isn) {
 
 static void state_record(const struct fz_rec *r, bool first) {
     int target = targets[fz_byte(r, 0) % NTARGETS];
+    uint8_t v = fz_byte(r, 1);
     setting_up = true;
-    bool ok = sv_goto(target, fz_byte(r, 1), fz_be32(r, 2));
+    bool ok = sv_goto(target, v, fz_be32(r, 2));
     setting_up = false;
+    if (target == SYN_RCVD && (v & (V_COOKIE | V_ACTIVE)) == V_COOKIE)
+        target = SYN_COOKIE; /* and a state of CLOSED: none kept */
     if (trace)
-        fprintf(stderr, "fuzz_rx: state %s variant 0x%02x isn 0x%08x: %s\n", state_name[target],
-                fz_byte(r, 1), fz_be32(r, 2), ok ? "reached" : state_name[sv_state()]);
+        fprintf(stderr, "fuzz_rx: state %s variant 0x%02x isn 0x%08x: %s\n", state_name[target], v,
+                fz_be32(r, 2), ok ? "reached" : state_name[sv_state()]);
     if (ok)
         reached |= 1u << target;
     else if (first) /* from a clean worker: a bug in the stack or here */
         FZ_DIE("state record: %s (variant 0x%02x) not reached, the connection is in %s",
-               state_name[target], fz_byte(r, 1), state_name[sv_state()]);
+               state_name[target], v, state_name[sv_state()]);
 }
 
 /* Edges (bits 0-3 of a sel byte) from a base, given the segment's sequence
@@ -704,7 +760,8 @@ static void print_states(void) {
     for (size_t i = 0; i < NTARGETS; i++)
         n += snprintf(line + n, sizeof(line) - (size_t)n, " %s %" PRIu64, state_name[targets[i]],
                       st_inputs[targets[i]]);
-    fprintf(stderr, "%s (inputs, of %" PRIu64 ")\n", line, n_inputs);
+    fprintf(stderr, "%s SYN_COOKIE %" PRIu64 " (inputs, of %" PRIu64 ")\n", line,
+            st_inputs[SYN_COOKIE], n_inputs);
     n = snprintf(line, sizeof(line), "# fuzzed segments by state:");
     for (int s = 0; s < NSTATES; s++)
         if (s != LISTEN)
@@ -740,8 +797,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argv;
     w = fz_init("fuzz_rx");
     if (dpn_listen(w, LPORT, &ops, NULL, &lis) != 0 ||
+        dpn_listen(w, CPORT, &ops, NULL, &clis) != 0 ||
         dpn_udp_bind(w, UPORT, on_udp, NULL, &usock) != 0)
-        FZ_DIE("cannot listen on %u or bind %u", LPORT, UPORT);
+        FZ_DIE("cannot listen on %u and %u or bind %u", LPORT, CPORT, UPORT);
+    tcp_backlog_set(clis->pcb, 1);
     fz_base_take(w, &base);
     reset();
     atexit(print_states);
@@ -800,7 +859,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sv_refresh();
     }
     n_inputs++;
-    for (int s = 0; s < NSTATES; s++)
+    for (int s = 0; s <= SYN_COOKIE; s++)
         st_inputs[s] += (reached >> s) & 1;
     reset();
     return 0;

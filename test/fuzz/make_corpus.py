@@ -43,6 +43,7 @@ def tpl(target, flags, dseq=0, dack=0, win=65535, opts=b"", data=b""):
 STATES = ["SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT"]
 V_ACTIVE, V_CLOSE, V_INFLIGHT, V_PEERDATA, V_NOOPT = 0x01, 0x02, 0x04, 0x08, 0x10
 V_TW_CLOSING, V_TW_DIRECT = 0x20, 0x40  # the way to TIME_WAIT (else FIN_WAIT_2)
+V_COOKIE = 0x80  # through a SYN cookie (SYN_RCVD: the cookie sent, no state kept)
 
 
 def state(name, variant=0, isn=0x12345678):
@@ -167,10 +168,13 @@ seeds = {
                  (V_NOOPT, [seg(S, SEQ_NXT | EM1, copies=2), seg(A | P, plen=PMANY, data=b"early data")]),
                  (0, [seg(R, SEQ_NXT), seg(A, ack=ACK_NXT | E1)]),
                  (0, [seg(S | A, SEQ_NXT | EM1), seg(F | A, SEQ_NXT | E1)]),
-                 (0, [seg(S | F | A, SEQ_NXT | E1), seg(F | A, SEQ_NXT | EM1)])],
+                 (0, [seg(S | F | A, SEQ_NXT | E1), seg(F | A, SEQ_NXT | EM1)]),
+                 (V_COOKIE, [seg(A | P, plen=P2)]),
+                 (V_COOKIE | V_NOOPT, [seg(A, ack=ACK_NXT | E1), seg(F | A), seg(R)])],
     "ESTABLISHED": [(0, [seg(A | P, plen=P2), seg(A, SEQ_RANN | ML)]),
                     (V_ACTIVE | V_INFLIGHT, [seg(A, ack=ACK_UNA, copies=3), seg(A, ack=ACK_NXT)]),
-                    (V_PEERDATA | V_NOOPT, [seg(R, SEQ_NXT | E1), seg(S, SEQ_NXT | Q), seg(A | P, plen=PMANY | 0x40, nseg=2)])],
+                    (V_PEERDATA | V_NOOPT, [seg(R, SEQ_NXT | E1), seg(S, SEQ_NXT | Q), seg(A | P, plen=PMANY | 0x40, nseg=2)]),
+                    (V_COOKIE | V_PEERDATA, [seg(A | P, plen=PMANY, data=b"c" * 1460)])],
     "FIN_WAIT_1": [(0, [seg(A), seg(F | A, SEQ_NXT | E1)]),
                    (V_CLOSE | V_INFLIGHT, [seg(F | A, ack=ACK_UNA), seg(A, ack=ACK_NXT | EM1)]),
                    (V_ACTIVE, [seg(A | P, plen=P1, ack=ACK_UNA), seg(R | A, SEQ_RWND)])],
@@ -188,12 +192,13 @@ seeds = {
                  (V_ACTIVE, [seg(R)])],
     "TIME_WAIT": [(0, [seg(F | A, SEQ_NXT | EM1)]),
                   (V_TW_CLOSING | V_CLOSE, [seg(S, SEQ_NXT | Q), seg(A | P, plen=P1)]),
-                  (V_TW_DIRECT | V_ACTIVE, [seg(R), seg(S, SEQ_NXT | EM2)])],
+                  (V_TW_DIRECT | V_ACTIVE, [seg(R), seg(S, SEQ_NXT | EM2)]),
+                  (V_COOKIE | V_TW_CLOSING, [seg(A)])],
 }
-ISNS = [0x12345678, 0xFFFFFFFF, 0x7FFFFFFF, 0, 0x80000000]  # sequence numbers that wrap during the connection
+ISNS = [0x12345678, 0xFFFFFFFF, 0x7FFFFFFF, 0, 0x80000000, 0xFFFF0000]  # sequence numbers that wrap during the connection
 for st, variants in seeds.items():
     for i, (v, segs) in enumerate(variants):  # mode i: each way recv hands data back
-        rx["state-%s-%d" % (st.lower().replace("_", "-"), i)] = bytes([i]) + state(st, v, ISNS[i]) + b"".join(segs)
+        rx["state-%s-%d" % (st.lower().replace("_", "-"), i)] = bytes([i]) + state(st, v, ISNS[i % len(ISNS)]) + b"".join(segs)
 # Edge segments on the established connection, and two states in a row.
 rx["edge-established"] = bytes([0]) + seg(A | P, plen=P2) + seg(A, SEQ_NXT | ML1) + seg(U | A, ack=ACK_LBB, plen=P1)
 rx["state-two"] = bytes([2]) + state("CLOSE_WAIT") + seg(A) + state("FIN_WAIT_2", V_ACTIVE) + seg(F | A)
