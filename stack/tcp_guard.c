@@ -92,17 +92,37 @@ static bool fin_received(enum tcp_state s) {
     return s == CLOSE_WAIT || s == CLOSING || s == LAST_ACK;
 }
 
+/* SYN_SENT (RFC 793): an ACK of anything but our SYN is answered by a RST
+ * and dropped, an ACK of it without SYN only dropped. lwIP would also
+ * retransmit its SYN on each, and every retransmission counts towards
+ * TCP_SYNMAXRTX: four spoofed ACKs would kill the connect. */
+static err_t syn_sent(struct tcp_pcb *pcb, u8_t fl, uint32_t seq, uint32_t ack, uint32_t len) {
+    if (!(fl & TCP_ACK) || (fl & TCP_RST) || ((fl & TCP_SYN) && ack == pcb->snd_nxt))
+        return ERR_OK;
+    stats()->tcp_bad_ack++;
+    if (ack != pcb->snd_nxt) {
+        if (oow_allowed(pcb, sys_now()))
+            tcp_rst(pcb, ack, seq + len, &pcb->local_ip, &pcb->remote_ip, pcb->local_port,
+                    pcb->remote_port);
+        else
+            stats()->tcp_acks_limited++;
+    }
+    return ERR_ABRT;
+}
+
 err_t dpn_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *h, const struct pbuf *p) {
     enum tcp_state s = pcb->state;
-    /* LISTEN and SYN_SENT have rules of their own (lwIP keeps them);
+    /* LISTEN has lwIP's rules (and SYN cookies before it, tcp_cookie.c);
      * TIME_WAIT lives in tcp_tw.c. */
-    if (s == LISTEN || s == SYN_SENT || s == TIME_WAIT || s == CLOSED)
+    if (s == LISTEN || s == TIME_WAIT || s == CLOSED)
         return ERR_OK;
     u8_t fl = TCPH_FLAGS(h);
     uint32_t seq = h->seqno, ack = h->ackno; /* host order by now */
     /* lwIP's sequence length: one for SYN and FIN together. */
     uint32_t len = p->tot_len + ((fl & (TCP_SYN | TCP_FIN)) != 0);
     bool data = p->tot_len > 0;
+    if (s == SYN_SENT)
+        return syn_sent(pcb, fl, seq, ack, len);
 
     /* 1. Acceptability (RFC 793 3.9; Linux tcp_sequence). */
     if ((int32_t)(seq + len - pcb->rcv_nxt) < 0 ||

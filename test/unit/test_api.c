@@ -1129,6 +1129,22 @@ START_TEST(test_tcp_connect) {
     ck_assert_int_eq(dpn_send(c, "x", 1), -DPN_ENOTCONN); /* not yet */
     struct peer p = {.lport = s.sport, .pport = 5001, .snd_nxt = 0xfffffff0u, .rcv_nxt = s.seq + 1};
     unit_tx_drop(w);
+    /* Spoofed ACKs of something else: a RST (then rate-limited), no SYN
+     * retransmission (each would count towards TCP_SYNMAXRTX). */
+    struct tcp_pcb *pcb = find_pcb(s.sport, 5001);
+    u8_t nrtx = pcb->nrtx;
+    for (int i = 0; i < 8; i++) {
+        struct peer q = p;
+        q.rcv_nxt += 1000 + (uint32_t)i;
+        peer_send(&q, RTE_TCP_ACK_FLAG, NULL, 0);
+        peer_send(&q, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, NULL, 0);
+    }
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert_uint_eq(tx_tcp(0).flags, RTE_TCP_RST_FLAG | RTE_TCP_ACK_FLAG);
+    ck_assert_uint_eq(tx_tcp(0).seq, p.rcv_nxt + 1000);
+    ck_assert_uint_eq(pcb->nrtx, nrtx);
+    ck_assert_int_eq(ev.connected, 0);
+    unit_tx_drop(w);
     peer_send(&p, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, NULL, 0);
     ck_assert_int_eq(ev.connected, 1);
     ck_assert_int_eq(ev.connected_err, 0);
