@@ -97,6 +97,21 @@ static inline bool udp_fast(struct dpn_worker *w, struct rte_mbuf *m) {
     return true;
 }
 
+/* A multi-segment frame lwIP can take as a chain: no empty segment (its
+ * pbuf_copy of a chain ending in one fails an assertion when an echo is
+ * queued for ARP) and its headers in the first segment (ICMP errors copy
+ * the IP header and 8 bytes, up to 60 + 8, from the first pbuf alone).
+ * Anything else is copied into one pbuf (docs/lwip-asserts.md). */
+static bool chain_plain(const struct rte_mbuf *m) {
+    uint32_t need = RTE_MIN(rte_pktmbuf_pkt_len(m), (uint32_t)(RTE_ETHER_HDR_LEN + 60 + 60));
+    if (rte_pktmbuf_data_len(m) < need)
+        return false;
+    for (const struct rte_mbuf *s = m; s != NULL; s = s->next)
+        if (rte_pktmbuf_data_len(s) == 0)
+            return false;
+    return true;
+}
+
 static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
     /* Larger than the MTU allows: never ours (and never echoed back larger). */
@@ -117,7 +132,8 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     /* SYN cookies when a backlog is full (tcp_cookie.c), also before lwIP. */
     if (th != NULL && dpn_syncookie_input(w, m, th))
         return;
-    struct pbuf *p = likely(!low) ? dpn_pbuf_wrap(m) : copy_out(w, m);
+    bool copy = low || unlikely(m->nb_segs > 1 && !chain_plain(m));
+    struct pbuf *p = likely(!copy) ? dpn_pbuf_wrap(m) : copy_out(w, m);
     if (unlikely(p == NULL)) {
         w->st.rx_dropped++;
         return;
