@@ -177,6 +177,10 @@ void dpn_arp_guard_tick(struct dpn_arp_guard *g, const struct dpn_arp_guard_ops 
 static struct dpn_arp_guard guard;
 static bool timer_armed;
 
+void dpn_arp_guard_clear(void) {
+    memset(&guard, 0, sizeof(guard));
+}
+
 static uint64_t now_ms(const struct dpn_worker *w) {
     return rte_get_tsc_cycles() / w->tsc_per_ms;
 }

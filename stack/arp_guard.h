@@ -111,6 +111,10 @@ static inline unsigned dpn_arp_guard_set(uint32_t ip) {
     return (uint32_t)(ip * 2654435761u) >> (32 - DPN_ARP_SET_BITS);
 }
 
+/* Forget every record (fuzz harnesses: after emptying lwIP's table, so
+ * that one input's claims do not decide the next one's). */
+void dpn_arp_guard_clear(void);
+
 struct dpn_worker;
 
 /* rx.c, an ARP frame (standalone workers and dpnetd; attached workers
