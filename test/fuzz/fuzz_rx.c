@@ -52,15 +52,16 @@
  * per state how many inputs reached it ("# states: ...") and how many
  * fuzzed segments met the connection in each state.
  *
- * After each input every connection is aborted, lwIP's ARP table emptied,
- * and mbufs, pcbs, segments, pbufs and lwIP's heap must be back at their
- * baseline (abort() otherwise); then the connection is made again. */
+ * After each input every connection is aborted, lwIP's ARP table and the
+ * ARP guard's records emptied, and mbufs, pcbs, segments, pbufs and lwIP's heap must be back at
+ * their baseline (abort() otherwise); then the connection is made again. */
 #include <stdint.h>
 #include <string.h>
 
 #include "lwip/etharp.h"
 #include "lwip/udp.h"
 
+#include "arp_guard.h"
 #include "fuzz_common.h"
 
 #define LPORT 80
@@ -776,6 +777,7 @@ static void reset(void) {
     release_held();
     fz_tcp_abort_all(w);
     etharp_cleanup_netif(&w->netif);
+    dpn_arp_guard_clear(); /* its records would outlive lwIP's (and decide the next input) */
     memset(conns, 0, sizeof(conns));
     fz_base_check(w, &base);
     mode = 0;
