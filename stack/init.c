@@ -294,12 +294,13 @@ static void print_stats(const struct dpn_worker *w) {
             ", syn cookies %" PRIu64 " sent %" PRIu64 " ok, tx ring full %" PRIu64
             ", rx copied %" PRIu64 ", time_wait %" PRIu64 ", tcp guard %" PRIu64
             " unacceptable %" PRIu64 " bad ack %" PRIu64 " challenged %" PRIu64
-            " limited, mbufs free %u (%u after start-up)\n",
+            " limited, arp %" PRIu64 " dropped %" PRIu64 " probes %" PRIu64 " moved, udp %" PRIu64
+            " bad source %" PRIu64 " unread, mbufs free %u (%u after start-up)\n",
             st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
             st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_cookies,
             st.syn_cookies_ok, st.tx_full, st.rx_copied, st.time_wait, st.tcp_unacceptable,
-            st.tcp_bad_ack, st.tcp_challenged, st.tcp_acks_limited, dpn_mbufs_free(w),
-            w->mbufs_start);
+            st.tcp_bad_ack, st.tcp_challenged, st.tcp_acks_limited, st.arp_dropped, st.arp_probes,
+            st.arp_moved, st.udp_bad_src, st.udp_unread, dpn_mbufs_free(w), w->mbufs_start);
     if (w->fault != NULL) {
         struct dpn_fault_counters c;
         dpn_fault_counters(w, &c);
