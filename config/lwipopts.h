@@ -27,6 +27,7 @@
 #define MEMP_NUM_PBUF 65535         /* u16 in lwIP; PBUF_REF/ROM headers: zero-copy sends reference app buffers */
 #define MEMP_NUM_UDP_PCB 64         /* a few UDP sockets per worker */
 #define MEMP_NUM_ARP_QUEUE 1024     /* packets held while ARP resolves (many connects at once) */
+#define ARP_QUEUE_LEN MEMP_NUM_ARP_QUEUE /* per neighbour too: lwIP's 3 dropped all but the last 3 SYNs of a connect burst */
 #define MEMP_NUM_REASSDATA 0        /* no IP reassembly, see IP_REASSEMBLY */
 #define PBUF_POOL_SIZE 512          /* RX uses mbuf-backed custom pbufs; lwIP's pool is for rare copies */
 #define LWIP_SUPPORT_CUSTOM_PBUF 1  /* RX pbufs point into DPDK mbufs (zero copy) */
@@ -72,7 +73,7 @@
 #define LWIP_TCP_KEEPALIVE 1
 #define TCP_TMR_INTERVAL 25               /* RTO granularity 50 ms instead of 500 ms: loss recovery on a LAN */
 #define TCP_MAXRTX 8                       /* give up on a dead peer sooner than lwIP's 12 */
-#define TCP_SYNMAXRTX 4
+#define TCP_SYNMAXRTX 6                    /* SYN RTO stays 3 s, the last retry gets 50 ms: 8192 connects at once needed 3 retries */
 #define LWIP_TCP_TIMESTAMPS 0              /* 12 bytes per segment for nothing on a LAN */
 #define LWIP_RANDOMIZE_INITIAL_LOCAL_PORTS 1 /* ephemeral ports not guessable */
 
