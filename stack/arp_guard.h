@@ -124,7 +124,9 @@ bool dpn_arp_guard_input(struct dpn_worker *w, struct rte_mbuf *m);
 /* rx.c's hook, before lwIP sees the frame: false when it was dropped. */
 static inline bool dpn_arp_guard(struct dpn_worker *w, struct rte_mbuf *m) {
     const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
-    if (likely(eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_ARP)))
+    /* A runt (lwIP's ethernet_input drops it) has no type to read. */
+    if (likely(rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN ||
+               eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_ARP)))
         return true;
     return dpn_arp_guard_input(w, m);
 }
