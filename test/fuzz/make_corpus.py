@@ -214,6 +214,42 @@ rx_regress = {
     # peer's and dropped a SYN-ACK whose ISN is 2^31: that connect never opened.
     "syn-sent-synack-isn-2pow31": bytes([0]) + state("ESTABLISHED", V_ACTIVE, 0x80000000),
 }
+# docs/lwip-asserts.md R2-R7: lwIP assertions a peer reached past the guard,
+# fixed by config/lwip-input-asserts.patch (test/unit/test_lwip_asserts.c
+# has the same cases). Payloads never start with 'A' or 'C' (recv would
+# abort or close). A new connection from port 10002 without window scaling
+# (65535 bytes), the application holding what it gets (mode 1) until 1000
+# bytes of window are left:
+X = b"x" * 1460
+MSS1460, MSS100 = bytes([2, 4, 0x05, 0xB4]), bytes([2, 4, 0, 100])
+held_to_1000 = tpl(2, S, dseq=1000, opts=MSS1460) + tpl(1, A) + tpl(1, A | P, data=X) * 44 + tpl(1, A | P, data=b"x" * 295)
+rx_regress.update({
+    # R2: 1460 bytes one past RCV.NXT kept whole past the edge, then the byte at RCV.NXT.
+    "ooseq-past-window-app-holding": bytes([1]) + held_to_1000 + tpl(1, A, dseq=1, data=X) + tpl(1, A, data=b"x")
+    + app(2) + tpl(1, A | P, data=b"x" * 461),
+    # R2 with an application that reads: the window filled from its far end backwards.
+    "ooseq-fills-window-app-reading": bytes([0]) + tpl(2, S, dseq=1000, opts=MSS1460) + tpl(1, A) + tpl(1, A, dseq=65534, data=X)
+    + b"".join(tpl(1, A, dseq=1 + 1460 * k, data=X) for k in range(45)) + tpl(1, A, data=b"x") + tpl(1, A | P, data=b"x" * 1459),
+    # R3: 999 bytes and a FIN one past RCV.NXT end at the edge; 1000 bytes at RCV.NXT take the FIN over.
+    "ooseq-fin-past-window-app-holding": bytes([1]) + held_to_1000 + tpl(1, F | A, dseq=1, data=b"x" * 999)
+    + tpl(1, A, data=b"x" * 1000) + app(2) + tpl(1, F | A),
+    # R4 (the established connection, echo by copy): an echo waits behind window 0, the next segment
+    # carries MSS 100 (and one byte: 1460 more would not fit the MTU with the option).
+    "mss-option-mid-connection": bytes([3]) + tpl(0, A | P, data=X) + tpl(0, A | P, win=0, data=X)
+    + tpl(0, A | P, win=0, opts=MSS100, data=b"x") + tpl(0, A) + timers(19),
+    # R5: then a pure ACK with window 7 << 7 and MSS 100: the persist timer splits the echo at 896 bytes.
+    "persist-split-after-mss-option": bytes([3]) + tpl(0, A | P, data=X) + tpl(0, A | P, win=0, data=X)
+    + tpl(0, A, win=7, opts=MSS100) + timers(19) + tpl(0, A) + timers(19),
+    # R6: a 1-byte echo behind window 0 goes out as the zero-window probe; its ACK empties the send queue.
+    # (The first byte moves the peer's sequence on: lwIP takes a smaller window only from a newer segment.)
+    "persist-probe-acked-window-closed": bytes([3]) + tpl(0, A | P, data=b"x") + tpl(0, A | P, win=0, data=b"x")
+    + timers(19) + tpl(0, A, win=0) + timers(19) + tpl(0, A) + timers(19),
+    "persist-probe-acked-window-open": bytes([3]) + tpl(0, A | P, data=b"x") + tpl(0, A | P, win=0, data=b"x")
+    + timers(19) + tpl(0, A) + timers(19),
+    # R7: a SYN with window 0 (segments sized to the MSS), an echo waiting, then window 100 (sized to 50).
+    "syn-window-zero-then-100": bytes([3]) + tpl(2, S, dseq=1000, win=0, opts=MSS1460) + tpl(1, A, win=0)
+    + tpl(1, A | P, win=0, data=X) + tpl(1, A | P, win=100, data=X) + tpl(1, A) + timers(19),
+})
 if len(sys.argv) <= 1:
     for name, data in rx_regress.items():
         write(os.path.join("..", "regress", "fuzz_rx"), name, data)
