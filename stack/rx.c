@@ -122,7 +122,8 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     }
     if (unlikely(!dpn_arp_guard(w, m))) /* a locked neighbor's MAC stays (arp_guard.h) */
         return;
-    if (likely(!low) && udp_fast(w, m))
+    /* A chain lwIP could not take as it is goes the slow way (copied). */
+    if (likely(!low) && likely(m->nb_segs == 1 || chain_plain(m)) && udp_fast(w, m))
         return;
     uint32_t tcplen;
     const uint8_t *th = tcp_peek(m, &tcplen);

@@ -644,10 +644,8 @@ START_TEST(r8_udp_echo_empty_last_segment) {
 }
 END_TEST
 
-/* The same through rx.c's udp_fast, which wraps the chain as it is:
- * still aborts at HEAD ("no packet queues allowed!", etharp.c), so it runs
- * only with DPN_TEST_KNOWN_ABORTS=1 until udp_fast takes such chains to
- * lwIP's path (or copies them). */
+/* The same to a port of rx.c's UDP fast path, which takes only chains
+ * lwIP could take as they are (else "no packet queues allowed!", etharp.c). */
 START_TEST(r8_udp_fast_echo_empty_last_segment) {
     udp_empty_tail(RTE_IPV4(10, 0, 0, 78), 0);
 }
@@ -684,8 +682,7 @@ static Suite *lwip_asserts_suite(void) {
     add(s, "r6_persist_probe_acked_window_open", r6_persist_probe_acked_window_open);
     add(s, "r7_syn_window_zero_then_small", r7_syn_window_zero_then_small);
     add(s, "r8_udp_echo_empty_last_segment", r8_udp_echo_empty_last_segment);
-    if (getenv("DPN_TEST_KNOWN_ABORTS") != NULL)
-        add(s, "r8_udp_fast_echo_empty_last_segment", r8_udp_fast_echo_empty_last_segment);
+    add(s, "r8_udp_fast_echo_empty_last_segment", r8_udp_fast_echo_empty_last_segment);
     add(s, "zz_nothing_leaked", zz_nothing_leaked);
     return s;
 }
