@@ -33,6 +33,7 @@ all=(fuzz_rx fuzz_classify fuzz_ctl)
 harnesses=("$@")
 [ ${#harnesses[@]} -gt 0 ] || harnesses=("${all[@]}")
 B=${FUZZ_BUILD:-build-fuzz}
+case $B in /*) ;; *) B=$top/$B ;; esac
 
 declare -A max_len=([fuzz_rx]=4096 [fuzz_classify]=4096 [fuzz_ctl]=1024)
 
@@ -86,7 +87,7 @@ run() { # log args...
 
 for h in "${harnesses[@]}"; do
   bin="$B/test/fuzz/$h"
-  art="$top/$B/fuzz-artifacts/$h"
+  art="$B/fuzz-artifacts/$h"
   mkdir -p "$art"
   # Regressions: every input once.
   reg=(test/fuzz/regress/"$h"/*)
@@ -102,7 +103,7 @@ for h in "${harnesses[@]}"; do
   if [ "$ci" = 1 ]; then
     corpus="$tmp/$h-corpus"
   else
-    corpus="$top/$B/fuzz-corpus/$h"
+    corpus="$B/fuzz-corpus/$h"
   fi
   mkdir -p "$corpus"
   cp -n test/fuzz/corpus/"$h"/* "$corpus"/ 2>/dev/null || true
