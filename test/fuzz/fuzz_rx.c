@@ -26,7 +26,8 @@
  *
  * Bit 7 set and bit 3 clear (inputs saved earlier set both or neither):
  * a connection in a chosen TCP state, bit 0 says which record:
- *   0 state: [state][variant][peer ISN:4]. A fresh connection from peer
+ *   0 state: [state][variant][peer ISN:4][rcvbuf sel][window sel]
+ *     (state_record). A fresh connection from peer
  *     port 30000+i (the i-th state record of the input) is brought into
  *     state % 9 of SYN_SENT SYN_RCVD ESTABLISHED FIN_WAIT_1 FIN_WAIT_2
  *     CLOSING CLOSE_WAIT LAST_ACK TIME_WAIT by well-formed segments and
@@ -45,16 +46,19 @@
  *     (ECE and CWR included). Payload (len sel bits 0-1): 0, 1, 2 bytes or
  *     many: the rest of the record if 3 bytes or more, else 3 + 23 * (len
  *     sel >> 2) bytes.
- *     Opt sel: bit 0 MSS 1460, bit 1 window scale 7. Kind bits 1-2: sent
- *     1-4 times; bits 4-5: in 1-3 mbuf segments.
- * A state record first in its input must reach its state (abort otherwise);
- * later ones may not after what came before. At exit the harness prints
+ *     Opt sel: bit 0 MSS (bits 2-4 pick 1460 536 100 1 0 65535 1200 8),
+ *     bit 1 window scale (bits 5-6 pick 7 0 14 15), on any segment. Kind
+ *     bits 1-2: sent 1-4 times; bits 4-5: in 1-3 mbuf segments.
+ * A state record first in its input, with the default buffer and window,
+ * must reach its state (abort otherwise); later ones may not after what
+ * came before. At exit the harness prints
  * per state how many inputs reached it ("# states: ...") and how many
  * fuzzed segments met the connection in each state.
  *
  * After each input every connection is aborted, lwIP's ARP table and the
- * ARP guard's records emptied, and mbufs, pcbs, segments, pbufs and lwIP's heap must be back at
- * their baseline (abort() otherwise); then the connection is made again. */
+ * ARP guard's records emptied, and mbufs, pcbs, segments, pbufs and lwIP's
+ * heap must be back at their baseline (abort() otherwise); then the
+ * connection is made again. */
 #include <stdint.h>
 #include <string.h>
 
@@ -416,7 +420,7 @@ enum { F_FIN = 0x01, F_SYN = 0x02, F_RST = 0x04, F_PSH = 0x08, F_ACK = 0x10 };
 #define V_ACTIVE 0x01   /* we connect to the peer (else it connects to our listener) */
 #define V_CLOSE 0x02    /* we close with dpn_close_conn (else dpn_shutdown) */
 #define V_INFLIGHT 0x04 /* 1000 bytes of ours stay unacknowledged while they can */
-#define V_PEERDATA 0x08 /* the peer sends 300 bytes once established */
+#define V_PEERDATA 0x08 /* the peer sends data once established (300 bytes, or sv_data) */
 #define V_NOOPT 0x10    /* SYNs without MSS and window scale */
 #define V_COOKIE 0x80   /* the peer connects to CPORT, through a SYN cookie */
 /* Bits 5-6, the way to TIME_WAIT: 1 through CLOSING, 2 straight from
@@ -443,6 +447,8 @@ static struct {
     uint32_t isn; /* the peer's */
     uint32_t rcv_nxt, rcv_wnd, rcv_right, snd_nxt, lastack, snd_wnd, snd_wnd_max, snd_lbb;
 } sv;
+static uint16_t sv_win;  /* the peer's window field in the set-up */
+static size_t sv_data;   /* with V_PEERDATA: how many bytes the peer sends */
 static bool trace;       /* FUZZ_RX_TRACE=1: each edge segment on stderr, to read a crash */
 static unsigned nstate;  /* state records in this input */
 static uint32_t reached; /* states reached, bit per state */
@@ -498,7 +504,7 @@ static void sv_send(uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win, con
 
 /* A well-formed segment of the set-up (no options, no data). */
 static void sv_ctl(uint8_t flags, uint32_t ack) {
-    sv_send(flags, sv.rcv_nxt, ack, 65535, NULL, 0, NULL, 0, 1);
+    sv_send(flags, sv.rcv_nxt, ack, sv_win, NULL, 0, NULL, 0, 1);
 }
 
 static void sv_flush(void) {
@@ -545,7 +551,7 @@ static bool sv_cookie(const uint8_t *opt, size_t optlen) {
                               RTE_TCP_SYN_FLAG, 65535, NULL, 0, NULL, 0));
     unit_tx_drop(w);
     uint8_t f[RTE_ETHER_HDR_LEN + 20 + 60];
-    size_t len = fz_tcp(f, &w->mac, UNIT_PEER_IP, sv.rport, sv.lport, sv.isn, 0, F_SYN, 65535, opt,
+    size_t len = fz_tcp(f, &w->mac, UNIT_PEER_IP, sv.rport, sv.lport, sv.isn, 0, F_SYN, sv_win, opt,
                         optlen, NULL, 0);
     inject(fz_frame(w->pool, f, len, 1, 0));
     uint32_t cookie;
@@ -578,7 +584,7 @@ static bool sv_open(int target, uint8_t v, bool *done) {
             return false;
         if ((*done = target == SYN_SENT))
             return true;
-        sv_send(F_SYN | F_ACK, sv.isn, sv.snd_nxt, 65535, opt, optlen, NULL, 0, 1);
+        sv_send(F_SYN | F_ACK, sv.isn, sv.snd_nxt, sv_win, opt, optlen, NULL, 0, 1);
     } else if (v & V_COOKIE) {
         if (!sv_cookie(opt, optlen))
             return false;
@@ -586,7 +592,7 @@ static bool sv_open(int target, uint8_t v, bool *done) {
             return true;
         sv_ctl(F_ACK, sv.snd_nxt);
     } else {
-        sv_send(F_SYN, sv.isn, 0, 65535, opt, optlen, NULL, 0, 1);
+        sv_send(F_SYN, sv.isn, 0, sv_win, opt, optlen, NULL, 0, 1);
         if (sv_state() != SYN_RCVD)
             return false;
         if ((*done = target == SYN_RCVD))
@@ -594,6 +600,15 @@ static bool sv_open(int target, uint8_t v, bool *done) {
         sv_ctl(F_ACK, sv.snd_nxt);
     }
     return sv_state() == ESTABLISHED;
+}
+
+/* The peer acks what we sent until nothing is left unsent (the congestion
+ * window holds back data, and our FIN behind it): the last flight, with
+ * our FIN if we closed, stays unacknowledged. */
+static void sv_drain(void) {
+    struct tcp_pcb *p;
+    for (int i = 0; i < 32 && (p = sv_pcb()) != NULL && p->unsent != NULL; i++)
+        sv_ctl(F_ACK, sv.snd_nxt);
 }
 
 /* The peer's ACK in the set-up: everything we sent, or nothing new while
@@ -616,9 +631,12 @@ static bool sv_goto(int target, uint8_t v, uint32_t isn) {
         return true;
     bool infl = v & V_INFLIGHT;
     if (v & V_PEERDATA) {
-        uint8_t d[300];
+        uint8_t d[TCP_MSS];
         memset(d, 'p', sizeof(d));
-        sv_send(F_ACK | F_PSH, sv.rcv_nxt, setup_ack(infl), 65535, NULL, 0, d, sizeof(d), 1);
+        for (size_t n = sv_data, k; n > 0; n -= k) {
+            k = RTE_MIN(n, sizeof(d));
+            sv_send(F_ACK | F_PSH, sv.rcv_nxt, setup_ack(infl), sv_win, NULL, 0, d, k, 1);
+        }
     }
     if (infl) {
         struct tcp_pcb *p = sv_pcb();
@@ -644,32 +662,51 @@ static bool sv_goto(int target, uint8_t v, uint32_t isn) {
         sv_ctl(F_FIN | F_ACK, infl ? sv.lastack : sv.snd_nxt - 1);
         if (sv_state() != CLOSING || target == CLOSING)
             return sv_state() == target;
+        sv_drain();
         sv_ctl(F_ACK, sv.snd_nxt);
     } else if (target == FIN_WAIT_2 || route != 2) {
+        sv_drain();
         sv_ctl(F_ACK, sv.snd_nxt);
         if (sv_state() != FIN_WAIT_2 || target == FIN_WAIT_2)
             return sv_state() == target;
         sv_ctl(F_FIN | F_ACK, sv.snd_nxt);
     } else {
+        sv_drain();
         sv_ctl(F_FIN | F_ACK, sv.snd_nxt);
     }
     return sv_state() == TIME_WAIT;
 }
 
+/* A state record: [state][variant][peer ISN:4][rcvbuf sel][window sel].
+ * rcvbuf sel bits 0-2: the application's receive buffer (tcp.rcvbuf, what
+ * a user may configure), bits 3-7: x 97 bytes the peer sends with
+ * V_PEERDATA (0: 300); window sel bits 0-2: the peer's window field. */
 static void state_record(const struct fz_rec *r, bool first) {
+    static const uint32_t rcvbuf[8] = {0, 2920, 4096, 8192, 65535, 65536, 65537, 524288};
+    static const uint16_t win[8] = {65535, 0, 1, 2, 100, 1000, 1460, 8192};
     int target = targets[fz_byte(r, 0) % NTARGETS];
-    uint8_t v = fz_byte(r, 1);
+    uint8_t v = fz_byte(r, 1), bsel = fz_byte(r, 6), wsel = fz_byte(r, 7);
+    uint32_t cfg_rcvbuf = w->cfg.tcp_rcvbuf;
+    if (rcvbuf[bsel & 7] != 0)
+        w->cfg.tcp_rcvbuf = rcvbuf[bsel & 7]; /* taken when the connection opens */
+    sv_data = (bsel >> 3) != 0 ? (bsel >> 3) * 97u : 300;
+    sv_win = win[wsel & 7];
     setting_up = true;
     bool ok = sv_goto(target, v, fz_be32(r, 2));
     setting_up = false;
+    w->cfg.tcp_rcvbuf = cfg_rcvbuf;
     if (target == SYN_RCVD && (v & (V_COOKIE | V_ACTIVE)) == V_COOKIE)
         target = SYN_COOKIE; /* and a state of CLOSED: none kept */
     if (trace)
-        fprintf(stderr, "fuzz_rx: state %s variant 0x%02x isn 0x%08x: %s\n", state_name[target], v,
-                fz_be32(r, 2), ok ? "reached" : state_name[sv_state()]);
+        fprintf(stderr, "fuzz_rx: state %s variant 0x%02x isn 0x%08x rcvbuf %u window %u: %s\n",
+                state_name[target], v, fz_be32(r, 2), rcvbuf[bsel & 7], sv_win,
+                ok ? "reached" : state_name[sv_state()]);
     if (ok)
         reached |= 1u << target;
-    else if (first) /* from a clean worker: a bug in the stack or here */
+    else if (first && (bsel & 7) == 0 && (wsel & 7) == 0)
+        /* From a clean worker, with room for every segment: a bug in the
+         * stack or here. (A small window or buffer may keep the set-up's
+         * FIN or data out.) */
         FZ_DIE("state record: %s (variant 0x%02x) not reached, the connection is in %s",
                state_name[target], v, state_name[sv_state()]);
 }
@@ -723,16 +760,19 @@ static void edge_segment(const struct fz_rec *r) {
     if (have > 0)
         memcpy(data, r->data + hdr, have);
     memset(data + have, 'x', dlen - have);
+    static const uint16_t mss_tab[8] = {1460, 536, 100, 1, 0, 65535, 1200, 8};
+    static const uint8_t ws_tab[4] = {7, 0, 14, 15};
     uint8_t opt[8];
     size_t optlen = 0;
     if (osel & 1) {
-        const uint8_t mss[4] = {2, 4, 0x05, 0xb4};
-        memcpy(opt + optlen, mss, 4);
+        uint16_t mss = mss_tab[(osel >> 2) & 7];
+        const uint8_t o[4] = {2, 4, (uint8_t)(mss >> 8), (uint8_t)mss};
+        memcpy(opt + optlen, o, 4);
         optlen += 4;
     }
     if (osel & 2) {
-        const uint8_t ws[4] = {1, 3, 3, 7};
-        memcpy(opt + optlen, ws, 4);
+        const uint8_t o[4] = {1, 3, 3, ws_tab[(osel >> 5) & 3]};
+        memcpy(opt + optlen, o, 4);
         optlen += 4;
     }
     uint32_t len = (uint32_t)dlen + !!(flags & F_SYN) + !!(flags & F_FIN);

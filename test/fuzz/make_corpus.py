@@ -46,8 +46,12 @@ V_TW_CLOSING, V_TW_DIRECT = 0x20, 0x40  # the way to TIME_WAIT (else FIN_WAIT_2)
 V_COOKIE = 0x80  # through a SYN cookie (SYN_RCVD: the cookie sent, no state kept)
 
 
-def state(name, variant=0, isn=0x12345678):
-    return rec(0x80, bytes([STATES.index(name), variant]) + struct.pack(">I", isn))
+def state(name, variant=0, isn=0x12345678, rcvbuf=0, data=0, win=0):
+    """rcvbuf: index of 256 KiB 2920 4096 8192 65535 65536 65537 512 KiB; data: x 97
+    bytes the peer sends with V_PEERDATA (0: 300); win: index of the peer's
+    window 65535 0 1 2 100 1000 1460 8192."""
+    more = bytes([rcvbuf | data << 3, win]) if rcvbuf or data or win else b""
+    return rec(0x80, bytes([STATES.index(name), variant]) + struct.pack(">I", isn) + more)
 
 
 # Bases of seq (rcv_nxt, + rcv_wnd, announced right edge, + 65535, - rcv_wnd,
@@ -59,6 +63,8 @@ ACK_NXT, ACK_UNA, ACK_MAXW, ACK_SWND, ACK_LBB, ACK_64K, ACK_ABS, ACK_M64K = (i <
 E0, E1, EM1, E2, EM2, H, H1, HM1, H2, HM2, ML, ML1, MLM1, HML, Q, MQ = range(16)
 RAW = 0x80
 P0, P1, P2, PMANY = range(4)
+MSS = 0x01  # opt sel: an MSS option, its value (bits 2-4) one of 1460 536 100 1 0 65535 1200 8
+WS = 0x02  # a window scale option, its shift (bits 5-6) one of 7 0 14 15
 
 
 def seg(flags, seq=SEQ_NXT, ack=ACK_NXT, plen=P0, opt=0, win=65535, dseq=0, dack=0, data=b"", copies=1, nseg=1):
@@ -201,6 +207,12 @@ for st, variants in seeds.items():
         rx["state-%s-%d" % (st.lower().replace("_", "-"), i)] = bytes([i]) + state(st, v, ISNS[i % len(ISNS)]) + b"".join(segs)
 # Edge segments on the established connection, and two states in a row.
 rx["edge-established"] = bytes([0]) + seg(A | P, plen=P2) + seg(A, SEQ_NXT | ML1) + seg(U | A, ack=ACK_LBB, plen=P1)
+# Small windows and buffers, options on any segment, persist and retransmission timers.
+rx["window-small-rcvbuf-hold"] = bytes([1]) + state("ESTABLISHED", V_PEERDATA, rcvbuf=1, data=20) + seg(A | P, plen=PMANY, data=b"w" * 500) + seg(A | P, SEQ_RWND | EM1, plen=P1)
+rx["window-zero-from-peer"] = bytes([2]) + state("ESTABLISHED", V_INFLIGHT, win=1) + seg(A, win=100) + timers(10, 0x80) + seg(A, win=0, plen=P1)
+rx["window-zero-echo"] = bytes([3]) + state("CLOSE_WAIT", 0, rcvbuf=2) + seg(A | P, win=0, plen=P2) + timers(40) + seg(A, ack=ACK_NXT, win=1000)
+rx["options-mss-after-syn"] = bytes([2]) + state("ESTABLISHED") + seg(A | P, plen=PMANY, data=b"m" * 1460) + seg(A | P, plen=P1, opt=MSS | 1 << 2) + seg(A, opt=WS | 2 << 5)
+rx["synack-window-1"] = bytes([3]) + state("ESTABLISHED", V_ACTIVE | V_NOOPT, win=2) + seg(A | P, plen=P2, win=1) + timers(20, 0x80)
 rx["state-two"] = bytes([2]) + state("CLOSE_WAIT") + seg(A) + state("FIN_WAIT_2", V_ACTIVE) + seg(F | A)
 for name, data in rx.items():
     write("fuzz_rx", name, data)
