@@ -17,6 +17,7 @@
 
 #include "fault.h"
 #include "tcp_pcbs.h"
+#include "tcp_rto.h"
 #include "tcp_tw.h"
 #include "trace.h"
 #include "worker.h"
@@ -82,6 +83,7 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     if (now < w->next_timer_tsc)
         return;
     sys_check_timeouts();
+    dpn_tcp_rto_tick();       /* after lwIP's RTO check: our RTO policy for its next one */
     dpn_pcbs_ooseq_recount(); /* lwIP's timer frees stale out-of-order data */
     dpn_tw_expire(w->tw, sys_now());
     if (w->att != NULL)
