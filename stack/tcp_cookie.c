@@ -23,6 +23,7 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/sys.h"
 #include "lwip/tcp.h"
+#include "netif/ethernet.h"
 
 #include "buf.h"
 #include "port_internal.h"
@@ -89,9 +90,19 @@ static uint16_t syn_mss(const uint8_t *th, uint32_t avail) {
     return 536;
 }
 
-/* Our SYN-ACK carrying the cookie, through lwIP's IP output (route, ARP). */
-static void send_synack(struct dpn_worker *w, uint32_t rip, uint16_t rport, uint16_t lport,
-                        uint32_t seq, uint32_t ack) {
+static struct eth_addr reply_mac;
+
+static err_t to_reply_mac(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst) {
+    (void)dst;
+    return ethernet_output(nif, p, (const struct eth_addr *)nif->hwaddr, &reply_mac, ETHTYPE_IP);
+}
+
+/* Our SYN-ACK carrying the cookie, through lwIP's IP output, to the MAC the
+ * SYN came from: a flood from an address nobody answers ARP for would
+ * otherwise fill lwIP's ARP queue for it, and every further SYN-ACK would
+ * walk that queue (ARP_QUEUE_LEN entries) to be appended and dropped. */
+static void send_synack(struct dpn_worker *w, const struct rte_mbuf *m, uint32_t rip,
+                        uint16_t rport, uint16_t lport, uint32_t seq, uint32_t ack) {
     struct pbuf *p = pbuf_alloc(PBUF_IP, TCP_HLEN + 4, PBUF_RAM);
     if (p == NULL)
         return;
@@ -116,7 +127,11 @@ static void send_synack(struct dpn_worker *w, uint32_t rip, uint16_t rport, uint
     IF__NETIF_CHECKSUM_ENABLED(&w->netif, NETIF_CHECKSUM_GEN_TCP) {
         h->chksum = ip_chksum_pseudo(p, IP_PROTO_TCP, p->tot_len, &src, &dst);
     }
+    memcpy(&reply_mac, rte_pktmbuf_mtod_offset(m, const uint8_t *, 6), sizeof(reply_mac));
+    netif_output_fn out = w->netif.output;
+    w->netif.output = to_reply_mac;
     ip_output_if(p, &src, &dst, TCP_TTL, 0, IP_PROTO_TCP, &w->netif);
+    w->netif.output = out;
     pbuf_free(p);
 }
 
@@ -210,7 +225,8 @@ bool dpn_syncookie_input(struct dpn_worker *w, struct rte_mbuf *m, const uint8_t
         unsigned idx = 3;
         while (idx > 0 && msstab[idx] > mss)
             idx--;
-        send_synack(w, rip, rport, lport, cookie_make(rip, rport, lport, seq, idx, now), seq + 1);
+        send_synack(w, m, rip, rport, lport, cookie_make(rip, rport, lport, seq, idx, now),
+                    seq + 1);
         w->st.syn_cookies++;
         w->cookie_sent_ms = now;
         w->cookies_active = true;
