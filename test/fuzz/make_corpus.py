@@ -225,6 +225,13 @@ rx_regress = {
     # Found by fuzz_rx: the old 2^31 guard took SYN_SENT's rcv_nxt (0) for the
     # peer's and dropped a SYN-ACK whose ISN is 2^31: that connect never opened.
     "syn-sent-synack-isn-2pow31": bytes([0]) + state("ESTABLISHED", V_ACTIVE, 0x80000000),
+    # Found by fuzz_rx with lwIP unpatched (R4 in docs/lwip-asserts.md, which
+    # config/lwip-input-asserts.patch fixes): the peer's window is 0 from its
+    # SYN on, so our 1000 bytes wait unsent; its next segment (969 bytes)
+    # carries an MSS option of 100 that lwIP takes, and echoing the data from
+    # recv trips tcp_write's "mss_local is too small".
+    "echo-window-0-mss-100-mss-local": bytes([2]) + state("ESTABLISHED", V_INFLIGHT, win=1)
+    + seg(A, plen=PMANY | 42 << 2, opt=MSS | 2 << 2 | WS | 1 << 5, win=0),
 }
 # docs/lwip-asserts.md R2-R7: lwIP assertions a peer reached past the guard,
 # fixed by config/lwip-input-asserts.patch (test/unit/test_lwip_asserts.c
