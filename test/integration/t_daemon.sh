@@ -49,6 +49,10 @@ wait_log "$OLOG" "listening on port" 15
 for _ in $(seq 50); do [ "$(ctl workers | grep -c ' web ')" -eq 2 ] && break; sleep 0.2; done
 check "two workers of 'web' attached" test "$(ctl workers | grep -c ' web ')" -eq 2 ||
   tail -20 "$WLOG" | sed 's/^/# /'
+# Attached is not yet listening: a burst before the second worker's bind
+# would all go to the first (flows never move).
+for _ in $(seq 75); do [ "$(grep -c 'listening on port 7' "$WLOG")" -ge 2 ] && break; sleep 0.2; done
+check "both workers of 'web' listen on port 7" test "$(grep -c 'listening on port 7' "$WLOG")" -ge 2
 check "400 concurrent connections to the two workers echo" peer concurrent $SIP 7 400
 ctl workers | sed 's/^/# /'
 sleep 0.1 # workers publish their counters every millisecond
