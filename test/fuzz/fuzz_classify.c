@@ -21,6 +21,7 @@
 
 #include <rte_malloc.h>
 
+#include "arp_guard.h"
 #include "lwip/etharp.h"
 
 #include "buf.h"
@@ -180,6 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     burst_end();
     fz_tcp_abort_all(w);
     etharp_cleanup_netif(&w->netif);
+    dpn_arp_guard_clear(); /* its records would outlive lwIP's (and decide the next input) */
     memset(neigh, 0, sizeof(neigh));
     fz_base_check(w, &base);
     return 0;
