@@ -8,6 +8,8 @@
 #   2. the same for UDP, plus the floor: dpnet against dpdk-testpmd 5tswap
 #   3. TCP RTT for 64..16384 B messages
 #   4. requests/s: 64 connections x 8 requests in flight, 64 B echo
+#   4b. requests/s with 64 and with 8192 connections x 8 in flight, one after
+#      the other in each run: per-segment cost must not grow with connections
 #   5. new connections/s: connect, 64 B echo, close; 16 in parallel
 #   6. one bulk TCP stream through the echo server (echoed Gbit/s)
 #   7. RTT through dpnetd (attached echoserver) vs standalone, Linux client
@@ -19,7 +21,10 @@
 # bench/results/ (full run) or bench/results/quick/ (--quick): bench.md,
 # bench.json, PNG plots, machine.txt.
 #
-#   tools/bench.sh [--quick]      DPNET_BUILD=DIR (default build/), BENCH_OUT=DIR
+#   tools/bench.sh [--quick] [--cases LIST]   DPNET_BUILD=DIR (default build/), BENCH_OUT=DIR
+# --cases: a comma-separated subset of lat (1, 2 and the noise probe), floor,
+# size, tput, conns (4b), cps, bulk, tap, memifd (7b), http; default all. A
+# subset reports to bench/tmp/cases-LIST/ (not committed) unless BENCH_OUT.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -27,13 +32,23 @@ say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { say "error: $*" >&2; exit 1; }
 
 QUICK=0
-for a in "$@"; do
-  case "$a" in
+ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,memifd,http
+CASES=$ALL_CASES
+while [ $# -gt 0 ]; do
+  case "$1" in
     --quick) QUICK=1 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option '$a' (tools/bench.sh [--quick])" ;;
+    --cases)
+      [ $# -ge 2 ] || die "--cases needs a list (of $ALL_CASES)"
+      CASES=$2; shift
+      for c in ${CASES//,/ }; do
+        [[ ",$ALL_CASES," == *",$c,"* ]] || die "--cases: unknown case '$c' (cases: $ALL_CASES)"
+      done ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$1' (tools/bench.sh [--quick] [--cases LIST])" ;;
   esac
+  shift
 done
+want() { [[ ",$CASES," == *",$1,"* ]]; }
 [ "$(id -u)" -eq 0 ] || die "run as root (namespaces, hugepages)"
 
 B=${DPNET_BUILD:-$top/build}
@@ -57,16 +72,19 @@ $PY -c 'import matplotlib' 2>/dev/null || need /usr/bin/true python3-matplotlib 
 grep -q hugetlbfs /proc/mounts || die "no hugetlbfs mounted: run tools/setup.sh"
 
 if [ "$QUICK" = 1 ]; then
-  REPS=1 LAT=(--count 3000 --warmup 500) SP_T=1 TP=(--count 100000 --warmup 5000)
+  REPS=1 LAT=(--count 3000 --warmup 500) SP_T=1 TP_RUN=(--count 100000) TP_WARM=5000
   CR=(--count 2000 --warmup 200) BULK=$((32 << 20)) WRK_D=1
   NOISE_S=0.5
-  RESULTS=${BENCH_OUT:-$top/bench/results/quick}
+  RESULTS=$top/bench/results/quick
 else
-  REPS=3 LAT=(--duration 2 --warmup 2000) SP_T=2 TP=(--duration 2 --warmup 20000)
+  REPS=3 LAT=(--duration 2 --warmup 2000) SP_T=2 TP_RUN=(--duration 2) TP_WARM=20000
   CR=(--duration 2 --warmup 1000) BULK=$((512 << 20)) WRK_D=3
   NOISE_S=2
-  RESULTS=${BENCH_OUT:-$top/bench/results}
+  RESULTS=$top/bench/results
 fi
+[ "$CASES" = "$ALL_CASES" ] || RESULTS=$top/bench/tmp/cases-${CASES//,/-}$( [ "$QUICK" = 0 ] || echo -quick)
+RESULTS=${BENCH_OUT:-$RESULTS}
+TP=("${TP_RUN[@]}" --warmup $TP_WARM)
 SIZES=(64 512 1460 4096 16384)
 
 tag=$$
@@ -145,7 +163,7 @@ measure() {
   return 1
 }
 
-say "output: $RESULTS; build: $B; $( [ "$QUICK" = 1 ] && echo "quick (1 run, small counts)" || echo "full ($REPS runs per case)")"
+say "output: $RESULTS; build: $B; $( [ "$QUICK" = 1 ] && echo "quick (1 run, small counts)" || echo "full ($REPS runs per case)"); cases: $CASES"
 say "pinning: client side on core 0, server side on core 1 (dpnet -l, Linux taskset -c); dpnet polls busy"
 
 # ---- machine description and a noise check --------------------------------
@@ -239,28 +257,30 @@ noise_g2() { $PY -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1])
   "$out/raw/noise_core$1.r$2.out" 2>/dev/null || echo "?"; }
 
 # ---- 1, 2: 64 B ping-pong --------------------------------------------------
-say "case 1+2: 64 B ping-pong, TCP and UDP, one connection"
-for r in $(seq $REPS); do
-  memif_down # a busy echoserver on core 1 would be the noise
-  noise "$r"
-  for proto in tcp udp; do
-    u=(); [ $proto = udp ] && u=(--udp)
-    dmeasure ${proto}64_dpnet lat $r "$L_DP" "$out/raw/${proto}64_dpnet.r$r.samples" \
-      "${u[@]}" "${LAT[@]}" --samples "$out/raw/${proto}64_dpnet.r$r.samples"
-    kmeasure ${proto}64_linux lat $r "$L_LX" "$out/raw/${proto}64_linux.r$r.samples" \
-      "${KNL[@]}" "${u[@]}" "${LAT[@]}" --samples "$out/raw/${proto}64_linux.r$r.samples"
-    if [ $HAVE_SOCKPERF = 1 ]; then
-      if [ $proto = tcp ]; then sp=(--tcp -p 11111); else sp=(-p 11112); fi
-      kmeasure ${proto}64_sockperf sockperf $r "$L_SP" - \
-        "${nsC[@]}" taskset -c 0 sockperf pp "${sp[@]}" -i $SIP -m 64 -t $SP_T
-    fi
+if want lat; then
+  say "case 1+2: 64 B ping-pong, TCP and UDP, one connection"
+  for r in $(seq $REPS); do
+    memif_down # a busy echoserver on core 1 would be the noise
+    noise "$r"
+    for proto in tcp udp; do
+      u=(); [ $proto = udp ] && u=(--udp)
+      dmeasure ${proto}64_dpnet lat $r "$L_DP" "$out/raw/${proto}64_dpnet.r$r.samples" \
+        "${u[@]}" "${LAT[@]}" --samples "$out/raw/${proto}64_dpnet.r$r.samples"
+      kmeasure ${proto}64_linux lat $r "$L_LX" "$out/raw/${proto}64_linux.r$r.samples" \
+        "${KNL[@]}" "${u[@]}" "${LAT[@]}" --samples "$out/raw/${proto}64_linux.r$r.samples"
+      if [ $HAVE_SOCKPERF = 1 ]; then
+        if [ $proto = tcp ]; then sp=(--tcp -p 11111); else sp=(-p 11112); fi
+        kmeasure ${proto}64_sockperf sockperf $r "$L_SP" - \
+          "${nsC[@]}" taskset -c 0 sockperf pp "${sp[@]}" -i $SIP -m 64 -t $SP_T
+      fi
+    done
   done
-done
+fi
 
 # UDP floor: net_latency (dpnet, core 0) against testpmd 5tswap (forwarding
 # lcore on core 1, its main lcore on core 0 idle in the command line). testpmd
 # answers no ARP: icmpecho mode first (it answers ARP), then 5tswap.
-if [ $HAVE_TESTPMD = 1 ]; then
+if [ $HAVE_TESTPMD = 1 ] && want floor; then
   say "case 2: UDP floor: net_latency (dpnet) <-memif-> dpdk-testpmd --forward-mode=5tswap"
   memif_down
   trap '' PIPE # a testpmd that died must not kill us through its FIFO
@@ -302,40 +322,65 @@ if [ $HAVE_TESTPMD = 1 ]; then
 fi
 
 # ---- 3: message sizes ------------------------------------------------------
-say "case 3: TCP RTT vs message size (${SIZES[*]} B)"
-for r in $(seq $REPS); do
-  for s in "${SIZES[@]}"; do
-    [ "$s" = 64 ] && continue # case 1
-    w=(); [ "$QUICK" = 0 ] && [ "$s" -ge 4096 ] && w=(--warmup 500)
-    dmeasure size${s}_dpnet lat $r "$L_DP" - --size $s "${LAT[@]}" "${w[@]}"
-    kmeasure size${s}_linux lat $r "$L_LX" - "${KNL[@]}" --size $s "${LAT[@]}" "${w[@]}"
+if want size; then
+  say "case 3: TCP RTT vs message size (${SIZES[*]} B)"
+  for r in $(seq $REPS); do
+    for s in "${SIZES[@]}"; do
+      [ "$s" = 64 ] && continue # case 1
+      w=(); [ "$QUICK" = 0 ] && [ "$s" -ge 4096 ] && w=(--warmup 500)
+      dmeasure size${s}_dpnet lat $r "$L_DP" - --size $s "${LAT[@]}" "${w[@]}"
+      kmeasure size${s}_linux lat $r "$L_LX" - "${KNL[@]}" --size $s "${LAT[@]}" "${w[@]}"
+    done
   done
-done
+fi
 
 # ---- 4: requests/s ---------------------------------------------------------
-say "case 4: throughput: 64 connections x 8 requests in flight, 64 B echo"
-for r in $(seq $REPS); do
-  dmeasure tput_dpnet rate $r "$L_DP" - --conns 64 --pipeline 8 "${TP[@]}"
-  kmeasure tput_linux rate $r "$L_LX (epoll)" - "${KNL[@]}" --conns 64 --pipeline 8 "${TP[@]}"
-done
+if want tput; then
+  say "case 4: throughput: 64 connections x 8 requests in flight, 64 B echo"
+  for r in $(seq $REPS); do
+    dmeasure tput_dpnet rate $r "$L_DP" - --conns 64 --pipeline 8 "${TP[@]}"
+    kmeasure tput_linux rate $r "$L_LX (epoll)" - "${KNL[@]}" --conns 64 --pipeline 8 "${TP[@]}"
+  done
+fi
+
+# ---- 4b: requests/s vs number of connections -------------------------------
+# The same pipelined echo with 64 and with 8192 connections (MEMP_NUM_TCP_PCB
+# per worker), one after the other in each run so that both see the same
+# machine. A fresh echoserver for each: no pcbs left from the previous client.
+# The warm-up lets every connection go round a few times first.
+if want conns; then
+  say "case 4b: requests/s with 64 and with 8192 connections x 8 in flight, 64 B echo"
+  for r in $(seq $REPS); do
+    for c in 64 8192; do
+      memif_down
+      w=$((4 * 8 * c)); [ $w -ge $TP_WARM ] || w=$TP_WARM
+      dmeasure conns${c}_dpnet rate $r "$L_DP, $c connections" - --conns $c --pipeline 8 \
+        "${TP_RUN[@]}" --warmup $w
+    done
+  done
+  memif_down
+fi
 
 # ---- 5: connections/s ------------------------------------------------------
-say "case 5: new connections/s: connect, 64 B echo, close (client closes first), 16 in parallel"
-for r in $(seq $REPS); do
-  dmeasure cps_dpnet rate $r "$L_DP" - --connect-rate --conns 16 "${CR[@]}"
-  kmeasure cps_linux rate $r "$L_LX (epoll; tcp_tw_reuse=1)" - "${KNL[@]}" --connect-rate --conns 16 "${CR[@]}"
-done
+if want cps; then
+  say "case 5: new connections/s: connect, 64 B echo, close (client closes first), 16 in parallel"
+  for r in $(seq $REPS); do
+    dmeasure cps_dpnet rate $r "$L_DP" - --connect-rate --conns 16 "${CR[@]}"
+    kmeasure cps_linux rate $r "$L_LX (epoll; tcp_tw_reuse=1)" - "${KNL[@]}" --connect-rate --conns 16 "${CR[@]}"
+  done
+fi
 
 # ---- 6: bulk ---------------------------------------------------------------
-say "case 6: one bulk TCP stream of $((BULK >> 20)) MiB through the echo server"
-for r in $(seq $REPS); do
-  dmeasure bulk_dpnet bulk $r "$L_DP, MTU 1500" - --bulk $BULK
-  kmeasure bulk_linux bulk $r "$L_LX, MTU 1500 (TSO/GSO on veth)" - "${KNL[@]}" --bulk $BULK
-done
+if want bulk; then
+  say "case 6: one bulk TCP stream of $((BULK >> 20)) MiB through the echo server"
+  for r in $(seq $REPS); do
+    dmeasure bulk_dpnet bulk $r "$L_DP, MTU 1500" - --bulk $BULK
+    kmeasure bulk_linux bulk $r "$L_LX, MTU 1500 (TSO/GSO on veth)" - "${KNL[@]}" --bulk $BULK
+  done
+fi
 memif_down
 
 # ---- 7: dpnetd (attached) vs standalone, Linux client over net_tap ---------
-say "case 7: Linux client -> echoserver on net_tap: standalone vs attached to dpnetd"
 tap_up() { # iface log: wait for the tap, give the kernel side its address
   waitfor "$2" "${3:-listening on port}" || return 1
   "${nsT[@]}" ip addr add $TPEER/24 dev "$1"; "${nsT[@]}" ip link set "$1" up
@@ -345,60 +390,65 @@ tap_up() { # iface log: wait for the tap, give the kernel side its address
 TKNL=("${nsT[@]}" taskset -c 0 "$A/net_latency" --kernel --server $TIP --json --timeout 100)
 L_TS="Linux client (core 0) -> echoserver standalone on net_tap (core 1, busy)"
 L_TA="Linux client (core 0) -> echoserver attached to dpnetd (worker core 1 busy; dpnetd core 0 hybrid), net_tap, software steering"
-bg "${nsT[@]}" "$A/echoserver" --no-pci -l 1 --log-level=pmd.net.tap:error --vdev=net_tap0,iface=bt1$tag -- \
-  --ip $TIP/24 --poll busy >"$out/tap-sa.log" 2>&1; SA=$LAST
-if tap_up bt1$tag "$out/tap-sa.log"; then
-  for r in $(seq $REPS); do
-    kmeasure tap_standalone_tcp lat $r "$L_TS" - "${TKNL[@]}" "${LAT[@]}"
-    kmeasure tap_standalone_udp lat $r "$L_TS" - "${TKNL[@]}" --udp "${LAT[@]}"
-  done
-fi
-stop $SA
-DPFX=dpnb$tag; prefixes+=("$DPFX")
-bg "${nsT[@]}" "$A/dpnetd" --no-pci -l 0 --file-prefix $DPFX --log-level=pmd.net.tap:error \
-  --vdev=net_tap0,iface=bt2$tag -- --ip $TIP/24 --queues 2 --poll hybrid >"$out/dpnetd.log" 2>&1; DPD=$LAST
-if tap_up bt2$tag "$out/dpnetd.log" "dpnetd: serving"; then
-  bg "${nsT[@]}" "$A/echoserver" --no-pci --lcores=1@1 --proc-type=secondary --file-prefix $DPFX \
-    --log-level=pmd.net.tap:error -- --app bench --port 7 --poll busy >"$out/tap-att.log" 2>&1; WK=$LAST
-  if waitfor "$out/tap-att.log" "listening on port"; then
+if want tap; then
+  say "case 7: Linux client -> echoserver on net_tap: standalone vs attached to dpnetd"
+  bg "${nsT[@]}" "$A/echoserver" --no-pci -l 1 --log-level=pmd.net.tap:error --vdev=net_tap0,iface=bt1$tag -- \
+    --ip $TIP/24 --poll busy >"$out/tap-sa.log" 2>&1; SA=$LAST
+  if tap_up bt1$tag "$out/tap-sa.log"; then
     for r in $(seq $REPS); do
-      kmeasure tap_attached_tcp lat $r "$L_TA" - "${TKNL[@]}" "${LAT[@]}"
-      kmeasure tap_attached_udp lat $r "$L_TA" - "${TKNL[@]}" --udp "${LAT[@]}"
+      kmeasure tap_standalone_tcp lat $r "$L_TS" - "${TKNL[@]}" "${LAT[@]}"
+      kmeasure tap_standalone_udp lat $r "$L_TS" - "${TKNL[@]}" --udp "${LAT[@]}"
     done
   fi
-  stop $WK
+  stop $SA
+  DPFX=dpnb$tag; prefixes+=("$DPFX")
+  bg "${nsT[@]}" "$A/dpnetd" --no-pci -l 0 --file-prefix $DPFX --log-level=pmd.net.tap:error \
+    --vdev=net_tap0,iface=bt2$tag -- --ip $TIP/24 --queues 2 --poll hybrid >"$out/dpnetd.log" 2>&1; DPD=$LAST
+  if tap_up bt2$tag "$out/dpnetd.log" "dpnetd: serving"; then
+    bg "${nsT[@]}" "$A/echoserver" --no-pci --lcores=1@1 --proc-type=secondary --file-prefix $DPFX \
+      --log-level=pmd.net.tap:error -- --app bench --port 7 --poll busy >"$out/tap-att.log" 2>&1; WK=$LAST
+    if waitfor "$out/tap-att.log" "listening on port"; then
+      for r in $(seq $REPS); do
+        kmeasure tap_attached_tcp lat $r "$L_TA" - "${TKNL[@]}" "${LAT[@]}"
+        kmeasure tap_attached_udp lat $r "$L_TA" - "${TKNL[@]}" --udp "${LAT[@]}"
+      done
+    fi
+    stop $WK
+  fi
+  stop $DPD
 fi
-stop $DPD
 
 # Two dpnetd over memif (one per side, 2 queue pairs each, software steering),
 # an attached worker on each side: net_latency -> echoserver. Four processes on
 # two cores: the daemons poll hybrid (memif has no RX interrupt: back-off
 # sleeps), the workers busy; daemon and worker of one side share its core.
-say "case 7b: net_latency (attached) -> echoserver (attached), two dpnetd over memif"
-P1=dpnbs$tag P2=dpnbc$tag; prefixes+=("$P1" "$P2")
-DSOCK=$out/dmemif.sock
-bg "$A/dpnetd" --no-pci -l 1 --file-prefix $P1 --vdev=net_memif0,role=server,socket=$DSOCK -- \
-  --ip 10.99.0.1/24 --queues 2 --poll hybrid --spin-us 200 >"$out/dpnetd-s.log" 2>&1; D1=$LAST
-waitfor "$out/dpnetd-s.log" "dpnetd: serving" || true # the memif server's socket first
-bg "$A/dpnetd" --no-pci -l 0 --file-prefix $P2 --vdev=net_memif0,role=client,socket=$DSOCK -- \
-  --ip 10.99.0.2/24 --queues 2 --poll hybrid --spin-us 200 >"$out/dpnetd-c.log" 2>&1; D2=$LAST
-if waitfor "$out/dpnetd-s.log" "dpnetd: serving" && waitfor "$out/dpnetd-c.log" "dpnetd: serving"; then
-  bg "$A/echoserver" --no-pci --lcores=2@1 --proc-type=secondary --file-prefix $P1 -- \
-    --app bench --port 7 --poll busy >"$out/dmemif-w.log" 2>&1; W1=$LAST
-  if waitfor "$out/dmemif-w.log" "listening on port"; then
-    sleep 1 # memif link up between the daemons
-    for r in $(seq $REPS); do
-      kmeasure memifd_tcp lat $r "dpnet attached <-memif-> dpnet attached (two dpnetd hybrid, workers busy; side A core 0, side B core 1)" - \
-        "$A/net_latency" --no-pci --lcores=1@0 --proc-type=secondary --file-prefix $P2 -- \
-        --poll busy --server 10.99.0.1 --json --timeout 30 "${LAT[@]}"
-    done
+if want memifd; then
+  say "case 7b: net_latency (attached) -> echoserver (attached), two dpnetd over memif"
+  P1=dpnbs$tag P2=dpnbc$tag; prefixes+=("$P1" "$P2")
+  DSOCK=$out/dmemif.sock
+  bg "$A/dpnetd" --no-pci -l 1 --file-prefix $P1 --vdev=net_memif0,role=server,socket=$DSOCK -- \
+    --ip 10.99.0.1/24 --queues 2 --poll hybrid --spin-us 200 >"$out/dpnetd-s.log" 2>&1; D1=$LAST
+  waitfor "$out/dpnetd-s.log" "dpnetd: serving" || true # the memif server's socket first
+  bg "$A/dpnetd" --no-pci -l 0 --file-prefix $P2 --vdev=net_memif0,role=client,socket=$DSOCK -- \
+    --ip 10.99.0.2/24 --queues 2 --poll hybrid --spin-us 200 >"$out/dpnetd-c.log" 2>&1; D2=$LAST
+  if waitfor "$out/dpnetd-s.log" "dpnetd: serving" && waitfor "$out/dpnetd-c.log" "dpnetd: serving"; then
+    bg "$A/echoserver" --no-pci --lcores=2@1 --proc-type=secondary --file-prefix $P1 -- \
+      --app bench --port 7 --poll busy >"$out/dmemif-w.log" 2>&1; W1=$LAST
+    if waitfor "$out/dmemif-w.log" "listening on port"; then
+      sleep 1 # memif link up between the daemons
+      for r in $(seq $REPS); do
+        kmeasure memifd_tcp lat $r "dpnet attached <-memif-> dpnet attached (two dpnetd hybrid, workers busy; side A core 0, side B core 1)" - \
+          "$A/net_latency" --no-pci --lcores=1@0 --proc-type=secondary --file-prefix $P2 -- \
+          --poll busy --server 10.99.0.1 --json --timeout 30 "${LAT[@]}"
+      done
+    fi
+    stop $W1
   fi
-  stop $W1
+  stop $D2; stop $D1
 fi
-stop $D2; stop $D1
 
 # ---- 8: httpd vs nginx under wrk -------------------------------------------
-if [ $HAVE_WRK = 1 ]; then
+if [ $HAVE_WRK = 1 ] && want http; then
   say "case 8: HTTP GET of a 64 B file: dpnet httpd (net_tap) vs nginx (veth), wrk -t1 on core 0"
   mkdir -p "$out/www" "$out/nginx/tmp"
   head -c 63 /dev/zero | tr '\0' 'x' >"$out/www/b64"; echo >>"$out/www/b64"

@@ -141,6 +141,9 @@ def main():
              "on core 0, server side on core 1; dpnet polls busy, Linux processes pinned with "
              "taskset. RTT in microseconds." % (now, a.reps))
     L.append("")
+    # A section whose cases did not run (tools/bench.sh --cases) is left out.
+    shown = lambda ids: any(i in res for i in ids)
+    mark = len(L)
     L.append("## Round-trip time, one connection, closed loop (us: p50 / p99 / p99.9)")
     L.append("")
     L.append("| case | dpnet <-memif-> dpnet | reference | reference RTT | ratio p50 | ratio p99 | ratio p99.9 |")
@@ -161,7 +164,10 @@ def main():
              "(half the round trip); it is shown doubled. The floor is dpnet's net_latency "
              "against dpdk-testpmd in 5tswap mode (raw DPDK echo, no stack on that side).")
     L.append("")
+    if not shown([c[2] for c in comparisons] + [c[4] for c in comparisons]):
+        del L[mark:]
 
+    mark = len(L)
     L.append("## Throughput on one core per side")
     L.append("")
     L.append("| case | dpnet | Linux | dpnet/Linux | dpnet p50 / p99 / p99.9 us | Linux p50 / p99 / p99.9 us |")
@@ -190,7 +196,12 @@ def main():
              "byte crosses the link twice), measured after the first eighth; MTU 1500 on both, "
              "the kernel uses TSO/GSO over veth, lwIP over memif does not.")
     L.append("")
+    if not shown([c[1] for c in tp] + [c[2] for c in tp]):
+        del L[mark:]
 
+    scaling_section(L, res, ratios)
+
+    mark = len(L)
     L.append("## Through dpnetd (attached worker) vs standalone (us: p50 / p99 / p99.9)")
     L.append("")
     L.append("| case | standalone | attached to dpnetd | attached/standalone p50 |")
@@ -219,7 +230,11 @@ def main():
              "and one busy worker on the same core, so this row measures daemon wake-ups as "
              "much as the path; the standalone column there is case 1's dpnet row.")
     L.append("")
+    if not shown(["tap_standalone_tcp", "tap_standalone_udp", "tap_attached_tcp",
+                  "tap_attached_udp", "memifd_tcp"]):
+        del L[mark:]
 
+    mark = len(L)
     L.append("## HTTP: dpnet httpd vs nginx, GET of a 64 B file, wrk -t1 (us: p50 / p99 / p99.9)")
     L.append("")
     L.append("| wrk connections | httpd req/s | httpd latency | nginx req/s | nginx latency | httpd/nginx req/s |")
@@ -243,6 +258,8 @@ def main():
              "and the kernel path more than the server. The 1-connection row is latency bound. "
              "Response headers differ (nginx sends more of them).")
     L.append("")
+    if not shown(["http1_dpnet", "http64_dpnet", "http1_nginx", "http64_nginx"]):
+        del L[mark:]
 
     tails = noise_section(L, res)
 
@@ -274,6 +291,38 @@ def main():
     json.dump(js, open(os.path.join(a.out, "bench.json"), "w"), indent=1, sort_keys=True)
     print(md)
     plots(a.out, res, samples)
+
+
+def scaling_section(L, res, ratios):
+    """Requests/s with 64 and with 8192 connections (case 4b): the 8192 run
+    of each repetition follows its 64 run, so each run gives a ratio too."""
+    lo, hi = res.get("conns64_dpnet"), res.get("conns8192_dpnet")
+    if lo is None and hi is None:
+        return
+    L.append("## Requests/s vs number of connections (dpnet, 8 requests in flight each, 64 B echo)")
+    L.append("")
+    L.append("| connections | requests/s (median run) | each run | p50 / p99 / p99.9 us |")
+    L.append("|---|---|---|---|")
+    for n, r in ((64, lo), (8192, hi)):
+        L.append("| %d | %s | %s | %s |" % (
+            n, rate_fmt(r["rate"]) if r else "failed",
+            ", ".join(rate_fmt(x) for x in r["each_run"]) if r else "-", trio(r) if r else "-"))
+    rr = ratio(hi, lo, "rate")
+    each = []
+    if lo and hi and len(lo["each_run"]) == len(hi["each_run"]):
+        each = [h / l for h, l in zip(hi["each_run"], lo["each_run"]) if l]
+    L.append("")
+    L.append("**8192 / 64 connections: %s** (medians; per run: %s). Target: at least 0.8 "
+             "(issue 13: per-segment cost must not grow with the number of connections)." % (
+                 rfmt(rr), ", ".join(rfmt(x) for x in each) or "-"))
+    L.append("")
+    L.append("Both sides over memif, busy polling (client core 0, server core 1); a fresh "
+             "echoserver for each measurement; the warm-up sends every connection round "
+             "four times before measuring.")
+    L.append("")
+    ratios.append({"case": "requests/s, 8192 vs 64 connections", "dpnet": "conns8192_dpnet",
+                   "reference": "conns64_dpnet", "reference_name": "64 connections",
+                   "rate": rr, "each_run": each})
 
 
 def above(samples_file, limit):
@@ -421,7 +470,8 @@ def plots(outdir, res, samples):
     ax.set_xlabel("message size (B), TCP, one connection")
     ax.set_ylabel("round-trip time (us)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.lines:  # none when tools/bench.sh --cases left these cases out
+        ax.legend(fontsize=8)
     ax.set_title("TCP RTT vs message size")
     fig.tight_layout()
     fig.savefig(os.path.join(outdir, "rtt_vs_size.png"), dpi=110)
