@@ -34,6 +34,7 @@ static struct {
     struct flow *flows;
     unsigned connected, failed;
     uint8_t *payload;
+    size_t span; /* TCP: payload bytes one dpn_send may take (pipelined messages back to back) */
     struct lat_run run;
     bool done, started;
     int err;
@@ -53,14 +54,14 @@ static void finish(int err) {
 
 static void pump(struct flow *f) {
     while (f->to_send > 0) {
-        size_t chunk = s.o->size - f->send_off;
+        size_t chunk = s.span - f->send_off;
         if (chunk > f->to_send)
             chunk = f->to_send;
         long n = dpn_send(f->c, s.payload + f->send_off, chunk);
         if (n <= 0)
             return; /* full: sent() resumes */
         f->to_send -= (size_t)n;
-        f->send_off = (f->send_off + (size_t)n) % s.o->size;
+        f->send_off = (f->send_off + (size_t)n) % s.span;
     }
 }
 
@@ -82,20 +83,20 @@ static void start_request(struct flow *f) {
     unsigned k = s.o->pipeline;
     f->ts[(f->ts_head + f->ts_n) % k] = dpn_now_ns();
     f->ts_n++;
-    f->to_send += s.o->size;
-    if (f->c != NULL)
-        pump(f);
+    f->to_send += s.o->size; /* the caller pumps: one write for all it started */
 }
 
 static void start_all(void) {
     s.started = true;
     for (unsigned i = 0; i < s.o->conns; i++) {
         struct flow *f = &s.flows[i];
-        if (s.o->bulk_bytes > 0)
+        if (s.o->bulk_bytes > 0) {
             pump_bulk(f);
-        else
+        } else {
             for (unsigned k = 0; k < s.o->pipeline; k++)
                 start_request(f);
+            pump(f);
+        }
     }
 }
 
@@ -162,6 +163,7 @@ static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
         }
         start_request(f);
     }
+    pump(f);
 }
 
 static void on_sent(void *ctx, struct dpn_conn *c, size_t len) {
@@ -371,7 +373,10 @@ int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o) {
     s.w = w;
     s.o = o;
     s.flows = calloc(o->conns, sizeof(*s.flows));
-    size_t plen = o->bulk_bytes > 0 ? BULK_CHUNK : o->size;
+    /* Pipelined requests go out in one write, as a client with writev would:
+     * the payload holds them back to back (up to 1 MiB). */
+    s.span = o->size * o->pipeline <= (1u << 20) ? o->size * o->pipeline : o->size;
+    size_t plen = o->bulk_bytes > 0 ? BULK_CHUNK : o->udp ? o->size : s.span;
     s.payload = malloc(plen);
     if (s.flows == NULL || s.payload == NULL ||
         lat_init(&s.run, o->bulk_bytes > 0 ? 1 : o->count, o->duration_s * 1000000000ull,

@@ -83,8 +83,8 @@ static int ksend(struct kflow *f, const uint8_t *payload, size_t size) {
     return 0;
 }
 
-/* Queue one request (its start time is now) and write what fits. */
-static int start(struct kflow *f, const struct lat_opts *o, uint8_t *payload) {
+/* Queue one request (its start time is now); ksend writes it. */
+static void queue_req(struct kflow *f, const struct lat_opts *o, uint8_t *payload) {
     if (o->udp && o->size >= 8) { /* a late echo of a resent request is not this one's */
         f->seq++;
         memcpy(payload, &f->seq, 8);
@@ -94,6 +94,11 @@ static int start(struct kflow *f, const struct lat_opts *o, uint8_t *payload) {
     f->ts[(f->ts_head + f->ts_n) % o->pipeline] = t;
     f->ts_n++;
     f->to_send += o->size;
+}
+
+/* Queue one request and write what fits. */
+static int start(struct kflow *f, const struct lat_opts *o, uint8_t *payload) {
+    queue_req(f, o, payload);
     return ksend(f, payload, o->size);
 }
 
@@ -127,9 +132,12 @@ static int krecv(struct kflow *f, const struct lat_opts *o, uint8_t *buf, int fl
 static int run_loop(const struct lat_opts *o, struct kflow *fl, struct lat_run *r, uint8_t *payload,
                     uint8_t *buf, int ep) {
     uint64_t deadline = now_ns() + o->timeout_s * 1000000000ull;
-    for (unsigned i = 0; i < o->conns; i++)
+    /* The requests started together go out in one write (as dpnet's side). */
+    for (unsigned i = 0; i < o->conns; i++) {
         for (unsigned k = 0; k < o->pipeline; k++)
-            start(&fl[i], o, payload);
+            queue_req(&fl[i], o, payload);
+        ksend(&fl[i], payload, o->size);
+    }
     struct epoll_event evs[64];
     for (;;) {
         uint64_t now = now_ns();
@@ -175,8 +183,9 @@ static int run_loop(const struct lat_opts *o, struct kflow *fl, struct lat_run *
                     f->to_send = 0; /* a datagram is sent whole or not at all */
                     f->send_off = 0;
                 }
-                start(f, o, payload);
+                queue_req(f, o, payload);
             }
+            ksend(f, payload, o->size); /* an error shows in the next recv */
         }
     }
 }

@@ -39,6 +39,7 @@ check "TCP 1024 connections opened at once: every one connects and echoes" bash 
   '$B/app/net_latency' --no-pci -l 0 --vdev=net_memif0,role=client,socket=$SOCK -- --ip 10.78.0.2/24 \
   --poll hybrid --server 10.78.0.1 --timeout 60 --conns 1024 --count 20000 --warmup 2048 --json \
   2>$MLOG >$MLOG.out || { grep '^net_latency' $MLOG | sed 's/^/# /'; exit 1; }; json_ok 20000 <$MLOG.out"
+check "TCP 16 connections x 8 requests in flight" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --conns 16 --pipeline 8 --count 50000 --json | json_ok 50000"
 check "TCP 64 KiB messages" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --size 65536 --count 300 --warmup 10 --json | json_ok 300"
 # More connections than the 16384 local ports: the client (which closes
 # first) keeps TIME_WAIT in its table and reuses the oldest ports.
