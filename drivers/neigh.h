@@ -10,6 +10,7 @@
 #include <rte_atomic.h>
 #include <rte_ether.h>
 #include <rte_jhash.h>
+#include <rte_pause.h>
 
 #include "abi.h"
 
@@ -17,21 +18,33 @@ static inline unsigned dpn_neigh_hash(uint32_t ip) {
     return rte_jhash_1word(ip, 0x6e656967) & (DPN_NEIGH_SIZE - 1);
 }
 
+/* Retries one lookup may spend on entries being written. dpnetd's update of
+ * an entry takes a few stores; a sequence left odd (or moved for ever) by
+ * anyone else writing the shared table must not hold the worker: after
+ * this many retries the lookup is a miss (the frame waits and dpnetd is
+ * asked again, as for any miss). */
+#define DPN_NEIGH_RETRIES 64
+
 /* Reader (workers, fast path): copy out the MAC of ip. */
 static inline bool dpn_neigh_lookup(const struct dpn_neigh *t, uint32_t ip,
                                     struct rte_ether_addr *mac) {
-    unsigned h = dpn_neigh_hash(ip);
+    unsigned h = dpn_neigh_hash(ip), budget = DPN_NEIGH_RETRIES;
     for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
         const struct dpn_neigh *e = &t[(h + i) & (DPN_NEIGH_SIZE - 1)];
         uint32_t s1, eip;
         bool valid;
-        do {
+        for (;;) {
             s1 = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
             eip = e->ip;
             valid = e->valid;
             *mac = e->mac;
             rte_atomic_thread_fence(__ATOMIC_ACQUIRE);
-        } while ((s1 & 1) || s1 != __atomic_load_n(&e->seq, __ATOMIC_RELAXED));
+            if (!(s1 & 1) && s1 == __atomic_load_n(&e->seq, __ATOMIC_RELAXED))
+                break;
+            if (budget-- == 0)
+                return false;
+            rte_pause();
+        }
         if (eip == ip)
             return valid;
         if (eip == 0)
