@@ -1,19 +1,27 @@
 /* The dpnetd <-> worker ABI: the shared-memory area the daemon publishes and
- * the control messages carried by DPDK's rte_mp IPC. Everything both sides
- * must agree on is here and nowhere else; change DPN_ABI_VERSION with it.
+ * the control messages carried over dpnetd's control socket. Everything both
+ * sides must agree on is here and nowhere else; change DPN_ABI_VERSION with it.
  *
  * Ownership (who may write what):
  *   struct dpn_shm            written by dpnetd only, except each slot's
  *                             `wr` part, written by the worker of that slot.
+ *                             It is a published copy: dpnetd decides nothing
+ *                             from it (its tables live in its own memory and
+ *                             are published again every 100 ms), so a
+ *                             scribble there misleads readers, not dpnetd.
  *   neighbor table            dpnetd writes (per-entry seqlock); workers read.
- *   worker rings              dpnetd enqueues (single producer); the slot's
+ *   worker rings              dpnetd enqueues (single producer, its head and
+ *                             the ring's size kept privately); the slot's
  *                             worker dequeues (single consumer).
  *   pools "dpnd_rx"           dpnetd's RX pool; its mbufs travel to workers
  *                             through the rings and are freed by them.
  *   pools "dpnd_q<N>"         slot N's TX pool (and its RX queue's, with
  *                             hardware steering); rebuilt when the worker dies.
- * A worker is not trusted: the daemon validates every request, and every
- * value it reads from a slot's `wr` part is only displayed, never used. */
+ * Control: an AF_UNIX SOCK_SEQPACKET socket DPN_CTL_SOCKET in the EAL runtime
+ * directory, one connection per worker; the kernel tells dpnetd the pid and
+ * uid behind each connection (SO_PEERCRED), and its closing is a liveness
+ * signal. A worker is not trusted: the daemon validates every request, and
+ * every value it reads from a slot's `wr` part is only displayed, never used. */
 #ifndef DPNET_ABI_H
 #define DPNET_ABI_H
 
@@ -21,11 +29,12 @@
 
 #include <rte_ether.h>
 
-#define DPN_ABI_VERSION 1
+#define DPN_ABI_VERSION 2
 #define DPN_SHM_NAME "dpnd_shm"
-#define DPN_SHM_MAGIC 0x64706e64u /* "dpnd" */
-#define DPN_MP_ACTION "dpnd_ctl"
-#define DPN_MP_WAKE "dpnd_wake"
+#define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
+#define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
+#define DPN_APP_SECRET_ENV "DPNET_APP_SECRET" /* 32 hex digits: joins an application */
+#define DPN_SECRET_LEN 16
 #define DPN_RX_POOL "dpnd_rx"
 #define DPN_MAX_SLOTS 16 /* queue pairs, slot 0 = the daemon */
 #define DPN_NEIGH_SIZE 256
@@ -99,9 +108,12 @@ struct dpn_shm {
     /* dpnetd's own counters */
     uint64_t rx_pkts, to_daemon, ring_full, ctl_requests, ctl_rejected;
     uint64_t to_kernel, from_kernel, exc_drops; /* exception path */
+    uint64_t arp_sent, arp_throttled; /* RESOLVE: ARP requests sent / not sent (rate limits) */
+    uint64_t ctl_deferred;            /* requests left waiting by a connection's rate limit */
+    uint32_t ctl_conns;               /* open control connections */
 };
 
-/* ---- control messages (rte_mp; both fit RTE_MP_MAX_PARAM_LEN = 256) ---- */
+/* ---- control messages (one SOCK_SEQPACKET message each way) ---- */
 enum dpn_req_type {
     DPN_REQ_ATTACH = 1,
     DPN_REQ_BIND,    /* proto, port, listen */
@@ -121,12 +133,16 @@ struct dpn_req {
     uint16_t type;
     uint16_t slot;  /* all but ATTACH */
     uint64_t token; /* all but ATTACH: the secret ATTACH returned */
+    uint32_t seq;   /* echoed in the reply: a late reply is not taken for the next */
+    uint32_t pad;
     union {
         struct {
-            int32_t pid;
+            int32_t pid; /* must be the connection's (kernel-proven) pid */
             int32_t lcore;
             char app[DPN_APP_NAME];
             char version[16];
+            /* Joining a running application needs its secret (and its uid). */
+            uint8_t secret[DPN_SECRET_LEN];
         } attach;
         struct {
             uint8_t proto;
@@ -147,10 +163,13 @@ struct dpn_rep {
     uint16_t slot;
     uint16_t queue;
     uint64_t token;
+    uint32_t seq;            /* the request's */
+    uint32_t tag;            /* ATTACH: dpn_tag() of this attach */
+    uint16_t eph_lo, eph_hi; /* ATTACH: the worker's ephemeral ports */
 };
 
-_Static_assert(sizeof(struct dpn_req) <= 256, "request exceeds RTE_MP_MAX_PARAM_LEN");
-_Static_assert(sizeof(struct dpn_rep) <= 256, "reply exceeds RTE_MP_MAX_PARAM_LEN");
+_Static_assert(sizeof(struct dpn_req) <= 256, "request exceeds the control message size");
+_Static_assert(sizeof(struct dpn_rep) <= 256, "reply exceeds the control message size");
 
 /* ---- mbuf ownership tag (in the mbuf's private area, see stack/buf.h) ---- */
 static inline uint32_t dpn_tag(uint16_t slot, uint32_t gen) {

@@ -5,7 +5,9 @@
  *   - software (here): dpnetd receives everything and hands each frame to
  *     its worker's ring after one table lookup. Used when the PMD has no
  *     flow support, and rule by rule when the hardware refuses one.
- * Owned and written by dpnetd only. */
+ * Owned and written by dpnetd only, in its private memory: the indexes it
+ * holds decide which array entry dpnetd writes, so no other process may
+ * write them (shared memory gets no copy of this table). */
 #ifndef DPNET_STEER_H
 #define DPNET_STEER_H
 

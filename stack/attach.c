@@ -2,12 +2,18 @@
  * owns the port, answers ARP and steers our flows to us; we get a queue
  * pair, a TX pool, a ring for software-steered frames and the neighbor
  * table, all through shared memory (drivers/abi.h). Control requests go
- * over rte_mp; none of them is on the per-packet path except a neighbor
- * miss, which is a one-way message while the frame waits. */
-#include <signal.h>
+ * over our connection to dpnetd's control socket; none of them is on the
+ * per-packet path except a neighbor miss, which is a one-way message while
+ * the frame waits. That connection closing tells us dpnetd is gone. */
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -34,39 +40,84 @@
 #define PENDING_MS 1000 /* how long a frame waits for its neighbor */
 #define RESOLVE_GAP_MS 100
 
-static int ctl_send(const struct dpn_req *rq, struct dpn_rep *rep) {
-    struct rte_mp_msg msg;
-    struct rte_mp_reply reply;
-    struct timespec ts = {.tv_sec = CTL_TIMEOUT_S};
-    memset(&msg, 0, sizeof(msg));
-    snprintf(msg.name, sizeof(msg.name), "%s", DPN_MP_ACTION);
-    msg.len_param = sizeof(*rq);
-    memcpy(msg.param, rq, sizeof(*rq));
-    if (rep == NULL) /* one-way */
-        return rte_mp_sendmsg(&msg) == 0 ? 0 : -DPN_EIO;
-    if (rte_mp_request_sync(&msg, &reply, &ts) != 0 || reply.nb_received != 1) {
-        if (reply.nb_received > 0)
-            free(reply.msgs);
-        snprintf(rep->msg, sizeof(rep->msg), "dpnetd did not answer within %d s", CTL_TIMEOUT_S);
+/* Send rq; with rep, wait for its reply (the one with rq's seq: a reply that
+ * came too late for an earlier request is skipped). */
+static int ctl_send(struct dpn_attach *a, struct dpn_req *rq, struct dpn_rep *rep) {
+    rq->seq = ++a->ctl_seq;
+    if (rep == NULL) /* one-way, from the data path: never blocks */
+        return send(a->ctl_fd, rq, sizeof(*rq), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(*rq)
+                   ? 0
+                   : -DPN_EIO;
+    memset(rep, 0, sizeof(*rep));
+    if (send(a->ctl_fd, rq, sizeof(*rq), MSG_NOSIGNAL) != sizeof(*rq)) {
+        snprintf(rep->msg, sizeof(rep->msg), "cannot reach dpnetd: %s", strerror(errno));
         rep->err = EIO;
         return -DPN_EIO;
     }
+    uint64_t hz = rte_get_tsc_hz(), end = rte_rdtsc() + hz * CTL_TIMEOUT_S;
+    for (uint64_t now = rte_rdtsc(); now < end; now = rte_rdtsc()) {
+        struct pollfd p = {.fd = a->ctl_fd, .events = POLLIN};
+        if (poll(&p, 1, (int)((end - now) * 1000 / hz) + 1) <= 0)
+            continue;
+        ssize_t n = recv(a->ctl_fd, rep, sizeof(*rep), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            break;
+        if (n == sizeof(*rep) && rep->seq == rq->seq) {
+            rep->msg[sizeof(rep->msg) - 1] = '\0';
+            return rep->err == 0 ? 0 : -rep->err;
+        }
+    }
     memset(rep, 0, sizeof(*rep));
-    size_t n = (size_t)reply.msgs[0].len_param;
-    memcpy(rep, reply.msgs[0].param, n < sizeof(*rep) ? n : sizeof(*rep));
-    rep->msg[sizeof(rep->msg) - 1] = '\0';
-    free(reply.msgs);
-    return rep->err == 0 ? 0 : -rep->err;
+    snprintf(rep->msg, sizeof(rep->msg), "dpnetd did not answer within %d s", CTL_TIMEOUT_S);
+    rep->err = EIO;
+    return -DPN_EIO;
 }
 
-static void req_init(const struct dpn_worker *w, struct dpn_req *rq, uint16_t type) {
+static void req_init(const struct dpn_attach *a, struct dpn_req *rq, uint16_t type) {
     memset(rq, 0, sizeof(*rq));
     rq->abi = DPN_ABI_VERSION;
     rq->type = type;
-    if (w->att != NULL) {
-        rq->slot = w->att->slot_id;
-        rq->token = w->att->token;
+    rq->slot = a->slot_id;
+    rq->token = a->token;
+}
+
+static int ctl_connect(const char *prog) {
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rte_eal_get_runtime_dir(), DPN_CTL_SOCKET);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return fd;
+    fprintf(stderr, "%s: cannot connect to dpnetd's control socket %s: %s\n", prog, sa.sun_path,
+            strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* The application's secret: DPNET_APP_SECRET (32 hex digits; tools/dpnet-run
+ * sets one for all its workers), else a fresh one: then this worker's
+ * application is joined by nobody it did not tell. */
+static int app_secret(uint8_t *out, const char *prog) {
+    const char *e = getenv(DPN_APP_SECRET_ENV);
+    if (e == NULL || *e == '\0') {
+        if (getrandom(out, DPN_SECRET_LEN, 0) == DPN_SECRET_LEN)
+            return 0;
+        for (unsigned i = 0; i < DPN_SECRET_LEN; i++)
+            out[i] = (uint8_t)rte_rand();
+        return 0;
     }
+    for (unsigned i = 0; i < DPN_SECRET_LEN; i++) {
+        unsigned v;
+        if (sscanf(e + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)e[2 * i]) ||
+            !isxdigit((unsigned char)e[2 * i + 1]))
+            goto bad;
+        out[i] = (uint8_t)v;
+    }
+    if (e[2 * DPN_SECRET_LEN] == '\0')
+        return 0;
+bad:
+    fprintf(stderr, "%s: %s must be %d hex digits\n", prog, DPN_APP_SECRET_ENV, 2 * DPN_SECRET_LEN);
+    return -DPN_EINVAL;
 }
 
 static int check_shm(const struct dpn_shm *shm, const char *prog) {
@@ -112,10 +163,13 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     struct dpn_attach *a = dpn_zalloc(sizeof(*a));
     if (a == NULL)
         return -DPN_ENOMEM;
-
     struct dpn_req rq;
     struct dpn_rep rep;
-    req_init(w, &rq, DPN_REQ_ATTACH);
+    req_init(a, &rq, DPN_REQ_ATTACH);
+    if (app_secret(rq.attach.secret, prog) != 0 || (a->ctl_fd = ctl_connect(prog)) < 0) {
+        dpn_free(a);
+        return -DPN_EIO;
+    }
     rq.attach.pid = getpid();
     rq.attach.lcore = (int32_t)rte_lcore_id();
     if (w->cfg.app[0] != '\0')
@@ -124,34 +178,45 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
         snprintf(rq.attach.app, sizeof(rq.attach.app), "%.20s:%d",
                  strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog, (int)getpid());
     snprintf(rq.attach.version, sizeof(rq.attach.version), "%s", DPN_VERSION);
-    rc = ctl_send(&rq, &rep);
+    rc = ctl_send(a, &rq, &rep);
+    memset(rq.attach.secret, 0, sizeof(rq.attach.secret));
     if (rc != 0) {
         fprintf(stderr, "%s: dpnetd refused to attach: %s\n", prog, rep.msg);
+        close(a->ctl_fd);
         dpn_free(a);
         return rc;
+    }
+    if (rep.slot == 0 || rep.slot >= DPN_MAX_SLOTS) {
+        fprintf(stderr, "%s: dpnetd answered slot %u\n", prog, rep.slot);
+        close(a->ctl_fd);
+        dpn_free(a);
+        return -DPN_EIO;
     }
     a->shm = shm;
     a->slot_id = rep.slot;
     a->token = rep.token;
     a->slot = &shm->slots[rep.slot];
     a->poll_queue = shm->hw_steering;
-    a->tag = dpn_tag(rep.slot, a->slot->gen);
+    a->tag = rep.tag;
+    a->eph_lo = rep.eph_lo;
+    a->eph_hi = rep.eph_hi;
     w->att = a;
     w->queue_id = rep.queue;
-    w->pool = rte_mempool_lookup(a->slot->pool);
-    a->ring = rte_ring_lookup(a->slot->ring);
-    if (w->pool == NULL || a->ring == NULL) {
-        fprintf(stderr, "%s: dpnetd's pool %s or ring %s is missing\n", prog, a->slot->pool,
-                a->slot->ring);
+    char pool[DPN_NAME], ring[DPN_NAME];
+    snprintf(pool, sizeof(pool), "dpnd_q%u", rep.slot);
+    snprintf(ring, sizeof(ring), "dpnd_ring%u", rep.slot);
+    w->pool = rte_mempool_lookup(pool);
+    a->ring = rte_ring_lookup(ring);
+    if (w->pool == NULL || a->ring == NULL || a->eph_hi < a->eph_lo) {
+        fprintf(stderr, "%s: dpnetd's pool %s or ring %s is missing\n", prog, pool, ring);
         dpn_detach(w);
         return -DPN_EIO;
     }
     adopt_port(w, shm);
     w->rx_pool = rte_mempool_lookup(DPN_RX_POOL); /* frames come from dpnetd's pool */
-    a->eph_next = (uint16_t)(a->slot->eph_lo + rte_rand() % DPN_EPH_PER_SLOT);
+    a->eph_next = (uint16_t)(a->eph_lo + rte_rand() % (a->eph_hi - a->eph_lo + 1u));
     DPN_LOG(INFO, stack, "attached to dpnetd (pid %d) as %s: slot %u, queue %u, ports %u-%u",
-            shm->daemon_pid, rq.attach.app, a->slot_id, w->queue_id, a->slot->eph_lo,
-            a->slot->eph_hi);
+            shm->daemon_pid, rq.attach.app, a->slot_id, w->queue_id, a->eph_lo, a->eph_hi);
     return 0;
 }
 
@@ -180,8 +245,9 @@ void dpn_detach(struct dpn_worker *w) {
     }
     struct dpn_req rq;
     struct dpn_rep rep;
-    req_init(w, &rq, DPN_REQ_DETACH);
-    ctl_send(&rq, &rep);
+    req_init(a, &rq, DPN_REQ_DETACH);
+    ctl_send(a, &rq, &rep);
+    close(a->ctl_fd);
     w->att = NULL;
     dpn_free(a);
 }
@@ -191,11 +257,11 @@ int dpn_ctl_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen
         return 0;
     struct dpn_req rq;
     struct dpn_rep rep;
-    req_init(w, &rq, DPN_REQ_BIND);
+    req_init(w->att, &rq, DPN_REQ_BIND);
     rq.bind.proto = proto;
     rq.bind.port = port;
     rq.bind.listen = listen;
-    int rc = ctl_send(&rq, &rep);
+    int rc = ctl_send(w->att, &rq, &rep);
     if (rc != 0)
         DPN_LOG(ERR, stack, "%s port %u: %s", proto == DPN_PROTO_TCP ? "TCP" : "UDP", port,
                 rep.msg);
@@ -207,10 +273,10 @@ void dpn_ctl_unbind(struct dpn_worker *w, uint8_t proto, uint16_t port) {
         return;
     struct dpn_req rq;
     struct dpn_rep rep;
-    req_init(w, &rq, DPN_REQ_UNBIND);
+    req_init(w->att, &rq, DPN_REQ_UNBIND);
     rq.bind.proto = proto;
     rq.bind.port = port;
-    ctl_send(&rq, &rep);
+    ctl_send(w->att, &rq, &rep);
 }
 
 uint16_t dpn_eph_port(struct dpn_worker *w) {
@@ -218,7 +284,7 @@ uint16_t dpn_eph_port(struct dpn_worker *w) {
     if (a == NULL)
         return 0; /* lwIP picks */
     uint16_t p = a->eph_next;
-    a->eph_next = p >= a->slot->eph_hi ? a->slot->eph_lo : (uint16_t)(p + 1);
+    a->eph_next = p >= a->eph_hi ? a->eph_lo : (uint16_t)(p + 1);
     return p;
 }
 
@@ -242,9 +308,9 @@ static void ask_resolve(struct dpn_worker *w, uint32_t nh, uint64_t now) {
         return;
     a->last_resolve_tsc = now;
     struct dpn_req rq;
-    req_init(w, &rq, DPN_REQ_RESOLVE);
+    req_init(a, &rq, DPN_REQ_RESOLVE);
     rq.resolve.ip = nh;
-    ctl_send(&rq, NULL);
+    ctl_send(a, &rq, NULL);
 }
 
 err_t dpn_attach_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst) {
@@ -299,11 +365,15 @@ static void flush_pending(struct dpn_worker *w, uint64_t now) {
 /* Once per millisecond from the loop: retry waiting frames, publish counters. */
 void dpn_attach_tick(struct dpn_worker *w) {
     struct dpn_attach *a = w->att;
-    /* Once a second: is dpnetd still there? Without it the port is gone. */
-    if (++a->ticks % 1000 == 0 &&
-        (a->shm->magic != DPN_SHM_MAGIC || kill(a->shm->daemon_pid, 0) != 0)) {
-        DPN_LOG(ERR, stack, "dpnetd went away: stopping");
-        w->stop = 1;
+    /* Once a second: is dpnetd still there? Without it the port is gone.
+     * Our control connection says so (the kernel closes it when dpnetd
+     * exits); the shared area could be written by anyone. */
+    if (++a->ticks % 1000 == 0) {
+        struct pollfd p = {.fd = a->ctl_fd, .events = 0};
+        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
+            DPN_LOG(ERR, stack, "dpnetd went away: stopping");
+            w->stop = 1;
+        }
     }
     if (a->npending > 0)
         flush_pending(w, rte_rdtsc());

@@ -43,6 +43,9 @@ struct dpn_attach {
     struct dpn_shm *shm;
     struct dpn_slot *slot;
     struct rte_ring *ring; /* frames dpnetd steered to us in software */
+    int ctl_fd;            /* our connection to dpnetd's control socket */
+    uint32_t ctl_seq;
+    uint16_t eph_lo, eph_hi; /* our ephemeral ports, as dpnetd's reply said */
     uint64_t token;
     uint16_t slot_id;
     uint32_t tag; /* marks dpnetd's mbufs while we hold them (abi.h) */

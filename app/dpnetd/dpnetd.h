@@ -1,12 +1,18 @@
 /* dpnetd: the control daemon. One process, one thread for the data it
  * touches (queue 0, software steering, its own lwIP for ARP/ICMP/RST) and
- * for every control request: rte_mp's thread only queues requests here, so
- * no state below is shared between threads. */
+ * for every control request (its own control socket, polled from the same
+ * loop), so no state below is shared between threads.
+ *
+ * Trust: everything dpnetd decides from (slot owners, applications, port
+ * bindings, the steering table, ring heads) lives here, in the daemon's
+ * private memory. struct dpn_shm is only a published copy (publish_*), and
+ * no index or count is ever read back from it. */
 #ifndef DPNETD_H
 #define DPNETD_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -15,17 +21,66 @@
 #include "steer.h"
 #include "worker.h"
 
-struct dpnd_slot { /* daemon-private side of shm->slots[i] */
+#define DPND_BIND_PER_SLOT 64 /* ports one worker may hold */
+#define DPND_MAX_CONNS 64     /* control connections at once */
+#define DPND_CONNS_PER_PID 4  /* ... from one process */
+
+struct dpnd_conn;
+
+struct dpnd_slot {  /* the truth; shm->slots[i] is its published copy */
+    uint32_t state; /* enum dpn_slot_state */
+    uint32_t gen;
+    int32_t pid;
+    uint32_t uid;
+    int32_t lcore;
+    uint16_t eph_lo, eph_hi;
+    char app[DPN_APP_NAME];
+    uint8_t secret[DPN_SECRET_LEN]; /* of its application */
+    unsigned nbind;                 /* bindings it is part of (quota) */
+    struct dpnd_conn *conn;         /* the control connection that attached it */
+    uint64_t closed_tsc;            /* connection gone, process not yet: since when */
     struct rte_ring *ring;
+    struct rte_ring ring_hdr; /* the ring's header as created: restored at reset */
+    uint32_t ring_head;       /* our producer head (we are the only producer) */
     struct rte_mempool *pool;
-    int pidfd; /* -1 = none */
+    int pidfd;                         /* -1 = none */
     struct dpn_flow_rule *eph_rule[2]; /* hardware steering of its ephemeral range: tcp, udp */
     uint64_t token;
     uint64_t attached_tsc;
+    uint64_t ring_enq, ring_full;
 };
 
-struct dpnd_binding { /* daemon-private side of shm->bindings[i] */
+struct dpnd_binding { /* the truth; shm->bindings[i] is its published copy */
+    uint8_t proto;    /* 0 = unused */
+    uint8_t hw;
+    uint16_t port;
+    uint16_t slots; /* bit mask of the workers sharing it */
+    char app[DPN_APP_NAME];
+    uint64_t hits;
     struct dpn_flow_rule *rule;
+};
+
+/* One control connection: who is behind it is the kernel's word. */
+struct dpnd_conn {
+    int fd;  /* -1 = free */
+    int pid; /* SO_PEERCRED */
+    uint32_t uid;
+    int pidfd;     /* SO_PEERPIDFD where the kernel has it, else -1 */
+    uint16_t slot; /* 0 = not attached */
+    uint64_t since_tsc;
+    uint64_t ctl_tat; /* rate limits (GCRA: theoretical arrival times) of its requests */
+    uint64_t arp_tat; /* ... and of the ARP broadcasts it causes */
+};
+
+struct dpnd_stats { /* private; published to shm */
+    uint64_t rx_pkts, to_daemon, ctl_requests, ctl_rejected;
+    uint64_t to_kernel, from_kernel, exc_drops;
+    uint64_t arp_sent, arp_throttled, ctl_deferred;
+};
+
+struct dpnd_arp_recent {
+    uint32_t ip;
+    uint64_t tsc;
 };
 
 struct dpnd {
@@ -37,11 +92,22 @@ struct dpnd {
     int exc_port;       /* exception path to the kernel, -1 = none */
     bool hw;            /* flow rules available */
     struct rte_mempool *rx_pool;
-    struct rte_ring *ctl_ring; /* requests from rte_mp's thread */
     struct dpnd_slot slots[DPN_MAX_SLOTS];
     struct dpnd_binding bind[DPN_MAX_BINDINGS + 1];
-    struct dpn_sw_steer *sw;
+    struct dpn_sw_steer *sw; /* private memory (calloc), never shared */
+    struct dpnd_stats st;
+    /* control */
+    int ctl_fd; /* listening socket, -1 = none */
+    char ctl_path[108];
+    struct dpnd_conn conns[DPND_MAX_CONNS];
+    unsigned ctl_rr; /* round robin start */
+    struct dpnd_arp_recent arp_recent[64];
+    /* the neighbor table as it should be; shm->neigh is its copy */
+    struct dpn_neigh neigh[DPN_NEIGH_SIZE];
+    uint32_t neigh_seq[DPN_NEIGH_SIZE];
     uint64_t next_check_tsc;
+    unsigned empty_wakeups; /* RX interrupts in a row with no frame behind them */
+    unsigned if_index;      /* the port's kernel interface (net_tap), 0 = none */
     volatile int stop;
 };
 
@@ -49,11 +115,11 @@ struct dpnd {
 int dpnd_ctl_init(struct dpnd *d);
 void dpnd_ctl_poll(struct dpnd *d);
 void dpnd_ctl_fini(struct dpnd *d);
-/* Validate and carry out one request from the rte_mp socket peer (its path
- * names the sender's pid); fills rep, says whether to reply; returns 0 or a
- * positive errno. Called by dpnd_ctl_poll, and by test/fuzz/fuzz_ctl.c. */
-struct rte_mp_msg;
-int dpnd_ctl_handle(struct dpnd *d, const struct rte_mp_msg *msg, const char *peer,
+/* Validate and carry out one request of len bytes from connection c (its
+ * pid and uid are the kernel's); fills rep, says whether to reply; returns
+ * 0 or a positive errno. Called by dpnd_ctl_poll, and by
+ * test/fuzz/fuzz_ctl.c. */
+int dpnd_ctl_handle(struct dpnd *d, struct dpnd_conn *c, const void *buf, size_t len,
                     struct dpn_rep *rep, bool *reply);
 
 /* exception.c */
@@ -63,10 +129,15 @@ void dpnd_exc_poll(struct dpnd *d);
 
 /* slots.c */
 int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg);
-int dpnd_slot_attach(struct dpnd *d, int pid, int lcore, const char *app, uint16_t *slot,
-                     uint64_t *token, char *why, size_t n);
+/* pidfd: the worker's (taken over), or -1 to open one for pid. */
+int dpnd_slot_attach(struct dpnd *d, int pid, uint32_t uid, int pidfd, int lcore, const char *app,
+                     const uint8_t *secret, uint16_t *slot, uint64_t *token, char *why, size_t n);
 void dpnd_slot_release(struct dpnd *d, uint16_t slot, const char *reason);
 void dpnd_slots_check(struct dpnd *d);
+/* Copy the private tables to shared memory (all, or one entry). */
+void dpnd_publish_slot(struct dpnd *d, uint16_t i);
+void dpnd_publish_binding(struct dpnd *d, unsigned b);
+void dpnd_publish_all(struct dpnd *d);
 
 /* bindings (slots.c) */
 int dpnd_bind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, char *why, size_t n);

@@ -70,8 +70,8 @@ uint16_t dpnd_exc_divert(struct dpnd *d, struct rte_mbuf **pkts, uint16_t n) {
         pkts[keep++] = m;
     }
     if (nout > 0) {
-        d->shm->to_kernel += nout;
-        send_all((uint16_t)d->exc_port, out, nout, &d->shm->exc_drops);
+        d->st.to_kernel += nout;
+        send_all((uint16_t)d->exc_port, out, nout, &d->st.exc_drops);
     }
     return keep;
 }
@@ -89,7 +89,7 @@ void dpnd_exc_poll(struct dpnd *d) {
             rte_pktmbuf_free(pkts[i]);
     }
     if (nout > 0) {
-        d->shm->from_kernel += nout;
-        send_all(d->port_id, out, nout, &d->shm->exc_drops);
+        d->st.from_kernel += nout;
+        send_all(d->port_id, out, nout, &d->st.exc_drops);
     }
 }

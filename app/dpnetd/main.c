@@ -5,7 +5,10 @@
  *   dpnetd <EAL options> -- -c FILE | --ip ADDR/LEN [--queues N]
  *          [--steering auto|hardware|software] [--poll busy|hybrid|interrupt]
  */
+#include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,11 +32,31 @@
 #define TAP_MAX_QUEUES 4 /* net_tap aborts with more than 8 RX+TX queue fds (PLATFORM.md) */
 
 static struct dpnd D;
+static char **args; /* dpn_setup_eal's argument vector, kept (LeakSanitizer) */
+
+static void publish(struct dpnd *d);
 
 /* ---- neighbor table: lwIP's ARP cache, published for the workers ---- */
 
+/* lwIP's cache goes into our own copy of the table (the writer's probing
+ * reads entries: it must not read what another process wrote), and every
+ * entry of the shared table that differs from it is written again under
+ * its seqlock, so a scribbled entry lasts until the next sync at most. */
 static void neigh_sync(struct dpnd *d) {
-    dpn_neigh_publish(d->shm->neigh, &d->w->netif);
+    dpn_neigh_publish(d->neigh, &d->w->netif);
+    for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
+        struct dpn_neigh want = d->neigh[i], *e = &d->shm->neigh[i];
+        want.seq = d->neigh_seq[i];
+        if (memcmp(&want, e, sizeof(want)) == 0)
+            continue;
+        __atomic_store_n(&e->seq, want.seq + 1, __ATOMIC_RELAXED);
+        rte_atomic_thread_fence(__ATOMIC_RELEASE);
+        e->ip = want.ip;
+        e->mac = want.mac;
+        e->valid = want.valid;
+        d->neigh_seq[i] = want.seq + 2;
+        __atomic_store_n(&e->seq, want.seq + 2, __ATOMIC_RELEASE);
+    }
 }
 
 /* ---- the data path of the daemon: receive, steer, or handle itself ---- */
@@ -43,12 +66,34 @@ static void tag_all(struct rte_mbuf *m, uint32_t tag) {
         ((struct dpn_pbuf *)rte_mbuf_to_priv(m))->tag = tag;
 }
 
+/* rte_ring_sp_enqueue_burst, without trusting the shared header: size and
+ * mask are our copy's, the head is ours (single producer); only the
+ * consumer's tail is read, and a wrong tail costs that worker frames, never
+ * a write outside the ring. */
+static unsigned ring_put(struct dpnd_slot *ds, struct rte_mbuf **pkts, unsigned n) {
+    struct rte_ring *r = ds->ring;
+    uint32_t head = ds->ring_head, cap = ds->ring_hdr.capacity, mask = ds->ring_hdr.mask;
+    uint32_t room = cap + __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE) - head;
+    void **elems = (void **)&r[1];
+    if (room > cap)
+        room = cap;
+    if (n > room)
+        n = room;
+    for (unsigned i = 0; i < n; i++)
+        elems[(head + i) & mask] = pkts[i];
+    head += n;
+    ds->ring_head = head;
+    __atomic_store_n(&r->prod.head, head, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->prod.tail, head, __ATOMIC_RELEASE);
+    return n;
+}
+
 static void hand_over(struct dpnd *d, uint16_t slot, struct rte_mbuf **pkts, unsigned n) {
-    struct dpn_slot *s = &d->shm->slots[slot];
-    unsigned k = rte_ring_sp_enqueue_burst(d->slots[slot].ring, (void **)pkts, n, NULL);
-    s->ring_enq += k;
+    struct dpnd_slot *ds = &d->slots[slot];
+    unsigned k = ring_put(ds, pkts, n);
+    ds->ring_enq += k;
     if (unlikely(k < n)) { /* the worker is not keeping up: drop, TCP recovers */
-        s->ring_full += n - k;
+        ds->ring_full += n - k;
         for (unsigned i = k; i < n; i++)
             dpn_mbuf_drop(pkts[i]);
     }
@@ -62,12 +107,14 @@ static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
     for (uint16_t i = 0; i < n; i++) {
         uint8_t b;
         uint16_t slot = dpn_sw_classify(d->sw, pkts[i], &b);
-        const struct dpn_slot *s = &d->shm->slots[slot];
-        if (slot != 0 && s->state == DPN_SLOT_ATTACHED) {
+        /* The table is private and holds only slots < nq; checked anyway,
+         * as slot indexes the arrays below. */
+        const struct dpnd_slot *s = &d->slots[slot < d->nq ? slot : 0];
+        if (slot != 0 && slot < d->nq && s->state == DPN_SLOT_ATTACHED) {
             tag_all(pkts[i], dpn_tag(slot, s->gen));
             to[slot][nto[slot]++] = pkts[i];
             touched |= 1u << slot;
-            d->shm->bindings[b].hits++;
+            d->bind[b].hits++;
         } else {
             own[nown++] = pkts[i];
             if (rte_pktmbuf_mtod(pkts[i], struct rte_ether_hdr *)->ether_type ==
@@ -80,8 +127,8 @@ static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
         touched &= touched - 1;
         hand_over(d, slot, to[slot], nto[slot]);
     }
-    d->shm->rx_pkts += n;
-    d->shm->to_daemon += nown;
+    d->st.rx_pkts += n;
+    d->st.to_daemon += nown;
     if (nown > 0 && d->exc_port >= 0)
         nown = dpnd_exc_divert(d, own, nown);
     if (nown > 0)
@@ -89,23 +136,60 @@ static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
     return n;
 }
 
+/* dpnetd sleeps at most this long whatever poll.sleep_max_us says: its
+ * control socket and the 100 ms liveness checks are served from this loop. */
+#define DPND_SLEEP_MAX_US 100000
+/* Wake-ups in a row on an RX interrupt with no frame behind them: the
+ * interrupt source is broken (a net_tap whose interface was deleted reports
+ * an error on its fd for ever), sleep on a timer instead of spinning. */
+#define DPND_EMPTY_WAKEUPS 1000
+
+static void check_port(struct dpnd *d);
+
 static void idle(struct dpnd *d) {
     struct dpn_worker *w = d->w;
+    uint32_t us = RTE_MIN(w->cfg.sleep_max_us, (uint32_t)DPND_SLEEP_MAX_US);
     w->st.idle_sleeps++;
-    if (w->caps.rx_intr) {
+    if (w->caps.rx_intr && d->empty_wakeups < DPND_EMPTY_WAKEUPS) {
         struct rte_epoll_event ev[DPN_MAX_SLOTS];
         bool armed = true;
+        int rc = 0;
         for (uint16_t q = 0; q < d->rx_queues; q++)
             armed = armed && dpn_port_intr_enable(d->port_id, q) == 0;
         if (armed)
-            rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, DPN_MAX_SLOTS,
-                           (int)((w->cfg.sleep_max_us + 999) / 1000));
+            rc = rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, DPN_MAX_SLOTS, (int)((us + 999) / 1000));
         for (uint16_t q = 0; q < d->rx_queues; q++)
             dpn_port_intr_disable(d->port_id, q);
-        return;
+        if (armed && rc == 0)
+            return; /* slept the whole time */
+        if (armed && rc > 0 && ++d->empty_wakeups < DPND_EMPTY_WAKEUPS)
+            return; /* woken: the next pass reads the frames (got resets the count) */
+        if (d->empty_wakeups == DPND_EMPTY_WAKEUPS) {
+            DPN_LOG(WARNING, app,
+                    "port %u: its RX interrupt keeps firing with no frame: sleeping on a "
+                    "timer instead",
+                    d->port_id);
+            check_port(d);
+        }
     }
-    struct timespec ts = {.tv_nsec = (long)w->cfg.sleep_max_us * 1000};
+    /* tv_nsec must stay below one second (sleep_max_us may be 1000000). */
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
     nanosleep(&ts, NULL);
+}
+
+/* Ten times a second: is the port's kernel interface still there? A net_tap
+ * whose interface was deleted receives nothing ever again: say so and stop.
+ * (Moving that interface out of dpnetd's namespace looks the same: it is
+ * the port dpnetd serves, keep it where dpnetd runs.) */
+static void check_port(struct dpnd *d) {
+    if (d->if_index == 0)
+        return;
+    char name[IF_NAMESIZE];
+    if (if_indextoname(d->if_index, name) != NULL || errno != ENXIO)
+        return;
+    fprintf(stderr, "dpnetd: the interface of port %u (ifindex %u) is gone: stopping\n", d->port_id,
+            d->if_index);
+    d->w->stop = 1;
 }
 
 static void run(struct dpnd *d) {
@@ -129,10 +213,14 @@ static void run(struct dpnd *d) {
         if (now >= d->next_check_tsc) {
             dpnd_slots_check(d);
             neigh_sync(d);
+            publish(d);
+            check_port(d);
             d->next_check_tsc = now + hz / 10;
         }
         if (w->tx_n > 0)
             dpn_tx_flush(w);
+        if (n > 0)
+            d->empty_wakeups = 0;
         if (n > 0 || w->cfg.poll == DPN_POLL_BUSY) {
             idle_since = 0;
         } else if (idle_since == 0) {
@@ -178,7 +266,7 @@ static int choose_steering(struct dpnd *d, enum dpn_steer_mode mode) {
     char why[160] = "not tried";
     d->hw = false;
     if (mode != DPN_STEER_SOFTWARE)
-        d->hw = dpn_flow_probe(d->port_id, d->shm->ip, 1, why, sizeof(why)) == 0;
+        d->hw = dpn_flow_probe(d->port_id, d->sw->ip_be, 1, why, sizeof(why)) == 0;
     if (mode == DPN_STEER_HARDWARE && !d->hw) {
         fprintf(stderr, "dpnetd: steering = hardware, but port %u takes no flow rules: %s\n",
                 d->port_id, why);
@@ -186,12 +274,12 @@ static int choose_steering(struct dpnd *d, enum dpn_steer_mode mode) {
     }
     if (mode == DPN_STEER_AUTO && !d->hw)
         DPN_LOG(INFO, app, "no flow rules on this port (%s): steering in software", why);
-    d->shm->hw_steering = d->hw;
     d->rx_queues = d->hw ? 1 : d->nq; /* software: every queue is the daemon's to read */
-    snprintf(d->shm->steering, sizeof(d->shm->steering), "%s", d->hw ? "rte_flow" : "software");
     return 0;
 }
 
+/* All of the shared area from dpnetd's own state: at start, and every 100 ms
+ * (whatever another process wrote there lasts that long at most). */
 static void publish(struct dpnd *d) {
     struct dpn_shm *s = d->shm;
     struct dpn_worker *w = d->w;
@@ -209,17 +297,23 @@ static void publish(struct dpnd *d) {
     s->tx_tcp_cksum = w->caps.tx_tcp_cksum;
     s->tx_udp_cksum = w->caps.tx_udp_cksum;
     s->rx_l4_cksum = w->caps.rx_l4_cksum;
+    s->hw_steering = d->hw;
+    snprintf(s->steering, sizeof(s->steering), "%s", d->hw ? "rte_flow" : "software");
     s->slots[0].state = DPN_SLOT_ATTACHED;
     s->slots[0].pid = getpid();
     s->slots[0].lcore = (int32_t)rte_lcore_id();
     snprintf(s->slots[0].app, sizeof(s->slots[0].app), "dpnetd");
-    d->sw->ip_be = s->ip;
-    __atomic_store_n(&s->magic, DPN_SHM_MAGIC, __ATOMIC_RELEASE);
+    dpnd_publish_all(d);
+    if (!d->stop)
+        __atomic_store_n(&s->magic, DPN_SHM_MAGIC, __ATOMIC_RELEASE);
 }
 
 static int setup(struct dpnd *d, struct dpn_config *cfg) {
     uint16_t pid;
     d->exc_port = -1;
+    d->ctl_fd = -1;
+    for (unsigned k = 0; k < DPND_MAX_CONNS; k++)
+        d->conns[k].fd = d->conns[k].pidfd = -1;
     if (find_port_id(cfg, &pid) != 0) {
         fprintf(stderr, "dpnetd: no DPDK port for '%s' (set port.device)\n", cfg->device);
         return -DPN_ENODEV;
@@ -229,7 +323,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
         return rc;
     const struct rte_memzone *mz =
         rte_memzone_reserve(DPN_SHM_NAME, sizeof(struct dpn_shm), (int)rte_socket_id(), 0);
-    d->sw = rte_zmalloc("dpnd_sw", sizeof(*d->sw), RTE_CACHE_LINE_SIZE);
+    d->sw = calloc(1, sizeof(*d->sw)); /* private: it indexes our arrays */
     d->rx_pool = dpn_pool_create(DPN_RX_POOL, cfg->mbufs + (unsigned)d->nq * cfg->rx_desc,
                                  cfg->mbuf_cache, cfg->mtu, (int)rte_socket_id());
     if (mz == NULL || d->sw == NULL || d->rx_pool == NULL) {
@@ -239,6 +333,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     }
     d->shm = mz->addr;
     memset(d->shm, 0, sizeof(*d->shm));
+    d->sw->ip_be = rte_cpu_to_be_32(cfg->ip);
     if ((rc = dpnd_slots_init(d, cfg)) != 0 || (rc = dpn_worker_new(cfg, &d->w)) != 0)
         return rc;
     struct rte_mempool *pools[DPN_MAX_SLOTS];
@@ -248,7 +343,9 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     rc = dpn_port_open(cfg, d->nq, pools, d->nq, &d->port_id, &d->w->caps, &d->w->mac);
     if (rc != 0)
         return rc;
-    d->shm->ip = rte_cpu_to_be_32(cfg->ip);
+    struct rte_eth_dev_info info;
+    if (rte_eth_dev_info_get(d->port_id, &info) == 0)
+        d->if_index = info.if_index;
     if ((rc = choose_steering(d, cfg->steering)) != 0)
         return rc;
     publish(d);
@@ -261,6 +358,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
 int main(int argc, char **argv) {
     struct dpn_config cfg;
     int rc = dpn_setup_eal(&argc, &argv, &cfg, true);
+    args = argv;
     if (rc != 0)
         return 1;
     if (argc > 1) {
@@ -276,19 +374,22 @@ int main(int argc, char **argv) {
     uint32_t a = cfg.ip;
     snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
     printf("dpnetd: serving %s/%u on port %u with %u worker queues, %s steering\n", ip,
-           cfg.prefix_len, D.port_id, D.nq - 1, D.shm->steering);
+           cfg.prefix_len, D.port_id, D.nq - 1, D.hw ? "rte_flow" : "software");
     fflush(stdout);
     run(&D);
 
-    /* Workers notice the magic going away and stop. */
+    /* Workers notice their control connection closing and stop (dpnetctl the magic). */
+    D.stop = 1;
     __atomic_store_n(&D.shm->magic, 0, __ATOMIC_RELEASE);
     dpnd_ctl_fini(&D);
     for (uint16_t i = 1; i < D.nq; i++)
-        if (D.shm->slots[i].state == DPN_SLOT_ATTACHED)
+        if (D.slots[i].state == DPN_SLOT_ATTACHED)
             dpnd_slot_release(&D, i, "left behind at shutdown");
     printf("dpnetd: rx %" PRIu64 " frames, %" PRIu64 " to itself, %" PRIu64
-           " control requests (%" PRIu64 " rejected)\n",
-           D.shm->rx_pkts, D.shm->to_daemon, D.shm->ctl_requests, D.shm->ctl_rejected);
+           " control requests (%" PRIu64 " rejected), %" PRIu64
+           " ARP requests for workers (%" PRIu64 " held back)\n",
+           D.st.rx_pkts, D.st.to_daemon, D.st.ctl_requests, D.st.ctl_rejected, D.st.arp_sent,
+           D.st.arp_throttled);
     if (D.exc_port >= 0)
         dpn_port_close((uint16_t)D.exc_port);
     dpn_port_close(D.port_id);

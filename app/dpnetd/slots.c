@@ -1,6 +1,7 @@
 /* Worker slots and port bindings: attach, bind, unbind, and getting
  * everything back when a worker leaves or dies (queue, ports, rules and the
- * mbufs it held). Control code: runs in dpnetd's main thread only. */
+ * mbufs it held). Control code: runs in dpnetd's main thread only. The
+ * tables are dpnetd's own (dpnetd.h); shared memory gets copies. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -32,7 +33,6 @@ static struct rte_mempool *make_pool(const struct dpn_config *cfg, uint16_t i) {
 
 int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg) {
     for (uint16_t i = 1; i < d->nq; i++) {
-        struct dpn_slot *s = &d->shm->slots[i];
         struct dpnd_slot *ds = &d->slots[i];
         char name[DPN_NAME];
         snprintf(name, sizeof(name), "dpnd_ring%u", i);
@@ -45,13 +45,76 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg) {
                     rte_strerror(rte_errno));
             return -DPN_ENOMEM;
         }
-        snprintf(s->ring, sizeof(s->ring), "%s", name);
-        pool_name(s->pool, sizeof(s->pool), i);
-        s->queue = i;
-        s->eph_lo = (uint16_t)(DPN_EPH_BASE + i * DPN_EPH_PER_SLOT);
-        s->eph_hi = (uint16_t)(s->eph_lo + DPN_EPH_PER_SLOT - 1);
+        /* Its header as created: any process may scribble on the shared one. */
+        ds->ring_hdr = *ds->ring;
+        ds->ring_head = 0;
+        ds->lcore = -1;
+        ds->eph_lo = (uint16_t)(DPN_EPH_BASE + i * DPN_EPH_PER_SLOT);
+        ds->eph_hi = (uint16_t)(ds->eph_lo + DPN_EPH_PER_SLOT - 1);
+        dpnd_publish_slot(d, i);
     }
     return 0;
+}
+
+/* Back to the ring as created (size, mask, flags from our copy, empty). */
+static void ring_reset(struct dpnd_slot *ds) {
+    memcpy(ds->ring, &ds->ring_hdr, sizeof(ds->ring_hdr));
+    ds->ring_head = 0;
+}
+
+/* ---- publishing: private tables -> shared copies ---- */
+
+void dpnd_publish_slot(struct dpnd *d, uint16_t i) {
+    struct dpn_slot *s = &d->shm->slots[i];
+    const struct dpnd_slot *ds = &d->slots[i];
+    if (i == 0 || i >= d->nq)
+        return;
+    s->gen = ds->gen;
+    s->pid = ds->pid;
+    s->lcore = ds->lcore;
+    s->queue = i;
+    s->eph_lo = ds->eph_lo;
+    s->eph_hi = ds->eph_hi;
+    memcpy(s->app, ds->app, sizeof(s->app));
+    snprintf(s->ring, sizeof(s->ring), "dpnd_ring%u", i);
+    pool_name(s->pool, sizeof(s->pool), i);
+    s->ring_enq = ds->ring_enq;
+    s->ring_full = ds->ring_full;
+    __atomic_store_n(&s->state, ds->state, __ATOMIC_RELEASE);
+}
+
+void dpnd_publish_binding(struct dpnd *d, unsigned b) {
+    struct dpn_binding *pb = &d->shm->bindings[b];
+    const struct dpnd_binding *db = &d->bind[b];
+    pb->hw = db->hw;
+    pb->port = db->port;
+    pb->slots = db->slots;
+    pb->pad = 0;
+    memcpy(pb->app, db->app, sizeof(pb->app));
+    pb->hits = db->hits;
+    pb->proto = db->proto;
+}
+
+void dpnd_publish_all(struct dpnd *d) {
+    for (uint16_t i = 1; i < d->nq; i++)
+        dpnd_publish_slot(d, i);
+    for (unsigned b = 0; b <= DPN_MAX_BINDINGS; b++)
+        dpnd_publish_binding(d, b);
+    struct dpn_shm *s = d->shm;
+    s->rx_pkts = d->st.rx_pkts;
+    s->to_daemon = d->st.to_daemon;
+    s->ctl_requests = d->st.ctl_requests;
+    s->ctl_rejected = d->st.ctl_rejected;
+    s->to_kernel = d->st.to_kernel;
+    s->from_kernel = d->st.from_kernel;
+    s->exc_drops = d->st.exc_drops;
+    s->arp_sent = d->st.arp_sent;
+    s->arp_throttled = d->st.arp_throttled;
+    s->ctl_deferred = d->st.ctl_deferred;
+    uint32_t n = 0;
+    for (unsigned k = 0; k < DPND_MAX_CONNS; k++)
+        n += d->conns[k].fd >= 0;
+    s->ctl_conns = n;
 }
 
 static int pidfd_open(int pid) {
@@ -63,23 +126,58 @@ static int free_lcore(const struct dpnd *d) {
     for (bool used = true; used; id += used) {
         used = id == (int)rte_lcore_id();
         for (uint16_t i = 1; i < d->nq && !used; i++)
-            used = d->shm->slots[i].state != DPN_SLOT_FREE && d->shm->slots[i].lcore == id;
+            used = d->slots[i].state != DPN_SLOT_FREE && d->slots[i].lcore == id;
     }
     return id;
 }
 
-int dpnd_slot_attach(struct dpnd *d, int pid, int lcore, const char *app, uint16_t *slot,
-                     uint64_t *token, char *why, size_t n) {
+/* Constant time: how much of a secret matched says nothing. */
+static bool same_secret(const uint8_t *a, const uint8_t *b) {
+    uint8_t x = 0;
+    for (unsigned i = 0; i < DPN_SECRET_LEN; i++)
+        x |= a[i] ^ b[i];
+    return x == 0;
+}
+
+/* A process joins a running application only as the same user and with the
+ * application's secret (its first worker's, passed on by dpnet-run). */
+static int may_join(const struct dpnd *d, uint32_t uid, const char *app, const uint8_t *secret,
+                    char *why, size_t n) {
+    for (uint16_t i = 1; i < d->nq; i++) {
+        const struct dpnd_slot *o = &d->slots[i];
+        if (o->state != DPN_SLOT_ATTACHED || strcmp(o->app, app) != 0)
+            continue;
+        if (o->uid != uid) {
+            snprintf(why, n, "application '%s' belongs to another user (uid %u)", app, o->uid);
+            return EPERM;
+        }
+        if (!same_secret(o->secret, secret)) {
+            snprintf(why, n,
+                     "application '%s' is already running (pid %d): a worker joins it only "
+                     "with its secret (start the workers together with tools/dpnet-run, or "
+                     "give each the same " DPN_APP_SECRET_ENV ")",
+                     app, o->pid);
+            return EPERM;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+int dpnd_slot_attach(struct dpnd *d, int pid, uint32_t uid, int pidfd, int lcore, const char *app,
+                     const uint8_t *secret, uint16_t *slot, uint64_t *token, char *why, size_t n) {
     uint16_t free_slot = 0;
+    int err = 0;
     if (lcore == (int)rte_lcore_id()) {
         snprintf(why, n,
                  "lcore %d is dpnetd's own: give the worker another lcore id (e.g. "
                  "--lcores=%d@CPU)",
                  lcore, lcore + 1);
-        return EBUSY;
+        err = EBUSY;
+        goto out;
     }
     for (uint16_t i = 1; i < d->nq; i++) {
-        const struct dpn_slot *s = &d->shm->slots[i];
+        const struct dpnd_slot *s = &d->slots[i];
         if (s->state == DPN_SLOT_FREE) {
             if (free_slot == 0)
                 free_slot = i;
@@ -87,7 +185,8 @@ int dpnd_slot_attach(struct dpnd *d, int pid, int lcore, const char *app, uint16
         }
         if (s->pid == pid) {
             snprintf(why, n, "process %d is already attached (slot %u)", pid, i);
-            return EEXIST;
+            err = EEXIST;
+            goto out;
         }
         /* Mempool caches are per lcore id: two processes on one id corrupt them. */
         if (s->lcore == lcore) {
@@ -95,49 +194,61 @@ int dpnd_slot_attach(struct dpnd *d, int pid, int lcore, const char *app, uint16
                      "lcore %d is used by worker pid %d (%s): give each worker its own lcore "
                      "id, e.g. --lcores=%d@CPU",
                      lcore, s->pid, s->app, free_lcore(d));
-            return EBUSY;
+            err = EBUSY;
+            goto out;
         }
     }
+    if ((err = may_join(d, uid, app, secret, why, n)) != 0)
+        goto out;
     if (free_slot == 0) {
         snprintf(why, n, "no queue left: all %u worker queues are taken (raise daemon.queues)",
                  d->nq - 1);
-        return ENOSPC;
+        err = ENOSPC;
+        goto out;
     }
-    int fd = pidfd_open(pid);
-    if (fd < 0) {
+    if (pidfd < 0 && (pidfd = pidfd_open(pid)) < 0) {
         snprintf(why, n, "cannot watch pid %d: %s", pid, strerror(errno));
-        return ESRCH;
+        err = ESRCH;
+        goto out;
     }
-    struct dpn_slot *s = &d->shm->slots[free_slot];
     struct dpnd_slot *ds = &d->slots[free_slot];
-    rte_ring_reset(ds->ring);
-    ds->pidfd = fd;
+    ring_reset(ds);
+    ds->pidfd = pidfd;
+    pidfd = -1;
     ds->attached_tsc = rte_rdtsc();
-    s->gen = (s->gen + 1) & 0xffffff;
-    s->pid = pid;
-    s->lcore = lcore;
-    snprintf(s->app, sizeof(s->app), "%s", app);
-    memset(&s->wr, 0, sizeof(s->wr));
-    s->ring_enq = s->ring_full = 0;
+    ds->closed_tsc = 0;
+    ds->gen = (ds->gen + 1) & 0xffffff;
+    ds->pid = pid;
+    ds->uid = uid;
+    ds->lcore = lcore;
+    snprintf(ds->app, sizeof(ds->app), "%s", app);
+    memcpy(ds->secret, secret, DPN_SECRET_LEN);
+    ds->nbind = 0;
+    memset(&d->shm->slots[free_slot].wr, 0, sizeof(d->shm->slots[free_slot].wr));
+    ds->ring_enq = ds->ring_full = 0;
     uint64_t tok = 0;
     if (getrandom(&tok, sizeof(tok), 0) != sizeof(tok))
         tok = rte_rand(); /* never expected; still unguessable enough for a local peer */
     *token = ds->token = tok | 1;
-    __atomic_store_n(&s->state, DPN_SLOT_ATTACHED, __ATOMIC_RELEASE);
+    ds->state = DPN_SLOT_ATTACHED;
+    dpnd_publish_slot(d, free_slot);
     d->sw->eph_slot[free_slot] = (uint8_t)free_slot;
     for (int k = 0; k < 2 && d->hw; k++) {
         char why[128];
-        ds->eph_rule[k] =
-            dpn_flow_add_range(d->port_id, d->shm->ip, k ? DPN_PROTO_UDP : DPN_PROTO_TCP, s->eph_lo,
-                               (uint16_t) ~(DPN_EPH_PER_SLOT - 1), s->queue, why, sizeof(why));
+        ds->eph_rule[k] = dpn_flow_add_range(
+            d->port_id, d->sw->ip_be, k ? DPN_PROTO_UDP : DPN_PROTO_TCP, ds->eph_lo,
+            (uint16_t) ~(DPN_EPH_PER_SLOT - 1), free_slot, why, sizeof(why));
         if (ds->eph_rule[k] == NULL)
             DPN_LOG(INFO, app, "slot %u: ports %u-%u/%s steered in software (%s)", free_slot,
-                    s->eph_lo, s->eph_hi, k ? "udp" : "tcp", why);
+                    ds->eph_lo, ds->eph_hi, k ? "udp" : "tcp", why);
     }
     *slot = free_slot;
-    DPN_LOG(INFO, app, "slot %u: %s (pid %d, lcore %d) attached, queue %u, ports %u-%u", free_slot,
-            app, pid, lcore, s->queue, s->eph_lo, s->eph_hi);
-    return 0;
+    DPN_LOG(INFO, app, "slot %u: %s (pid %d, uid %u, lcore %d) attached, queue %u, ports %u-%u",
+            free_slot, app, pid, uid, lcore, free_slot, ds->eph_lo, ds->eph_hi);
+out:
+    if (pidfd >= 0)
+        close(pidfd);
+    return err;
 }
 
 /* ---- bindings ---- */
@@ -149,35 +260,36 @@ static uint8_t find_binding(const struct dpnd *d, uint8_t proto, uint16_t port) 
 /* Make the steering of binding b match its worker set: hardware rule if the
  * PMD takes it, otherwise the software table. */
 static void steer_binding(struct dpnd *d, uint8_t b) {
-    struct dpn_binding *pb = &d->shm->bindings[b];
+    struct dpnd_binding *db = &d->bind[b];
     struct dpn_sw_target *t = &d->sw->tgt[b];
     uint16_t queues[DPN_MAX_SLOTS];
     unsigned nq = 0;
     for (uint16_t i = 1; i < d->nq; i++)
-        if (pb->slots & (1u << i))
+        if (db->slots & (1u << i))
             queues[nq++] = i;
     if (d->hw) {
         char why[128];
-        dpn_flow_del(d->port_id, d->bind[b].rule);
-        d->bind[b].rule = nq == 0 ? NULL
-                                  : dpn_flow_add(d->port_id, d->shm->ip, pb->proto, pb->port,
-                                                 queues, nq, why, sizeof(why));
-        if (nq > 0 && d->bind[b].rule == NULL)
+        dpn_flow_del(d->port_id, db->rule);
+        db->rule = nq == 0 ? NULL
+                           : dpn_flow_add(d->port_id, d->sw->ip_be, db->proto, db->port, queues, nq,
+                                          why, sizeof(why));
+        if (nq > 0 && db->rule == NULL)
             DPN_LOG(WARNING, app,
                     "port %u/%s: hardware refused the rule (%s); steering in "
                     "software",
-                    pb->port, pb->proto == DPN_PROTO_TCP ? "tcp" : "udp", why);
-        pb->hw = d->bind[b].rule != NULL;
+                    db->port, db->proto == DPN_PROTO_TCP ? "tcp" : "udp", why);
+        db->hw = db->rule != NULL;
     }
     /* The software entry stays valid either way: frames that reach queue 0
      * before a rule takes effect still find their worker. */
     for (unsigned i = 0; i < nq; i++)
         t->slot[i] = (uint8_t)queues[i];
-    __atomic_store_n(&t->n, (uint8_t)nq, __ATOMIC_RELEASE);
+    t->n = (uint8_t)nq;
+    dpnd_publish_binding(d, b);
 }
 
 int dpnd_bind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, char *why, size_t n) {
-    const struct dpn_slot *s = &d->shm->slots[slot];
+    struct dpnd_slot *s = &d->slots[slot];
     const char *pname = proto == DPN_PROTO_TCP ? "tcp" : "udp";
     if (port >= DPN_EPH_BASE) {
         snprintf(why, n,
@@ -186,62 +298,76 @@ int dpnd_bind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, char 
                  port, pname, DPN_EPH_BASE);
         return EACCES;
     }
+    if (port < 1024 && s->uid != 0) { /* as Linux: privileged ports */
+        snprintf(why, n, "port %u/%s is below 1024: only uid 0 may bind it (worker uid %u)", port,
+                 pname, s->uid);
+        return EACCES;
+    }
     uint8_t b = find_binding(d, proto, port);
+    if (b != 0 && strcmp(d->bind[b].app, s->app) != 0) {
+        struct dpnd_binding *db = &d->bind[b];
+        int owner = 0;
+        for (uint16_t i = 1; i < d->nq; i++)
+            if (db->slots & (1u << i))
+                owner = d->slots[i].pid;
+        snprintf(why, n, "port %u/%s is held by application '%s' (pid %d)", port, pname, db->app,
+                 owner);
+        return EADDRINUSE;
+    }
+    if (b != 0 && (d->bind[b].slots & (1u << slot))) {
+        snprintf(why, n, "port %u/%s is already bound by this worker", port, pname);
+        return EADDRINUSE;
+    }
+    if (s->nbind >= DPND_BIND_PER_SLOT) {
+        snprintf(why, n, "this worker holds %u ports already: the most one worker may hold",
+                 s->nbind);
+        return ENOSPC;
+    }
     if (b != 0) {
-        struct dpn_binding *pb = &d->shm->bindings[b];
-        if (strcmp(pb->app, s->app) != 0) {
-            int owner = 0;
-            for (uint16_t i = 1; i < d->nq; i++)
-                if (pb->slots & (1u << i))
-                    owner = d->shm->slots[i].pid;
-            snprintf(why, n, "port %u/%s is held by application '%s' (pid %d)", port, pname,
-                     pb->app, owner);
-            return EADDRINUSE;
-        }
-        if (pb->slots & (1u << slot)) {
-            snprintf(why, n, "port %u/%s is already bound by this worker", port, pname);
-            return EADDRINUSE;
-        }
-        pb->slots |= (uint16_t)(1u << slot);
+        struct dpnd_binding *db = &d->bind[b];
+        db->slots |= (uint16_t)(1u << slot);
+        s->nbind++;
         steer_binding(d, b);
         DPN_LOG(INFO, app, "port %u/%s -> %s (+ slot %u, %u workers, %s)", port, pname, s->app,
-                slot, d->sw->tgt[b].n, pb->hw ? "hardware rule" : "software");
+                slot, d->sw->tgt[b].n, db->hw ? "hardware rule" : "software");
         return 0;
     }
     unsigned k = 1;
-    while (k <= DPN_MAX_BINDINGS && d->shm->bindings[k].proto != 0)
+    while (k <= DPN_MAX_BINDINGS && d->bind[k].proto != 0)
         k++;
     if (k > DPN_MAX_BINDINGS) {
         snprintf(why, n, "too many bound ports (%d)", DPN_MAX_BINDINGS);
         return ENOSPC;
     }
     b = (uint8_t)k;
-    struct dpn_binding *pb = &d->shm->bindings[b];
-    memset(pb, 0, sizeof(*pb));
-    pb->port = port;
-    pb->slots = (uint16_t)(1u << slot);
-    memcpy(pb->app, s->app, sizeof(pb->app));
-    pb->proto = proto;
+    struct dpnd_binding *db = &d->bind[b];
+    memset(db, 0, sizeof(*db));
+    db->port = port;
+    db->slots = (uint16_t)(1u << slot);
+    memcpy(db->app, s->app, sizeof(db->app));
+    db->proto = proto;
+    s->nbind++;
     steer_binding(d, b);
     __atomic_store_n(&d->sw->idx[proto == DPN_PROTO_UDP][port], b, __ATOMIC_RELEASE);
     DPN_LOG(INFO, app, "port %u/%s -> %s (slot %u, %s)", port, pname, s->app, slot,
-            pb->hw ? "hardware rule" : "software");
+            db->hw ? "hardware rule" : "software");
     return 0;
 }
 
 static void drop_from_binding(struct dpnd *d, uint8_t b, uint16_t slot) {
-    struct dpn_binding *pb = &d->shm->bindings[b];
-    pb->slots &= (uint16_t) ~(1u << slot);
-    steer_binding(d, b);
-    if (pb->slots == 0) {
-        __atomic_store_n(&d->sw->idx[pb->proto == DPN_PROTO_UDP][pb->port], 0, __ATOMIC_RELEASE);
-        pb->proto = 0;
+    struct dpnd_binding *db = &d->bind[b];
+    db->slots &= (uint16_t) ~(1u << slot);
+    d->slots[slot].nbind--;
+    if (db->slots == 0) {
+        __atomic_store_n(&d->sw->idx[db->proto == DPN_PROTO_UDP][db->port], 0, __ATOMIC_RELEASE);
+        db->proto = 0;
     }
+    steer_binding(d, b);
 }
 
 int dpnd_unbind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, char *why, size_t n) {
     uint8_t b = find_binding(d, proto, port);
-    if (b == 0 || !(d->shm->bindings[b].slots & (1u << slot))) {
+    if (b == 0 || !(d->bind[b].slots & (1u << slot))) {
         snprintf(why, n, "port %u is not bound by this worker", port);
         return ENOENT;
     }
@@ -274,7 +400,7 @@ static void reclaim_mbuf(struct rte_mempool *mp, void *arg, void *obj, unsigned 
 
 /* What the worker freed last sits in its lcore's cache of each pool; nobody
  * else uses that lcore id (checked at attach), so the daemon may empty it. */
-static void flush_cache(struct rte_mempool *mp, int lcore) {
+static void flush_cache(struct rte_mempool *mp, int lcore) { /* lcore: ours, checked at attach */
     if (mp != NULL && lcore >= 0 && lcore < RTE_MAX_LCORE && mp->cache_size > 0)
         rte_mempool_cache_flush(&mp->local_cache[lcore], mp);
 }
@@ -297,44 +423,61 @@ static void rebuild_pool(struct dpnd *d, uint16_t i) {
 }
 
 void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {
-    struct dpn_slot *s = &d->shm->slots[i];
     struct dpnd_slot *ds = &d->slots[i];
-    __atomic_store_n(&s->state, DPN_SLOT_RECLAIM, __ATOMIC_RELEASE);
+    ds->state = DPN_SLOT_RECLAIM;
+    dpnd_publish_slot(d, i);
     d->sw->eph_slot[i] = 0;
     for (int k = 0; k < 2; k++) {
         dpn_flow_del(d->port_id, ds->eph_rule[k]);
         ds->eph_rule[k] = NULL;
     }
     for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++)
-        if (d->shm->bindings[b].proto != 0 && (d->shm->bindings[b].slots & (1u << i)))
+        if (d->bind[b].proto != 0 && (d->bind[b].slots & (1u << i)))
             drop_from_binding(d, (uint8_t)b, i);
     /* Frames still queued for it and frames it held carry its tag. */
-    rte_ring_reset(ds->ring);
-    flush_cache(d->rx_pool, s->lcore);
-    flush_cache(ds->pool, s->lcore);
-    struct reclaim r = {.tag = dpn_tag(i, s->gen)};
+    ring_reset(ds);
+    flush_cache(d->rx_pool, ds->lcore);
+    flush_cache(ds->pool, ds->lcore);
+    struct reclaim r = {.tag = dpn_tag(i, ds->gen)};
     rte_mempool_obj_iter(d->rx_pool, reclaim_mbuf, &r);
     rebuild_pool(d, i);
     if (ds->pidfd >= 0)
         close(ds->pidfd);
     ds->pidfd = -1;
     ds->token = 0;
-    DPN_LOG(INFO, app, "slot %u: %s (pid %d) %s; %u mbufs recovered", i, s->app, s->pid, reason,
+    if (ds->conn != NULL)
+        ds->conn->slot = 0;
+    ds->conn = NULL;
+    ds->closed_tsc = 0;
+    DPN_LOG(INFO, app, "slot %u: %s (pid %d) %s; %u mbufs recovered", i, ds->app, ds->pid, reason,
             r.freed);
-    s->pid = 0;
-    s->lcore = -1;
-    s->app[0] = '\0';
-    __atomic_store_n(&s->state, DPN_SLOT_FREE, __ATOMIC_RELEASE);
+    ds->pid = 0;
+    ds->uid = 0;
+    ds->lcore = -1;
+    ds->app[0] = '\0';
+    memset(ds->secret, 0, sizeof(ds->secret));
+    ds->nbind = 0;
+    ds->state = DPN_SLOT_FREE;
+    dpnd_publish_slot(d, i);
 }
 
-/* Ten times a second: which workers died? */
+static bool pidfd_exited(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+/* Ten times a second: which workers died? A worker whose control connection
+ * closed is released when its process is gone too (a kill -9 closes the
+ * socket a moment before the process is reaped), or after 200 ms. */
 void dpnd_slots_check(struct dpnd *d) {
+    uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz();
     for (uint16_t i = 1; i < d->nq; i++) {
         struct dpnd_slot *ds = &d->slots[i];
-        if (d->shm->slots[i].state != DPN_SLOT_ATTACHED || ds->pidfd < 0)
+        if (ds->state != DPN_SLOT_ATTACHED)
             continue;
-        struct pollfd p = {.fd = ds->pidfd, .events = POLLIN};
-        if (poll(&p, 1, 0) > 0)
+        if (pidfd_exited(ds->pidfd))
             dpnd_slot_release(d, i, "died");
+        else if (ds->closed_tsc != 0 && now - ds->closed_tsc > hz / 5)
+            dpnd_slot_release(d, i, "closed its control connection");
     }
 }

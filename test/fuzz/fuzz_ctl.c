@@ -1,24 +1,28 @@
 /* libFuzzer harness of dpnetd's control request validation: arbitrary
- * rte_mp messages from arbitrary senders into dpnd_ctl_handle
+ * requests on arbitrary control connections into dpnd_ctl_handle
  * (app/dpnetd/ctl.c) and through it the slot and binding code
  * (app/dpnetd/slots.c), against a daemon set up as dpnetd's setup() does
- * minus the port: shared area, steering table, rings and pools of 3 worker
- * slots, and its lwIP (a worker on net_null) for RESOLVE.
+ * minus the port and the socket: shared area, private steering table, rings
+ * and pools of 3 worker slots, and its lwIP (a worker on net_null) for
+ * RESOLVE.
  *
- * Input: messages, each [sel] [peer] [len?] [param: sizeof(struct dpn_req)
- * bytes, zeros past the input's end]. sel bits 0-1, the sender's socket
- * path: 0 ".../mp_socket_<our pid>_<n>" ([n] byte), 1 the same with our
- * parent's pid (alive, another process), 2 a pid from 4 bytes, 3 a literal
- * path ([len] + up to 63 bytes). Bits 2-6 repair what a random message
- * rarely gets right, so the deeper checks are reached: 2 the token of the
- * slot it names, 3 the ABI version, 4 the length (else [len] byte), 5 the
- * attach pid (= the pid the path names), 6 the version string.
+ * Input: messages, each [sel] [pid?] [len?] [param: sizeof(struct dpn_req)
+ * bytes, zeros past the input's end]. sel bits 0-1, the connection (its pid
+ * and uid are what the kernel would say): 0 our pid, uid 0; 1 our parent's
+ * pid (alive, another process), uid 0; 2 a pid from 4 bytes ([pid], taken
+ * while that connection is not attached), uid 0; 3 our pid, uid 65534.
+ * Bits 2-7 repair what a random message rarely gets right, so the deeper
+ * checks are reached: 2 the token of the connection's slot, 3 the ABI
+ * version, 4 the length (else [len] byte), 5 the attach pid (= the
+ * connection's), 6 the version string, 7 the slot (= the connection's).
  *
- * After every message the reply must be a string and the published
- * bindings must match the steering table; after each input every slot is
- * released and nothing may be left: bindings, table entries, pidfds, mbufs. */
+ * After every message the reply must be a string, the published bindings
+ * must match dpnetd's private ones and the steering table; after each input
+ * every slot is released and nothing may be left: bindings, table entries,
+ * pidfds, connections' slots, mbufs. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,7 +51,10 @@ static void setup(void) {
     d->exc_port = -1;
     d->hw = false;
     d->shm = rte_zmalloc("fz_shm", sizeof(*d->shm), RTE_CACHE_LINE_SIZE);
-    d->sw = rte_zmalloc("fz_sw", sizeof(*d->sw), RTE_CACHE_LINE_SIZE);
+    d->sw = calloc(1, sizeof(*d->sw)); /* private, as in dpnetd */
+    d->ctl_fd = -1;
+    for (unsigned k = 0; k < DPND_MAX_CONNS; k++)
+        d->conns[k].fd = d->conns[k].pidfd = -1;
     struct dpn_config cfg = d->w->cfg;
     cfg.mbufs = 1024; /* small: a release walks the RX pool */
     cfg.mbuf_cache = 32;
@@ -65,31 +72,46 @@ static void setup(void) {
     s->slots[0].pid = getpid();
     s->slots[0].lcore = (int32_t)rte_lcore_id();
     d->sw->ip_be = s->ip;
-    for (uint16_t i = 1; i < NQ; i++)
-        s->slots[i].lcore = -1;
 }
 
-/* The published bindings and the classifier's table say the same. */
+/* The connections of one input: fresh (no slot, no rate history). */
+static void conns_reset(void) {
+    int pids[4] = {getpid(), getppid(), getpid() + 1000000, getpid()};
+    uint32_t uids[4] = {0, 0, 0, 65534};
+    for (unsigned k = 0; k < 4; k++)
+        D.conns[k] = (struct dpnd_conn){.fd = -1, .pid = pids[k], .uid = uids[k], .pidfd = -1};
+    memset(D.arp_recent, 0, sizeof(D.arp_recent));
+}
+
+/* dpnetd's bindings, their published copies and the classifier's table say the same. */
 static void check_bindings(void) {
     const struct dpnd *d = &D;
     for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++) {
+        const struct dpnd_binding *db = &d->bind[b];
         const struct dpn_binding *pb = &d->shm->bindings[b];
-        if (pb->proto == 0)
+        if (pb->proto != db->proto || pb->port != db->port || pb->slots != db->slots)
+            FZ_DIE("binding %u: published copy differs", b);
+        if (db->proto == 0)
             continue;
-        if (pb->proto != DPN_PROTO_TCP && pb->proto != DPN_PROTO_UDP)
-            FZ_DIE("binding %u: protocol %u", b, pb->proto);
-        if (d->sw->idx[pb->proto == DPN_PROTO_UDP][pb->port] != b)
-            FZ_DIE("binding %u (port %u) is not in the steering table", b, pb->port);
-        if (pb->slots == 0 || (pb->slots & 1))
-            FZ_DIE("binding %u: workers %#x", b, pb->slots);
+        if (db->proto != DPN_PROTO_TCP && db->proto != DPN_PROTO_UDP)
+            FZ_DIE("binding %u: protocol %u", b, db->proto);
+        if (d->sw->idx[db->proto == DPN_PROTO_UDP][db->port] != b)
+            FZ_DIE("binding %u (port %u) is not in the steering table", b, db->port);
+        if (db->slots == 0 || (db->slots & 1))
+            FZ_DIE("binding %u: workers %#x", b, db->slots);
         const struct dpn_sw_target *t = &d->sw->tgt[b];
-        if (t->n != __builtin_popcount(pb->slots))
-            FZ_DIE("binding %u: %u targets for workers %#x", b, t->n, pb->slots);
+        if (t->n != __builtin_popcount(db->slots))
+            FZ_DIE("binding %u: %u targets for workers %#x", b, t->n, db->slots);
         for (unsigned i = 0; i < t->n; i++)
-            if (t->slot[i] >= NQ || !(pb->slots & (1u << t->slot[i])) ||
-                d->shm->slots[t->slot[i]].state != DPN_SLOT_ATTACHED)
+            if (t->slot[i] >= NQ || !(db->slots & (1u << t->slot[i])) ||
+                d->slots[t->slot[i]].state != DPN_SLOT_ATTACHED ||
+                strcmp(d->slots[t->slot[i]].app, db->app) != 0)
                 FZ_DIE("binding %u: target slot %u is not one of its attached workers", b,
                        t->slot[i]);
+        if (db->port < 1024)
+            for (unsigned i = 0; i < t->n; i++)
+                if (d->slots[t->slot[i]].uid != 0)
+                    FZ_DIE("port %u bound by uid %u", db->port, d->slots[t->slot[i]].uid);
     }
 }
 
@@ -105,67 +127,55 @@ static size_t take(const uint8_t **p, size_t *n, void *dst, size_t len) {
 static void message(const uint8_t **p, size_t *n) {
     uint8_t sel = 0, b = 0;
     take(p, n, &sel, 1);
-    char peer[128];
-    int self = getpid();
-    int pid = self;
-    switch (sel & 3) {
-    case 0:
-    case 1:
-        pid = (sel & 3) == 0 ? self : getppid();
-        take(p, n, &b, 1);
-        snprintf(peer, sizeof(peer), "/var/run/dpdk/fz/mp_socket_%d_%u", pid, b);
-        break;
-    case 2: {
+    struct dpnd_conn *c = &D.conns[sel & 3];
+    if ((sel & 3) == 2) {
         uint8_t x[4] = {0};
         take(p, n, x, 4);
-        pid = (int)((uint32_t)x[0] << 24 | (uint32_t)x[1] << 16 | (uint32_t)x[2] << 8 | x[3]);
-        snprintf(peer, sizeof(peer), "/var/run/dpdk/fz/mp_socket_%d_1", pid);
-        break;
+        if (c->slot == 0)
+            c->pid =
+                (int)((uint32_t)x[0] << 24 | (uint32_t)x[1] << 16 | (uint32_t)x[2] << 8 | x[3]);
     }
-    case 3: {
-        pid = -1; /* whatever the path says */
-        take(p, n, &b, 1);
-        size_t k = take(p, n, peer, b % 64);
-        peer[k] = '\0';
-        break;
-    }
-    }
-    struct rte_mp_msg msg;
-    memset(&msg, 0, sizeof(msg));
-    snprintf(msg.name, sizeof(msg.name), "%s", DPN_MP_ACTION);
-    msg.len_param = (int)sizeof(struct dpn_req);
+    uint8_t param[sizeof(struct dpn_req)];
+    size_t len = sizeof(param);
+    memset(param, 0, sizeof(param));
     if (!(sel & 0x10)) {
         take(p, n, &b, 1);
-        msg.len_param = b;
+        len = b;
     }
-    take(p, n, msg.param, sizeof(struct dpn_req));
-    struct dpn_req *rq = (struct dpn_req *)msg.param;
+    take(p, n, param, sizeof(param));
+    struct dpn_req *rq = (struct dpn_req *)param;
     if (sel & 0x04)
-        rq->token = D.slots[rq->slot % DPN_MAX_SLOTS].token;
+        rq->token = D.slots[c->slot % DPN_MAX_SLOTS].token;
     if (sel & 0x08)
         rq->abi = DPN_ABI_VERSION;
     if (sel & 0x20)
-        rq->attach.pid = pid >= 0 ? pid : self;
+        rq->attach.pid = c->pid;
     if (sel & 0x40)
         snprintf(rq->attach.version, sizeof(rq->attach.version), "%s", DPN_VERSION);
+    if (sel & 0x80)
+        rq->slot = c->slot;
 
     struct dpn_rep rep;
     bool reply = false;
     memset(&rep, 0, sizeof(rep));
-    int err = dpnd_ctl_handle(&D, &msg, peer, &rep, &reply);
+    uint16_t type = rq->type;
+    int err = dpnd_ctl_handle(&D, c, param, len, &rep, &reply); /* reads <= sizeof(param) */
     if (err < 0)
         FZ_DIE("negative error %d", err);
     if (strnlen(rep.msg, sizeof(rep.msg)) == sizeof(rep.msg))
         FZ_DIE("reply message not terminated");
-    if (!reply && !(rq->type == DPN_REQ_RESOLVE && msg.len_param == (int)sizeof(*rq)))
-        FZ_DIE("no reply to a request of type %u", rq->type);
-    if (err == 0 && rq->type == DPN_REQ_ATTACH) {
-        const struct dpn_slot *s = rep.slot < NQ ? &D.shm->slots[rep.slot] : NULL;
-        if (s == NULL || rep.slot == 0 || s->state != DPN_SLOT_ATTACHED ||
-            (pid >= 0 && s->pid != pid) || rep.token == 0 || rep.token != D.slots[rep.slot].token ||
-            D.slots[rep.slot].pidfd < 0)
+    if (!reply && !(type == DPN_REQ_RESOLVE && len == sizeof(*rq)))
+        FZ_DIE("no reply to a request of type %u", type);
+    if (err == 0 && type == DPN_REQ_ATTACH) {
+        const struct dpnd_slot *s = rep.slot < NQ ? &D.slots[rep.slot] : NULL;
+        if (s == NULL || rep.slot == 0 || s->state != DPN_SLOT_ATTACHED || s->pid != c->pid ||
+            s->uid != c->uid || c->slot != rep.slot || s->conn != c || rep.token == 0 ||
+            rep.token != s->token || s->pidfd < 0)
             FZ_DIE("attach accepted into a bad slot %u", rep.slot);
     }
+    for (unsigned k = 0; k < 4; k++)
+        if (D.conns[k].slot != 0 && D.slots[D.conns[k].slot].conn != &D.conns[k])
+            FZ_DIE("connection %u holds slot %u, which is not its", k, D.conns[k].slot);
     check_bindings();
     unit_tx_drop(D.w); /* RESOLVE's ARP requests */
 }
@@ -180,19 +190,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    conns_reset();
     while (size > 0)
         message(&data, &size);
     for (uint16_t i = 1; i < NQ; i++)
-        if (D.shm->slots[i].state != DPN_SLOT_FREE)
+        if (D.slots[i].state != DPN_SLOT_FREE)
             dpnd_slot_release(&D, i, "fuzz run over");
     for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++)
-        if (D.shm->bindings[b].proto != 0)
-            FZ_DIE("binding %u (port %u) left after every worker left", b, D.shm->bindings[b].port);
+        if (D.bind[b].proto != 0 || D.shm->bindings[b].proto != 0)
+            FZ_DIE("binding %u (port %u) left after every worker left", b, D.bind[b].port);
+    for (unsigned k = 0; k < 4; k++)
+        if (D.conns[k].slot != 0)
+            FZ_DIE("connection %u still holds slot %u", k, D.conns[k].slot);
     if (memcmp(D.sw->idx, zero_idx, sizeof(zero_idx)) != 0)
         FZ_DIE("steering table entries left after every worker left");
     for (uint16_t i = 0; i < DPN_MAX_SLOTS; i++)
-        if (D.sw->eph_slot[i] != 0 || D.slots[i].token != 0 ||
-            (i > 0 && i < NQ && D.slots[i].pidfd >= 0))
+        if (D.sw->eph_slot[i] != 0 || D.slots[i].token != 0 || D.slots[i].nbind != 0 ||
+            D.slots[i].conn != NULL || (i > 0 && i < NQ && D.slots[i].pidfd >= 0))
             FZ_DIE("slot %u not released", i);
     if (rte_mempool_avail_count(D.rx_pool) != base_rx)
         FZ_DIE("daemon RX pool: %u free, %u at the baseline", rte_mempool_avail_count(D.rx_pool),

@@ -305,26 +305,27 @@ for name, data in cls.items():
     write("fuzz_classify", name, data)
 
 # ---- fuzz_ctl: control messages ----
-ABI, REQ_SIZE = 1, 72
+ABI, REQ_SIZE = 2, 96
 T_ATTACH, T_BIND, T_UNBIND, T_CONNECT, T_RESOLVE, T_DETACH = 1, 2, 3, 4, 5, 6
 
 
 def req(typ, slot=0, body=b"", abi=ABI):
-    r = struct.pack("<IHHQ", abi, typ, slot, 0) + body
+    r = struct.pack("<IHHQII", abi, typ, slot, 0, 0, 0) + body
     return r + bytes(REQ_SIZE - len(r))
 
 
-def attach(app_name=b"web", lcore=1, version=b"0.1.0"):
-    return struct.pack("<ii", 0, lcore) + app_name.ljust(32, b"\0") + version.ljust(16, b"\0")
+def attach(app_name=b"web", lcore=1, version=b"0.1.0", secret=bytes(16)):
+    return struct.pack("<ii", 0, lcore) + app_name.ljust(32, b"\0") + version.ljust(16, b"\0") + secret
 
 
 def bind(proto, port, listen=1, rip=0, rport=0):
     return struct.pack("<BBHIH", proto, listen, port, rip, rport)
 
 
-def msg(sel, param, peer=b"\x01", length=None):
-    """sel: peer mode | 0x04 token | 0x08 abi | 0x10 length | 0x20 pid | 0x40 version."""
-    head = bytes([sel]) + peer
+def msg(sel, param, pid=b"\0\0\0\1", length=None):
+    """sel: connection (0 us, 1 parent, 2 pid from 4 bytes, 3 us as uid 65534) | 0x04 token
+    | 0x08 abi | 0x10 length | 0x20 pid | 0x40 version | 0x80 slot."""
+    head = bytes([sel]) + (pid if sel & 3 == 2 else b"")
     if not sel & 0x10:
         head += bytes([REQ_SIZE if length is None else length])
     return head + param
@@ -332,7 +333,7 @@ def msg(sel, param, peer=b"\x01", length=None):
 
 GOOD = 0x10 | 0x08  # right length and ABI
 ATT = GOOD | 0x20 | 0x40
-TOK = GOOD | 0x04
+TOK = GOOD | 0x04 | 0x80
 ctl = {
     "attach": msg(ATT, req(T_ATTACH, body=attach())),
     "attach-detach": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_DETACH, 1)),
@@ -342,21 +343,22 @@ ctl = {
     "bind-twice": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_BIND, 1, bind(6, 7))) + msg(TOK, req(T_BIND, 1, bind(6, 7))),
     "two-apps": msg(ATT, req(T_ATTACH, body=attach(b"web", 1))) + msg(ATT | 1, req(T_ATTACH, body=attach(b"db", 2))) + msg(TOK, req(T_BIND, 1, bind(6, 80))) + msg(TOK | 1, req(T_BIND, 2, bind(6, 80))),
     "shared-port": msg(ATT, req(T_ATTACH, body=attach(b"web", 1))) + msg(ATT | 1, req(T_ATTACH, body=attach(b"web", 2))) + msg(TOK, req(T_BIND, 1, bind(6, 80))) + msg(TOK | 1, req(T_BIND, 2, bind(6, 80))) + msg(TOK, req(T_DETACH, 1)),
+    "join-wrong-secret": msg(ATT, req(T_ATTACH, body=attach(b"web", 1))) + msg(ATT | 1, req(T_ATTACH, body=attach(b"web", 2, secret=b"x" * 16))),
+    "other-uid": msg(ATT, req(T_ATTACH, body=attach(b"web", 1))) + msg(ATT | 3, req(T_ATTACH, body=attach(b"web", 2))) + msg(ATT | 3, req(T_ATTACH, body=attach(b"mine", 2))) + msg(TOK | 3, req(T_BIND, 2, bind(6, 80))) + msg(TOK | 3, req(T_BIND, 2, bind(6, 8080))),
     "connect": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_CONNECT, 1, bind(6, 50176, 0, 0x0100000A, 9000))) + msg(TOK, req(T_CONNECT, 1, bind(6, 1234))),
     "resolve": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_RESOLVE, 1, struct.pack("<I", 0x0100000A))) + msg(TOK, req(T_RESOLVE, 1, struct.pack("<I", 0x08080808))),
-    "wrong-size": msg(0x08, req(T_ATTACH, body=attach()), length=71),
-    "wrong-abi": msg(0x10 | 0x20 | 0x40, req(T_ATTACH, body=attach(), abi=2)),
+    "wrong-size": msg(0x08, req(T_ATTACH, body=attach()), length=95),
+    "wrong-abi": msg(0x10 | 0x20 | 0x40, req(T_ATTACH, body=attach(), abi=1)),
     "bad-type": msg(TOK, req(9, 1)) + msg(TOK, req(0, 1)),
-    "no-token": msg(ATT, req(T_ATTACH, body=attach())) + msg(GOOD, req(T_BIND, 1, bind(6, 80))),
-    "bad-slot": msg(TOK, req(T_BIND, 15, bind(6, 80))) + msg(TOK, req(T_BIND, 0, bind(6, 80))),
+    "no-token": msg(ATT, req(T_ATTACH, body=attach())) + msg(GOOD | 0x80, req(T_BIND, 1, bind(6, 80))),
+    "bad-slot": msg(ATT, req(T_ATTACH, body=attach())) + msg(GOOD | 0x04, req(T_BIND, 15, bind(6, 80))) + msg(GOOD | 0x04, req(T_BIND, 0, bind(6, 80))),
     "bad-version": msg(GOOD | 0x20, req(T_ATTACH, body=attach(version=b"9.9.9"))),
     "bad-app": msg(ATT, req(T_ATTACH, body=attach(app_name=b"a b"))) + msg(ATT, req(T_ATTACH, body=attach(app_name=b""))),
     "bad-lcore": msg(ATT, req(T_ATTACH, body=attach(lcore=0))) + msg(ATT, req(T_ATTACH, body=attach(lcore=-1))) + msg(ATT, req(T_ATTACH, body=attach(lcore=100000))),
-    "wrong-pid": msg(GOOD | 0x40, req(T_ATTACH, body=attach())) + msg(ATT | 2, req(T_ATTACH, body=attach()), peer=b"\x00\x00\x00\x01"),
-    "peer-literal": msg(ATT | 3, req(T_ATTACH, body=attach()), peer=bytes([20]) + b"/x/mp_socket_1_2abcd") + msg(ATT | 3, req(T_ATTACH, body=attach()), peer=b"\x05nope!"),
+    "wrong-pid": msg(GOOD | 0x40, req(T_ATTACH, body=attach())) + msg(ATT | 2, req(T_ATTACH, body=attach()), pid=b"\x00\x00\x00\x01"),
     "full": msg(ATT, req(T_ATTACH, body=attach(b"w0", 1))) + msg(ATT | 1, req(T_ATTACH, body=attach(b"w1", 2)))
-    + msg(ATT | 2, req(T_ATTACH, body=attach(b"w2", 3)), peer=struct.pack(">I", 1))
-    + msg(ATT | 2, req(T_ATTACH, body=attach(b"w3", 4)), peer=struct.pack(">I", 2)) + msg(TOK | 2, req(T_BIND, 3, bind(6, 80)), peer=struct.pack(">I", 1)),
+    + msg(ATT | 2, req(T_ATTACH, body=attach(b"w2", 3)), pid=struct.pack(">I", 1))
+    + msg(ATT | 3, req(T_ATTACH, body=attach(b"w3", 4))) + msg(TOK | 2, req(T_BIND, 3, bind(6, 80)), pid=struct.pack(">I", 1)),
     "bind-proto": msg(ATT, req(T_ATTACH, body=attach())) + msg(TOK, req(T_BIND, 1, bind(1, 80))) + msg(TOK, req(T_BIND, 1, bind(6, 0))),
 }
 for name, data in ctl.items():
