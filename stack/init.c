@@ -25,6 +25,7 @@
 #include "trace.h"
 #include "log.h"
 #include "port_internal.h"
+#include "tapsig.h"
 #include "worker.h"
 
 struct dpn_worker *dpn_self;
@@ -167,6 +168,7 @@ static int open_port(struct dpn_worker *w) {
     if (rc != 0)
         return rc;
     w->queue_id = 0;
+    w->tapsig = dpn_tapsig_open(w->port_id);
     if (w->cfg.poll == DPN_POLL_INTERRUPT && !w->caps.rx_intr) {
         DPN_LOG(ERR, stack, "poll mode interrupt: port %u (%s) has no RX interrupts; use hybrid",
                 w->port_id, w->caps.driver);
@@ -343,6 +345,7 @@ void dpn_close(struct dpn_worker *w) {
     if (w->att != NULL) {
         dpn_detach(w); /* the port and the pool are dpnetd's */
     } else {
+        dpn_tapsig_close(w->tapsig);
         dpn_port_close(w->port_id);
         rte_mempool_free(w->pool);
     }

@@ -18,6 +18,7 @@
 #include "fault.h"
 #include "tcp_pcbs.h"
 #include "tcp_rto.h"
+#include "tapsig.h"
 #include "tcp_tw.h"
 #include "trace.h"
 #include "worker.h"
@@ -100,7 +101,11 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
     /* Attached with software steering, dpnetd hands us our frames on a ring. */
     DPN_TRACE(w, DPN_T_RX_CALL);
     if (likely(w->att == NULL || w->att->poll_queue)) {
+        if (unlikely(w->tapsig != NULL))
+            dpn_tapsig_before(w->tapsig);
         n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
+        if (unlikely(w->tapsig != NULL))
+            dpn_tapsig_after(w->tapsig, n, DPN_BURST);
         if (n > 0)
             DPN_TRACE(w, DPN_T_RX_DONE);
         if (unlikely(w->fault != NULL))

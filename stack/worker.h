@@ -98,6 +98,7 @@ struct dpn_worker {
     uint32_t max_frame;          /* MTU + Ethernet header: longer received frames are dropped */
     uint32_t rx_low_water;       /* fewer free mbufs than this: copy received frames (rx.c) */
     bool rx_low;                 /* the RX pool is below rx_low_water */
+    struct dpn_tapsig *tapsig;   /* net_tap's RX signal (tapsig.h), NULL on other ports */
     struct rte_mempool *rx_pool; /* where received frames come from */
     struct dpn_trace *trace;     /* critical-path stamps, NULL = off (trace.h) */
     volatile sig_atomic_t stop;
