@@ -4,6 +4,10 @@ set -euo pipefail
 B=${DPNET_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3 # Debian's python: sees python3-scapy
+# Run by hand on a sanitizer build, as tools/test.sh runs it: DPDK keeps its
+# EAL allocations until exit, so LeakSanitizer would fail every clean exit.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 TAG=$$
 _NS=() _PIDS=() _FILES=() _PREFIXES=()
 _pass=0 _fail=0
@@ -21,13 +25,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok()     { _pass=$((_pass + 1)); echo "ok - $*"; }
-not_ok() { _fail=$((_fail + 1)); echo "not ok - $*"; }
-# check NAME CMD...: run CMD, record the outcome under NAME.
+ok()     { _pass=$((_pass + 1)); _last=ok; echo "ok - $*"; }
+not_ok() { _fail=$((_fail + 1)); _last=fail; echo "not ok - $*"; }
+# check NAME CMD...: run CMD, record the outcome under NAME. It returns 0
+# either way (scripts run under set -e); `last_failed && CMD` runs CMD
+# (say, show a log) only when the check just recorded failed.
 check() {
   local name=$1; shift
   if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
+last_failed() { [ "${_last:-}" = fail ]; }
 finish() { echo "# $_pass passed, $_fail failed"; [ "$_fail" -eq 0 ]; }
 
 new_ns() { # name
@@ -37,6 +44,27 @@ new_ns() { # name
 track_pid() { _PIDS+=("$1"); }
 track_file() { _FILES+=("$1"); }
 track_prefix() { _PREFIXES+=("$1"); }
+
+# mbufs_back LOG: the exit line of dpnet's stats ("mbufs free N (M after
+# start-up)") is in LOG and N >= M. No line is a failure, not a pass.
+mbufs_back() {
+  local l
+  l=$(sed -n 's/.*mbufs free \([0-9]*\) (\([0-9]*\) after start-up).*/\1 \2/p' "$1" | tail -1)
+  if [ -z "$l" ]; then echo "# no 'mbufs free' line in $1"; return 1; fi
+  echo "# mbufs free ${l% *}, ${l#* } after start-up"
+  [ "${l% *}" -ge "${l#* }" ]
+}
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds (0) or
+# SECONDS have passed (1). For conditions that take a while on a loaded
+# machine: the check is the condition, the time only a bound.
+wait_for() {
+  local end=$((SECONDS + $1)); shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 0.1
+  done
+}
 
 wait_log() { # file pattern seconds
   local i

@@ -41,7 +41,7 @@ profile() {
   check "$name: clean shutdown" stop_proc $pid
   grep -h "^dpnet faults:" "$log" | sed "s/^/# $name ($((t1 - t0)) s): /"
   check "$name: faults were injected" grep -qE "^dpnet faults: .*[1-9]" "$log"
-  check "$name: no mbuf leaked" bash -c "sed -n 's/.*mbufs free \([0-9]*\) (\([0-9]*\) after.*/\1 \2/p' $log | awk '{exit !(\$1 >= \$2)}'"
+  check "$name: no mbuf leaked" mbufs_back "$log"
 }
 
 profile loss "drop=0.025,seed=11" 0.025
