@@ -4,13 +4,18 @@
  *
  * It attaches as a read-only DPDK secondary: it reads the daemon's shared
  * memory (drivers/abi.h) and the port's counters and changes nothing. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_log.h>
 #include <rte_memzone.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -147,6 +152,102 @@ static int usage(void) {
     return 2;
 }
 
+/* One attempt to attach, in a child process: rte_eal_init cannot run twice
+ * in one process (after most failures it answers EALREADY), so a retry
+ * needs a fresh process. The child prints the tables itself; its stderr
+ * (EAL's messages, routed there) goes to the parent, which shows it only
+ * when the last attempt failed. */
+enum { ATT_OK = 0, ATT_ABI = 10, ATT_NO_SHM = 11, ATT_EAL = 12 };
+
+static int attach_and_show(const char *prog, const char *prefix, const char *cmd) {
+    char pfx[300];
+    snprintf(pfx, sizeof(pfx), "--file-prefix=%s", prefix);
+    char *eal[] = {(char *)prog, "--proc-type=secondary", pfx, "--no-pci", "-l",
+                   "0",          "--log-level=error",     NULL};
+    /* EAL logs to stdout (and syslog) once its log is set up: keep the
+     * tables on stdout alone. */
+    rte_openlog_stream(stderr);
+    if (rte_eal_init(7, eal) < 0) {
+        fprintf(stderr, "EAL init as a secondary of dpnetd failed: %s\n",
+                rte_errno != 0 ? rte_strerror(rte_errno) : "no error code (EAL's message above)");
+        return ATT_EAL;
+    }
+    const struct rte_memzone *mz = rte_memzone_lookup(DPN_SHM_NAME);
+    const struct dpn_shm *s = mz != NULL ? mz->addr : NULL;
+    if (s == NULL || s->magic != DPN_SHM_MAGIC) {
+        fprintf(stderr, "no dpnetd shared memory ('%s') under this prefix yet\n", DPN_SHM_NAME);
+        rte_eal_cleanup();
+        return ATT_NO_SHM;
+    }
+    if (s->abi != DPN_ABI_VERSION) {
+        fprintf(stderr, "dpnetd speaks ABI %u, dpnetctl %u: use the dpnetctl of that dpnetd\n",
+                (unsigned)s->abi, (unsigned)DPN_ABI_VERSION);
+        rte_eal_cleanup();
+        return ATT_ABI;
+    }
+    bool all = strcmp(cmd, "all") == 0;
+    if (all || !strcmp(cmd, "workers"))
+        show_workers(s);
+    if (all || !strcmp(cmd, "bindings"))
+        show_bindings(s);
+    if (all || !strcmp(cmd, "flows"))
+        show_flows(s);
+    if (all || !strcmp(cmd, "neigh"))
+        show_neigh(s);
+    if (all || !strcmp(cmd, "stats"))
+        show_stats(s);
+    else if (!strcmp(cmd, "pools"))
+        show_pools(s);
+    fflush(stdout);
+    rte_eal_cleanup();
+    return ATT_OK;
+}
+
+/* Runs one attempt; its stderr into buf. Returns its exit code, or
+ * 128 + signal. */
+static int attempt(const char *prog, const char *prefix, const char *cmd, char *buf, size_t n) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        return snprintf(buf, n, "pipe: %s\n", strerror(errno)), ATT_EAL;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return snprintf(buf, n, "fork: %s\n", strerror(errno)), ATT_EAL;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        _exit(attach_and_show(prog, prefix, cmd));
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t r;
+    char drop[512];
+    /* Keep the first n-1 bytes (EAL's reason comes first), drain the rest. */
+    while ((r = read(fds[0], len + 1 < n ? buf + len : drop,
+                     len + 1 < n ? n - 1 - len : sizeof(drop))) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            break;
+        if (len + 1 < n)
+            len += (size_t)r;
+    }
+    buf[len] = '\0';
+    close(fds[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static bool primary_alive(const char *cfg) {
+    return access(cfg, F_OK) == 0 && rte_eal_primary_proc_alive(cfg) == 1;
+}
+
 int main(int argc, char **argv) {
     const char *prefix = NULL, *cmd = "all";
     for (int i = 1; i < argc; i++) {
@@ -163,50 +264,45 @@ int main(int argc, char **argv) {
     bool known = false;
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         known = known || strcmp(cmd, cmds[i]) == 0;
-    if (prefix == NULL || !known)
+    if (prefix == NULL || !known || strlen(prefix) > 200)
         return usage();
+    /* dpnetd, as DPDK's primary, holds a lock on its runtime config file
+     * for as long as it lives: no lock, no dpnetd, whatever files remain. */
     char cfg[512];
     snprintf(cfg, sizeof(cfg), "/var/run/dpdk/%s/config", prefix);
-    if (access(cfg, F_OK) != 0) {
-        fprintf(stderr, "dpnetctl: no dpnetd is running with --file-prefix %s\n", prefix);
-        return 1;
+    /* A secondary's EAL init can fail while dpnetd runs (dpnetd still
+     * starting, a mapping that collides, a multi-process request that times
+     * out under load): retry a few times, backing off 50 ms to 800 ms. */
+    enum { ATTEMPTS = 5 };
+    char why[4096] = "", first[4096] = "";
+    int rc = ATT_EAL, n = 0;
+    for (unsigned delay_ms = 50; n < ATTEMPTS; delay_ms *= 2) {
+        if (!primary_alive(cfg)) {
+            fprintf(stderr, "dpnetctl: no dpnetd is running with --file-prefix %s\n", prefix);
+            return 1;
+        }
+        n++;
+        rc = attempt(argv[0], prefix, cmd, why, sizeof(why));
+        if (rc == ATT_OK || rc == ATT_ABI)
+            break;
+        if (n == 1)
+            snprintf(first, sizeof(first), "%s", why);
+        if (n < ATTEMPTS)
+            usleep(delay_ms * 1000);
     }
-    char pfx[300];
-    snprintf(pfx, sizeof(pfx), "--file-prefix=%s", prefix);
-    char *eal[] = {argv[0],
-                   "--proc-type=secondary",
-                   pfx,
-                   "--no-pci",
-                   "-l",
-                   "0",
-                   "--log-level=lib.eal:crit",
-                   "--log-level=pmd:crit",
-                   NULL};
-    if (rte_eal_init(8, eal) < 0) {
-        fprintf(stderr, "dpnetctl: no dpnetd is running with --file-prefix %s\n", prefix);
-        return 1;
+    if (rc == ATT_OK) {
+        if (n > 1) /* the cause, even when a retry got through */
+            fprintf(stderr, "dpnetctl: attached on attempt %d; the first failed: %s", n, first);
+        return 0;
     }
-    const struct rte_memzone *mz = rte_memzone_lookup(DPN_SHM_NAME);
-    const struct dpn_shm *s = mz != NULL ? mz->addr : NULL;
-    if (s == NULL || s->magic != DPN_SHM_MAGIC || s->abi != DPN_ABI_VERSION) {
-        fprintf(stderr, "dpnetd with --file-prefix %s is not running (or speaks another ABI)\n",
-                prefix);
-        rte_eal_cleanup();
-        return 1;
-    }
-    bool all = strcmp(cmd, "all") == 0;
-    if (all || !strcmp(cmd, "workers"))
-        show_workers(s);
-    if (all || !strcmp(cmd, "bindings"))
-        show_bindings(s);
-    if (all || !strcmp(cmd, "flows"))
-        show_flows(s);
-    if (all || !strcmp(cmd, "neigh"))
-        show_neigh(s);
-    if (all || !strcmp(cmd, "stats"))
-        show_stats(s);
-    else if (!strcmp(cmd, "pools"))
-        show_pools(s);
-    rte_eal_cleanup();
-    return 0;
+    fprintf(stderr,
+            "dpnetctl: dpnetd is running with --file-prefix %s, but dpnetctl could not "
+            "attach to it (%d attempt%s). ",
+            prefix, n, n > 1 ? "s" : "");
+    if (rc > 128)
+        fprintf(stderr, "The last attempt died of signal %d.\n", rc - 128);
+    else
+        fprintf(stderr, "The last attempt said:\n");
+    fputs(why, stderr);
+    return 1;
 }

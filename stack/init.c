@@ -216,7 +216,10 @@ int dpn_setup_eal(int *argc, char ***argv, struct dpn_config *cfg, bool daemon) 
     int eal_rc = rte_eal_init(neal, eal);
     free(eal); /* the strings are argv's or static; EAL copied what it keeps */
     if (eal_rc < 0) {
-        fprintf(stderr, "%s: DPDK EAL initialisation failed: %s%s\n", prog, rte_strerror(rte_errno),
+        /* Some EAL failures (a config file another primary holds) set no
+         * rte_errno: "Success" would be a lie. */
+        fprintf(stderr, "%s: DPDK EAL initialisation failed: %s%s\n", prog,
+                rte_errno != 0 ? rte_strerror(rte_errno) : "see EAL's message above",
                 rte_errno == EALREADY || rte_errno == EBUSY
                     ? " (is another primary already running with this --file-prefix?)"
                     : "");
