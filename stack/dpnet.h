@@ -109,6 +109,8 @@ struct dpn_stats {
     uint64_t udp_bad_src; /* datagrams from a broadcast, multicast, loopback, 0/8 or our
                              own address: dropped, never answered */
     uint64_t udp_unread;  /* datagrams for a socket bound without a receive callback */
+    uint64_t tx_blocked;  /* TCP frames refused while the TX ring and our batch were full:
+                             lwIP keeps them, we send again when the ring drains */
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 

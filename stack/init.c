@@ -296,16 +296,17 @@ static void print_stats(const struct dpn_worker *w) {
             "dpnet stats: rx %" PRIu64 " pkts %" PRIu64 " bytes, tx %" PRIu64 " pkts %" PRIu64
             " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
             ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64
-            ", syn cookies %" PRIu64 " sent %" PRIu64 " ok, tx ring full %" PRIu64
-            ", rx copied %" PRIu64 ", time_wait %" PRIu64 ", tcp guard %" PRIu64
+            ", syn cookies %" PRIu64 " sent %" PRIu64 " ok, tx ring full %" PRIu64 " (%" PRIu64
+            " refused to tcp), rx copied %" PRIu64 ", time_wait %" PRIu64 ", tcp guard %" PRIu64
             " unacceptable %" PRIu64 " bad ack %" PRIu64 " challenged %" PRIu64
             " limited, arp %" PRIu64 " dropped %" PRIu64 " probes %" PRIu64 " moved, udp %" PRIu64
             " bad source %" PRIu64 " unread, mbufs free %u (%u after start-up)\n",
             st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
             st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_cookies,
-            st.syn_cookies_ok, st.tx_full, st.rx_copied, st.time_wait, st.tcp_unacceptable,
-            st.tcp_bad_ack, st.tcp_challenged, st.tcp_acks_limited, st.arp_dropped, st.arp_probes,
-            st.arp_moved, st.udp_bad_src, st.udp_unread, dpn_mbufs_free(w), w->mbufs_start);
+            st.syn_cookies_ok, st.tx_full, st.tx_blocked, st.rx_copied, st.time_wait,
+            st.tcp_unacceptable, st.tcp_bad_ack, st.tcp_challenged, st.tcp_acks_limited,
+            st.arp_dropped, st.arp_probes, st.arp_moved, st.udp_bad_src, st.udp_unread,
+            dpn_mbufs_free(w), w->mbufs_start);
     if (w->fault != NULL) {
         struct dpn_fault_counters c;
         dpn_fault_counters(w, &c);

@@ -122,6 +122,10 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
         dpn_tcp_flush_dirty(w);
     if (w->tx_n > 0 || unlikely(w->fault != NULL))
         dpn_tx_flush(w);
+    if (unlikely(w->blocked_n > 0) && w->tx_n == 0) { /* the ring took everything */
+        dpn_tx_retry_blocked(w);
+        dpn_tx_flush(w);
+    }
     if (unlikely(w->trace != NULL))
         dpn_trace_iteration(w);
     return n;

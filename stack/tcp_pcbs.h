@@ -21,7 +21,8 @@ struct dpn_pcb_ext {
     uint32_t oow_ms;      /* when we last answered an unacceptable segment */
     uint32_t ooseq_bytes; /* out-of-order data held, as last counted */
     uint32_t ooseq_pbufs;
-    bool oow_sent; /* oow_ms is valid */
+    bool oow_sent;   /* oow_ms is valid */
+    bool tx_blocked; /* on the worker's list of refused outputs (tx.c) */
 };
 
 /* Out-of-order data lwIP may hold (TCP_OOSEQ_BYTES_LIMIT/PBUFS_LIMIT): per

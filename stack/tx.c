@@ -8,10 +8,13 @@
 #include <rte_memcpy.h>
 
 #include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
 
 #include "buf.h"
 #include "cksum.h"
 #include "fault.h"
+#include "tcp_pcbs.h"
 #include "trace.h"
 #include "worker.h"
 
@@ -46,13 +49,58 @@ void dpn_tx_drop_all(struct dpn_worker *w) {
     w->tx_n = w->tx_held = 0;
 }
 
+/* A TCP frame refused for a full ring: lwIP keeps its segment (unsent,
+ * or an ACK owed), but nothing would make it try again before the next
+ * segment of that connection or its retransmission timeout, and with
+ * the peer waiting for this very data neither comes soon: a stall of an
+ * RTO and a collapsed window. Its connection goes on a list, found again
+ * by its 4-tuple (the pcb may be gone by then), and tcp_output runs for
+ * it once the ring has room. */
+static void note_blocked(struct dpn_worker *w, const struct pbuf *p) {
+    const uint8_t *f = p->payload;
+    if (p->len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[14 + 9] != IP_PROTO_TCP)
+        return;
+    const uint8_t *th = f + 14 + (f[14] & 0xf) * 4u;
+    if (th + 4 > f + p->len)
+        return;
+    uint32_t rip;
+    memcpy(&rip, f + 14 + 16, 4);
+    uint16_t lport = (uint16_t)(th[0] << 8 | th[1]), rport = (uint16_t)(th[2] << 8 | th[3]);
+    struct tcp_pcb *pcb = dpn_pcbs_find(rip, rport, lport);
+    struct dpn_pcb_ext *x = pcb != NULL ? dpn_pcbs_ext(pcb) : NULL;
+    if (x == NULL || x->tx_blocked || w->blocked_n == DPN_TX_BLOCKED)
+        return; /* listed already, or the list is full: its timer recovers it */
+    x->tx_blocked = true;
+    w->blocked[w->blocked_n++] = (struct dpn_tx_blocked){pcb, rip, rport, lport};
+}
+
+void dpn_tx_retry_blocked(struct dpn_worker *w) {
+    static struct dpn_tx_blocked todo[DPN_TX_BLOCKED]; /* one worker per process */
+    uint16_t n = w->blocked_n, i = 0;
+    memcpy(todo, w->blocked, n * sizeof(todo[0]));
+    w->blocked_n = 0;
+    for (; i < n && w->tx_n < DPN_TX_BATCH; i++) {
+        struct tcp_pcb *pcb = dpn_pcbs_find(todo[i].rip, todo[i].rport, todo[i].lport);
+        struct dpn_pcb_ext *x = pcb == todo[i].pcb ? dpn_pcbs_ext(pcb) : NULL;
+        if (x == NULL || !x->tx_blocked)
+            continue; /* gone (or reused) meanwhile */
+        x->tx_blocked = false;
+        tcp_output(pcb); /* refused again: listed again */
+    }
+    for (; i < n && w->blocked_n < DPN_TX_BLOCKED; i++) /* the batch filled up: next time */
+        w->blocked[w->blocked_n++] = todo[i];
+}
+
 err_t dpn_linkoutput(struct netif *netif, struct pbuf *p) {
     struct dpn_worker *w = netif->state;
     DPN_TRACE(w, DPN_T_LINK_OUT);
     if (unlikely(w->tx_n == DPN_TX_BATCH)) {
         dpn_tx_flush(w);
-        if (w->tx_n == DPN_TX_BATCH)
-            return ERR_MEM; /* the ring is full and so is our batch */
+        if (w->tx_n == DPN_TX_BATCH) { /* the ring is full and so is our batch */
+            w->st.tx_blocked++;
+            note_blocked(w, p);
+            return ERR_MEM;
+        }
     }
     struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
     if (unlikely(m == NULL)) {

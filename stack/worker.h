@@ -20,9 +20,10 @@
 #include "dpnet.h"
 #include "port.h"
 
-#define DPN_BURST 32      /* ixgbe's vector RX returns nothing for smaller bursts */
-#define DPN_TX_BATCH 256  /* frames collected before a forced mid-iteration flush */
-#define DPN_DIRTY_MAX 256 /* connections with unflushed writes per iteration */
+#define DPN_BURST 32        /* ixgbe's vector RX returns nothing for smaller bursts */
+#define DPN_TX_BATCH 256    /* frames collected before a forced mid-iteration flush */
+#define DPN_TX_BLOCKED 1024 /* connections whose output waits for room in the TX ring */
+#define DPN_DIRTY_MAX 256   /* connections with unflushed writes per iteration */
 
 struct dpn_pbuf; /* buf.h */
 struct dpn_tw;   /* tcp_tw.h */
@@ -107,6 +108,13 @@ struct dpn_worker {
     uint64_t tsc_per_ms;
     struct rte_mbuf *tx_pkts[DPN_TX_BATCH];
     struct dpn_conn *dirty[DPN_DIRTY_MAX];
+    /* TCP output refused for a full ring (tx.c): sent again once it drains */
+    struct dpn_tx_blocked {
+        struct tcp_pcb *pcb;
+        uint32_t rip;
+        uint16_t rport, lport;
+    } blocked[DPN_TX_BLOCKED];
+    uint16_t blocked_n;
     struct dpn_stats st;
     struct netif netif;
     struct dpn_port_caps caps;
@@ -157,6 +165,7 @@ void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
 err_t dpn_linkoutput(struct netif *netif, struct pbuf *p);
 void dpn_tx_flush(struct dpn_worker *w);
 void dpn_tx_drop_all(struct dpn_worker *w);
+void dpn_tx_retry_blocked(struct dpn_worker *w);
 
 /* loop.c */
 uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now);

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/stats.h"
@@ -1367,6 +1370,82 @@ START_TEST(test_tcp_send_full) {
 }
 END_TEST
 
+/* A TCP frame refused because the TX ring and our batch are full: lwIP
+ * keeps the segment, and nothing would send it before the RTO (the peer
+ * waits for exactly this data). The connection goes on the blocked list
+ * and its data leaves as soon as the ring has room, with no input and no
+ * timer. The full ring is a net_ring port nobody drains. */
+START_TEST(test_tcp_tx_blocked_retried) {
+    struct peer p;
+    establish(&p, 40011, true);
+    struct rte_ring *rxr =
+        rte_ring_create("ut_blk_rx", 16, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    struct rte_ring *txr =
+        rte_ring_create("ut_blk_tx", 16, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    ck_assert_ptr_nonnull(rxr);
+    ck_assert_ptr_nonnull(txr);
+    int port = rte_eth_from_rings("ut_blk", &rxr, 1, &txr, 1, SOCKET_ID_ANY);
+    ck_assert_int_ge(port, 0);
+    struct rte_eth_conf conf;
+    memset(&conf, 0, sizeof(conf));
+    ck_assert_int_eq(rte_eth_dev_configure((uint16_t)port, 1, 1, &conf), 0);
+    ck_assert_int_eq(rte_eth_rx_queue_setup((uint16_t)port, 0, 16, SOCKET_ID_ANY, NULL, w->pool),
+                     0);
+    ck_assert_int_eq(rte_eth_tx_queue_setup((uint16_t)port, 0, 16, SOCKET_ID_ANY, NULL), 0);
+    ck_assert_int_eq(rte_eth_dev_start((uint16_t)port), 0);
+    uint16_t null_port = w->port_id;
+    w->port_id = (uint16_t)port;
+    /* The ring holds 15 frames, our batch DPN_TX_BATCH: fill both. */
+    void *junk[15];
+    for (int i = 0; i < 15; i++) {
+        junk[i] = rte_pktmbuf_alloc(w->pool);
+        ck_assert_ptr_nonnull(junk[i]);
+    }
+    ck_assert_uint_eq(rte_ring_enqueue_burst(txr, junk, 15, NULL), 15);
+    while (w->tx_n < DPN_TX_BATCH) {
+        w->tx_pkts[w->tx_n] = rte_pktmbuf_alloc(w->pool);
+        ck_assert_ptr_nonnull(w->tx_pkts[w->tx_n]);
+        w->tx_n++;
+    }
+    uint64_t blocked = w->st.tx_blocked;
+    ck_assert_int_eq(dpn_send(p.c, "hello", 5), 5);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_uint_eq(w->st.tx_blocked, blocked + 1);
+    ck_assert_uint_eq(w->blocked_n, 1);
+    ck_assert_ptr_nonnull(p.c->pcb->unsent); /* lwIP kept it */
+    /* Refused again (an ACK owed, more data): listed once. */
+    ck_assert_int_eq(dpn_send(p.c, " world", 6), 6);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_uint_eq(w->blocked_n, 1);
+
+    /* The ring drains (the peer read it): the next poll sends the data. */
+    unit_tx_drop(w);
+    void *out[16];
+    unsigned k = rte_ring_dequeue_burst(txr, out, 16, NULL);
+    ck_assert_uint_eq(k, 15);
+    rte_pktmbuf_free_bulk((struct rte_mbuf **)out, k);
+    dpn_poll_once(w, rte_rdtsc());
+    ck_assert_uint_eq(w->blocked_n, 0);
+    k = rte_ring_dequeue_burst(txr, out, 16, NULL);
+    ck_assert_uint_eq(k, 1);
+    struct unit_seg sg;
+    ck_assert(unit_parse(out[0], IPPROTO_TCP, &sg));
+    ck_assert_uint_eq(sg.seq, p.rcv_nxt);
+    ck_assert_uint_eq(sg.len, 11);
+    ck_assert_int_eq(memcmp(sg.data, "hello world", 11), 0);
+    rte_pktmbuf_free(out[0]);
+
+    w->port_id = null_port;
+    rte_eth_dev_stop((uint16_t)port);
+    rte_eth_dev_close((uint16_t)port);
+    rte_ring_free(rxr);
+    rte_ring_free(txr);
+    dpn_abort(p.c);
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
 /* With window scaling, lwIP announces TCP_WND (512 KiB) although
  * apply_rcvbuf (stack/tcp.c) lowered rcv_wnd to tcp_rcvbuf: the peer may send
  * data the stack then drops as out of window. (Regression test: fixed in stack/.) */
@@ -1750,6 +1829,7 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_time_wait);
     tcase_add_test(tc, test_tcp_connect_time_wait_ports);
     tcase_add_test(tc, test_tcp_send_full);
+    tcase_add_test(tc, test_tcp_tx_blocked_retried);
     tcase_add_test(tc, test_tcp_rcvbuf_announced);
     tcase_add_test(tc, test_rx_bad_checksum_dropped);
     suite_add_tcase(s, tc);
