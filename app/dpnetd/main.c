@@ -28,6 +28,7 @@
 #include "dpnetd.h"
 #include "log.h"
 #include "neigh.h"
+#include "tapsig.h"
 
 #define TAP_MAX_QUEUES 4 /* net_tap aborts with more than 8 RX+TX queue fds (PLATFORM.md) */
 
@@ -197,10 +198,17 @@ static void run(struct dpnd *d) {
     uint64_t hz = rte_get_tsc_hz(), next_timer = 0, idle_since = 0;
     while (!w->stop) {
         uint64_t now = rte_rdtsc();
-        uint16_t n = 0;
+        uint16_t n = 0, most = 0;
         bool arp = false;
-        for (uint16_t q = 0; q < d->rx_queues; q++)
-            n += rx_queue(d, q, &arp);
+        if (d->tapsig != NULL)
+            dpn_tapsig_before(d->tapsig);
+        for (uint16_t q = 0; q < d->rx_queues; q++) {
+            uint16_t k = rx_queue(d, q, &arp);
+            n += k;
+            most = k > most ? k : most;
+        }
+        if (d->tapsig != NULL)
+            dpn_tapsig_after(d->tapsig, most, DPN_BURST);
         if (d->exc_port >= 0)
             dpnd_exc_poll(d);
         if (arp)
@@ -346,6 +354,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     struct rte_eth_dev_info info;
     if (rte_eth_dev_info_get(d->port_id, &info) == 0)
         d->if_index = info.if_index;
+    d->tapsig = dpn_tapsig_open(d->port_id); /* net_tap: no signal per frame under load */
     if ((rc = choose_steering(d, cfg->steering)) != 0)
         return rc;
     publish(d);
@@ -392,6 +401,7 @@ int main(int argc, char **argv) {
            D.st.arp_throttled);
     if (D.exc_port >= 0)
         dpn_port_close((uint16_t)D.exc_port);
+    dpn_tapsig_close(D.tapsig);
     dpn_port_close(D.port_id);
     rte_eal_cleanup();
     return 0;
