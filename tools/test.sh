@@ -115,7 +115,7 @@ for t in test/integration/t_*.sh; do
   say "integration $name"
   out="$tmp/$name.log"
   rc=0
-  DPNET_BUILD="$top/$builddir" timeout 900 bash "$t" >"$out" 2>&1 || rc=$?
+  DPNET_BUILD="$(cd "$builddir" && pwd)" timeout 900 bash "$t" >"$out" 2>&1 || rc=$?
   grep -E '^(ok|not ok) - |^# ' "$out" | sed 's/^/  /' || true
   p=$(grep -c '^ok - ' "$out" || true)
   f=$(grep -c '^not ok - ' "$out" || true)
