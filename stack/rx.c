@@ -144,9 +144,40 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     dpn_pcbs_after_input(); /* out-of-order data held now (tcp_pcbs.h) */
 }
 
+/* What input will touch first for each segment, loaded for the whole burst
+ * before the first segment is handled (tcp_pcbs.c finds the pcbs): the
+ * connection (the pcb's callback argument), then what an ACK frees (the
+ * oldest unacknowledged segment, the oldest zero-copy buffer) and the
+ * application's context. With thousands of connections each of these is
+ * a cache miss, and handled one by one they come one after another. */
+static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
+    struct tcp_pcb *pcbs[DPN_BURST * 2];
+    n = RTE_MIN(n, (uint16_t)RTE_DIM(pcbs)); /* the rest are handled unprefetched */
+    dpn_pcbs_prefetch(pkts, n, pcbs);
+    for (uint16_t i = 0; i < n; i++)
+        if (pcbs[i] != NULL && pcbs[i]->callback_arg != NULL)
+            rte_prefetch0(pcbs[i]->callback_arg);
+    for (uint16_t i = 0; i < n; i++) {
+        if (pcbs[i] == NULL)
+            continue;
+        if (pcbs[i]->unacked != NULL)
+            rte_prefetch0(pcbs[i]->unacked);
+        /* Accepted and connected pcbs carry their dpn_conn (tcp.c). */
+        const struct dpn_conn *c = pcbs[i]->callback_arg;
+        if (c != NULL && pcbs[i]->state != LISTEN && c->pcb == pcbs[i]) {
+            if (c->zc_head != NULL)
+                rte_prefetch0(c->zc_head);
+            if (c->ctx != NULL)
+                rte_prefetch0(c->ctx);
+        }
+    }
+}
+
 void dpn_rx_burst(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
     w->st.rx_pkts += n;
     bool low = w->rx_low; /* updated once a millisecond (loop.c) */
+    if (n > 1)
+        prefetch_burst(pkts, n);
     for (uint16_t i = 0; i < n; i++) {
         if (i + 1 < n)
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));

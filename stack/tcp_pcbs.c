@@ -4,6 +4,9 @@
  * a peer cannot choose addresses and ports that share a chain. */
 #include <string.h>
 
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
@@ -124,6 +127,60 @@ struct tcp_pcb *dpn_pcbs_input(u16_t sport, u16_t dport, const ip_addr_t *src,
     if (e == NULL || e->pcb->state == TIME_WAIT || !ip_addr_cmp(&e->pcb->local_ip, dst))
         return NULL;
     return e->pcb;
+}
+
+/* The pcbs of a burst's TCP segments, found with their loads overlapped:
+ * one pass computes every hash and prefetches its bucket, the next reads
+ * the buckets and prefetches the entries, the last reads the entries and
+ * prefetches the pcbs. Handled one by one, each segment waits for three
+ * dependent misses in a row (bucket, entry, pcb) once the connections
+ * outgrow the cache; here the misses of the whole burst are in flight
+ * together. */
+void dpn_pcbs_prefetch(struct rte_mbuf *const *pkts, uint16_t n, struct tcp_pcb **pcbs) {
+    struct {
+        uint32_t rip, b;
+        uint16_t rport, lport;
+    } k[64];
+    n = n < 64 ? n : 64;
+    for (uint16_t i = 0; i < n; i++) {
+        pcbs[i] = NULL;
+        const uint8_t *p = rte_pktmbuf_mtod(pkts[i], const uint8_t *);
+        uint32_t len = rte_pktmbuf_data_len(pkts[i]);
+        k[i].b = UINT32_MAX;
+        if (!ready || count == 0 || len < 14 + 20 + 20 || p[12] != 0x08 || p[13] != 0x00 ||
+            p[14 + 9] != IP_PROTO_TCP)
+            continue;
+        uint32_t ihl = (p[14] & 0xf) * 4u;
+        if (ihl < 20 || len < 14 + ihl + 4)
+            continue;
+        const uint8_t *th = p + 14 + ihl;
+        memcpy(&k[i].rip, p + 14 + 12, 4);
+        k[i].rport = (uint16_t)(th[0] << 8 | th[1]);
+        k[i].lport = (uint16_t)(th[2] << 8 | th[3]);
+        k[i].b = hash(k[i].rip, k[i].rport, k[i].lport);
+        rte_prefetch0(&bucket[k[i].b]);
+    }
+    for (uint16_t i = 0; i < n; i++) {
+        if (k[i].b == UINT32_MAX)
+            continue;
+        k[i].b = bucket[k[i].b]; /* now the chain's first entry, index + 1 */
+        if (k[i].b != 0)
+            rte_prefetch0(&ents[k[i].b - 1]);
+    }
+    for (uint16_t i = 0; i < n; i++) {
+        if (k[i].b == UINT32_MAX)
+            continue;
+        for (uint32_t i1 = k[i].b; i1 != 0; i1 = ents[i1 - 1].next) {
+            const struct ent *e = &ents[i1 - 1];
+            if (e->rip == k[i].rip && e->rport == k[i].rport && e->lport == k[i].lport) {
+                const char *pc = (const char *)e->pcb;
+                pcbs[i] = e->pcb;
+                for (size_t off = 0; off < sizeof(struct tcp_pcb); off += RTE_CACHE_LINE_SIZE)
+                    rte_prefetch0(pc + off);
+                break;
+            }
+        }
+    }
 }
 
 struct dpn_pcb_ext *dpn_pcbs_ext(const struct tcp_pcb *pcb) {

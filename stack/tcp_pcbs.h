@@ -43,6 +43,11 @@ struct tcp_pcb *dpn_pcbs_input(u16_t sport, u16_t dport, const ip_addr_t *src,
 /* The pcb of remote rip:rport (network order address, host order ports)
  * to local port lport, in any state lwIP still holds it, or NULL. */
 struct tcp_pcb *dpn_pcbs_find(uint32_t rip, uint16_t rport, uint16_t lport);
+/* For each frame of a received burst (the first 64), the pcb its TCP
+ * segment belongs to (NULL: none, or not TCP), with the pcbs' cache lines
+ * already on the way. */
+struct rte_mbuf;
+void dpn_pcbs_prefetch(struct rte_mbuf *const *pkts, uint16_t n, struct tcp_pcb **pcbs);
 /* The guard state of an indexed pcb (NULL if it is not indexed). */
 struct dpn_pcb_ext *dpn_pcbs_ext(const struct tcp_pcb *pcb);
 /* The guard passed a segment to pcb; after lwIP's input,
