@@ -18,16 +18,26 @@
 #include "log.h"
 #include "port_internal.h"
 
-static uint64_t tsc_per_ms = 1;
 static uint64_t isn_key[2];
 static uint64_t cookie_key[2]; /* SYN cookies (tcp_cookie.c) */
 static bool isn_forced;
 static uint32_t isn_force;
 
+/* TSC cycles to milliseconds and nanoseconds by a multiply and a shift:
+ * two 64-bit divisions per call were 13% of a client's time at 10 M
+ * requests/s (dpn_now_ns) and ran for every segment (sys_now). */
+static uint64_t ms_mult, ns_mult; /* ms per cycle << 44, ns per cycle << 32 */
+
+static void clock_init(void) {
+    uint64_t hz = rte_get_tsc_hz();
+    if (hz == 0)
+        hz = 1;
+    ms_mult = (uint64_t)(((unsigned __int128)1000 << 44) / hz);
+    ns_mult = (uint64_t)(((unsigned __int128)1000000000 << 32) / hz);
+}
+
 void dpn_lwip_port_init(void) {
-    tsc_per_ms = rte_get_tsc_hz() / 1000;
-    if (tsc_per_ms == 0)
-        tsc_per_ms = 1;
+    clock_init();
     /* Secret for ISNs: from the kernel's CSPRNG, not the TSC-seeded rte_rand. */
     if (getrandom(isn_key, sizeof(isn_key), 0) != sizeof(isn_key)) {
         isn_key[0] = rte_rand();
@@ -41,15 +51,15 @@ void dpn_lwip_port_init(void) {
 }
 
 u32_t sys_now(void) {
-    return (u32_t)(rte_get_tsc_cycles() / tsc_per_ms);
+    if (unlikely(ms_mult == 0))
+        clock_init();
+    return (u32_t)(((unsigned __int128)rte_get_tsc_cycles() * ms_mult) >> 44);
 }
 
 uint64_t dpn_now_ns(void) {
-    static uint64_t hz;
-    if (hz == 0)
-        hz = rte_get_tsc_hz();
-    uint64_t t = rte_get_tsc_cycles();
-    return (t / hz) * 1000000000ull + (t % hz) * 1000000000ull / hz;
+    if (unlikely(ns_mult == 0))
+        clock_init();
+    return (uint64_t)(((unsigned __int128)rte_get_tsc_cycles() * ns_mult) >> 32);
 }
 
 void dpn_lwip_diag(const char *fmt, ...) {
