@@ -164,12 +164,25 @@ static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
             rte_prefetch0(pcbs[i]->unacked);
         /* Accepted and connected pcbs carry their dpn_conn (tcp.c). */
         const struct dpn_conn *c = pcbs[i]->callback_arg;
-        if (c != NULL && pcbs[i]->state != LISTEN && c->pcb == pcbs[i]) {
-            if (c->zc_head != NULL)
-                rte_prefetch0(c->zc_head);
-            if (c->ctx != NULL)
-                rte_prefetch0(c->ctx);
+        if (c == NULL || pcbs[i]->state == LISTEN || c->pcb != pcbs[i]) {
+            pcbs[i] = NULL;
+            continue;
         }
+        if (c->zc_head != NULL) /* the mbuf whose private area holds it (buf.h) */
+            rte_prefetch0((const char *)c->zc_head - sizeof(struct rte_mbuf));
+        if (c->ctx != NULL) { /* two lines: contexts seldom fit in one */
+            rte_prefetch0(c->ctx);
+            rte_prefetch0((const char *)c->ctx + RTE_CACHE_LINE_SIZE);
+        }
+    }
+    for (uint16_t i = 0; i < n; i++) { /* the data of the oldest unacked segment */
+        if (pcbs[i] == NULL)
+            continue;
+        const struct dpn_conn *c = pcbs[i]->callback_arg;
+        if (pcbs[i]->unacked != NULL)
+            rte_prefetch0(pcbs[i]->unacked->p);
+        if (c->zc_head != NULL)
+            rte_prefetch0(c->zc_head);
     }
 }
 
