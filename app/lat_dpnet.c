@@ -12,16 +12,17 @@
 
 #define BULK_CHUNK 65536
 
-struct flow {
+struct flow {         /* what a TCP answer touches first, in its first two cache lines */
+    unsigned ts_head; /* oldest request in flight */
+    unsigned ts_n;    /* requests in flight */
+    size_t got;       /* bytes of the oldest request's echo received */
+    size_t to_send;   /* bytes of queued requests not yet accepted by the stack */
+    size_t send_off;  /* offset in the message of the next byte to send */
+    uint64_t *ts;     /* TCP: start times of the requests in flight (a ring) */
     struct dpn_conn *c;
+    uint64_t ts_inline[8]; /* ts when --pipeline <= 8 */
     struct dpn_udp *u;
     uint64_t sent_ns;  /* UDP, --connect-rate: start of the current request */
-    uint64_t *ts;      /* TCP: start times of the requests in flight (a ring) */
-    unsigned ts_head;  /* oldest request in flight */
-    unsigned ts_n;     /* requests in flight */
-    size_t to_send;    /* bytes of queued requests not yet accepted by the stack */
-    size_t send_off;   /* offset in the message of the next byte to send */
-    size_t got;        /* bytes of the oldest request's echo received */
     uint64_t seq;      /* UDP: sequence number carried in the first 8 bytes */
     uint64_t bulk_out; /* --bulk: bytes accepted by the stack */
     uint64_t bulk_in;  /* --bulk: bytes echoed back */
@@ -386,7 +387,9 @@ int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o) {
         return 1;
     }
     for (unsigned i = 0; i < o->conns; i++) {
-        s.flows[i].ts = calloc(o->pipeline, sizeof(uint64_t));
+        s.flows[i].ts = o->pipeline <= sizeof(s.flows[i].ts_inline) / sizeof(uint64_t)
+                            ? s.flows[i].ts_inline
+                            : calloc(o->pipeline, sizeof(uint64_t));
         if (s.flows[i].ts == NULL) {
             fprintf(stderr, "net_latency: out of memory\n");
             return 1;
