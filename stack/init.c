@@ -169,6 +169,7 @@ static int open_port(struct dpn_worker *w) {
         return rc;
     w->queue_id = 0;
     w->tapsig = dpn_tapsig_open(w->port_id);
+    dpn_bye_init(w);
     if (w->cfg.poll == DPN_POLL_INTERRUPT && !w->caps.rx_intr) {
         DPN_LOG(ERR, stack, "poll mode interrupt: port %u (%s) has no RX interrupts; use hybrid",
                 w->port_id, w->caps.driver);
@@ -349,6 +350,7 @@ void dpn_close(struct dpn_worker *w) {
     if (w->att != NULL) {
         dpn_detach(w); /* the port and the pool are dpnetd's */
     } else {
+        dpn_bye_leave(w); /* a memif peer must stop polling before we go */
         dpn_tapsig_close(w->tapsig);
         dpn_port_close(w->port_id);
         rte_mempool_free(w->pool);

@@ -100,7 +100,8 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
     uint16_t n = 0;
     /* Attached with software steering, dpnetd hands us our frames on a ring. */
     DPN_TRACE(w, DPN_T_RX_CALL);
-    if (likely(w->att == NULL || w->att->poll_queue)) {
+    bool parked = unlikely(w->bye_parked) && dpn_bye_parked(w, now);
+    if (likely(w->att == NULL || w->att->poll_queue) && likely(!parked)) {
         if (unlikely(w->tapsig != NULL))
             dpn_tapsig_before(w->tapsig);
         n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);

@@ -114,6 +114,8 @@ static bool chain_plain(const struct rte_mbuf *m) {
 
 static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
+    if (unlikely(w->bye_on) && unlikely(dpn_bye_input(w, m))) /* a memif peer leaving */
+        return;
     /* Larger than the MTU allows: never ours (and never echoed back larger). */
     if (unlikely(!dpn_cksum_rx_ok(m) || rte_pktmbuf_pkt_len(m) > w->max_frame || short_l3(m))) {
         w->st.rx_dropped++;

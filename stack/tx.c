@@ -19,6 +19,8 @@
 #include "worker.h"
 
 void dpn_tx_flush(struct dpn_worker *w) {
+    if (unlikely(w->bye_parked)) /* the memif peer is leaving (memif_bye.c): keep them */
+        return;
     if (unlikely(w->fault != NULL))
         dpn_fault_tx(w);
     uint16_t n = w->tx_n, sent = 0;

@@ -131,6 +131,11 @@ struct dpn_worker {
     struct dpn_conn *conn_open;
     struct dpn_tw *tw;   /* connections in TIME_WAIT (tcp_tw.h) */
     bool cookies_active; /* SYN cookies sent lately: check ACKs (tcp_cookie.c) */
+    /* memif goodbye (memif_bye.c) */
+    bool bye_on;       /* the port is net_memif */
+    bool bye_parked;   /* the peer is leaving: no rx/tx burst until the link cycles */
+    bool bye_saw_down; /* ... the link went down since */
+    uint64_t bye_since_tsc;
     uint32_t cookie_sent_ms;
     uint16_t tcp_eph_next;      /* standalone: next local port to try for connect */
     int arp_hint;               /* standalone: lwIP ARP table entry dpn_l2_dst used last */
@@ -166,6 +171,12 @@ err_t dpn_linkoutput(struct netif *netif, struct pbuf *p);
 void dpn_tx_flush(struct dpn_worker *w);
 void dpn_tx_drop_all(struct dpn_worker *w);
 void dpn_tx_retry_blocked(struct dpn_worker *w);
+
+/* memif_bye.c: leaving a memif link without crashing the peer */
+void dpn_bye_init(struct dpn_worker *w);
+bool dpn_bye_input(struct dpn_worker *w, struct rte_mbuf *m); /* true: consumed */
+bool dpn_bye_parked(struct dpn_worker *w, uint64_t now);      /* still parked */
+void dpn_bye_leave(struct dpn_worker *w);
 
 /* loop.c */
 uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now);

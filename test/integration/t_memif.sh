@@ -6,8 +6,10 @@ source "$(dirname "$0")/lib.sh"
 SOCK=/tmp/dpn-memif-$TAG.sock
 SLOG=/tmp/dpn-memif-srv-$TAG.log
 track_file "$SOCK"; track_file "$SLOG"
-"$B/app/echoserver" --no-pci -l 1 --vdev=net_memif0,role=server,socket=$SOCK \
-  -- --ip 10.78.0.1/24 --poll hybrid >"$SLOG" 2>&1 &
+# The server logs at info: each client that leaves says goodbye first
+# (stack/memif_bye.c), and the server must then serve the next one.
+"$B/app/echoserver" --no-pci -l 1 --log-level='dpnet.*:info' \
+  --vdev=net_memif0,role=server,socket=$SOCK -- --ip 10.78.0.1/24 --poll hybrid >"$SLOG" 2>&1 &
 SERVER_PID=$!; track_pid $SERVER_PID
 wait_log "$SLOG" "listening on port" 15
 
@@ -49,6 +51,10 @@ check "40000 connections, client closing first: local ports wrap through TIME_WA
   --poll hybrid --server 10.78.0.1 --timeout 60 --connect-rate --conns 16 --count 40000 --warmup 0 --json \
   2>$CRLOG | json_ok 40000 && grep -Eq 'time_wait 1[0-9]{4},' $CRLOG"
 check "text output has the percentiles" bash -c "$(declare -f client); B=$B SOCK=$SOCK; client --count 1000 | grep -q 'rtt_us min .* p50 .* p90 .* p99 .* p99.9 .* max'"
+# 8 clients ran; after each goodbye the next client was served above.
+byes() { test "$(grep -c "the memif peer is leaving" "$SLOG")" -eq 8; }
+wait_for 5 byes || true
+check "every client said goodbye before leaving ($(grep -c "the memif peer is leaving" "$SLOG") of 8)" byes
 check "server stops cleanly" stop_proc $SERVER_PID
 check "server echoed TCP and UDP" grep -Eq "accepted [1-9][0-9]*.*udp [1-9][0-9]* datagrams" "$SLOG"
 finish
