@@ -195,7 +195,14 @@ int dpn_setup_eal(int *argc, char ***argv, struct dpn_config *cfg, bool daemon) 
     while (sep < ac && strcmp(av[sep], "--") != 0)
         sep++;
     int napp = sep < ac ? ac - sep - 1 : 0;
+    /* The application's new argv: it lives as long as the process (kept
+     * here, so that leak checkers see it is still held). */
+    static char **app_argv;
     char **app = calloc((size_t)napp + 2, sizeof(char *));
+    if (app == NULL)
+        return usage_error(prog, "out of memory");
+    free(app_argv);
+    app_argv = app;
     app[0] = av[0];
     for (int i = 0; i < napp; i++)
         app[i + 1] = av[sep + 1 + i];
