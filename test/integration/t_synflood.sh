@@ -26,19 +26,19 @@
 # else (synflood --queue). Then no frame of a genuine client is lost on the
 # link, and every one missed is dpnet's: the bar is 20/20, as Linux serves.
 # SYNFLOOD_QUEUE=0 floods as fast as the core writes (the tap drops most of
-# it, genuine frames with it); that bar is 19/20 (dpnet before cookies:
-# 17/20), and on a shared machine it is rarely met (see the figures: the
-# worker's CPU time and the client side's retransmissions).
+# it, genuine frames with it); that bar is 19/20 and it is not met: since
+# the worker stopped taking net_tap's signal per frame (drivers/tapsig.c,
+# 4 us of CPU per flood frame instead of 20) the flooder itself is three
+# times faster too (it paid for raising them), 450-600 k SYN/s against the
+# 150-230 k/s dpnet reads with one readv each, and the tap's ring, full,
+# drops clients' SYNs and keepers' data alike (2026-12-02: 16/20 and 1/20,
+# keepers stalled; Linux over its veth 20/20).
 #
-# The spoofed address (.99) is in the subnet and owned by nobody. By
-# default nobody answers the server's ARP requests for it: its SYN-ACKs wait
-# in the ARP queue (lwIP: at most MEMP_NUM_ARP_QUEUE, 1024, freed when the
-# pending entry expires after 5 s; Linux: unres_qlen_bytes) and one ARP
-# request a second goes out (counted below). That is the cost a real NIC
-# would add, roughly: net_tap turns each SYN-ACK sent into a writev and a
-# trip through the kernel's receive path, which would double dpnet's cost
-# per SYN here and measure the tap, not the stack. SYNFLOOD_SPOOF=resolved
-# sends them anyway: the flooder's first frame is an ARP request from the
+# The spoofed address (.99) is in the subnet and owned by nobody. dpnet
+# sends a cookie SYN-ACK to the MAC the SYN came from (tcp_cookie.c), so
+# nothing waits for ARP there; Linux's SYN-ACKs wait in its ARP queue
+# (unres_qlen_bytes) and one ARP request a second goes out (counted below).
+# SYNFLOOD_SPOOF=resolved sends them anyway: the flooder's first frame is an ARP request from the
 # spoofed address at a MAC nobody owns (dpnet learns it), the kernel gets a
 # permanent neighbour entry, and the other side drops the SYN-ACKs.
 source "$(dirname "$0")/lib.sh"
