@@ -87,7 +87,6 @@ void dpn_tapsig_set_quiet(struct dpn_tapsig *t, bool quiet) {
     }
     t->quiet = quiet;
     t->empty = 0;
-    t->quiet_episodes += quiet;
     /* Frames that came between the last empty read and O_ASYNC coming back
      * raised no signal: one more read finds them. */
     t->kick(t->signo);

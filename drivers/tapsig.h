@@ -23,7 +23,6 @@ struct dpn_tapsig {
     uint16_t empty; /* consecutive empty polls while quiet */
     uint16_t nfd;
     int fd[16]; /* the port's tun fds in this process */
-    uint64_t quiet_episodes;
 };
 
 /* For a net_tap port whose PMD uses its signal trigger: the state to pass
