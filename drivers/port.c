@@ -51,6 +51,23 @@ static int find_port(const struct dpn_config *cfg, uint16_t *port_id) {
     return 0;
 }
 
+bool dpn_port_is_tap(const struct dpn_config *cfg) {
+    uint16_t pid = RTE_MAX_ETHPORTS;
+    char name[RTE_ETH_NAME_MAX_LEN];
+    struct rte_eth_dev_info info;
+    if (cfg->device[0] == '\0') {
+        RTE_ETH_FOREACH_DEV(pid) {
+            break;
+        }
+    } else {
+        dpn_port_dev_name(cfg->device, name, sizeof(name));
+        if (rte_eth_dev_get_port_by_name(name, &pid) != 0)
+            return false; /* dpn_port_open says why */
+    }
+    return pid < RTE_MAX_ETHPORTS && rte_eth_dev_info_get(pid, &info) == 0 &&
+           info.driver_name != NULL && strcmp(info.driver_name, "net_tap") == 0;
+}
+
 static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_conf *conf,
                           struct dpn_port_caps *caps) {
     uint64_t rx = info->rx_offload_capa, tx = info->tx_offload_capa;

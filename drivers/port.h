@@ -34,6 +34,9 @@ int dpn_port_open(const struct dpn_config *cfg, uint16_t nq, struct rte_mempool 
                   uint16_t intr_queues, uint16_t *port_id, struct dpn_port_caps *caps,
                   struct rte_ether_addr *mac);
 
+/* True when cfg's port is a net_tap device. */
+bool dpn_port_is_tap(const struct dpn_config *cfg);
+
 /* Arm / disarm the RX interrupt of queue 0 for sleeping. */
 int dpn_port_intr_enable(uint16_t port_id, uint16_t queue_id);
 void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id);

@@ -16,9 +16,7 @@
 #include "log.h"
 #include "tapsig.h"
 
-/* The fds of /dev/net/tun attached to interface ifname, found in
- * /proc/self/fd: the PMD does not export its queue fds. */
-static uint16_t tun_fds(const char *ifname, int *fd, uint16_t max) {
+uint16_t dpn_tun_fds(const char *ifname, int *fd, uint16_t max) {
     DIR *d = opendir("/proc/self/fd");
     if (d == NULL)
         return 0;
@@ -57,7 +55,7 @@ struct dpn_tapsig *dpn_tapsig_open(uint16_t port_id) {
     /* The fds that signal: the PMD picks a free real-time signal (F_SETSIG),
      * which the kernel queues once per frame, not SIGIO, which it merges. */
     int signo = -1;
-    t->nfd = tun_fds(ifname, t->fd, RTE_DIM(t->fd));
+    t->nfd = dpn_tun_fds(ifname, t->fd, RTE_DIM(t->fd));
     for (uint16_t i = 0; i < t->nfd; i++) {
         int s = fcntl(t->fd[i], F_GETSIG);
         if ((fcntl(t->fd[i], F_GETFL) & O_ASYNC) == 0 || s < 0 || (signo >= 0 && s != signo)) {
@@ -90,6 +88,11 @@ void dpn_tapsig_set_quiet(struct dpn_tapsig *t, bool quiet) {
     /* Frames that came between the last empty read and O_ASYNC coming back
      * raised no signal: one more read finds them. */
     t->kick(t->signo);
+}
+
+void dpn_tapsig_quiet_always(struct dpn_tapsig *t) {
+    dpn_tapsig_set_quiet(t, true);
+    t->always = true;
 }
 
 void dpn_tapsig_close(struct dpn_tapsig *t) {

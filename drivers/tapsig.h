@@ -9,7 +9,9 @@
  * Once a full burst shows frames are waiting we clear O_ASYNC and bump the
  * trigger ourselves (the PMD's own handler, called directly), so the PMD
  * reads until the queue is empty; after a few empty polls the signal comes
- * back. fcntl runs on those transitions only, never per frame. */
+ * back. fcntl runs on those transitions only, never per frame. A
+ * busy-polling worker stays quiet for good: it reads every poll anyway,
+ * and the signal alone took 35 us off a 55 us round trip over the tap. */
 #ifndef DPNET_TAPSIG_H
 #define DPNET_TAPSIG_H
 
@@ -20,6 +22,7 @@ struct dpn_tapsig {
     void (*kick)(int); /* the PMD's handler of its RX signal */
     int signo;
     bool quiet;     /* O_ASYNC cleared: we kick before every rx_burst */
+    bool always;    /* busy polling: quiet for good (a signal only costs) */
     uint16_t empty; /* consecutive empty polls while quiet */
     uint16_t nfd;
     int fd[16]; /* the port's tun fds in this process */
@@ -30,6 +33,13 @@ struct dpn_tapsig {
 struct dpn_tapsig *dpn_tapsig_open(uint16_t port_id);
 void dpn_tapsig_close(struct dpn_tapsig *t);
 void dpn_tapsig_set_quiet(struct dpn_tapsig *t, bool quiet);
+/* A busy-polling reader reads anyway: no signal at all. */
+void dpn_tapsig_quiet_always(struct dpn_tapsig *t);
+
+/* The fds of /dev/net/tun attached to interface ifname in this process,
+ * found in /proc/self/fd (the PMD does not export its queue fds); at most
+ * max of them. Set-up only. */
+uint16_t dpn_tun_fds(const char *ifname, int *fd, uint16_t max);
 
 #define DPN_TAPSIG_EMPTY_POLLS 8 /* empty polls before the signal comes back */
 
@@ -40,6 +50,8 @@ static inline void dpn_tapsig_before(struct dpn_tapsig *t) {
 }
 
 static inline void dpn_tapsig_after(struct dpn_tapsig *t, uint16_t n, uint16_t burst) {
+    if (t->always)
+        return;
     if (!t->quiet) {
         if (n == burst)
             dpn_tapsig_set_quiet(t, true);

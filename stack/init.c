@@ -26,6 +26,7 @@
 #include "log.h"
 #include "port_internal.h"
 #include "tapsig.h"
+#include "tapsteer.h"
 #include "worker.h"
 
 struct dpn_worker *dpn_self;
@@ -143,11 +144,34 @@ int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp) {
         w->conns[i].next = w->conn_free;
         w->conn_free = &w->conns[i];
     }
+    w->rx_queues = 1;
+    w->steer_prog_fd = w->steer_map_fd = -1;
     w->tsc_per_ms = rte_get_tsc_hz() / 1000;
     w->spin_tsc = rte_get_tsc_hz() / 1000000 * cfg->spin_us;
     snprintf(w->name, sizeof(w->name), "dpn%d", getpid());
     *wp = w;
     return 0;
+}
+
+/* net_tap with guard queues: the kernel sorts SYNs out (tapsteer.h).
+ * Without the program the queues still work (tun spreads flows over them),
+ * unguarded: say so. */
+static void steer_syns(struct dpn_worker *w) {
+    struct dpn_tapsteer s;
+    int rc = dpn_tapsteer_attach(w->port_id, &s);
+    if (rc != 0) {
+        DPN_LOG(WARNING, stack,
+                "port %u: no SYN guard queues (steering program: %s); a SYN flood "
+                "faster than the worker reads can drop established connections' frames",
+                w->port_id, strerror(-rc));
+        return;
+    }
+    w->steer_prog_fd = s.prog_fd;
+    w->steer_map_fd = s.map_fd;
+    DPN_LOG(INFO, stack,
+            "port %u: SYN guard queues: bare SYNs on queue 1, past %u per %u ms from one "
+            "source on queue 2",
+            w->port_id, DPN_TAPSTEER_SYN_BUDGET, DPN_TAPSTEER_WINDOW_MS);
 }
 
 /* Standalone: this process owns the port. (Attached mode gets its queue
@@ -164,11 +188,23 @@ static int open_port(struct dpn_worker *w) {
                 w->cfg.mbufs, rte_strerror(rte_errno));
         return -DPN_ENOMEM;
     }
-    int rc = dpn_port_open(&w->cfg, 1, &w->pool, 1, &w->port_id, &w->caps, &w->mac);
+    /* net_tap: SYN guard queues, when the pool can fill their rings (the
+     * PMD gives every RX queue rx_desc mbufs up front). */
+    uint16_t nq =
+        dpn_port_is_tap(&w->cfg) && w->cfg.mbufs >= (DPN_TAPSTEER_QUEUES + 2u) * w->cfg.rx_desc
+            ? DPN_TAPSTEER_QUEUES
+            : 1;
+    struct rte_mempool *pools[DPN_TAPSTEER_QUEUES] = {w->pool, w->pool, w->pool};
+    int rc = dpn_port_open(&w->cfg, nq, pools, nq, &w->port_id, &w->caps, &w->mac);
     if (rc != 0)
         return rc;
     w->queue_id = 0;
+    w->rx_queues = nq;
     w->tapsig = dpn_tapsig_open(w->port_id);
+    if (w->tapsig != NULL && w->cfg.poll == DPN_POLL_BUSY)
+        dpn_tapsig_quiet_always(w->tapsig);
+    if (nq > 1)
+        steer_syns(w);
     dpn_bye_init(w);
     if (w->cfg.poll == DPN_POLL_INTERRUPT && !w->caps.rx_intr) {
         DPN_LOG(ERR, stack, "poll mode interrupt: port %u (%s) has no RX interrupts; use hybrid",
@@ -315,6 +351,13 @@ static void print_stats(const struct dpn_worker *w) {
             st.tcp_unacceptable, st.tcp_bad_ack, st.tcp_challenged, st.tcp_acks_limited,
             st.arp_dropped, st.arp_probes, st.arp_moved, st.udp_bad_src, st.udp_unread,
             dpn_mbufs_free(w), w->mbufs_start);
+    struct rte_eth_stats es;
+    if (w->rx_queues > 1 && w->att == NULL && rte_eth_stats_get(w->port_id, &es) == 0)
+        fprintf(stderr,
+                "dpnet guard queues: rx %" PRIu64 " other, %" PRIu64 " SYNs, %" PRIu64
+                " SYNs past a source's budget (steering %s)\n",
+                es.q_ipackets[0], es.q_ipackets[1], es.q_ipackets[2],
+                w->steer_prog_fd >= 0 ? "on" : "off");
     if (w->fault != NULL) {
         struct dpn_fault_counters c;
         dpn_fault_counters(w, &c);
@@ -359,6 +402,8 @@ void dpn_close(struct dpn_worker *w) {
     } else {
         dpn_bye_leave(w); /* a memif peer must stop polling before we go */
         dpn_tapsig_close(w->tapsig);
+        struct dpn_tapsteer s = {w->steer_prog_fd, w->steer_map_fd};
+        dpn_tapsteer_close(&s, w->port_id);
         dpn_port_close(w->port_id);
         rte_mempool_free(w->pool);
     }

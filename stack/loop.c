@@ -23,6 +23,26 @@
 #include "trace.h"
 #include "worker.h"
 
+/* Arm the RX interrupt of every queue we read; false (none armed) when
+ * one fails. */
+static bool arm_rx_intr(struct dpn_worker *w) {
+    for (uint16_t q = 0; q < w->rx_queues; q++) {
+        if (dpn_port_intr_enable(w->port_id, w->queue_id + q) != 0) {
+            while (q-- > 0)
+                dpn_port_intr_disable(w->port_id, w->queue_id + q);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool rx_pending(struct dpn_worker *w) {
+    for (uint16_t q = 0; q < w->rx_queues; q++)
+        if (rte_eth_rx_queue_count(w->port_id, w->queue_id + q) > 0)
+            return true;
+    return false;
+}
+
 /* Sleep until a frame arrives or the next lwIP timer is due, at most
  * sleep_max_us: on the RX interrupt where the PMD has one, else a back-off
  * that doubles from 10 us. Only called after spin_us without traffic. */
@@ -32,18 +52,17 @@ static void idle_sleep(struct dpn_worker *w) {
     if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && timer_ms * 1000ull < max_us)
         max_us = timer_ms * 1000u;
     w->st.idle_sleeps++;
-    if (w->caps.rx_intr) {
-        struct rte_epoll_event ev;
-        if (dpn_port_intr_enable(w->port_id, w->queue_id) == 0) {
-            /* Frames that arrived before the interrupt was armed are still
-             * seen: rx_burst runs again before we wait. */
-            if (rte_eth_rx_queue_count(w->port_id, w->queue_id) <= 0) {
-                int ms = (int)((max_us + 999) / 1000);
-                rte_epoll_wait(RTE_EPOLL_PER_THREAD, &ev, 1, ms);
-            }
-            dpn_port_intr_disable(w->port_id, w->queue_id);
-            return;
+    if (w->caps.rx_intr && arm_rx_intr(w)) {
+        /* Frames that arrived before the interrupts were armed are still
+         * seen: rx_burst runs again before we wait. */
+        if (!rx_pending(w)) {
+            struct rte_epoll_event ev;
+            int ms = (int)((max_us + 999) / 1000);
+            rte_epoll_wait(RTE_EPOLL_PER_THREAD, &ev, 1, ms);
         }
+        for (uint16_t q = 0; q < w->rx_queues; q++)
+            dpn_port_intr_disable(w->port_id, w->queue_id + q);
+        return;
     }
     uint32_t us = w->backoff_us < max_us ? w->backoff_us : max_us;
     struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
@@ -93,6 +112,22 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     w->next_timer_tsc = now + w->tsc_per_ms;
 }
 
+/* One burst from one of our queues, through lwIP. */
+static inline uint16_t rx_queue(struct dpn_worker *w, uint16_t q, struct rte_mbuf **pkts,
+                                bool *full) {
+    uint16_t n = rte_eth_rx_burst(w->port_id, q, pkts, DPN_BURST);
+    *full |= n == DPN_BURST;
+    if (n > 0)
+        DPN_TRACE(w, DPN_T_RX_DONE);
+    if (unlikely(w->fault != NULL))
+        n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
+    if (n > 0 && w->att != NULL)
+        dpn_attach_tag(w, pkts, n);
+    if (n > 0)
+        dpn_rx_burst(w, pkts, n);
+    return n;
+}
+
 /* One iteration: receive a burst, run due timers, flush writes, send.
  * Returns the number of frames received. */
 uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
@@ -104,17 +139,11 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
     if (likely(w->att == NULL || w->att->poll_queue) && likely(!parked)) {
         if (unlikely(w->tapsig != NULL))
             dpn_tapsig_before(w->tapsig);
-        n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
+        bool full = false;
+        for (uint16_t q = 0; q < w->rx_queues; q++) /* net_tap's guard queues: tapsteer.h */
+            n += rx_queue(w, w->queue_id + q, pkts, &full);
         if (unlikely(w->tapsig != NULL))
-            dpn_tapsig_after(w->tapsig, n, DPN_BURST);
-        if (n > 0)
-            DPN_TRACE(w, DPN_T_RX_DONE);
-        if (unlikely(w->fault != NULL))
-            n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
-        if (n > 0 && w->att != NULL)
-            dpn_attach_tag(w, pkts, n);
-        if (n > 0)
-            dpn_rx_burst(w, pkts, n);
+            dpn_tapsig_after(w->tapsig, full ? DPN_BURST : n > 0, DPN_BURST);
     }
     if (w->att != NULL)
         n += dpn_attach_rx(w); /* stamps RX_DONE itself */

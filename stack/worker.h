@@ -99,11 +99,14 @@ struct dpn_worker {
     uint32_t max_frame;          /* MTU + Ethernet header: longer received frames are dropped */
     uint32_t rx_low_water;       /* fewer free mbufs than this: copy received frames (rx.c) */
     bool rx_low;                 /* the RX pool is below rx_low_water */
+    uint16_t rx_queues;          /* queues queue_id.. read every poll: 1, or net_tap's
+                                    SYN guard queues (tapsteer.h) */
     struct dpn_tapsig *tapsig;   /* net_tap's RX signal (tapsig.h), NULL on other ports */
     struct rte_mempool *rx_pool; /* where received frames come from */
     struct dpn_trace *trace;     /* critical-path stamps, NULL = off (trace.h) */
     volatile sig_atomic_t stop;
     struct rte_mempool *pool;
+    int steer_prog_fd, steer_map_fd; /* tapsteer.h, -1 = none */
     uint64_t next_timer_tsc;
     uint64_t tsc_per_ms;
     struct rte_mbuf *tx_pkts[DPN_TX_BATCH];

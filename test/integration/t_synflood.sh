@@ -16,23 +16,17 @@
 # Line rate. Behind a veth the kernel runs its receive path on the sender's
 # core, inside the sender's send: the flood goes exactly as fast as the
 # kernel takes SYNs and nothing waits or is dropped on the link. A tap is a
-# queue (tx_queue_len 1000) that dpnet drains: a sender that retries the
-# moment the queue refuses a frame takes nearly every slot dpnet frees, and
-# a genuine client's SYN or ACK finds the queue full and is dropped before
-# any stack sees it -- that measures the tap's drop-tail, not the stack. So
-# by default the flood runs at dpnet's line rate: as fast as dpnet takes
-# frames off the tap, with SYNFLOOD_QUEUE (768) of them always waiting, so
-# that dpnet never runs dry and the other 232 slots stay free for everyone
-# else (synflood --queue). Then no frame of a genuine client is lost on the
-# link, and every one missed is dpnet's: the bar is 20/20, as Linux serves.
-# SYNFLOOD_QUEUE=0 floods as fast as the core writes (the tap drops most of
-# it, genuine frames with it); that bar is 19/20 and it is not met: since
-# the worker stopped taking net_tap's signal per frame (drivers/tapsig.c,
-# 4 us of CPU per flood frame instead of 20) the flooder itself is three
-# times faster too (it paid for raising them), 450-600 k SYN/s against the
-# 150-230 k/s dpnet reads with one readv each, and the tap's ring, full,
-# drops clients' SYNs and keepers' data alike (2026-12-02: 16/20 and 1/20,
-# keepers stalled; Linux over its veth 20/20).
+# drop-tail queue per queue pair that dpnet drains with one readv a frame:
+# the flooder writes 450-600 k SYN/s, dpnet reads 150-230 k/s, and in one
+# queue the full ring would drop a keeper's data and a client's SYN alike
+# before any stack saw them (2026-12-02, one queue: 16/20 and 1/20 served,
+# keepers stalled). So the standalone worker opens net_tap's SYN guard
+# queues (drivers/tapsteer.h): the kernel puts every frame that is not a
+# bare SYN on queue 0, SYNs on queue 1, and a source's SYNs past its budget
+# on queue 2, where only the flood overflows. The bar is Linux's: 20/20 and
+# every keeper echoing. SYNFLOOD_QUEUE=N paces the flood instead, as fast
+# as dpnet takes frames with N of them always waiting (synflood --queue):
+# the stack's own cost per SYN, no frame lost on the link.
 #
 # The spoofed address (.99) is in the subnet and owned by nobody. dpnet
 # sends a cookie SYN-ACK to the MAC the SYN came from (tcp_cookie.c), so
@@ -46,7 +40,7 @@ source "$(dirname "$0")/lib.sh"
 FLOOD_S=${SYNFLOOD_SECONDS:-6} # covers every new client's 3 s: the last starts at 2.4 s
 NKEEP=4 NCLI=20 BUDGET=3
 FAKE_MAC=02:5f:00:00:00:99
-QUEUE=${SYNFLOOD_QUEUE:-768}
+QUEUE=${SYNFLOOD_QUEUE:-0}
 SPOOF_MODE=${SYNFLOOD_SPOOF:-unresolved}
 case $SPOOF_MODE in
   unresolved) ANNOUNCE=() ;;
@@ -55,8 +49,8 @@ case $SPOOF_MODE in
 esac
 echo "# spoofed source: SYN-ACKs to it $SPOOF_MODE (SYNFLOOD_SPOOF);" \
   "the flood keeps ${QUEUE} frames queued in the device (SYNFLOOD_QUEUE, 0: as fast as it writes)"
-PACE=() NEED=19
-if [ "$QUEUE" -gt 0 ]; then PACE=(--queue "$QUEUE") NEED=20; fi
+PACE=() NEED=20
+if [ "$QUEUE" -gt 0 ]; then PACE=(--queue "$QUEUE"); fi
 SF=$B/test/tools/synflood
 check "synflood tool built ($SF)" test -x "$SF"
 check "kecho built" test -x "$B/app/kecho"
@@ -118,6 +112,9 @@ c_sent=${c_sent:-0} c_ok=${c_ok:-0}
 check "the flood was answered with SYN cookies ($c_sent sent)" test "$c_sent" -gt 0
 check "every client served came in through a valid cookie ($c_ok ok >= $R_served served)" \
   test "$c_ok" -ge "$R_served"
+read -r g_other g_syn g_flood g_steer <<<"$(sed -n 's/^dpnet guard queues: rx \([0-9]*\) other, \([0-9]*\) SYNs, \([0-9]*\) SYNs past.*(steering \([a-z]*\)).*/\1 \2 \3 \4/p' "$LOG")"
+check "net_tap's SYN guard queues steered the flood (steering ${g_steer:-?}; queue 0 took ${g_other:-?} frames, queue 1 ${g_syn:-?} SYNs, queue 2 ${g_flood:-?})" \
+  test "${g_steer:-}" = on -a "${g_flood:-0}" -gt "${g_syn:-0}" -a "${g_syn:-0}" -ge "$R_served"
 read -r mfree mstart <<<"$(sed -n 's/.*mbufs free \([0-9]*\) (\([0-9]*\) after start-up).*/\1 \2/p' "$LOG")"
 check "mbufs back to their start-up count ($mfree free, $mstart at start)" \
   test "${mfree:-0}" -ge "${mstart:-1}"
@@ -135,7 +132,7 @@ if [[ ${R_arp_requests:-x} =~ ^[0-9]+$ ]]; then
   check "ARP for the spoofed address stays bounded ($R_arp_requests requests, <= $((2 * FLOOD_S + 4)))" \
     test "$R_arp_requests" -le $((2 * FLOOD_S + 4))
 fi
-dpnet_line="dpnet $R_served/$R_clients new clients, $R_keeper_rt keeper round trips (worst $R_keeper_worst_ms ms), $F_off SYNs sent at $F_rate/s (tap took $F_took, dropped $F_drop), cookies $c_sent sent, $c_ok ok; client side retransmitted ${R_retrans:-?} segments (${R_syn_retrans:-?} SYNs); worker on CPU $R_worker_run_ms ms, waiting $R_worker_wait_ms ms, ~$us_per us per frame taken; ARP requests for the spoofed address ${R_arp_requests:-?}"
+dpnet_line="dpnet $R_served/$R_clients new clients (guard queues: ${g_other:-?} other, ${g_syn:-?} SYNs, ${g_flood:-?} past budget), $R_keeper_rt keeper round trips (worst $R_keeper_worst_ms ms), $F_off SYNs sent at $F_rate/s (tap took $F_took, dropped $F_drop), cookies $c_sent sent, $c_ok ok; client side retransmitted ${R_retrans:-?} segments (${R_syn_retrans:-?} SYNs); worker on CPU $R_worker_run_ms ms, waiting $R_worker_wait_ms ms, ~$us_per us per frame taken; ARP requests for the spoofed address ${R_arp_requests:-?}"
 
 # ------------------------------------------------------------------ linux --
 # The same against the kernel: clients and flooder in CNS, kecho in SNS
