@@ -66,7 +66,7 @@ static void show_bindings(const struct dpn_shm *s) {
             if (x->slots & (1u << i))
                 n += (size_t)snprintf(slots + n, sizeof(slots) - n, "%s%u", n ? "," : "", i);
         printf("%-6u %-5s %-20.20s %-10s %-9s %10" PRIu64 "\n", x->port, proto_name(x->proto),
-               x->app, slots, x->hw ? "hardware" : "software", x->hits);
+               x->app, slots, x->hw ? "rule" : "software", x->hits);
     }
 }
 
@@ -78,8 +78,8 @@ static void show_flows(const struct dpn_shm *s) {
         const struct dpn_binding *x = &s->bindings[b];
         if (x->proto == 0)
             continue;
-        printf("%-8s eth / ipv4 dst %s / %s dst %u -> queues", x->hw ? "rte_flow" : "software", ip,
-               proto_name(x->proto), x->port);
+        printf("%-8.16s eth / ipv4 dst %s / %s dst %u -> queues", x->hw ? s->steering : "software",
+               ip, proto_name(x->proto), x->port);
         for (unsigned i = 1; i < DPN_MAX_SLOTS; i++)
             if (x->slots & (1u << i))
                 printf(" %u", s->slots[i].queue);
@@ -87,8 +87,9 @@ static void show_flows(const struct dpn_shm *s) {
     }
     for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++)
         if (s->slots[i].state == DPN_SLOT_ATTACHED)
-            printf("%-8s eth / ipv4 dst %s / tcp,udp dst %u-%u -> queue %u (outgoing)\n",
-                   "software", ip, s->slots[i].eph_lo, s->slots[i].eph_hi, s->slots[i].queue);
+            printf("%-8.16s eth / ipv4 dst %s / tcp,udp dst %u-%u -> queue %u (outgoing)\n",
+                   s->hw_steering ? s->steering : "software", ip, s->slots[i].eph_lo,
+                   s->slots[i].eph_hi, s->slots[i].queue);
 }
 
 static void show_neigh(const struct dpn_shm *s) {

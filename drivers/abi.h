@@ -29,7 +29,7 @@
 
 #include <rte_ether.h>
 
-#define DPN_ABI_VERSION 2
+#define DPN_ABI_VERSION 3
 #define DPN_SHM_NAME "dpnd_shm"
 #define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
 #define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
@@ -59,6 +59,7 @@ struct dpn_slot_wr { /* written by the slot's worker only */
     uint64_t conns_total;
     uint32_t conns_open;
     uint32_t pending_arp; /* frames waiting for a neighbor entry */
+    uint32_t parked;      /* dpnetd went away and we no longer touch the port */
 } __rte_cache_aligned;
 
 struct dpn_slot {

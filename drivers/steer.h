@@ -1,5 +1,7 @@
-/* Steering: which worker gets a frame. Two backends behind one small
+/* Steering: which worker gets a frame. Backends behind one small
  * interface, chosen in one place (dpnetd's set-up):
+ *   - kernel (steer_tun.c): on net_tap, an eBPF program tun runs to pick
+ *     each frame's queue, with dpnetd's rules in its maps;
  *   - flow (steer_flow.c): rte_flow rules on the NIC put a binding's frames
  *     straight on its worker's RX queue;
  *   - software (here): dpnetd receives everything and hands each frame to
@@ -23,8 +25,33 @@
 
 #include "abi.h"
 
-/* ---- hardware rules ---- */
-struct dpn_flow_rule;
+/* ---- rules: the kernel's or the hardware's ---- */
+struct rte_flow;
+struct dpn_flow_rule {
+    struct rte_flow *flow; /* rte_flow */
+    uint32_t key;          /* kernel: its map key */
+    bool eph;              /* kernel: in the ephemeral map */
+};
+
+/* One backend of rules, chosen at set-up: the functions below
+ * (dpn_rules_rte_flow) or the kernel's (dpn_rules_tun). */
+struct dpn_rules {
+    const char *name; /* as dpnetd reports its steering */
+    struct dpn_flow_rule *(*add)(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
+                                 const uint16_t *queues, unsigned nq, char *why, size_t n);
+    struct dpn_flow_rule *(*add_range)(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lo,
+                                       uint16_t mask, uint16_t queue, char *why, size_t n);
+    void (*del)(uint16_t port_id, struct dpn_flow_rule *r);
+    /* The worker of queue is gone: whatever the backend pinned to it goes. */
+    void (*forget_queue)(uint16_t port_id, uint16_t queue);
+};
+extern const struct dpn_rules dpn_rules_rte_flow, dpn_rules_tun;
+
+/* Kernel steering for a net_tap port (steer_tun.c): load the program with
+ * the host's address and set it on the device; 0, or -errno with why. One
+ * port per process. */
+int dpn_tun_steer_open(uint16_t port_id, uint32_t ip_be, char *why, size_t n);
+void dpn_tun_steer_close(void);
 
 /* Can this port steer by rule? Tries a real rule (validate is not enough:
  * net_tap validates rules its kernel cannot install). 0 or -errno + why. */

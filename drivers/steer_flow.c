@@ -16,10 +16,6 @@
 
 #include "steer.h"
 
-struct dpn_flow_rule {
-    struct rte_flow *flow;
-};
-
 struct rule_spec {
     struct rte_flow_attr attr;
     struct rte_flow_item items[4];
@@ -110,7 +106,7 @@ static struct dpn_flow_rule *install(uint16_t port_id, const struct rule_spec *r
         refused(&e, -rte_errno, why, n);
         return NULL;
     }
-    struct dpn_flow_rule *rule = malloc(sizeof(*rule));
+    struct dpn_flow_rule *rule = calloc(1, sizeof(*rule));
     if (rule == NULL) {
         rte_flow_destroy(port_id, f, &e);
         snprintf(why, n, "out of memory");
@@ -152,3 +148,16 @@ int dpn_flow_probe(uint16_t port_id, uint32_t ip_be, uint16_t queue, char *why, 
     dpn_flow_del(port_id, r);
     return 0;
 }
+
+static void flow_forget_queue(uint16_t port_id, uint16_t queue) {
+    RTE_SET_USED(port_id); /* rules name ports, not connections: nothing pinned */
+    RTE_SET_USED(queue);
+}
+
+const struct dpn_rules dpn_rules_rte_flow = {
+    .name = "rte_flow",
+    .add = dpn_flow_add,
+    .add_range = dpn_flow_add_range,
+    .del = dpn_flow_del,
+    .forget_queue = flow_forget_queue,
+};

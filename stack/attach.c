@@ -365,15 +365,17 @@ static void flush_pending(struct dpn_worker *w, uint64_t now) {
 /* Once per millisecond from the loop: retry waiting frames, publish counters. */
 void dpn_attach_tick(struct dpn_worker *w) {
     struct dpn_attach *a = w->att;
-    /* Once a second: is dpnetd still there? Without it the port is gone.
-     * Our control connection says so (the kernel closes it when dpnetd
-     * exits); the shared area could be written by anyone. */
-    if (++a->ticks % 1000 == 0) {
-        struct pollfd p = {.fd = a->ctl_fd, .events = 0};
-        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
-            DPN_LOG(ERR, stack, "dpnetd went away: stopping");
-            w->stop = 1;
-        }
+    /* Every tick: is dpnetd still there? Without it the port is gone, and
+     * it closes the port once we say we stopped touching it (or after a
+     * bound). Our control connection says so (the kernel closes it when
+     * dpnetd exits or lets us go); the shared area could be written by
+     * anyone. One poll() a millisecond. */
+    struct pollfd p = {.fd = a->ctl_fd, .events = 0};
+    if (!w->port_gone && poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
+        w->port_gone = true;
+        __atomic_store_n(&a->slot->wr.parked, 1, __ATOMIC_RELEASE);
+        DPN_LOG(ERR, stack, "dpnetd went away: stopping");
+        w->stop = 1;
     }
     if (a->npending > 0)
         flush_pending(w, rte_rdtsc());

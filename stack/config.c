@@ -194,17 +194,17 @@ static int set_poll(struct dpn_config *cfg, const char *s, char *why, size_t n) 
 }
 
 const char *dpn_steer_mode_name(enum dpn_steer_mode m) {
-    static const char *const names[] = {"auto", "hardware", "software"};
-    return (unsigned)m <= DPN_STEER_SOFTWARE ? names[m] : "unknown";
+    static const char *const names[] = {"auto", "hardware", "software", "kernel"};
+    return (unsigned)m <= DPN_STEER_KERNEL ? names[m] : "unknown";
 }
 
 static int set_steering(struct dpn_config *cfg, const char *s, char *why, size_t n) {
-    for (int m = DPN_STEER_AUTO; m <= DPN_STEER_SOFTWARE; m++)
+    for (int m = DPN_STEER_AUTO; m <= DPN_STEER_KERNEL; m++)
         if (strcmp(s, dpn_steer_mode_name((enum dpn_steer_mode)m)) == 0) {
             cfg->steering = (enum dpn_steer_mode)m;
             return 0;
         }
-    return fail(why, n, "must be auto, hardware or software, not \"%.*s\"", QUOTE, s);
+    return fail(why, n, "must be auto, kernel, hardware or software, not \"%.*s\"", QUOTE, s);
 }
 
 /* "none", "tap" (interface dpnx0) or "tap:IFNAME". */
@@ -337,7 +337,7 @@ static const struct field fields[] = {
     {"tcp", "rcvbuf", NULL, INT(tcp_rcvbuf, 2920, 524288, false)},
     {"worker", "app", "app", STR(set_app, "an application name like web-1")},
     {"daemon", "queues", "queues", INT(queues, 2, 16, false)},
-    {"daemon", "steering", "steering", STR(set_steering, "auto, hardware or software")},
+    {"daemon", "steering", "steering", STR(set_steering, "auto, kernel, hardware or software")},
     {"daemon", "exception", "exception", STR(set_exception, "none, tap or tap:IFNAME")},
     {"fault", "spec", "fault", STR(set_fault, "a fault spec like drop=0.05,seed=1")},
 };

@@ -8,7 +8,12 @@
 #include <stdint.h>
 
 enum dpn_poll_mode { DPN_POLL_BUSY = 0, DPN_POLL_HYBRID, DPN_POLL_INTERRUPT };
-enum dpn_steer_mode { DPN_STEER_AUTO = 0, DPN_STEER_HARDWARE, DPN_STEER_SOFTWARE };
+enum dpn_steer_mode {
+    DPN_STEER_AUTO = 0,
+    DPN_STEER_HARDWARE,
+    DPN_STEER_SOFTWARE,
+    DPN_STEER_KERNEL
+};
 
 /* Fault injection for tests (stack/fault.h); all zero = off. */
 struct dpn_fault_spec {
@@ -63,8 +68,9 @@ struct dpn_config {
     char app[32];    /* attached: application name; workers with one name share ports */
 
     /* dpnetd */
-    uint16_t queues;              /* queue pairs incl. the daemon's queue 0 (2..16), default 4 */
-    enum dpn_steer_mode steering; /* auto (hardware if the PMD can), hardware, software */
+    uint16_t queues; /* queue pairs incl. the daemon's queue 0 (2..16), default 4 */
+    enum dpn_steer_mode
+        steering; /* auto (kernel, else hardware, where the port can), hardware, software, kernel */
     char exception[16]; /* Linux interface that gets unclaimed traffic ("" = none: RST/ICMP) */
 
     /* tests: fault injection between the worker and its queue */
@@ -82,7 +88,7 @@ int dpn_config_load(struct dpn_config *cfg, const char *path, char *err, size_t 
 /* Consume dpnet's options from argv[1..argc-1] (the part after EAL's "--"):
  * -c/--config FILE, --ip ADDR/LEN, --gw ADDR, --mac MAC, --dev DEVICE,
  * --poll busy|hybrid|interrupt, --spin-us N, --mtu N, --standalone, --app NAME,
- * --queues N, --steering auto|hardware|software, --exception IFNAME;
+ * --queues N, --steering auto|kernel|hardware|software, --exception IFNAME;
  * both "--opt value" and "--opt=value". A config file named on the command
  * line is loaded first, then the other options override it whatever their
  * order. Options not ours are kept, in order, in argv[1..*argc-1] (argv[0]

@@ -135,7 +135,7 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
     uint16_t n = 0;
     /* Attached with software steering, dpnetd hands us our frames on a ring. */
     DPN_TRACE(w, DPN_T_RX_CALL);
-    bool parked = unlikely(w->bye_parked) && dpn_bye_parked(w, now);
+    bool parked = (unlikely(w->bye_parked) && dpn_bye_parked(w, now)) || unlikely(w->port_gone);
     if (likely(w->att == NULL || w->att->poll_queue) && likely(!parked)) {
         if (unlikely(w->tapsig != NULL))
             dpn_tapsig_before(w->tapsig);

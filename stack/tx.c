@@ -19,7 +19,9 @@
 #include "worker.h"
 
 void dpn_tx_flush(struct dpn_worker *w) {
-    if (unlikely(w->bye_parked)) /* the memif peer is leaving (memif_bye.c): keep them */
+    /* The memif peer is leaving (memif_bye.c): keep them; dpnetd left with
+     * the port: dpn_close drops them. */
+    if (unlikely(w->bye_parked || w->port_gone))
         return;
     if (unlikely(w->fault != NULL))
         dpn_fault_tx(w);

@@ -137,6 +137,7 @@ struct dpn_worker {
     /* memif goodbye (memif_bye.c) */
     bool bye_on;       /* the port is net_memif */
     bool bye_parked;   /* the peer is leaving: no rx/tx burst until the link cycles */
+    bool port_gone;    /* attached: dpnetd (and so the port) went away: no burst ever */
     bool bye_saw_down; /* ... the link went down since */
     uint64_t bye_since_tsc;
     uint32_t cookie_sent_ms;

@@ -88,10 +88,11 @@ struct dpnd {
     struct dpn_shm *shm;
     uint16_t port_id;
     uint16_t nq;
-    uint16_t rx_queues;        /* queues the daemon polls: all with software steering */
-    struct dpn_tapsig *tapsig; /* net_tap: its RX signal quieted under load (tapsig.h) */
-    int exc_port;              /* exception path to the kernel, -1 = none */
-    bool hw;                   /* flow rules available */
+    uint16_t rx_queues;            /* queues the daemon polls: all with software steering */
+    struct dpn_tapsig *tapsig;     /* net_tap: its RX signal quieted under load (tapsig.h) */
+    int exc_port;                  /* exception path to the kernel, -1 = none */
+    bool hw;                       /* rules available: workers poll their own queues */
+    const struct dpn_rules *rules; /* the kernel's or the hardware's (steer.h), NULL: software */
     struct rte_mempool *rx_pool;
     struct dpnd_slot slots[DPN_MAX_SLOTS];
     struct dpnd_binding bind[DPN_MAX_BINDINGS + 1];

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,20 +271,38 @@ static int find_port_id(const struct dpn_config *cfg, uint16_t *pid) {
     return rte_eth_dev_get_port_by_name(name, pid) == 0 ? 0 : -DPN_ENODEV;
 }
 
+/* Rules where the port takes them: the kernel's on net_tap (an eBPF
+ * program, any kernel with bpf()), else the hardware's (rte_flow); else
+ * dpnetd reads every queue and steers in software. */
 static int choose_steering(struct dpnd *d, enum dpn_steer_mode mode) {
-    char why[160] = "not tried";
-    d->hw = false;
-    if (mode != DPN_STEER_SOFTWARE)
-        d->hw = dpn_flow_probe(d->port_id, d->sw->ip_be, 1, why, sizeof(why)) == 0;
+    char kwhy[160] = "not tried", hwhy[160] = "not tried";
+    d->rules = NULL;
+    if ((mode == DPN_STEER_AUTO || mode == DPN_STEER_KERNEL) &&
+        dpn_tun_steer_open(d->port_id, d->sw->ip_be, kwhy, sizeof(kwhy)) == 0)
+        d->rules = &dpn_rules_tun;
+    if (d->rules == NULL && (mode == DPN_STEER_AUTO || mode == DPN_STEER_HARDWARE) &&
+        dpn_flow_probe(d->port_id, d->sw->ip_be, 1, hwhy, sizeof(hwhy)) == 0)
+        d->rules = &dpn_rules_rte_flow;
+    d->hw = d->rules != NULL;
     if (mode == DPN_STEER_HARDWARE && !d->hw) {
         fprintf(stderr, "dpnetd: steering = hardware, but port %u takes no flow rules: %s\n",
-                d->port_id, why);
+                d->port_id, hwhy);
+        return -DPN_ENOTSUP;
+    }
+    if (mode == DPN_STEER_KERNEL && !d->hw) {
+        fprintf(stderr, "dpnetd: steering = kernel, but port %u cannot steer in the kernel: %s\n",
+                d->port_id, kwhy);
         return -DPN_ENOTSUP;
     }
     if (mode == DPN_STEER_AUTO && !d->hw)
-        DPN_LOG(INFO, app, "no flow rules on this port (%s): steering in software", why);
+        DPN_LOG(INFO, app, "no kernel steering (%s), no flow rules (%s): steering in software",
+                kwhy, hwhy);
     d->rx_queues = d->hw ? 1 : d->nq; /* software: every queue is the daemon's to read */
     return 0;
+}
+
+static const char *steering_name(const struct dpnd *d) {
+    return d->hw ? d->rules->name : "software";
 }
 
 /* All of the shared area from dpnetd's own state: at start, and every 100 ms
@@ -306,7 +325,7 @@ static void publish(struct dpnd *d) {
     s->tx_udp_cksum = w->caps.tx_udp_cksum;
     s->rx_l4_cksum = w->caps.rx_l4_cksum;
     s->hw_steering = d->hw;
-    snprintf(s->steering, sizeof(s->steering), "%s", d->hw ? "rte_flow" : "software");
+    snprintf(s->steering, sizeof(s->steering), "%s", steering_name(d));
     s->slots[0].state = DPN_SLOT_ATTACHED;
     s->slots[0].pid = getpid();
     s->slots[0].lcore = (int32_t)rte_lcore_id();
@@ -364,6 +383,36 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     return 0;
 }
 
+static unsigned attached_slots(const struct dpnd *d, uint16_t *slot) {
+    unsigned n = 0;
+    for (uint16_t i = 1; i < d->nq; i++)
+        if (d->slots[i].state == DPN_SLOT_ATTACHED)
+            slot[n++] = i;
+    return n;
+}
+
+/* Workers poll and send on the port's queues: closing it under them would
+ * crash them. With their control connections closed they stop touching it
+ * within a millisecond and say so (a worker that lies only harms itself);
+ * one that is gone or stuck is not waited for past DPND_PARK_WAIT_MS. */
+#define DPND_PARK_WAIT_MS 500
+static void wait_parked(const struct dpnd *d, const uint16_t *slot, unsigned n) {
+    for (unsigned ms = 0; ms < DPND_PARK_WAIT_MS; ms++) {
+        unsigned busy = 0;
+        for (unsigned k = 0; k < n; k++) {
+            const struct dpnd_slot *ds = &d->slots[slot[k]];
+            bool parked = __atomic_load_n(&d->shm->slots[slot[k]].wr.parked, __ATOMIC_ACQUIRE);
+            if (!parked && !(kill(ds->pid, 0) != 0 && errno == ESRCH))
+                busy++;
+        }
+        if (busy == 0)
+            return;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    DPN_LOG(WARNING, app, "closing the port with workers that did not say they stopped using it");
+}
+
 int main(int argc, char **argv) {
     struct dpn_config cfg;
     int rc = dpn_setup_eal(&argc, &argv, &cfg, true);
@@ -383,14 +432,17 @@ int main(int argc, char **argv) {
     uint32_t a = cfg.ip;
     snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
     printf("dpnetd: serving %s/%u on port %u with %u worker queues, %s steering\n", ip,
-           cfg.prefix_len, D.port_id, D.nq - 1, D.hw ? "rte_flow" : "software");
+           cfg.prefix_len, D.port_id, D.nq - 1, steering_name(&D));
     fflush(stdout);
     run(&D);
 
     /* Workers notice their control connection closing and stop (dpnetctl the magic). */
     D.stop = 1;
     __atomic_store_n(&D.shm->magic, 0, __ATOMIC_RELEASE);
+    uint16_t left[DPN_MAX_SLOTS];
+    unsigned nleft = attached_slots(&D, left);
     dpnd_ctl_fini(&D);
+    wait_parked(&D, left, nleft);
     for (uint16_t i = 1; i < D.nq; i++)
         if (D.slots[i].state == DPN_SLOT_ATTACHED)
             dpnd_slot_release(&D, i, "left behind at shutdown");
@@ -402,6 +454,8 @@ int main(int argc, char **argv) {
     if (D.exc_port >= 0)
         dpn_port_close((uint16_t)D.exc_port);
     dpn_tapsig_close(D.tapsig);
+    if (D.rules == &dpn_rules_tun)
+        dpn_tun_steer_close();
     dpn_port_close(D.port_id);
     rte_eal_cleanup();
     return 0;

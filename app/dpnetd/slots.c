@@ -235,7 +235,7 @@ int dpnd_slot_attach(struct dpnd *d, int pid, uint32_t uid, int pidfd, int lcore
     d->sw->eph_slot[free_slot] = (uint8_t)free_slot;
     for (int k = 0; k < 2 && d->hw; k++) {
         char why[128];
-        ds->eph_rule[k] = dpn_flow_add_range(
+        ds->eph_rule[k] = d->rules->add_range(
             d->port_id, d->sw->ip_be, k ? DPN_PROTO_UDP : DPN_PROTO_TCP, ds->eph_lo,
             (uint16_t) ~(DPN_EPH_PER_SLOT - 1), free_slot, why, sizeof(why));
         if (ds->eph_rule[k] == NULL)
@@ -257,7 +257,7 @@ static uint8_t find_binding(const struct dpnd *d, uint8_t proto, uint16_t port) 
     return d->sw->idx[proto == DPN_PROTO_UDP][port];
 }
 
-/* Make the steering of binding b match its worker set: hardware rule if the
+/* Make the steering of binding b match its worker set: a rule if the
  * PMD takes it, otherwise the software table. */
 static void steer_binding(struct dpnd *d, uint8_t b) {
     struct dpnd_binding *db = &d->bind[b];
@@ -269,10 +269,10 @@ static void steer_binding(struct dpnd *d, uint8_t b) {
             queues[nq++] = i;
     if (d->hw) {
         char why[128];
-        dpn_flow_del(d->port_id, db->rule);
+        d->rules->del(d->port_id, db->rule);
         db->rule = nq == 0 ? NULL
-                           : dpn_flow_add(d->port_id, d->sw->ip_be, db->proto, db->port, queues, nq,
-                                          why, sizeof(why));
+                           : d->rules->add(d->port_id, d->sw->ip_be, db->proto, db->port, queues,
+                                           nq, why, sizeof(why));
         if (nq > 0 && db->rule == NULL)
             DPN_LOG(WARNING, app,
                     "port %u/%s: hardware refused the rule (%s); steering in "
@@ -329,7 +329,7 @@ int dpnd_bind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, char 
         s->nbind++;
         steer_binding(d, b);
         DPN_LOG(INFO, app, "port %u/%s -> %s (+ slot %u, %u workers, %s)", port, pname, s->app,
-                slot, d->sw->tgt[b].n, db->hw ? "hardware rule" : "software");
+                slot, d->sw->tgt[b].n, db->hw ? d->rules->name : "software");
         return 0;
     }
     unsigned k = 1;
@@ -350,7 +350,7 @@ int dpnd_bind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, char 
     steer_binding(d, b);
     __atomic_store_n(&d->sw->idx[proto == DPN_PROTO_UDP][port], b, __ATOMIC_RELEASE);
     DPN_LOG(INFO, app, "port %u/%s -> %s (slot %u, %s)", port, pname, s->app, slot,
-            db->hw ? "hardware rule" : "software");
+            db->hw ? d->rules->name : "software");
     return 0;
 }
 
@@ -427,13 +427,15 @@ void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {
     ds->state = DPN_SLOT_RECLAIM;
     dpnd_publish_slot(d, i);
     d->sw->eph_slot[i] = 0;
-    for (int k = 0; k < 2; k++) {
-        dpn_flow_del(d->port_id, ds->eph_rule[k]);
+    for (int k = 0; k < 2 && d->rules != NULL; k++) {
+        d->rules->del(d->port_id, ds->eph_rule[k]);
         ds->eph_rule[k] = NULL;
     }
     for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++)
         if (d->bind[b].proto != 0 && (d->bind[b].slots & (1u << i)))
             drop_from_binding(d, (uint8_t)b, i);
+    if (d->rules != NULL)
+        d->rules->forget_queue(d->port_id, i);
     /* Frames still queued for it and frames it held carry its tag. */
     ring_reset(ds);
     flush_cache(d->rx_pool, ds->lcore);

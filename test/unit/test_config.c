@@ -357,7 +357,8 @@ static const struct bad_case bad_cases[] = {
     {"fault: { spec = \"down=5\"; };\n", 1, "fault.spec", "AT_MS:FOR_MS"},
     {"fault: { spec = \"dir=up\"; };\n", 1, "fault.spec", "rx, tx or both"},
     {"daemon: { exception = \"tap:bad name\"; };\n", 1, "daemon.exception", "tap:IFNAME"},
-    {"daemon: { steering = \"fast\"; };\n", 1, "daemon.steering", "auto, hardware or software"},
+    {"daemon: { steering = \"fast\"; };\n", 1, "daemon.steering",
+     "auto, kernel, hardware or software"},
     {"worker: { app = \"a b\"; };\n", 1, "worker.app", "letters, digits"},
     {"mode = \"shared\";\n", 1, "mode", "must be \"standalone\" or \"attached\", not \"shared\""},
 };
@@ -873,6 +874,7 @@ START_TEST(test_steer_mode_name) {
     ck_assert_str_eq(dpn_steer_mode_name(DPN_STEER_AUTO), "auto");
     ck_assert_str_eq(dpn_steer_mode_name(DPN_STEER_HARDWARE), "hardware");
     ck_assert_str_eq(dpn_steer_mode_name(DPN_STEER_SOFTWARE), "software");
+    ck_assert_str_eq(dpn_steer_mode_name(DPN_STEER_KERNEL), "kernel");
     ck_assert_str_eq(dpn_steer_mode_name((enum dpn_steer_mode)9), "unknown");
 }
 END_TEST
