@@ -653,10 +653,40 @@ def holdcheck(host, port, nbytes, hold_ms, rcvbuf):
     print(f"# hold: after the hold all {nbytes} B came back intact in {time.time() - t2:.1f} s")
 
 
+def sticky(host, port, n, deadline_s=8):
+    """Open n connections and echo once on each, then for every line "echo"
+    on stdin echo once more on every connection still open and report how
+    many answered ("echoed K failed F"); "quit" ends. Between rounds the test
+    changes the server's workers: a connection that moved to another worker
+    fails (RST), one that stayed echoes."""
+    _nofile(n + 64)
+    socks = []
+    for i in range(n):
+        try:
+            socks.append(socket.create_connection((host, port), timeout=5))
+        except OSError as e:
+            fail(f"connection {i} of {n}: {e}")
+    rnd = 0
+    for line in sys.stdin:
+        if line.strip() != "echo":
+            break
+        live = [i for i in range(n) if socks[i] is not None]
+        bad = dict(_echo_all([socks[i] for i in live], rnd, deadline_s=deadline_s))
+        for j, i in enumerate(live):
+            if j in bad:
+                socks[i].close()
+                socks[i] = None
+        print(f"echoed {len(live) - len(bad)} failed {len(bad)}", flush=True)
+        rnd += 1
+    for s in socks:
+        if s is not None:
+            s.close()
+
+
 if __name__ == "__main__":
     cmd, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rest = [int(x) for x in sys.argv[4:]]
     {"bulk": bulk, "concurrent": concurrent, "halfclose": halfclose, "rst": rst,
      "refused": refused, "udp": udp, "hold": hold, "keeper": keeper,
      "unreach": unreach, "exhaust": exhaust, "load": load, "noread": noread,
-     "holdcheck": holdcheck}[cmd](host, port, *rest)
+     "holdcheck": holdcheck, "sticky": sticky}[cmd](host, port, *rest)
