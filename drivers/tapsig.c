@@ -5,10 +5,13 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/kcmp.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <rte_ethdev.h>
@@ -101,4 +104,43 @@ void dpn_tapsig_close(struct dpn_tapsig *t) {
     if (t->quiet)
         dpn_tapsig_set_quiet(t, false);
     free(t);
+}
+
+static int cmp_int(const void *a, const void *b) {
+    return *(const int *)a - *(const int *)b;
+}
+
+static bool same_file(int a, int b) {
+    pid_t p = getpid();
+    return syscall(SYS_kcmp, p, p, KCMP_FILE, a, b) == 0;
+}
+
+/* A DPDK secondary gets net_tap's queue fds from the primary in one
+ * message, RX queues in order then TX queues (tap_mp_attach_queues), and
+ * the kernel numbers received fds in ascending order: the lowest nq tun
+ * fds are RX queues 0..nq-1. Checked: there are exactly 2 x nq, and RX
+ * queue q and TX queue q are the same file (the primary dup()s one from
+ * the other) while queues differ. Anything else: -1. */
+int dpn_tun_queue_epoll(uint16_t port_id, uint16_t queue) {
+    struct rte_eth_dev_info info;
+    char ifname[IF_NAMESIZE];
+    int fd[33];
+    if (rte_eth_dev_info_get(port_id, &info) != 0 || info.driver_name == NULL ||
+        strcmp(info.driver_name, "net_tap") != 0 || info.if_index == 0 ||
+        if_indextoname(info.if_index, ifname) == NULL)
+        return -1;
+    uint16_t nq = info.nb_rx_queues, n = dpn_tun_fds(ifname, fd, RTE_DIM(fd));
+    if (queue >= nq || n != 2 * nq)
+        return -1;
+    qsort(fd, n, sizeof(fd[0]), cmp_int);
+    for (uint16_t q = 0; q < nq; q++)
+        if (!same_file(fd[q], fd[nq + q]) || (q > 0 && same_file(fd[q], fd[q - 1])))
+            return -1;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd[queue]};
+    if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd[queue], &ev) != 0) {
+        close(ep);
+        ep = -1;
+    }
+    return ep;
 }

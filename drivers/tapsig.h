@@ -41,6 +41,11 @@ void dpn_tapsig_quiet_always(struct dpn_tapsig *t);
  * max of them. Set-up only. */
 uint16_t dpn_tun_fds(const char *ifname, int *fd, uint16_t max);
 
+/* In a DPDK secondary: an epoll fd that is readable while RX queue `queue`
+ * of net_tap port port_id has frames, or -1 when the port is not net_tap or
+ * its fd cannot be told apart. Attached workers sleep on it. */
+int dpn_tun_queue_epoll(uint16_t port_id, uint16_t queue);
+
 #define DPN_TAPSIG_EMPTY_POLLS 8 /* empty polls before the signal comes back */
 
 /* Around each rx_burst of the port (per poll, not per frame). */

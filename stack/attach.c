@@ -34,6 +34,7 @@
 #include "log.h"
 #include "neigh.h"
 #include "trace.h"
+#include "tapsig.h"
 #include "worker.h"
 
 #define CTL_TIMEOUT_S 2
@@ -215,8 +216,16 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     adopt_port(w, shm);
     w->rx_pool = rte_mempool_lookup(DPN_RX_POOL); /* frames come from dpnetd's pool */
     a->eph_next = (uint16_t)(a->eph_lo + rte_rand() % (a->eph_hi - a->eph_lo + 1u));
-    DPN_LOG(INFO, stack, "attached to dpnetd (pid %d) as %s: slot %u, queue %u, ports %u-%u",
-            shm->daemon_pid, rq.attach.app, a->slot_id, w->queue_id, a->eph_lo, a->eph_hi);
+    /* With rules our frames come on our queue: sleep on it (net_tap), not
+     * in a back-off that adds up to sleep_max_us to a frame. */
+    if (a->poll_queue && w->cfg.poll != DPN_POLL_BUSY)
+        w->sleep_fd = dpn_tun_queue_epoll(w->port_id, w->queue_id);
+    DPN_LOG(INFO, stack,
+            "attached to dpnetd (pid %d) as %s: slot %u, queue %u, ports %u-%u, sleeping on %s",
+            shm->daemon_pid, rq.attach.app, a->slot_id, w->queue_id, a->eph_lo, a->eph_hi,
+            w->cfg.poll == DPN_POLL_BUSY ? "nothing (busy)"
+            : w->sleep_fd >= 0           ? "its queue"
+                                         : "a back-off");
     return 0;
 }
 
@@ -227,6 +236,9 @@ void dpn_detach(struct dpn_worker *w) {
     for (unsigned i = 0; i < a->npending; i++)
         pbuf_free(a->pending[i].p);
     a->npending = 0;
+    if (w->sleep_fd >= 0)
+        close(w->sleep_fd);
+    w->sleep_fd = -1;
     /* Give back what is still queued for us before the daemon reclaims it. */
     struct rte_mbuf *pkts[DPN_BURST];
     unsigned n;

@@ -145,6 +145,7 @@ int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp) {
         w->conn_free = &w->conns[i];
     }
     w->rx_queues = 1;
+    w->sleep_fd = -1;
     w->steer_prog_fd = w->steer_map_fd = -1;
     w->tsc_per_ms = rte_get_tsc_hz() / 1000;
     w->spin_tsc = rte_get_tsc_hz() / 1000000 * cfg->spin_us;

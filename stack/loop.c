@@ -2,6 +2,7 @@
  * tx_burst, lwIP timers from the TSC, and the idle policy of the poll mode.
  * Reads like l3fwd's main loop on purpose. */
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 
 #include <rte_cycles.h>
@@ -52,6 +53,11 @@ static void idle_sleep(struct dpn_worker *w) {
     if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && timer_ms * 1000ull < max_us)
         max_us = timer_ms * 1000u;
     w->st.idle_sleeps++;
+    if (w->sleep_fd >= 0) { /* attached, our own tun queue: readable while it has frames */
+        struct epoll_event ev;
+        epoll_wait(w->sleep_fd, &ev, 1, (int)((max_us + 999) / 1000));
+        return;
+    }
     if (w->caps.rx_intr && arm_rx_intr(w)) {
         /* Frames that arrived before the interrupts were armed are still
          * seen: rx_burst runs again before we wait. */
