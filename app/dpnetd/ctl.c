@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -71,6 +72,11 @@ static bool gcra_ready(uint64_t tat, uint64_t now, unsigned rate, unsigned burst
 
 /* ---- the socket ---- */
 
+static int ep_add(int ep, int fd) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
 int dpnd_ctl_init(struct dpnd *d) {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     int n = snprintf(a.sun_path, sizeof(a.sun_path), "%s/%s", rte_eal_get_runtime_dir(),
@@ -93,6 +99,12 @@ int dpnd_ctl_init(struct dpnd *d) {
     }
     snprintf(d->ctl_path, sizeof(d->ctl_path), "%s", a.sun_path);
     d->ctl_fd = fd;
+    /* Readable when a worker connects or asks: dpnetd's idle sleep wakes on it. */
+    d->ctl_ep = epoll_create1(EPOLL_CLOEXEC);
+    if (d->ctl_ep >= 0 && ep_add(d->ctl_ep, fd) != 0) {
+        close(d->ctl_ep);
+        d->ctl_ep = -1;
+    }
     return 0;
 }
 
@@ -120,7 +132,9 @@ void dpnd_ctl_fini(struct dpnd *d) {
         close(d->ctl_fd);
         unlink(d->ctl_path);
     }
-    d->ctl_fd = -1;
+    if (d->ctl_ep >= 0)
+        close(d->ctl_ep);
+    d->ctl_fd = d->ctl_ep = -1;
 }
 
 /* A free place for a new connection: a free entry, else the oldest one that
@@ -177,6 +191,8 @@ static void accept_new(struct dpnd *d) {
                                 .since_tsc = now,
                                 .ctl_tat = now,
                                 .arp_tat = now};
+        if (d->ctl_ep >= 0)
+            ep_add(d->ctl_ep, fd); /* close() takes it out again */
     }
 }
 
@@ -333,6 +349,7 @@ int dpnd_ctl_handle(struct dpnd *d, struct dpnd_conn *c, const void *buf, size_t
 static bool serve_one(struct dpnd *d, struct dpnd_conn *c, uint64_t now) {
     if (!gcra_ready(c->ctl_tat, now, CTL_RATE, CTL_BURST)) {
         d->st.ctl_deferred++; /* left in its socket: the sender waits, others do not */
+        d->ctl_deferred = true;
         return false;
     }
     union {
@@ -389,6 +406,7 @@ void dpnd_ctl_poll(struct dpnd *d) {
             idx[np++] = i;
         }
     }
+    d->ctl_deferred = false;
     if (poll(p, np, 0) <= 0)
         return;
     d->ctl_rr = (d->ctl_rr + 1) % DPND_MAX_CONNS;

@@ -99,7 +99,9 @@ struct dpnd {
     struct dpn_sw_steer *sw; /* private memory (calloc), never shared */
     struct dpnd_stats st;
     /* control */
-    int ctl_fd; /* listening socket, -1 = none */
+    int ctl_fd;        /* listening socket, -1 = none */
+    int ctl_ep;        /* epoll: the listening socket and every connection, -1 = none */
+    bool ctl_deferred; /* the last poll left a throttled request waiting */
     char ctl_path[108];
     struct dpnd_conn conns[DPND_MAX_CONNS];
     unsigned ctl_rr; /* round robin start */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -140,7 +141,7 @@ static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
 
 /* dpnetd sleeps at most this long whatever poll.sleep_max_us says: its
  * control socket and the 100 ms liveness checks are served from this loop. */
-#define DPND_SLEEP_MAX_US 100000
+#define DPND_SLEEP_MAX_US 100000u
 /* Wake-ups in a row on an RX interrupt with no frame behind them: the
  * interrupt source is broken (a net_tap whose interface was deleted reports
  * an error on its fd for ever), sleep on a timer instead of spinning. */
@@ -148,9 +149,46 @@ static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
 
 static void check_port(struct dpnd *d);
 
-static void idle(struct dpnd *d) {
+/* The control socket's epoll sits in DPDK's per-thread epoll set beside the
+ * RX interrupts, so a request wakes a sleeping dpnetd. */
+static struct rte_epoll_event ctl_ev;
+static void ctl_wake_register(struct dpnd *d) {
+    if (d->ctl_ep < 0 || !d->w->caps.rx_intr)
+        return;
+    ctl_ev.epdata.event = EPOLLIN;
+    if (rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_ADD, d->ctl_ep, &ctl_ev) != 0) {
+        close(d->ctl_ep); /* then dpnetd sleeps at most poll.sleep_max_us */
+        d->ctl_ep = -1;
+    }
+}
+
+/* Was it the control socket that woke us (not an RX interrupt)? */
+static bool ctl_woke(const struct dpnd *d, const struct rte_epoll_event *ev, int n) {
+    for (int i = 0; i < n; i++)
+        if (ev[i].fd == d->ctl_ep)
+            return true;
+    return false;
+}
+
+/* How long dpnetd may sleep: until lwIP's next timer or the next 100 ms
+ * check when every source of work wakes it (RX interrupts, the control
+ * socket's epoll); else poll.sleep_max_us, the worst a frame may wait. */
+static uint32_t sleep_us(const struct dpnd *d, uint64_t now) {
+    const struct dpn_worker *w = d->w;
+    bool woken = w->caps.rx_intr && d->ctl_ep >= 0 && d->exc_port < 0 && !d->ctl_deferred &&
+                 d->empty_wakeups < DPND_EMPTY_WAKEUPS;
+    uint32_t us = woken ? DPND_SLEEP_MAX_US : RTE_MIN(w->cfg.sleep_max_us, DPND_SLEEP_MAX_US);
+    uint32_t timer_ms = sys_timeouts_sleeptime();
+    if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && timer_ms * 1000ull < us)
+        us = timer_ms * 1000u;
+    uint64_t check_us =
+        d->next_check_tsc > now ? (d->next_check_tsc - now) * 1000000 / rte_get_tsc_hz() : 0;
+    return woken && check_us < us ? (uint32_t)check_us + 1 : us;
+}
+
+static void idle(struct dpnd *d, uint64_t now) {
     struct dpn_worker *w = d->w;
-    uint32_t us = RTE_MIN(w->cfg.sleep_max_us, (uint32_t)DPND_SLEEP_MAX_US);
+    uint32_t us = sleep_us(d, now);
     w->st.idle_sleeps++;
     if (w->caps.rx_intr && d->empty_wakeups < DPND_EMPTY_WAKEUPS) {
         struct rte_epoll_event ev[DPN_MAX_SLOTS];
@@ -164,7 +202,7 @@ static void idle(struct dpnd *d) {
             dpn_port_intr_disable(d->port_id, q);
         if (armed && rc == 0)
             return; /* slept the whole time */
-        if (armed && rc > 0 && ++d->empty_wakeups < DPND_EMPTY_WAKEUPS)
+        if (armed && rc > 0 && (ctl_woke(d, ev, rc) || ++d->empty_wakeups < DPND_EMPTY_WAKEUPS))
             return; /* woken: the next pass reads the frames (got resets the count) */
         if (d->empty_wakeups == DPND_EMPTY_WAKEUPS) {
             DPN_LOG(WARNING, app,
@@ -235,7 +273,7 @@ static void run(struct dpnd *d) {
         } else if (idle_since == 0) {
             idle_since = now;
         } else if (now - idle_since > w->spin_tsc) {
-            idle(d);
+            idle(d, now);
             dpnd_ctl_poll(d);
         }
     }
@@ -339,6 +377,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     uint16_t pid;
     d->exc_port = -1;
     d->ctl_fd = -1;
+    d->ctl_ep = -1;
     for (unsigned k = 0; k < DPND_MAX_CONNS; k++)
         d->conns[k].fd = d->conns[k].pidfd = -1;
     if (find_port_id(cfg, &pid) != 0) {
@@ -380,6 +419,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     if ((rc = dpn_stack_start(d->w)) != 0 || (rc = dpnd_exc_open(d, cfg)) != 0 ||
         (rc = dpnd_ctl_init(d)) != 0)
         return rc;
+    ctl_wake_register(d);
     return 0;
 }
 
