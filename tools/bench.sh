@@ -389,7 +389,7 @@ tap_up() { # iface log: wait for the tap, give the kernel side its address
 }
 TKNL=("${nsT[@]}" taskset -c 0 "$A/net_latency" --kernel --server $TIP --json --timeout 100)
 L_TS="Linux client (core 0) -> echoserver standalone on net_tap (core 1, busy)"
-L_TA="Linux client (core 0) -> echoserver attached to dpnetd (worker core 1 busy; dpnetd core 0 hybrid), net_tap, software steering"
+L_TA="Linux client (core 0) -> echoserver attached to dpnetd (worker core 1 busy; dpnetd core 0 hybrid), net_tap"
 if want tap; then
   say "case 7: Linux client -> echoserver on net_tap: standalone vs attached to dpnetd"
   bg "${nsT[@]}" "$A/echoserver" --no-pci -l 1 --log-level=pmd.net.tap:error --vdev=net_tap0,iface=bt1$tag -- \
@@ -401,21 +401,27 @@ if want tap; then
     done
   fi
   stop $SA
-  DPFX=dpnb$tag; prefixes+=("$DPFX")
-  bg "${nsT[@]}" "$A/dpnetd" --no-pci -l 0 --file-prefix $DPFX --log-level=pmd.net.tap:error \
-    --vdev=net_tap0,iface=bt2$tag -- --ip $TIP/24 --queues 2 --poll hybrid >"$out/dpnetd.log" 2>&1; DPD=$LAST
-  if tap_up bt2$tag "$out/dpnetd.log" "dpnetd: serving"; then
-    bg "${nsT[@]}" "$A/echoserver" --no-pci --lcores=1@1 --proc-type=secondary --file-prefix $DPFX \
-      --log-level=pmd.net.tap:error -- --app bench --port 7 --poll busy >"$out/tap-att.log" 2>&1; WK=$LAST
-    if waitfor "$out/tap-att.log" "listening on port"; then
-      for r in $(seq $REPS); do
-        kmeasure tap_attached_tcp lat $r "$L_TA" - "${TKNL[@]}" "${LAT[@]}"
-        kmeasure tap_attached_udp lat $r "$L_TA" - "${TKNL[@]}" --udp "${LAT[@]}"
-      done
+  # Kernel steering (the default on net_tap: dpnetd off the data path) and
+  # software steering (dpnetd hands every frame over: memif's way), side by side.
+  for mode in kernel software; do
+    DPFX=dpnb$mode$tag; prefixes+=("$DPFX")
+    id=tap_attached; [ $mode = kernel ] || id=tap_attached_sw
+    bg "${nsT[@]}" "$A/dpnetd" --no-pci -l 0 --file-prefix $DPFX --log-level=pmd.net.tap:error \
+      --vdev=net_tap0,iface=bt2$tag -- --ip $TIP/24 --queues 2 --poll hybrid --steering $mode \
+      >"$out/dpnetd-$mode.log" 2>&1; DPD=$LAST
+    if tap_up bt2$tag "$out/dpnetd-$mode.log" "dpnetd: serving"; then
+      bg "${nsT[@]}" "$A/echoserver" --no-pci --lcores=1@1 --proc-type=secondary --file-prefix $DPFX \
+        --log-level=pmd.net.tap:error -- --app bench --port 7 --poll busy >"$out/tap-att-$mode.log" 2>&1; WK=$LAST
+      if waitfor "$out/tap-att-$mode.log" "listening on port"; then
+        for r in $(seq $REPS); do
+          kmeasure ${id}_tcp lat $r "$L_TA, $mode steering" - "${TKNL[@]}" "${LAT[@]}"
+          kmeasure ${id}_udp lat $r "$L_TA, $mode steering" - "${TKNL[@]}" --udp "${LAT[@]}"
+        done
+      fi
+      stop $WK
     fi
-    stop $WK
-  fi
-  stop $DPD
+    stop $DPD
+  done
 fi
 
 # Two dpnetd over memif (one per side, 2 queue pairs each, software steering),

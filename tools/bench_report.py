@@ -207,15 +207,19 @@ def main():
     L.append("| case | standalone | attached to dpnetd | attached/standalone p50 |")
     L.append("|---|---|---|---|")
     for proto in ("tcp", "udp"):
-        s, t = g("tap_standalone_" + proto), g("tap_attached_" + proto)
-        if s is None and t is None:
-            continue
-        rr = ratio(t, s, "p50")
-        L.append("| Linux client -> echoserver on net_tap, %s 64 B | %s | %s | %s |" % (
-            proto.upper(), trio(s) if s else "failed", trio(t) if t else "failed", rfmt(rr)))
-        ratios.append({"case": "net_tap %s 64 B attached vs standalone" % proto,
-                       "dpnet": "tap_attached_" + proto, "reference": "tap_standalone_" + proto,
-                       "reference_name": "standalone", "p50": rr})
+        for sw in ("", "_sw"):
+            s, t = g("tap_standalone_" + proto), g("tap_attached%s_%s" % (sw, proto))
+            if s is None and t is None:
+                continue
+            rr = ratio(t, s, "p50")
+            how = "software steering" if sw else "kernel steering"
+            L.append("| Linux client -> echoserver on net_tap, %s 64 B, %s | %s | %s | %s |" % (
+                proto.upper(), how, trio(s) if s else "failed", trio(t) if t else "failed",
+                rfmt(rr)))
+            ratios.append({"case": "net_tap %s 64 B attached (%s) vs standalone" % (proto, how),
+                           "dpnet": "tap_attached%s_%s" % (sw, proto),
+                           "reference": "tap_standalone_" + proto,
+                           "reference_name": "standalone", "p50": rr})
     m = g("memifd_tcp")
     d = g("tcp64_dpnet")
     L.append("| dpnet <-memif-> dpnet TCP 64 B, both ends attached to a dpnetd (two daemons) | %s | %s | %s |" % (
@@ -223,9 +227,10 @@ def main():
     L.append("")
     L.append("net_tap: the Linux client (net_latency --kernel, core 0) talks to the tap's kernel "
              "side; standalone: echoserver owns the tap (core 1, busy); attached: dpnetd owns it "
-             "(2 queue pairs, software steering, hybrid polling on core 0 beside the client: a "
-             "third busy process would starve one of them) and the echoserver worker (core 1, "
-             "busy) gets its frames through the daemon's ring. Two daemons over memif: each side "
+             "(2 queue pairs, hybrid polling on core 0 beside the client: a third busy process "
+             "would starve one of them) and the echoserver worker (core 1, busy) reads its own "
+             "queue (kernel steering: tun runs dpnetd's eBPF program) or gets its frames through "
+             "the daemon's ring (software steering). Two daemons over memif: each side "
              "runs dpnetd (hybrid; memif has no RX interrupt, so idle daemons back off and sleep) "
              "and one busy worker on the same core, so this row measures daemon wake-ups as "
              "much as the path; the standalone column there is case 1's dpnet row.")
