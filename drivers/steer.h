@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <rte_ip.h>
 #include <rte_jhash.h>
@@ -79,17 +80,66 @@ struct dpn_sw_target {
     uint8_t slot[DPN_MAX_SLOTS];
 };
 
+/* Connections pinned to their worker: a bare TCP SYN for a bound port
+ * records the worker it went to, and the connection's later frames follow
+ * that record whatever workers join or leave (as the kernel's flows map
+ * does in steer_tun.c). 4-way buckets under a keyed hash; in a full bucket
+ * the oldest record gives way. A record of a dead worker is wiped when its
+ * slot is released (dpn_sw_flows_forget). */
+#define DPN_SW_FLOW_BUCKETS 16384 /* x 4 = 65536 connections */
+#define DPN_SW_FLOW_WAYS 4
+struct dpn_sw_flow {
+    uint32_t saddr; /* as on the wire; 0 = empty */
+    uint32_t ports; /* source and destination port, as on the wire */
+    uint32_t stamp; /* when it was written: the oldest gives way */
+    uint8_t slot;
+};
+
 struct dpn_sw_steer {
     uint32_t ip_be;                                 /* the host's address */
     uint8_t eph_slot[DPN_MAX_SLOTS];                /* ephemeral range k -> slot, 0 = none */
     uint8_t idx[2][65536];                          /* [udp?][dst port] -> binding, 0 = none */
     struct dpn_sw_target tgt[DPN_MAX_BINDINGS + 1]; /* per binding: its workers */
+    uint32_t flow_key;                              /* the buckets' hash key (random) */
+    uint32_t flow_stamp;
+    struct dpn_sw_flow flows[DPN_SW_FLOW_BUCKETS][DPN_SW_FLOW_WAYS];
 };
+
+/* The worker a bound TCP segment goes to: its connection's record, else
+ * (a bare SYN records it) a hash of the remote address and port over the
+ * binding's workers. */
+static inline uint16_t dpn_sw_pin(struct dpn_sw_steer *s, const struct dpn_sw_target *t,
+                                  uint32_t saddr, const rte_be16_t *ports, bool syn) {
+    uint32_t pp;
+    memcpy(&pp, ports, sizeof(pp));
+    struct dpn_sw_flow *bk =
+        s->flows[rte_jhash_2words(saddr, pp, s->flow_key) & (DPN_SW_FLOW_BUCKETS - 1)];
+    int victim = -1, empty = -1;
+    unsigned oldest = 0;
+    for (unsigned i = 0; i < DPN_SW_FLOW_WAYS; i++) {
+        if (bk[i].saddr == saddr && bk[i].ports == pp && saddr != 0) {
+            if (!syn)
+                return bk[i].slot;
+            victim = (int)i; /* a new connection on the same 4-tuple: placed afresh */
+            break;
+        }
+        if (bk[i].saddr == 0)
+            empty = empty < 0 ? (int)i : empty;
+        else if (bk[oldest].saddr == 0 || (int32_t)(bk[i].stamp - bk[oldest].stamp) < 0)
+            oldest = i;
+    }
+    if (victim < 0)
+        victim = empty >= 0 ? empty : (int)oldest;
+    uint16_t slot = t->slot[rte_jhash_2words(saddr, ports[0], ports[1]) % t->n];
+    if (syn)
+        bk[victim] = (struct dpn_sw_flow){saddr, pp, ++s->flow_stamp, (uint8_t)slot};
+    return slot;
+}
 
 /* Worker slot for a frame, 0 for dpnetd itself (ARP, ICMP, fragments,
  * anything unclaimed). *bidx is the binding that matched (0 = none). The
  * worker's lwIP validates everything else. */
-static inline uint16_t dpn_sw_classify(const struct dpn_sw_steer *s, const struct rte_mbuf *m,
+static inline uint16_t dpn_sw_classify(struct dpn_sw_steer *s, const struct rte_mbuf *m,
                                        uint8_t *bidx) {
     const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
     uint32_t len = rte_pktmbuf_data_len(m);
@@ -115,17 +165,27 @@ static inline uint16_t dpn_sw_classify(const struct dpn_sw_steer *s, const struc
     if (b != 0) {
         const struct dpn_sw_target *t = &s->tgt[b];
         *bidx = b;
-        if (t->n == 1)
-            return t->slot[0];
         if (t->n == 0)
             return 0;
-        /* Same flow, same worker, as long as the set of workers is unchanged. */
-        uint32_t h = rte_jhash_2words(ip->src_addr, ports[0], dport);
-        return t->slot[h % t->n];
+        if (udp) /* same flow, same worker, as long as the set of workers is unchanged */
+            return t->n == 1 ? t->slot[0]
+                             : t->slot[rte_jhash_2words(ip->src_addr, ports[0], ports[1]) % t->n];
+        bool syn = len >= RTE_ETHER_HDR_LEN + ihl + 14 &&
+                   (((const uint8_t *)ports)[13] & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
+                       RTE_TCP_SYN_FLAG;
+        return dpn_sw_pin(s, t, ip->src_addr, ports, syn);
     }
     if (dport >= DPN_EPH_BASE)
         return s->eph_slot[(dport - DPN_EPH_BASE) / DPN_EPH_PER_SLOT];
     return 0;
+}
+
+/* Slot's worker is gone: its records go (control path: one pass). */
+static inline void dpn_sw_flows_forget(struct dpn_sw_steer *s, uint16_t slot) {
+    for (unsigned b = 0; b < DPN_SW_FLOW_BUCKETS; b++)
+        for (unsigned i = 0; i < DPN_SW_FLOW_WAYS; i++)
+            if (s->flows[b][i].saddr != 0 && s->flows[b][i].slot == slot)
+                s->flows[b][i].saddr = 0;
 }
 
 #endif

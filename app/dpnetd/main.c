@@ -22,6 +22,7 @@
 #include <rte_interrupts.h>
 #include <rte_malloc.h>
 #include <rte_memzone.h>
+#include <rte_random.h>
 
 #include "lwip/etharp.h"
 #include "lwip/timeouts.h"
@@ -400,6 +401,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     d->shm = mz->addr;
     memset(d->shm, 0, sizeof(*d->shm));
     d->sw->ip_be = rte_cpu_to_be_32(cfg->ip);
+    d->sw->flow_key = (uint32_t)rte_rand();
     if ((rc = dpnd_slots_init(d, cfg)) != 0 || (rc = dpn_worker_new(cfg, &d->w)) != 0)
         return rc;
     struct rte_mempool *pools[DPN_MAX_SLOTS];

@@ -436,6 +436,7 @@ void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {
             drop_from_binding(d, (uint8_t)b, i);
     if (d->rules != NULL)
         d->rules->forget_queue(d->port_id, i);
+    dpn_sw_flows_forget(d->sw, i);
     /* Frames still queued for it and frames it held carry its tag. */
     ring_reset(ds);
     flush_cache(d->rx_pool, ds->lcore);

@@ -27,14 +27,19 @@ static void bind_port(bool udp, uint16_t port, uint8_t b, const uint8_t *slots, 
     memcpy(S->tgt[b].slot, slots, n);
 }
 
-static uint16_t classify_tcp(uint32_t sip, uint16_t sport, uint32_t dip, uint16_t dport,
-                             uint8_t *b) {
-    struct rte_mbuf *m = unit_tcp_frame(W->pool, &W->mac, sip, dip, sport, dport, 1, 0,
-                                        RTE_TCP_SYN_FLAG, 1000, NULL, 0, NULL, 0);
+static uint16_t classify_flags(uint32_t sip, uint16_t sport, uint32_t dip, uint16_t dport,
+                               uint8_t flags, uint8_t *b) {
+    struct rte_mbuf *m = unit_tcp_frame(W->pool, &W->mac, sip, dip, sport, dport, 1, 0, flags, 1000,
+                                        NULL, 0, NULL, 0);
     ck_assert_ptr_nonnull(m);
     uint16_t slot = dpn_sw_classify(S, m, b);
     rte_pktmbuf_free(m);
     return slot;
+}
+
+static uint16_t classify_tcp(uint32_t sip, uint16_t sport, uint32_t dip, uint16_t dport,
+                             uint8_t *b) {
+    return classify_flags(sip, sport, dip, dport, RTE_TCP_SYN_FLAG, b);
 }
 
 START_TEST(test_bound_port_goes_to_its_worker) {
@@ -122,6 +127,58 @@ START_TEST(test_shared_port_spreads_flows_stably) {
 }
 END_TEST
 
+/* A connection stays on the worker that took its SYN when workers join or
+ * leave; a dead worker's connections are forgotten. */
+START_TEST(test_connections_never_move) {
+    uint8_t b, two[] = {1, 2}, three[] = {1, 2, 3}, two_left[] = {2, 3};
+    uint16_t at[600];
+    table_reset();
+    bind_port(false, 80, 9, two, 2);
+    for (uint16_t p = 0; p < 600; p++)
+        at[p] = classify_tcp(UNIT_PEER_IP, (uint16_t)(20000 + p), HOST, 80, &b);
+    bind_port(false, 80, 9, three, 3); /* a third worker joins */
+    unsigned moved = 0, to3 = 0;
+    for (uint16_t p = 0; p < 600; p++)
+        moved += classify_flags(UNIT_PEER_IP, (uint16_t)(20000 + p), HOST, 80, RTE_TCP_ACK_FLAG,
+                                &b) != at[p];
+    ck_assert_uint_eq(moved, 0);
+    for (uint16_t p = 0; p < 300; p++) /* new connections reach it */
+        to3 += classify_tcp(UNIT_PEER_IP, (uint16_t)(40000 + p), HOST, 80, &b) == 3;
+    ck_assert_uint_gt(to3, 50);
+    /* Worker 1 dies: its connections go where the hash says, the others stay. */
+    dpn_sw_flows_forget(S, 1);
+    bind_port(false, 80, 9, two_left, 2);
+    for (uint16_t p = 0; p < 600; p++) {
+        uint16_t now =
+            classify_flags(UNIT_PEER_IP, (uint16_t)(20000 + p), HOST, 80, RTE_TCP_ACK_FLAG, &b);
+        if (at[p] == 2)
+            ck_assert_uint_eq(now, 2);
+        else
+            ck_assert(now == 2 || now == 3);
+    }
+    /* A new connection on a 4-tuple seen before is placed afresh. */
+    ck_assert(classify_tcp(UNIT_PEER_IP, 20000, HOST, 80, &b) != 1);
+}
+END_TEST
+
+/* More connections than the table holds: the oldest records give way, and
+ * what fits keeps its worker. */
+START_TEST(test_full_table_keeps_the_newest) {
+    uint8_t b, two[] = {1, 2}, one[] = {2};
+    table_reset();
+    bind_port(false, 80, 9, two, 2);
+    const unsigned n = DPN_SW_FLOW_BUCKETS * DPN_SW_FLOW_WAYS + 20000;
+    for (unsigned i = 0; i < n; i++)
+        classify_tcp(RTE_IPV4(10, 1, (i >> 16) & 255, 1), (uint16_t)i, HOST, 80, &b);
+    bind_port(false, 80, 9, one, 1);
+    unsigned kept1 = 0;
+    for (unsigned i = n - 1000; i < n; i++) /* the newest thousand: still pinned */
+        kept1 += classify_flags(RTE_IPV4(10, 1, (i >> 16) & 255, 1), (uint16_t)i, HOST, 80,
+                                RTE_TCP_ACK_FLAG, &b) == 1;
+    ck_assert_uint_gt(kept1, 400); /* about half of them were on worker 1 */
+}
+END_TEST
+
 START_TEST(test_neigh_table) {
     struct dpn_neigh *t = calloc(DPN_NEIGH_SIZE, sizeof(*t));
     struct rte_ether_addr a = {{2, 0, 0, 0, 0, 1}}, b = {{2, 0, 0, 0, 0, 2}}, out;
@@ -187,6 +244,8 @@ static Suite *steer_suite(void) {
     tcase_add_test(t, test_not_ours_stays_with_the_daemon);
     tcase_add_test(t, test_ephemeral_ranges);
     tcase_add_test(t, test_shared_port_spreads_flows_stably);
+    tcase_add_test(t, test_connections_never_move);
+    tcase_add_test(t, test_full_table_keeps_the_newest);
     tcase_add_test(t, test_neigh_table);
     suite_add_tcase(s, t);
     t = tcase_create("rte_flow");
