@@ -2,7 +2,7 @@
 # dpnetd on net_tap inside a namespace, workers attached as DPDK secondaries,
 # the namespace's Linux stack as the peer. Software steering (dpnetd reads
 # every queue and hands frames to the workers' rings), which serves every
-# PMD without rules; t_ksteer.sh tests net_tap's kernel steering.
+# PMD without rules; t_steer.sh tests net_tap's kernel steering.
 source "$(dirname "$0")/lib.sh"
 
 NS=dpn-d-$TAG IFC=dd$TAG PFX=dpnd$TAG
