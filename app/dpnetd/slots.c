@@ -410,8 +410,8 @@ static void rebuild_pool(struct dpnd *d, uint16_t i) {
     struct dpnd_slot *ds = &d->slots[i];
     unsigned n = ds->pool->size, avail = rte_mempool_avail_count(ds->pool);
     rte_eth_tx_done_cleanup(d->port_id, i, 0); /* PMDs that keep sent mbufs: let go */
-    if (d->hw || avail == n)
-        return; /* all back; with hardware steering the RX queue posts this pool's mbufs */
+    if (avail == n)
+        return; /* all back (RX queues post dpnetd's RX pool, with rules too) */
     struct dpn_config cfg = d->w->cfg;
     cfg.mbufs = n;
     rte_mempool_free(ds->pool);

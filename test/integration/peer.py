@@ -653,6 +653,27 @@ def holdcheck(host, port, nbytes, hold_ms, rcvbuf):
     print(f"# hold: after the hold all {nbytes} B came back intact in {time.time() - t2:.1f} s")
 
 
+def stuff(host, port, k, nbytes, seconds):
+    """Open k connections and push up to nbytes on each without ever reading:
+    the server's echoes back up in its send buffers (it holds their mbufs).
+    Print "stuffed", keep them open for `seconds`, then close."""
+    socks = [socket.create_connection((host, port), timeout=5) for _ in range(k)]
+    blob = b"s" * 65536
+    for s in socks:
+        s.setblocking(False)
+        sent = 0
+        t_end = time.time() + 2
+        while sent < nbytes and time.time() < t_end:
+            try:
+                sent += s.send(blob[: nbytes - sent])
+            except BlockingIOError:
+                time.sleep(0.01)
+    print("stuffed", flush=True)
+    time.sleep(seconds)
+    for s in socks:
+        s.close()
+
+
 def sticky(host, port, n, deadline_s=8):
     """Open n connections and echo once on each, then for every line "echo"
     on stdin echo once more on every connection still open and report how
@@ -689,4 +710,4 @@ if __name__ == "__main__":
     {"bulk": bulk, "concurrent": concurrent, "halfclose": halfclose, "rst": rst,
      "refused": refused, "udp": udp, "hold": hold, "keeper": keeper,
      "unreach": unreach, "exhaust": exhaust, "load": load, "noread": noread,
-     "holdcheck": holdcheck, "sticky": sticky}[cmd](host, port, *rest)
+     "holdcheck": holdcheck, "sticky": sticky, "stuff": stuff}[cmd](host, port, *rest)
