@@ -13,6 +13,11 @@
  *   worker rings              dpnetd enqueues (single producer, its head and
  *                             the ring's size kept privately); the slot's
  *                             worker dequeues (single consumer).
+ *   return rings "dpnd_ret<N>" software steering: slot N's worker enqueues the
+ *                             frames of its own RX queue that are not its
+ *                             (single producer); dpnetd dequeues with its own
+ *                             tail and size and takes only mbufs of its RX
+ *                             pool that carry the worker's tag.
  *   pools "dpnd_rx"           dpnetd's RX pool; its mbufs travel to workers
  *                             through the rings and are freed by them.
  *   pools "dpnd_q<N>"         slot N's TX pool (and its RX queue's, with
@@ -29,7 +34,7 @@
 
 #include <rte_ether.h>
 
-#define DPN_ABI_VERSION 3
+#define DPN_ABI_VERSION 4
 #define DPN_SHM_NAME "dpnd_shm"
 #define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
 #define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
@@ -98,7 +103,9 @@ struct dpn_shm {
     uint16_t nb_queues;
     uint16_t mtu;
     uint8_t prefix_len;
-    uint8_t hw_steering;  /* 1: rte_flow rules, workers poll their RX queue too */
+    uint8_t hw_steering;  /* 1: rules (kernel or rte_flow) steer to the workers' queues */
+    uint8_t workers_poll; /* 1 (software steering): each worker polls its own RX queue,
+                             keeps its frames and returns the rest on its return ring */
     uint32_t ip, gateway; /* network byte order */
     struct rte_ether_addr mac;
     uint8_t tx_ip_cksum, tx_tcp_cksum, tx_udp_cksum, rx_l4_cksum;

@@ -23,6 +23,8 @@
 #include <rte_random.h>
 #include <rte_memzone.h>
 #include <rte_ring.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
 
 #include "lwip/etharp.h"
 #include "lwip/ip4.h"
@@ -35,6 +37,7 @@
 #include "neigh.h"
 #include "trace.h"
 #include "tapsig.h"
+#include "tcp_pcbs.h"
 #include "worker.h"
 
 #define CTL_TIMEOUT_S 2
@@ -197,18 +200,21 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     a->slot_id = rep.slot;
     a->token = rep.token;
     a->slot = &shm->slots[rep.slot];
-    a->poll_queue = shm->hw_steering;
+    a->poll_queue = shm->hw_steering || shm->workers_poll;
+    a->sw_poll = !shm->hw_steering && shm->workers_poll;
     a->tag = rep.tag;
     a->eph_lo = rep.eph_lo;
     a->eph_hi = rep.eph_hi;
     w->att = a;
     w->queue_id = rep.queue;
-    char pool[DPN_NAME], ring[DPN_NAME];
+    char pool[DPN_NAME], ring[DPN_NAME], ret[DPN_NAME];
     snprintf(pool, sizeof(pool), "dpnd_q%u", rep.slot);
     snprintf(ring, sizeof(ring), "dpnd_ring%u", rep.slot);
+    snprintf(ret, sizeof(ret), "dpnd_ret%u", rep.slot);
     w->pool = rte_mempool_lookup(pool);
     a->ring = rte_ring_lookup(ring);
-    if (w->pool == NULL || a->ring == NULL || a->eph_hi < a->eph_lo) {
+    a->ret = rte_ring_lookup(ret);
+    if (w->pool == NULL || a->ring == NULL || a->ret == NULL || a->eph_hi < a->eph_lo) {
         fprintf(stderr, "%s: dpnetd's pool %s or ring %s is missing\n", prog, pool, ring);
         dpn_detach(w);
         return -DPN_EIO;
@@ -218,7 +224,8 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     a->eph_next = (uint16_t)(a->eph_lo + rte_rand() % (a->eph_hi - a->eph_lo + 1u));
     /* With rules our frames come on our queue: sleep on it (net_tap), not
      * in a back-off that adds up to sleep_max_us to a frame. */
-    if (a->poll_queue && w->cfg.poll != DPN_POLL_BUSY)
+    if (a->poll_queue && !a->sw_poll &&
+        w->cfg.poll != DPN_POLL_BUSY) /* (ring frames: no wake-up) */
         w->sleep_fd = dpn_tun_queue_epoll(w->port_id, w->queue_id);
     DPN_LOG(INFO, stack,
             "attached to dpnetd (pid %d) as %s: slot %u, queue %u, ports %u-%u, sleeping on %s",
@@ -408,6 +415,53 @@ void dpn_attach_tag(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
     for (uint16_t i = 0; i < n; i++)
         for (struct rte_mbuf *s = pkts[i]; s != NULL; s = s->next)
             ((struct dpn_pbuf *)rte_mbuf_to_priv(s))->tag = w->att->tag;
+}
+
+/* Ours, of a frame on our own queue (software steering, where the PMD or
+ * the peer picked the queue): replies to our ephemeral ports, UDP to a
+ * port we hold, TCP of a connection we have. SYNs, everything else and
+ * anything odd go to dpnetd, which pins, forwards or answers. */
+static bool mine(const struct dpn_worker *w, const struct rte_mbuf *m) {
+    const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+    uint32_t len = rte_pktmbuf_data_len(m);
+    if (len < RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) ||
+        ((const struct rte_ether_hdr *)p)->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4))
+        return false;
+    const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
+    uint32_t ihl = (ip->version_ihl & 0xf) * 4u;
+    if (ip->dst_addr != rte_cpu_to_be_32(w->cfg.ip) || ihl < 20 ||
+        len < RTE_ETHER_HDR_LEN + ihl + 14 ||
+        (ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)))
+        return false;
+    const uint8_t *l4 = (const uint8_t *)ip + ihl;
+    uint16_t sport = (uint16_t)(l4[0] << 8 | l4[1]), dport = (uint16_t)(l4[2] << 8 | l4[3]);
+    if (dport >= w->att->eph_lo && dport <= w->att->eph_hi)
+        return ip->next_proto_id == IPPROTO_TCP || ip->next_proto_id == IPPROTO_UDP;
+    if (ip->next_proto_id == IPPROTO_UDP)
+        return w->udp_ports[dport] != NULL;
+    if (ip->next_proto_id != IPPROTO_TCP ||
+        (l4[13] & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) == RTE_TCP_SYN_FLAG)
+        return false;
+    return dpn_pcbs_find(ip->src_addr, sport, dport) != NULL;
+}
+
+uint16_t dpn_attach_filter(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
+    struct rte_mbuf *back[DPN_BURST * 2];
+    uint16_t keep = 0, nb = 0;
+    for (uint16_t i = 0; i < n; i++) {
+        if (mine(w, pkts[i]))
+            pkts[keep++] = pkts[i];
+        else
+            back[nb++] = pkts[i];
+    }
+    if (nb > 0) {
+        unsigned k = rte_ring_sp_enqueue_burst(w->att->ret, (void **)back, nb, NULL);
+        for (unsigned i = k; i < nb; i++) { /* dpnetd is not keeping up: TCP recovers */
+            w->st.rx_dropped++;
+            dpn_mbuf_drop(back[i]);
+        }
+    }
+    return keep;
 }
 
 /* Frames dpnetd steered to us in software. */

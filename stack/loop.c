@@ -127,8 +127,11 @@ static inline uint16_t rx_queue(struct dpn_worker *w, uint16_t q, struct rte_mbu
         DPN_TRACE(w, DPN_T_RX_DONE);
     if (unlikely(w->fault != NULL))
         n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
-    if (n > 0 && w->att != NULL)
+    if (n > 0 && w->att != NULL) {
         dpn_attach_tag(w, pkts, n);
+        if (w->att->sw_poll)
+            n = dpn_attach_filter(w, pkts, n);
+    }
     if (n > 0)
         dpn_rx_burst(w, pkts, n);
     return n;

@@ -51,7 +51,9 @@ struct dpn_attach {
     uint16_t slot_id;
     uint32_t tag; /* marks dpnetd's mbufs while we hold them (abi.h) */
     uint64_t ticks;
-    bool poll_queue; /* hardware steering: our RX queue gets frames too */
+    bool poll_queue;      /* our RX queue gets frames too (rules, or workers_poll) */
+    bool sw_poll;         /* software steering: frames of our queue that are not ours go back */
+    struct rte_ring *ret; /* ... on this ring, to dpnetd */
     uint16_t eph_next;
     uint64_t last_resolve_tsc;
     unsigned npending;
@@ -214,6 +216,9 @@ int dpn_attach(struct dpn_worker *w, const char *prog);
 void dpn_detach(struct dpn_worker *w);
 uint16_t dpn_attach_rx(struct dpn_worker *w);
 void dpn_attach_tag(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
+/* Software steering: keep the frames of our own queue that are ours, return
+ * the others to dpnetd; the count kept, compacted at the front. */
+uint16_t dpn_attach_filter(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
 void dpn_attach_tick(struct dpn_worker *w);
 err_t dpn_attach_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst);
 /* Ask dpnetd for a port; proto DPN_PROTO_TCP/UDP. Returns 0 or -DPN_E*. */

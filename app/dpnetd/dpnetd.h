@@ -40,8 +40,12 @@ struct dpnd_slot {  /* the truth; shm->slots[i] is its published copy */
     struct dpnd_conn *conn;         /* the control connection that attached it */
     uint64_t closed_tsc;            /* connection gone, process not yet: since when */
     struct rte_ring *ring;
-    struct rte_ring ring_hdr; /* the ring's header as created: restored at reset */
-    uint32_t ring_head;       /* our producer head (we are the only producer) */
+    struct rte_ring ring_hdr;        /* the ring's header as created: restored at reset */
+    uint32_t ring_head;              /* our producer head (we are the only producer) */
+    struct rte_ring *ret;            /* software steering: what the worker's queue had for others */
+    struct rte_ring ret_hdr;         /* its header as created */
+    uint32_t ret_tail;               /* our consumer tail (we are the only consumer) */
+    uint64_t ret_taken, ret_refused; /* frames taken back / pointers refused */
     struct rte_mempool *pool;
     int pidfd;                         /* -1 = none */
     struct dpn_flow_rule *eph_rule[2]; /* hardware steering of its ephemeral range: tcp, udp */
@@ -88,10 +92,15 @@ struct dpnd {
     struct dpn_shm *shm;
     uint16_t port_id;
     uint16_t nq;
-    uint16_t rx_queues;            /* queues the daemon polls: all with software steering */
-    struct dpn_tapsig *tapsig;     /* net_tap: its RX signal quieted under load (tapsig.h) */
-    int exc_port;                  /* exception path to the kernel, -1 = none */
-    bool hw;                       /* rules available: workers poll their own queues */
+    uint16_t rx_queues;          /* queues the daemon polls: all with software steering */
+    struct dpn_tapsig *tapsig;   /* net_tap: its RX signal quieted under load (tapsig.h) */
+    int exc_port;                /* exception path to the kernel, -1 = none */
+    bool hw;                     /* rules available: workers poll their own queues */
+    int idle_ep;                 /* epoll for sleeping: RX queue fds we poll + ctl_ep, -1 = none */
+    int qfd[DPN_MAX_SLOTS];      /* each RX queue's event fd (net_tap: its tun fd), -1 = none */
+    bool q_in_ep[DPN_MAX_SLOTS]; /* qfd[q] is in idle_ep */
+    uintptr_t *objs;             /* our RX pool's mbufs, sorted (return rings are checked) */
+    size_t nobj;
     const struct dpn_rules *rules; /* the kernel's or the hardware's (steer.h), NULL: software */
     struct rte_mempool *rx_pool;
     struct dpnd_slot slots[DPN_MAX_SLOTS];

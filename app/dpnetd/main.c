@@ -103,11 +103,11 @@ static void hand_over(struct dpnd *d, uint16_t slot, struct rte_mbuf **pkts, uns
     }
 }
 
-static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
-    struct rte_mbuf *pkts[DPN_BURST], *own[DPN_BURST], *to[DPN_MAX_SLOTS][DPN_BURST];
+/* Steer a burst: each frame to its worker's ring, or to our own lwIP. */
+static void steer_burst(struct dpnd *d, struct rte_mbuf **pkts, uint16_t n, bool *arp) {
+    struct rte_mbuf *own[DPN_BURST], *to[DPN_MAX_SLOTS][DPN_BURST];
     uint16_t nto[DPN_MAX_SLOTS] = {0}, nown = 0;
     uint32_t touched = 0;
-    uint16_t n = rte_eth_rx_burst(d->port_id, q, pkts, DPN_BURST);
     for (uint16_t i = 0; i < n; i++) {
         uint8_t b;
         uint16_t slot = dpn_sw_classify(d->sw, pkts[i], &b);
@@ -120,6 +120,7 @@ static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
             touched |= 1u << slot;
             d->bind[b].hits++;
         } else {
+            tag_all(pkts[i], 0); /* ours (it may come back from a worker with its tag) */
             own[nown++] = pkts[i];
             if (rte_pktmbuf_mtod(pkts[i], struct rte_ether_hdr *)->ether_type ==
                 RTE_BE16(RTE_ETHER_TYPE_ARP))
@@ -131,24 +132,99 @@ static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
         touched &= touched - 1;
         hand_over(d, slot, to[slot], nto[slot]);
     }
-    d->st.rx_pkts += n;
     d->st.to_daemon += nown;
     if (nown > 0 && d->exc_port >= 0)
         nown = dpnd_exc_divert(d, own, nown);
     if (nown > 0)
         dpn_rx_burst(d->w, own, nown);
+}
+
+/* Software steering: a live worker polls its own queue (abi.h
+ * workers_poll); dpnetd polls queue 0 and the queues of no live worker. */
+static bool polls_queue(const struct dpnd *d, uint16_t q) {
+    return q == 0 || d->hw || d->slots[q].state != DPN_SLOT_ATTACHED;
+}
+
+static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
+    struct rte_mbuf *pkts[DPN_BURST];
+    if (!polls_queue(d, q))
+        return 0;
+    uint16_t n = rte_eth_rx_burst(d->port_id, q, pkts, DPN_BURST);
+    d->st.rx_pkts += n;
+    if (n > 0)
+        steer_burst(d, pkts, n, arp);
+    return n;
+}
+
+/* Is p an mbuf of our RX pool? The ring is in shared memory: anything in it
+ * may have been written by any process. */
+static bool our_mbuf(const struct dpnd *d, const void *p) {
+    size_t lo = 0, hi = d->nobj;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (d->objs[mid] < (uintptr_t)p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < d->nobj && d->objs[lo] == (uintptr_t)p;
+}
+
+/* A worker's return ring (single producer: the worker; single consumer: us,
+ * with our own tail and the ring's size as created). Only our RX pool's
+ * mbufs that carry the worker's tag are taken; anything else is counted and
+ * left alone. */
+static uint16_t ret_take(struct dpnd *d, uint16_t slot, bool *arp) {
+    struct dpnd_slot *ds = &d->slots[slot];
+    struct rte_ring *r = ds->ret;
+    uint32_t tail = ds->ret_tail, mask = ds->ret_hdr.mask;
+    uint32_t avail = __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE) - tail;
+    if (avail == 0)
+        return 0;
+    if (avail > ds->ret_hdr.capacity)
+        avail = ds->ret_hdr.capacity;
+    if (avail > DPN_BURST)
+        avail = DPN_BURST;
+    struct rte_mbuf *pkts[DPN_BURST];
+    void **elems = (void **)&r[1];
+    uint32_t tag = dpn_tag(slot, ds->gen);
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < avail; i++) {
+        struct rte_mbuf *m = elems[(tail + i) & mask];
+        if (our_mbuf(d, m) && ((struct dpn_pbuf *)rte_mbuf_to_priv(m))->tag == tag &&
+            m->nb_segs == 1 && m->next == NULL)
+            pkts[n++] = m;
+        else
+            ds->ret_refused++;
+    }
+    tail += avail;
+    ds->ret_tail = tail;
+    __atomic_store_n(&r->cons.head, tail, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->cons.tail, tail, __ATOMIC_RELEASE);
+    ds->ret_taken += n;
+    d->st.rx_pkts += n;
+    if (n > 0)
+        steer_burst(d, pkts, n, arp);
     return n;
 }
 
 /* dpnetd sleeps at most this long whatever poll.sleep_max_us says: its
  * control socket and the 100 ms liveness checks are served from this loop. */
 #define DPND_SLEEP_MAX_US 100000u
+#define DPND_CTL_EV UINT32_MAX /* idle_ep's tag of the control socket's epoll */
 /* Wake-ups in a row on an RX interrupt with no frame behind them: the
  * interrupt source is broken (a net_tap whose interface was deleted reports
  * an error on its fd for ever), sleep on a timer instead of spinning. */
 #define DPND_EMPTY_WAKEUPS 1000
 
 static void check_port(struct dpnd *d);
+
+static void empty_wakeups_warn(struct dpnd *d) {
+    DPN_LOG(WARNING, app,
+            "port %u: its RX event keeps firing with no frame: sleeping on a timer instead",
+            d->port_id);
+    check_port(d);
+}
 
 /* The control socket's epoll sits in DPDK's per-thread epoll set beside the
  * RX interrupts, so a request wakes a sleeping dpnetd. */
@@ -163,6 +239,28 @@ static void ctl_wake_register(struct dpnd *d) {
     }
 }
 
+static void idle_ep_init(struct dpnd *d) {
+    d->idle_ep = epoll_create1(EPOLL_CLOEXEC);
+    for (uint16_t q = 0; q < DPN_MAX_SLOTS; q++) {
+        d->qfd[q] =
+            q < d->nq && d->w->caps.rx_intr ? rte_eth_dev_rx_intr_ctl_q_get_fd(d->port_id, q) : -1;
+        d->q_in_ep[q] = false;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = DPND_CTL_EV};
+    if (d->idle_ep >= 0 &&
+        (d->ctl_ep < 0 || epoll_ctl(d->idle_ep, EPOLL_CTL_ADD, d->ctl_ep, &ev) != 0)) {
+        close(d->idle_ep);
+        d->idle_ep = -1;
+    }
+    /* net_tap: we sleep on its queue fds, so its signal per frame only costs
+     * (it also went to us for every frame of the workers' queues). */
+    bool all = d->idle_ep >= 0;
+    for (uint16_t q = 0; q < d->nq; q++)
+        all = all && d->qfd[q] >= 0;
+    if (all && d->tapsig != NULL)
+        dpn_tapsig_quiet_always(d->tapsig);
+}
+
 /* Was it the control socket that woke us (not an RX interrupt)? */
 static bool ctl_woke(const struct dpnd *d, const struct rte_epoll_event *ev, int n) {
     for (int i = 0; i < n; i++)
@@ -172,12 +270,11 @@ static bool ctl_woke(const struct dpnd *d, const struct rte_epoll_event *ev, int
 }
 
 /* How long dpnetd may sleep: until lwIP's next timer or the next 100 ms
- * check when every source of work wakes it (RX interrupts, the control
- * socket's epoll); else poll.sleep_max_us, the worst a frame may wait. */
-static uint32_t sleep_us(const struct dpnd *d, uint64_t now) {
+ * check when every source of work wakes it (RX queues, the control
+ * socket); else poll.sleep_max_us, the worst a frame may wait. */
+static uint32_t sleep_us(const struct dpnd *d, uint64_t now, bool woken) {
     const struct dpn_worker *w = d->w;
-    bool woken = w->caps.rx_intr && d->ctl_ep >= 0 && d->exc_port < 0 && !d->ctl_deferred &&
-                 d->empty_wakeups < DPND_EMPTY_WAKEUPS;
+    woken = woken && d->ctl_ep >= 0 && d->exc_port < 0 && !d->ctl_deferred;
     uint32_t us = woken ? DPND_SLEEP_MAX_US : RTE_MIN(w->cfg.sleep_max_us, DPND_SLEEP_MAX_US);
     uint32_t timer_ms = sys_timeouts_sleeptime();
     if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && timer_ms * 1000ull < us)
@@ -187,32 +284,62 @@ static uint32_t sleep_us(const struct dpnd *d, uint64_t now) {
     return woken && check_us < us ? (uint32_t)check_us + 1 : us;
 }
 
+/* Our own epoll holds the fd of every queue we poll (net_tap: its tun fd,
+ * readable while frames wait; net_tap has no RX interrupt to arm) and the
+ * control socket's. False when a queue we poll has no fd (memif, null). */
+static bool idle_ep_sync(struct dpnd *d) {
+    if (d->idle_ep < 0)
+        return false;
+    for (uint16_t q = 0; q < d->rx_queues; q++) {
+        bool want = polls_queue(d, q);
+        if (want && d->qfd[q] < 0)
+            return false;
+        if (want == d->q_in_ep[q])
+            continue;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = q};
+        if (epoll_ctl(d->idle_ep, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, d->qfd[q], &ev) != 0)
+            return false;
+        d->q_in_ep[q] = want;
+    }
+    return true;
+}
+
 static void idle(struct dpnd *d, uint64_t now) {
     struct dpn_worker *w = d->w;
-    uint32_t us = sleep_us(d, now);
     w->st.idle_sleeps++;
+    if (d->empty_wakeups < DPND_EMPTY_WAKEUPS && idle_ep_sync(d)) {
+        struct epoll_event ev[DPN_MAX_SLOTS + 1];
+        uint32_t us = sleep_us(d, now, true);
+        int rc = epoll_wait(d->idle_ep, ev, RTE_DIM(ev), (int)((us + 999) / 1000));
+        bool ctl = false;
+        for (int i = 0; i < rc; i++)
+            ctl |= ev[i].data.u32 == DPND_CTL_EV;
+        if (rc > 0 && !ctl)
+            d->empty_wakeups++; /* the next pass reads the frames (got resets the count) */
+        if (d->empty_wakeups == DPND_EMPTY_WAKEUPS)
+            empty_wakeups_warn(d);
+        return;
+    }
     if (w->caps.rx_intr && d->empty_wakeups < DPND_EMPTY_WAKEUPS) {
         struct rte_epoll_event ev[DPN_MAX_SLOTS];
         bool armed = true;
         int rc = 0;
+        uint32_t us = sleep_us(d, now, true);
         for (uint16_t q = 0; q < d->rx_queues; q++)
-            armed = armed && dpn_port_intr_enable(d->port_id, q) == 0;
+            armed = armed && (!polls_queue(d, q) || dpn_port_intr_enable(d->port_id, q) == 0);
         if (armed)
             rc = rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, DPN_MAX_SLOTS, (int)((us + 999) / 1000));
         for (uint16_t q = 0; q < d->rx_queues; q++)
-            dpn_port_intr_disable(d->port_id, q);
+            if (polls_queue(d, q))
+                dpn_port_intr_disable(d->port_id, q);
         if (armed && rc == 0)
             return; /* slept the whole time */
         if (armed && rc > 0 && (ctl_woke(d, ev, rc) || ++d->empty_wakeups < DPND_EMPTY_WAKEUPS))
             return; /* woken: the next pass reads the frames (got resets the count) */
-        if (d->empty_wakeups == DPND_EMPTY_WAKEUPS) {
-            DPN_LOG(WARNING, app,
-                    "port %u: its RX interrupt keeps firing with no frame: sleeping on a "
-                    "timer instead",
-                    d->port_id);
-            check_port(d);
-        }
+        if (d->empty_wakeups == DPND_EMPTY_WAKEUPS)
+            empty_wakeups_warn(d);
     }
+    uint32_t us = sleep_us(d, now, false);
     /* tv_nsec must stay below one second (sleep_max_us may be 1000000). */
     struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
     nanosleep(&ts, NULL);
@@ -247,6 +374,9 @@ static void run(struct dpnd *d) {
             n += k;
             most = k > most ? k : most;
         }
+        for (uint16_t q = 1; q < d->nq && !d->hw; q++)
+            if (d->slots[q].state == DPN_SLOT_ATTACHED)
+                n += ret_take(d, q, &arp);
         if (d->tapsig != NULL)
             dpn_tapsig_after(d->tapsig, most, DPN_BURST);
         if (d->exc_port >= 0)
@@ -364,6 +494,7 @@ static void publish(struct dpnd *d) {
     s->tx_udp_cksum = w->caps.tx_udp_cksum;
     s->rx_l4_cksum = w->caps.rx_l4_cksum;
     s->hw_steering = d->hw;
+    s->workers_poll = !d->hw;
     snprintf(s->steering, sizeof(s->steering), "%s", steering_name(d));
     s->slots[0].state = DPN_SLOT_ATTACHED;
     s->slots[0].pid = getpid();
@@ -374,11 +505,34 @@ static void publish(struct dpnd *d) {
         __atomic_store_n(&s->magic, DPN_SHM_MAGIC, __ATOMIC_RELEASE);
 }
 
+static void note_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx) {
+    (void)mp;
+    (void)idx;
+    struct dpnd *d = arg;
+    d->objs[d->nobj++] = (uintptr_t)obj;
+}
+
+static int cmp_uptr(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Every mbuf of our RX pool, sorted: what a return ring may hold. */
+static int index_pool(struct dpnd *d) {
+    d->objs = calloc(d->rx_pool->size, sizeof(*d->objs));
+    if (d->objs == NULL)
+        return -1;
+    d->nobj = 0;
+    rte_mempool_obj_iter(d->rx_pool, note_obj, d);
+    qsort(d->objs, d->nobj, sizeof(*d->objs), cmp_uptr);
+    return 0;
+}
+
 static int setup(struct dpnd *d, struct dpn_config *cfg) {
     uint16_t pid;
     d->exc_port = -1;
     d->ctl_fd = -1;
-    d->ctl_ep = -1;
+    d->ctl_ep = d->idle_ep = -1;
     for (unsigned k = 0; k < DPND_MAX_CONNS; k++)
         d->conns[k].fd = d->conns[k].pidfd = -1;
     if (find_port_id(cfg, &pid) != 0) {
@@ -400,6 +554,8 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     }
     d->shm = mz->addr;
     memset(d->shm, 0, sizeof(*d->shm));
+    if (index_pool(d) != 0)
+        return -DPN_ENOMEM;
     d->sw->ip_be = rte_cpu_to_be_32(cfg->ip);
     d->sw->flow_key = (uint32_t)rte_rand();
     if ((rc = dpnd_slots_init(d, cfg)) != 0 || (rc = dpn_worker_new(cfg, &d->w)) != 0)
@@ -422,6 +578,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
         (rc = dpnd_ctl_init(d)) != 0)
         return rc;
     ctl_wake_register(d);
+    idle_ep_init(d);
     return 0;
 }
 

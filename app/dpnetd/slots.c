@@ -38,9 +38,12 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg) {
         snprintf(name, sizeof(name), "dpnd_ring%u", i);
         ds->ring =
             rte_ring_create(name, RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+        snprintf(name, sizeof(name), "dpnd_ret%u", i);
+        ds->ret =
+            rte_ring_create(name, RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
         ds->pool = make_pool(cfg, i);
         ds->pidfd = -1;
-        if (ds->ring == NULL || ds->pool == NULL) {
+        if (ds->ring == NULL || ds->ret == NULL || ds->pool == NULL) {
             DPN_LOG(ERR, app, "cannot create the ring or pool of slot %u: %s", i,
                     rte_strerror(rte_errno));
             return -DPN_ENOMEM;
@@ -48,6 +51,8 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg) {
         /* Its header as created: any process may scribble on the shared one. */
         ds->ring_hdr = *ds->ring;
         ds->ring_head = 0;
+        ds->ret_hdr = *ds->ret;
+        ds->ret_tail = 0;
         ds->lcore = -1;
         ds->eph_lo = (uint16_t)(DPN_EPH_BASE + i * DPN_EPH_PER_SLOT);
         ds->eph_hi = (uint16_t)(ds->eph_lo + DPN_EPH_PER_SLOT - 1);
@@ -60,6 +65,8 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg) {
 static void ring_reset(struct dpnd_slot *ds) {
     memcpy(ds->ring, &ds->ring_hdr, sizeof(ds->ring_hdr));
     ds->ring_head = 0;
+    memcpy(ds->ret, &ds->ret_hdr, sizeof(ds->ret_hdr)); /* what it held there is tagged */
+    ds->ret_tail = 0;
 }
 
 /* ---- publishing: private tables -> shared copies ---- */

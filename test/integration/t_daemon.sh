@@ -69,11 +69,13 @@ check "400 concurrent connections to the two workers echo" peer concurrent $SIP 
 # wait for them, bounded, rather than for a fixed time.
 both_steered() { [ "$(ctl workers | awk '$6=="web" && $12>0' | wc -l)" -eq 2 ]; }
 check "both workers carried connections (frames steered to each)" wait_for 10 both_steered
-# Every frame a worker got came through its own ring, and it answered on its own queue.
+# A worker received what dpnetd steered to its ring and what it kept of its
+# own queue (software steering: workers poll their queue), and answered on
+# its own queue.
 rx_is_steered() {
-  ctl workers | awk '$6=="web" {n++; if ($7 != $12 - $13) bad=1} END {exit bad || n != 2}'
+  ctl workers | awk '$6=="web" {n++; if ($7 < $12 - $13) bad=1} END {exit bad || n != 2}'
 }
-check "each worker received exactly what was steered to it" wait_for 10 rx_is_steered
+check "each worker received at least what was steered to it" wait_for 10 rx_is_steered
 ctl workers | sed 's/^/# /'
 # ...and sent on its own TX queue: the port's per-queue counter covers the worker's own.
 own_queue_tx() {
