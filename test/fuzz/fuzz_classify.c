@@ -179,6 +179,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     burst_end();
+    if (S->flow_stamp != 0) { /* connections a SYN pinned: each input starts clean */
+        memset(S->flows, 0, sizeof(S->flows));
+        S->flow_stamp = 0;
+    }
     fz_tcp_abort_all(w);
     etharp_cleanup_netif(&w->netif);
     dpn_arp_guard_clear(); /* its records would outlive lwIP's (and decide the next input) */

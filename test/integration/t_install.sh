@@ -15,6 +15,15 @@ check "dpnet.pc installed" test -n "$PC"
 check "shared and static libraries installed" \
   bash -c "ls $DEST/usr/local/lib/*/libdpnet.so $DEST/usr/local/lib/*/libdpnet.a >/dev/null"
 check "dpnet.h installed" test -f "$DEST/usr/local/include/dpnet.h"
+# The shared library exports dpnet.h's API and nothing else: not lwIP, not
+# the internals (dpnetd and the tests link the static library).
+exported=$(nm -D --defined-only "$(ls "$DEST"/usr/local/lib/*/libdpnet.so)" | awk '$2 ~ /^[TDBR]$/ {sub(/@.*/, "", $3); print $3}')
+others=$(grep -v '^dpn_' <<<"$exported" | tr '\n' ' ' || true)
+check "libdpnet.so exports only dpn_* ($(wc -l <<<"$exported") symbols; others: ${others:-none})" test -z "$others"
+undeclared=$(for f in $(grep '^dpn_' <<<"$exported" || true); do
+  grep -q "\b$f(" "$SRC/stack/dpnet.h" || echo "$f"
+done | tr '\n' ' ')
+check "... each one declared in dpnet.h (not: ${undeclared:-none})" test -z "$undeclared"
 WORK=$(mktemp -d /tmp/dpn-outside.XXXXXX); track_file "$WORK"
 # Installed under --destdir: point the .pc file's prefix there (what a real
 # install to /usr/local needs no help for).
