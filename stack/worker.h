@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,14 @@ struct dpn_udp {
 };
 
 struct dpn_worker {
-    /* hot: touched every iteration */
+    /* hot: touched every iteration or every frame, before the cold rest
+     * (the configuration alone is 16 KB) */
+    struct dpn_attach *att;     /* NULL when standalone */
+    struct dpn_fault *fault;    /* tests only: NULL unless --fault (fault.h) */
+    struct dpn_udp **udp_ports; /* bound UDP sockets by local port (rx.c's fast path) */
+    bool cookies_active;        /* SYN cookies sent lately: check ACKs (tcp_cookie.c) */
+    bool bye_parked;            /* memif peer leaving: no rx/tx burst until the link cycles */
+    bool port_gone;             /* attached: dpnetd (and so the port) went away: no burst ever */
     uint16_t port_id;
     uint16_t queue_id;
     uint16_t tx_n;
@@ -135,26 +143,23 @@ struct dpn_worker {
     unsigned nconns;
     struct dpn_conn *conn_free;
     struct dpn_conn *conn_open;
-    struct dpn_tw *tw;   /* connections in TIME_WAIT (tcp_tw.h) */
-    bool cookies_active; /* SYN cookies sent lately: check ACKs (tcp_cookie.c) */
+    struct dpn_tw *tw; /* connections in TIME_WAIT (tcp_tw.h) */
     /* memif goodbye (memif_bye.c) */
     bool bye_on;       /* the port is net_memif */
-    bool bye_parked;   /* the peer is leaving: no rx/tx burst until the link cycles */
-    bool port_gone;    /* attached: dpnetd (and so the port) went away: no burst ever */
     bool bye_saw_down; /* ... the link went down since */
     uint64_t bye_since_tsc;
     uint32_t cookie_sent_ms;
-    uint16_t tcp_eph_next;      /* standalone: next local port to try for connect */
-    int arp_hint;               /* standalone: lwIP ARP table entry dpn_l2_dst used last */
-    struct dpn_udp **udp_ports; /* bound UDP sockets by local port (rx.c's fast path) */
+    uint16_t tcp_eph_next; /* standalone: next local port to try for connect */
+    int arp_hint;          /* standalone: lwIP ARP table entry dpn_l2_dst used last */
 
     struct dpn_config cfg;
     struct rte_ether_addr mac;
     char name[16];
-    struct dpn_attach *att;  /* NULL when standalone */
-    unsigned mbufs_start;    /* free mbufs once running: the baseline at exit */
-    struct dpn_fault *fault; /* tests only: NULL unless --fault (fault.h) */
+    unsigned mbufs_start; /* free mbufs once running: the baseline at exit */
 } __rte_cache_aligned;
+_Static_assert(offsetof(struct dpn_worker, tx_pkts) < 4 * RTE_CACHE_LINE_SIZE &&
+                   offsetof(struct dpn_worker, netif) < offsetof(struct dpn_worker, cfg),
+               "the per-packet path's fields come first, the configuration after them");
 
 /* A worker's own state lives in process memory, not DPDK's shared heap:
  * an attached worker that is killed leaves nothing behind there (dpnetd
