@@ -33,6 +33,7 @@
 
 #include "abi.h"
 #include "buf.h"
+#include "fault.h"
 #include "log.h"
 #include "neigh.h"
 #include "trace.h"
@@ -466,11 +467,13 @@ uint16_t dpn_attach_filter(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_
 
 /* Frames dpnetd steered to us in software. */
 uint16_t dpn_attach_rx(struct dpn_worker *w) {
-    struct rte_mbuf *pkts[DPN_BURST];
-    unsigned n = rte_ring_sc_dequeue_burst(w->att->ring, (void **)pkts, DPN_BURST, NULL);
-    if (n > 0) {
+    struct rte_mbuf *pkts[DPN_BURST * 2]; /* room for frames fault injection adds */
+    uint16_t n = (uint16_t)rte_ring_sc_dequeue_burst(w->att->ring, (void **)pkts, DPN_BURST, NULL);
+    if (n > 0)
         DPN_TRACE(w, DPN_T_RX_DONE);
-        dpn_rx_burst(w, pkts, (uint16_t)n);
-    }
-    return (uint16_t)n;
+    if (unlikely(w->fault != NULL) && n > 0) /* every RX source, this one too */
+        n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
+    if (n > 0)
+        dpn_rx_burst(w, pkts, n);
+    return n;
 }
