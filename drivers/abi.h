@@ -65,6 +65,7 @@ struct dpn_slot_wr { /* written by the slot's worker only */
     uint32_t conns_open;
     uint32_t pending_arp; /* frames waiting for a neighbor entry */
     uint32_t parked;      /* dpnetd went away and we no longer touch the port */
+    uint32_t sleeping;    /* asleep: frames put on our ring need a write to our eventfd */
 } __rte_cache_aligned;
 
 struct dpn_slot {
@@ -130,6 +131,8 @@ enum dpn_req_type {
     DPN_REQ_RESOLVE, /* ip: ask dpnetd to ARP for a next hop */
     DPN_REQ_DETACH,
     DPN_REQ_STATS, /* the worker's own slot counters as dpnetd sees them, in msg */
+    DPN_REQ_WAKE,  /* wake.fd: the worker's eventfd, which dpnetd takes with pidfd_getfd and
+                      writes when it puts frames on the ring of a worker that sleeps */
     DPN_REQ_MAX
 };
 
@@ -162,6 +165,9 @@ struct dpn_req {
         struct {
             uint32_t ip; /* network byte order */
         } resolve;
+        struct {
+            int32_t fd; /* in the worker's process */
+        } wake;
     };
 };
 

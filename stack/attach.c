@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -155,6 +157,31 @@ static void adopt_port(struct dpn_worker *w, const struct dpn_shm *shm) {
     snprintf(w->caps.driver, sizeof(w->caps.driver), "dpnetd");
 }
 
+/* Our queue's fd (net_tap) and our eventfd in one epoll; dpnetd takes the
+ * eventfd from us (DPN_REQ_WAKE). Without a queue fd (memif, null) or
+ * without dpnetd's consent: a back-off. */
+static void setup_sleep(struct dpn_worker *w) {
+    struct dpn_attach *a = w->att;
+    int ep = dpn_tun_queue_epoll(w->port_id, w->queue_id);
+    int efd = ep >= 0 ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = efd};
+    struct dpn_req rq;
+    struct dpn_rep rep;
+    req_init(a, &rq, DPN_REQ_WAKE);
+    rq.wake.fd = efd;
+    if (efd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) != 0 || ctl_send(a, &rq, &rep) != 0) {
+        if (efd >= 0)
+            DPN_LOG(NOTICE, stack, "no wake-up from dpnetd (%s): sleeping in a back-off", rep.msg);
+        if (ep >= 0)
+            close(ep);
+        if (efd >= 0)
+            close(efd);
+        return;
+    }
+    a->wake_fd = efd;
+    w->sleep_fd = ep;
+}
+
 int dpn_attach(struct dpn_worker *w, const char *prog) {
     const struct rte_memzone *mz = rte_memzone_lookup(DPN_SHM_NAME);
     if (mz == NULL) {
@@ -223,16 +250,17 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     adopt_port(w, shm);
     w->rx_pool = rte_mempool_lookup(DPN_RX_POOL); /* frames come from dpnetd's pool */
     a->eph_next = (uint16_t)(a->eph_lo + rte_rand() % (a->eph_hi - a->eph_lo + 1u));
-    /* With rules our frames come on our queue: sleep on it (net_tap), not
-     * in a back-off that adds up to sleep_max_us to a frame. */
-    if (a->poll_queue && !a->sw_poll &&
-        w->cfg.poll != DPN_POLL_BUSY) /* (ring frames: no wake-up) */
-        w->sleep_fd = dpn_tun_queue_epoll(w->port_id, w->queue_id);
+    /* Sleep on our queue (net_tap) and on an eventfd dpnetd writes when it
+     * fills our ring, not in a back-off that adds up to sleep_max_us to a
+     * frame. */
+    a->wake_fd = -1;
+    if (w->cfg.poll != DPN_POLL_BUSY)
+        setup_sleep(w);
     DPN_LOG(INFO, stack,
             "attached to dpnetd (pid %d) as %s: slot %u, queue %u, ports %u-%u, sleeping on %s",
             shm->daemon_pid, rq.attach.app, a->slot_id, w->queue_id, a->eph_lo, a->eph_hi,
             w->cfg.poll == DPN_POLL_BUSY ? "nothing (busy)"
-            : w->sleep_fd >= 0           ? "its queue"
+            : w->sleep_fd >= 0           ? "its queue and its ring"
                                          : "a back-off");
     return 0;
 }
@@ -247,6 +275,9 @@ void dpn_detach(struct dpn_worker *w) {
     if (w->sleep_fd >= 0)
         close(w->sleep_fd);
     w->sleep_fd = -1;
+    if (a->wake_fd >= 0)
+        close(a->wake_fd);
+    a->wake_fd = -1;
     /* Give back what is still queued for us before the daemon reclaims it. */
     struct rte_mbuf *pkts[DPN_BURST];
     unsigned n;
@@ -270,6 +301,28 @@ void dpn_detach(struct dpn_worker *w) {
     close(a->ctl_fd);
     w->att = NULL;
     dpn_free(a);
+}
+
+bool dpn_attach_sleep_begin(struct dpn_worker *w) {
+    struct dpn_attach *a = w->att;
+    if (a == NULL)
+        return true;
+    __atomic_store_n(&a->slot->wr.sleeping, 1, __ATOMIC_RELAXED);
+    rte_atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with dpnetd's hand_over */
+    if (rte_ring_count(a->ring) == 0)
+        return true;
+    __atomic_store_n(&a->slot->wr.sleeping, 0, __ATOMIC_RELAXED);
+    return false;
+}
+
+void dpn_attach_sleep_end(struct dpn_worker *w) {
+    struct dpn_attach *a = w->att;
+    if (a == NULL)
+        return;
+    __atomic_store_n(&a->slot->wr.sleeping, 0, __ATOMIC_RELAXED);
+    uint64_t v;
+    ssize_t rc = read(a->wake_fd, &v, sizeof(v)); /* EAGAIN: not woken by it */
+    (void)rc;
 }
 
 int dpn_ctl_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen) {

@@ -53,9 +53,12 @@ static void idle_sleep(struct dpn_worker *w) {
     if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && timer_ms * 1000ull < max_us)
         max_us = timer_ms * 1000u;
     w->st.idle_sleeps++;
-    if (w->sleep_fd >= 0) { /* attached, our own tun queue: readable while it has frames */
-        struct epoll_event ev;
-        epoll_wait(w->sleep_fd, &ev, 1, (int)((max_us + 999) / 1000));
+    if (w->sleep_fd >= 0) { /* attached: our tun queue's fd and our wake-up eventfd */
+        if (dpn_attach_sleep_begin(w)) {
+            struct epoll_event ev;
+            epoll_wait(w->sleep_fd, &ev, 1, (int)((max_us + 999) / 1000));
+            dpn_attach_sleep_end(w);
+        }
         return;
     }
     if (w->caps.rx_intr && arm_rx_intr(w)) {

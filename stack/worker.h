@@ -55,6 +55,7 @@ struct dpn_attach {
     bool poll_queue;      /* our RX queue gets frames too (rules, or workers_poll) */
     bool sw_poll;         /* software steering: frames of our queue that are not ours go back */
     struct rte_ring *ret; /* ... on this ring, to dpnetd */
+    int wake_fd;          /* eventfd dpnetd writes when it fills our ring while we sleep */
     uint16_t eph_next;
     uint64_t last_resolve_tsc;
     unsigned npending;
@@ -224,6 +225,10 @@ void dpn_attach_tag(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
 /* Software steering: keep the frames of our own queue that are ours, return
  * the others to dpnetd; the count kept, compacted at the front. */
 uint16_t dpn_attach_filter(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
+/* Around a sleep on sleep_fd: say we sleep (false: frames came meanwhile,
+ * do not sleep), then that we are awake. */
+bool dpn_attach_sleep_begin(struct dpn_worker *w);
+void dpn_attach_sleep_end(struct dpn_worker *w);
 void dpn_attach_tick(struct dpn_worker *w);
 err_t dpn_attach_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst);
 /* Ask dpnetd for a port; proto DPN_PROTO_TCP/UDP. Returns 0 or -DPN_E*. */

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -284,6 +285,30 @@ static int do_resolve(struct dpnd *d, struct dpnd_conn *c, uint32_t ip_be) {
     return etharp_query(&d->w->netif, &a, NULL) == ERR_OK ? 0 : EAGAIN;
 }
 
+/* The worker's eventfd, taken from its process (pidfd_getfd: the pidfd is
+ * kernel-proven, and we only take what the worker names). It must be an
+ * eventfd; we make our copy non-blocking, so a full counter costs a wake-up,
+ * never a stuck daemon. */
+static int take_wake_fd(struct dpnd_slot *s, int32_t fd, struct dpn_rep *rep) {
+    if (s->pidfd < 0 || fd < 0)
+        return fail(rep, EINVAL, "%s", "no fd, or no pidfd for this worker");
+    int ours = (int)syscall(SYS_pidfd_getfd, s->pidfd, fd, 0);
+    if (ours < 0)
+        return fail(rep, errno, "cannot take the worker's fd: %s", strerror(errno));
+    char path[64], link[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", ours);
+    ssize_t k = readlink(path, link, sizeof(link) - 1);
+    if (k <= 0 || (link[k] = '\0', strcmp(link, "anon_inode:[eventfd]") != 0) ||
+        fcntl(ours, F_SETFL, O_NONBLOCK) != 0) {
+        close(ours);
+        return fail(rep, EINVAL, "%s", "the fd is not an eventfd");
+    }
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    s->wake_fd = ours;
+    return 0;
+}
+
 static int do_slot_request(struct dpnd *d, struct dpnd_conn *c, const struct dpn_req *rq,
                            struct dpn_rep *rep, bool *reply) {
     struct dpnd_slot *s = &d->slots[c->slot];
@@ -308,6 +333,8 @@ static int do_slot_request(struct dpnd *d, struct dpnd_conn *c, const struct dpn
     case DPN_REQ_DETACH:
         dpnd_slot_release(d, c->slot, "detached"); /* clears c->slot */
         return 0;
+    case DPN_REQ_WAKE:
+        return take_wake_fd(s, rq->wake.fd, rep);
     case DPN_REQ_STATS:
         snprintf(rep->msg, sizeof(rep->msg),
                  "slot %u queue %u: %" PRIu64 " frames steered to it, %" PRIu64

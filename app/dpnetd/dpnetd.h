@@ -42,6 +42,7 @@ struct dpnd_slot {  /* the truth; shm->slots[i] is its published copy */
     struct rte_ring *ring;
     struct rte_ring ring_hdr;        /* the ring's header as created: restored at reset */
     uint32_t ring_head;              /* our producer head (we are the only producer) */
+    int wake_fd;                     /* the worker's eventfd (DPN_REQ_WAKE), -1 = none */
     struct rte_ring *ret;            /* software steering: what the worker's queue had for others */
     struct rte_ring ret_hdr;         /* its header as created */
     uint32_t ret_tail;               /* our consumer tail (we are the only consumer) */

@@ -96,6 +96,18 @@ static void hand_over(struct dpnd *d, uint16_t slot, struct rte_mbuf **pkts, uns
     struct dpnd_slot *ds = &d->slots[slot];
     unsigned k = ring_put(ds, pkts, n);
     ds->ring_enq += k;
+    /* A sleeping worker sees frames on its ring only when woken: it sets
+     * `sleeping` and then looks at the ring, we publish the ring and then
+     * look at `sleeping` (a full fence on both sides). A worker that lies
+     * about it only sleeps longer. */
+    if (ds->wake_fd >= 0 && k > 0) {
+        rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&d->shm->slots[slot].wr.sleeping, __ATOMIC_RELAXED)) {
+            uint64_t one = 1;
+            ssize_t rc = write(ds->wake_fd, &one, sizeof(one));
+            (void)rc; /* EAGAIN: the counter is full, so it is awake anyway */
+        }
+    }
     if (unlikely(k < n)) { /* the worker is not keeping up: drop, TCP recovers */
         ds->ring_full += n - k;
         for (unsigned i = k; i < n; i++)

@@ -43,6 +43,7 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg) {
             rte_ring_create(name, RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
         ds->pool = make_pool(cfg, i);
         ds->pidfd = -1;
+        ds->wake_fd = -1;
         if (ds->ring == NULL || ds->ret == NULL || ds->pool == NULL) {
             DPN_LOG(ERR, app, "cannot create the ring or pool of slot %u: %s", i,
                     rte_strerror(rte_errno));
@@ -454,6 +455,9 @@ void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {
     if (ds->pidfd >= 0)
         close(ds->pidfd);
     ds->pidfd = -1;
+    if (ds->wake_fd >= 0)
+        close(ds->wake_fd);
+    ds->wake_fd = -1;
     ds->token = 0;
     if (ds->conn != NULL)
         ds->conn->slot = 0;

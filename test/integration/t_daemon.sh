@@ -145,11 +145,13 @@ check "the bulk transfer to the killed workers was reset (exit $brc)" \
 check "the connection to 'other' kept echoing throughout" wait $KEEP
 sed 's/^/# /' "$KLOG"
 now=""
-# At least the baseline: when it was read, the 'other' worker may still
-# have held a few mbufs of its 50 connections (its TIME_WAITs, its lcore's
-# cache); fewer would mean the dead workers' mbufs were lost.
-rx_back() { now=$(rx_free) && [ -n "$base" ] && [ "$now" -ge "$base" ]; }
-check "RX pool free count back to its baseline ($base)" wait_for 15 rx_back
+# Back to the baseline, less what a worker killed inside the PMD's rx_burst
+# had in its hands: workers poll their own queue, and the frames net_tap
+# has read but not yet returned carry no tag yet (at most a burst, 32, per
+# worker killed; README, Crashes). When the base was read, 'other' may
+# still have held a few mbufs of its 50 connections, so more is fine.
+rx_back() { now=$(rx_free) && [ -n "$base" ] && [ "$now" -ge "$((base - 2 * 32))" ]; }
+check "RX pool free count back to its baseline ($base, less at most 2 bursts)" wait_for 15 rx_back
 last_failed && echo "# RX pool free count now '$now'"
 ctl pools | sed 's/^/# /'
 tx_whole() { ctl pools | awk '/^dpnd_q[12] /{ if ($3 != $2) bad=1; n++ } END {exit bad || n != 2}'; }
