@@ -83,6 +83,14 @@ static inline void bpf_load_mac(struct bpf_asm *p, int reg, int32_t off, int16_t
     bpf_jump(p, BPF_JMP, BPF_JNE, BPF_REG_0, 0, fail);
 }
 
+/* r0 = the value under the key at fp+key_off in map_fd, or 0 (NULL). */
+static inline void bpf_lookup(struct bpf_asm *p, int map_fd, int16_t key_off) {
+    bpf_ld_map(p, BPF_REG_1, map_fd);
+    A_MOV_X(p, BPF_REG_2, BPF_REG_10);
+    A_ALU_K(p, BPF_ADD, BPF_REG_2, key_off);
+    A_CALL_FN(p, BPF_FUNC_map_lookup_elem);
+}
+
 /* Patch the jumps once every label is placed. */
 static inline void bpf_resolve(struct bpf_asm *p) {
     for (unsigned i = 0; i < p->n; i++)

@@ -83,10 +83,7 @@ static void pinned(struct bpf_asm *p) {
     A_LDX(p, BPF_W, BPF_REG_0, BPF_REG_10, -72);
     A_STX(p, BPF_W, BPF_REG_10, BPF_REG_0, -12);
     A_STX(p, BPF_W, BPF_REG_10, BPF_REG_8, -8);
-    bpf_ld_map(p, BPF_REG_1, T.flows);
-    A_MOV_X(p, BPF_REG_2, BPF_REG_10);
-    A_ALU_K(p, BPF_ADD, BPF_REG_2, -16);
-    A_CALL_FN(p, BPF_FUNC_map_lookup_elem);
+    bpf_lookup(p, T.flows, -16);
     bpf_jump(p, BPF_JMP, BPF_JEQ, BPF_REG_0, 0, L_UNPINNED);
     A_LDX(p, BPF_W, BPF_REG_0, BPF_REG_0, 0);
     bpf_emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
@@ -101,10 +98,7 @@ static void bound(struct bpf_asm *p) {
     A_ALU_K(p, BPF_LSH, BPF_REG_1, 16);
     A_ALU_X(p, BPF_OR, BPF_REG_1, BPF_REG_0);
     A_STX(p, BPF_W, BPF_REG_10, BPF_REG_1, -84);
-    bpf_ld_map(p, BPF_REG_1, T.binds);
-    A_MOV_X(p, BPF_REG_2, BPF_REG_10);
-    A_ALU_K(p, BPF_ADD, BPF_REG_2, -84);
-    A_CALL_FN(p, BPF_FUNC_map_lookup_elem);
+    bpf_lookup(p, T.binds, -84);
     bpf_jump(p, BPF_JMP, BPF_JEQ, BPF_REG_0, 0, L_EPH);
     A_MOV_X(p, BPF_REG_9, BPF_REG_0);
     A_LDX(p, BPF_W, BPF_REG_1, BPF_REG_9, 0); /* n */
@@ -154,10 +148,7 @@ static void ephemeral(struct bpf_asm *p) {
     A_ALU_K(p, BPF_ADD, BPF_REG_0, DPN_MAX_SLOTS);
     bpf_label(p, L_EPH_TCP);
     A_STX(p, BPF_W, BPF_REG_10, BPF_REG_0, -80);
-    bpf_ld_map(p, BPF_REG_1, T.eph);
-    A_MOV_X(p, BPF_REG_2, BPF_REG_10);
-    A_ALU_K(p, BPF_ADD, BPF_REG_2, -80);
-    A_CALL_FN(p, BPF_FUNC_map_lookup_elem);
+    bpf_lookup(p, T.eph, -80);
     bpf_jump(p, BPF_JMP, BPF_JEQ, BPF_REG_0, 0, L_RET0);
     A_LDX(p, BPF_W, BPF_REG_0, BPF_REG_0, 0);
     bpf_emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);

@@ -48,10 +48,7 @@ static void build(struct bpf_asm *p, int map_fd) {
     bpf_jump(p, BPF_JMP, BPF_JNE, BPF_REG_0, 0x02, L_RET0);
     A_LDX(p, BPF_W, BPF_REG_0, BPF_REG_10, HDR + 26); /* source address: the key */
     A_STX(p, BPF_W, BPF_REG_10, BPF_REG_0, -4);
-    bpf_ld_map(p, BPF_REG_1, map_fd);
-    A_MOV_X(p, BPF_REG_2, BPF_REG_10);
-    A_ALU_K(p, BPF_ADD, BPF_REG_2, -4);
-    A_CALL_FN(p, BPF_FUNC_map_lookup_elem);
+    bpf_lookup(p, map_fd, -4);
     bpf_jump(p, BPF_JMP, BPF_JEQ, BPF_REG_0, 0, L_NEW);
     A_MOV_X(p, BPF_REG_8, BPF_REG_0);
     A_CALL_FN(p, BPF_FUNC_ktime_get_ns);
