@@ -91,6 +91,17 @@ static inline void bpf_lookup(struct bpf_asm *p, int map_fd, int16_t key_off) {
     A_CALL_FN(p, BPF_FUNC_map_lookup_elem);
 }
 
+/* map_update_elem(map, fp + key_off, fp + value_off, BPF_ANY). */
+static inline void bpf_update(struct bpf_asm *p, int map_fd, int16_t key_off, int16_t value_off) {
+    bpf_ld_map(p, BPF_REG_1, map_fd);
+    A_MOV_X(p, BPF_REG_2, BPF_REG_10);
+    A_ALU_K(p, BPF_ADD, BPF_REG_2, key_off);
+    A_MOV_X(p, BPF_REG_3, BPF_REG_10);
+    A_ALU_K(p, BPF_ADD, BPF_REG_3, value_off);
+    A_MOV_K(p, BPF_REG_4, BPF_ANY);
+    A_CALL_FN(p, BPF_FUNC_map_update_elem);
+}
+
 /* Patch the jumps once every label is placed. */
 static inline void bpf_resolve(struct bpf_asm *p) {
     for (unsigned i = 0; i < p->n; i++)

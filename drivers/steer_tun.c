@@ -124,13 +124,7 @@ static void bound(struct bpf_asm *p) {
     A_LDX(p, BPF_B, BPF_REG_0, BPF_REG_10, -76);
     A_ALU_K(p, BPF_AND, BPF_REG_0, 0x12);
     bpf_jump(p, BPF_JMP, BPF_JNE, BPF_REG_0, 0x02, L_RETQ);
-    bpf_ld_map(p, BPF_REG_1, T.flows);
-    A_MOV_X(p, BPF_REG_2, BPF_REG_10);
-    A_ALU_K(p, BPF_ADD, BPF_REG_2, -16);
-    A_MOV_X(p, BPF_REG_3, BPF_REG_10);
-    A_ALU_K(p, BPF_ADD, BPF_REG_3, -24);
-    A_MOV_K(p, BPF_REG_4, BPF_ANY);
-    A_CALL_FN(p, BPF_FUNC_map_update_elem);
+    bpf_update(p, T.flows, -16, -24);
     bpf_label(p, L_RETQ);
     A_LDX(p, BPF_W, BPF_REG_0, BPF_REG_10, -24);
     bpf_emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);

@@ -69,13 +69,7 @@ static void build(struct bpf_asm *p, int map_fd) {
     A_CALL_FN(p, BPF_FUNC_ktime_get_ns);
     A_STX(p, BPF_DW, BPF_REG_10, BPF_REG_0, -24 + V_START);
     A_ST(p, BPF_DW, BPF_REG_10, -24 + V_COUNT, 1);
-    bpf_ld_map(p, BPF_REG_1, map_fd);
-    A_MOV_X(p, BPF_REG_2, BPF_REG_10);
-    A_ALU_K(p, BPF_ADD, BPF_REG_2, -4);
-    A_MOV_X(p, BPF_REG_3, BPF_REG_10);
-    A_ALU_K(p, BPF_ADD, BPF_REG_3, -24);
-    A_MOV_K(p, BPF_REG_4, BPF_ANY);
-    A_CALL_FN(p, BPF_FUNC_map_update_elem);
+    bpf_update(p, map_fd, -4, -24);
     bpf_ret(p, 1);
     bpf_label(p, L_RET2);
     bpf_ret(p, 2);
