@@ -325,6 +325,7 @@ static const struct field fields[] = {
     {"port", "mtu", "mtu", INT(mtu, 68, 9000, false)},
     {"port", "rx_desc", NULL, INT(rx_desc, 64, 4096, true)},
     {"port", "tx_desc", NULL, INT(tx_desc, 64, 4096, true)},
+    {"port", "syn_guard", "syn-guard", INT(syn_guard, 0, 1, false)},
     {"ip", "address", "ip", STR(set_address, "ADDR/LEN like 10.0.0.2/24")},
     {"ip", "gateway", "gw", STR(set_gateway, "an IPv4 address like 10.0.0.1")},
     {"ip", "mac", "mac", STR(set_mac, "a MAC like 02:00:00:00:00:01")},
