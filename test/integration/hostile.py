@@ -127,14 +127,18 @@ class Wire:
         self.raw(0.02)
 
     def collect(self, seconds, stop=None):
-        """Frames from dpnet as scapy packets; stop(pkt) ends early."""
+        """Frames from dpnet as scapy packets; stop(pkt) ends early, after
+        the rest of the frames read with it (a reply dpnet sent right after
+        the stop frame is often among them)."""
         out, end = [], time.time() + seconds
         while time.time() < end:
+            stopped = False
             for b in self.raw(min(0.02, max(0.0, end - time.time()))):
                 p = Ether(b)
                 out.append(p)
-                if stop is not None and stop(p):
-                    return out
+                stopped |= stop is not None and stop(p)
+            if stopped:
+                return out
         return out
 
 
@@ -199,10 +203,12 @@ class Ctx:
     def batch(self, title, cases, wait=10.0):
         """cases: (name, frames, matcher, expect) with expect True (a reply
         must come), False (none may come) or a callable(replies) -> (ok, why).
-        An echo request sent after the cases is the fence: dpnet answers
-        frames in order, so once the fence's reply is here every reply to
-        the cases has left (no fixed window that a loaded machine can
-        miss). wait bounds the wait for the fence."""
+        An echo request sent after the cases is the fence: once its reply
+        is here every reply to the cases has left, or leaves in the same
+        poll (no fixed window that a loaded machine can miss). With SYN guard
+        queues (tapsteer.h) a SYN sent before the fence sits on another
+        queue and its answer may follow the fence's by a poll: the 50 ms
+        after the fence cover that. wait bounds the wait for the fence."""
         self.w.drain()
         for _, frames, _, _ in cases:
             for f in (frames if isinstance(frames, list) else [frames]):

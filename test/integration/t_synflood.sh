@@ -79,7 +79,7 @@ SIP=10.78.0.2 PIP=10.78.0.1 SPOOF=10.78.0.99
 LOG=/tmp/dpn-sf-$TAG.log PLOG=/tmp/dpn-sf-py-$TAG.log
 track_file "$PLOG"
 new_ns "$NS"
-start_tap_server "$NS" "$IFC" $SIP/24 $PIP/24 "$LOG" --port 7 -v --syn-guard 1
+start_tap_server "$NS" "$IFC" $SIP/24 $PIP/24 "$LOG" --port 7 -v
 nsx() { ip netns exec "$NS" "$@"; }
 dpn_mac=$(grep -o 'mac [0-9A-F:]*' "$LOG" | awk '{print tolower($2)}')
 check "dpnet MAC found in the log ($dpn_mac)" test -n "$dpn_mac"

@@ -66,6 +66,7 @@ START_TEST(test_defaults) {
     ck_assert_uint_eq(c.mtu, 1500);
     ck_assert_uint_eq(c.rx_desc, 1024);
     ck_assert_uint_eq(c.tx_desc, 1024);
+    ck_assert_uint_eq(c.syn_guard, 1);
     ck_assert(!c.ip_set);
     ck_assert_uint_eq(c.ip, 0);
     ck_assert_uint_eq(c.prefix_len, 0);
