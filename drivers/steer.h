@@ -69,6 +69,12 @@ struct dpn_flow_rule *dpn_flow_add_range(uint16_t port_id, uint32_t ip_be, uint8
                                          uint16_t lo, uint16_t mask, uint16_t queue, char *why,
                                          size_t n);
 void dpn_flow_del(uint16_t port_id, struct dpn_flow_rule *r);
+/* Every frame no other rule takes goes to queue (lowest priority). net_tap
+ * needs it: tun spreads unmatched frames over all queues by a flow hash,
+ * so ARP, ICMP and unbound ports would land where nobody, or a worker that
+ * ignores them, reads. NULL with why where the PMD refuses it; ixgbe, with
+ * no RSS configured, puts unmatched frames on queue 0 by itself. */
+struct dpn_flow_rule *dpn_flow_catch_all(uint16_t port_id, uint16_t queue, char *why, size_t n);
 /* Build the pattern and actions of a rule without installing it; used by
  * dpn_flow_add and by the unit tests (rte_flow_validate). */
 int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
@@ -77,6 +83,10 @@ int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t 
 /* ---- software steering ---- */
 struct dpn_sw_target {
     uint8_t n;
+    /* The worker whose queue had the binding's rule before it went to
+     * software (a second worker joined): its connections never came by
+     * here, so segments without a record are its own. 0 = none. */
+    uint8_t owner;
     uint8_t slot[DPN_MAX_SLOTS];
 };
 
@@ -106,8 +116,8 @@ struct dpn_sw_steer {
 };
 
 /* The worker a bound TCP segment goes to: its connection's record, else
- * (a bare SYN records it) a hash of the remote address and port over the
- * binding's workers. */
+ * the binding's former rule owner, else (a bare SYN records it) a hash of
+ * the remote address and port over the binding's workers. */
 static inline uint16_t dpn_sw_pin(struct dpn_sw_steer *s, const struct dpn_sw_target *t,
                                   uint32_t saddr, const rte_be16_t *ports, bool syn) {
     uint32_t pp;
@@ -128,6 +138,8 @@ static inline uint16_t dpn_sw_pin(struct dpn_sw_steer *s, const struct dpn_sw_ta
         else if (bk[oldest].saddr == 0 || (int32_t)(bk[i].stamp - bk[oldest].stamp) < 0)
             oldest = i;
     }
+    if (!syn && t->owner != 0)
+        return t->owner;
     if (victim < 0)
         victim = empty >= 0 ? empty : (int)oldest;
     uint16_t slot = t->slot[rte_jhash_2words(saddr, ports[0], ports[1]) % t->n];

@@ -6,6 +6,7 @@
  * kernel's flower classifier. Whatever the PMD refuses, dpnetd steers in
  * software, rule by rule. Set-up and control code only. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,10 @@ static void build(struct rule_spec *r, uint32_t ip_be, uint8_t proto, uint16_t l
     r->items[0].type = RTE_FLOW_ITEM_TYPE_ETH;
     r->ip_spec.hdr.dst_addr = ip_be;
     r->ip_mask.hdr.dst_addr = RTE_BE32(0xffffffff);
+    /* The protocol too: ixgbe's 5-tuple filter takes it from the IPv4 mask
+     * only, and without it a TCP rule would also take UDP to that port. */
+    r->ip_spec.hdr.next_proto_id = proto == DPN_PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP;
+    r->ip_mask.hdr.next_proto_id = 0xff;
     r->items[1] = (struct rte_flow_item){
         .type = RTE_FLOW_ITEM_TYPE_IPV4, .spec = &r->ip_spec, .mask = &r->ip_mask};
     if (proto == DPN_PROTO_TCP) {
@@ -147,6 +152,19 @@ int dpn_flow_probe(uint16_t port_id, uint32_t ip_be, uint16_t queue, char *why, 
         return -ENOTSUP;
     dpn_flow_del(port_id, r);
     return 0;
+}
+
+struct dpn_flow_rule *dpn_flow_catch_all(uint16_t port_id, uint16_t queue, char *why, size_t n) {
+    struct rule_spec r;
+    memset(&r, 0, sizeof(r));
+    r.attr.ingress = 1;
+    r.attr.priority = 1; /* below every binding's rule (priority 0) */
+    r.items[0].type = RTE_FLOW_ITEM_TYPE_ETH;
+    r.items[1].type = RTE_FLOW_ITEM_TYPE_END;
+    r.queue.index = queue;
+    r.actions[0] = (struct rte_flow_action){.type = RTE_FLOW_ACTION_TYPE_QUEUE, .conf = &r.queue};
+    r.actions[1].type = RTE_FLOW_ACTION_TYPE_END;
+    return install(port_id, &r, why, n);
 }
 
 static void flow_forget_queue(uint16_t port_id, uint16_t queue) {

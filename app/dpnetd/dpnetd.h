@@ -59,7 +59,8 @@ struct dpnd_binding { /* the truth; shm->bindings[i] is its published copy */
     uint8_t proto;    /* 0 = unused */
     uint8_t hw;
     uint16_t port;
-    uint16_t slots; /* bit mask of the workers sharing it */
+    uint16_t slots;    /* bit mask of the workers sharing it */
+    uint8_t rule_slot; /* the one worker its rule steers to, 0 = no such rule */
     char app[DPN_APP_NAME];
     uint64_t hits;
     struct dpn_flow_rule *rule;
@@ -102,7 +103,8 @@ struct dpnd {
     bool q_in_ep[DPN_MAX_SLOTS]; /* qfd[q] is in idle_ep */
     uintptr_t *objs;             /* our RX pool's mbufs, sorted (return rings are checked) */
     size_t nobj;
-    const struct dpn_rules *rules; /* the kernel's or the hardware's (steer.h), NULL: software */
+    const struct dpn_rules *rules;   /* the kernel's or the hardware's (steer.h), NULL: software */
+    struct dpn_flow_rule *catch_all; /* rte_flow: unmatched frames to queue 0, NULL = none */
     struct rte_mempool *rx_pool;
     struct dpnd_slot slots[DPN_MAX_SLOTS];
     struct dpnd_binding bind[DPN_MAX_BINDINGS + 1];

@@ -464,6 +464,12 @@ static int choose_steering(struct dpnd *d, enum dpn_steer_mode mode) {
     if (d->rules == NULL && (mode == DPN_STEER_AUTO || mode == DPN_STEER_HARDWARE) &&
         dpn_flow_probe(d->port_id, d->sw->ip_be, 1, hwhy, sizeof(hwhy)) == 0)
         d->rules = &dpn_rules_rte_flow;
+    if (d->rules == &dpn_rules_rte_flow) {
+        d->catch_all = dpn_flow_catch_all(d->port_id, 0, hwhy, sizeof(hwhy));
+        if (d->catch_all == NULL)
+            DPN_LOG(INFO, app,
+                    "no catch-all rule (%s): unmatched frames go where the PMD puts them", hwhy);
+    }
     d->hw = d->rules != NULL;
     if (mode == DPN_STEER_HARDWARE && !d->hw) {
         fprintf(stderr, "dpnetd: steering = hardware, but port %u takes no flow rules: %s\n",
@@ -667,6 +673,7 @@ int main(int argc, char **argv) {
     dpn_tapsig_close(D.tapsig);
     if (D.rules == &dpn_rules_tun)
         dpn_tun_steer_close();
+    dpn_flow_del(D.port_id, D.catch_all);
     dpn_port_close(D.port_id);
     rte_eal_cleanup();
     return 0;

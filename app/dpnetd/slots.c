@@ -288,6 +288,14 @@ static void steer_binding(struct dpnd *d, uint8_t b) {
                     db->port, db->proto == DPN_PROTO_TCP ? "tcp" : "udp", why);
         db->hw = db->rule != NULL;
     }
+    /* A rule to one worker gives way to software when a second joins: the
+     * connections it carried never met the software table, and stay with
+     * that worker while it lives (steer.h). */
+    if (db->hw && nq == 1)
+        db->rule_slot = (uint8_t)queues[0];
+    else if (db->rule_slot != 0 && !(db->slots & (1u << db->rule_slot)))
+        db->rule_slot = 0;
+    t->owner = db->hw ? 0 : db->rule_slot;
     /* The software entry stays valid either way: frames that reach queue 0
      * before a rule takes effect still find their worker. */
     for (unsigned i = 0; i < nq; i++)

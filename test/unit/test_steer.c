@@ -161,6 +161,31 @@ START_TEST(test_connections_never_move) {
 }
 END_TEST
 
+/* A binding's rule steered to worker 1 alone, so its connections never met
+ * the software table; a second worker joins and the binding goes to
+ * software: those connections stay with worker 1, new ones spread. */
+START_TEST(test_rule_owner_keeps_its_connections) {
+    uint8_t b, two[] = {1, 2};
+    table_reset();
+    bind_port(false, 80, 9, two, 2);
+    S->tgt[9].owner = 1;
+    for (uint16_t p = 0; p < 300; p++) /* established under the rule: no record here */
+        ck_assert_uint_eq(
+            classify_flags(UNIT_PEER_IP, (uint16_t)(20000 + p), HOST, 80, RTE_TCP_ACK_FLAG, &b), 1);
+    unsigned to2 = 0;
+    uint16_t at[300];
+    for (uint16_t p = 0; p < 300; p++) { /* new connections: spread and pinned */
+        at[p] = classify_tcp(UNIT_PEER_IP, (uint16_t)(40000 + p), HOST, 80, &b);
+        to2 += at[p] == 2;
+    }
+    ck_assert_uint_gt(to2, 50);
+    for (uint16_t p = 0; p < 300; p++)
+        ck_assert_uint_eq(
+            classify_flags(UNIT_PEER_IP, (uint16_t)(40000 + p), HOST, 80, RTE_TCP_ACK_FLAG, &b),
+            at[p]);
+}
+END_TEST
+
 /* More connections than the table holds: the oldest records give way, and
  * what fits keeps its worker. */
 START_TEST(test_full_table_keeps_the_newest) {
@@ -245,6 +270,7 @@ static Suite *steer_suite(void) {
     tcase_add_test(t, test_ephemeral_ranges);
     tcase_add_test(t, test_shared_port_spreads_flows_stably);
     tcase_add_test(t, test_connections_never_move);
+    tcase_add_test(t, test_rule_owner_keeps_its_connections);
     tcase_add_test(t, test_full_table_keeps_the_newest);
     tcase_add_test(t, test_neigh_table);
     suite_add_tcase(s, t);
