@@ -87,9 +87,10 @@ static void show_flows(const struct dpn_shm *s) {
     }
     for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++)
         if (s->slots[i].state == DPN_SLOT_ATTACHED)
-            printf("%-8.16s eth / ipv4 dst %s / tcp,udp dst %u-%u -> queue %u (outgoing)\n",
-                   s->hw_steering ? s->steering : "software", ip, s->slots[i].eph_lo,
-                   s->slots[i].eph_hi, s->slots[i].queue);
+            printf("%-8.16s eth / ipv4 dst %s / tcp,udp dst %u-%u -> queue %u (outgoing%s)\n",
+                   s->hw_steering && s->slots[i].eph_rules == 3 ? s->steering : "software", ip,
+                   s->slots[i].eph_lo, s->slots[i].eph_hi, s->slots[i].queue,
+                   s->hw_steering && s->slots[i].eph_rules != 3 ? "; a rule per port in use" : "");
 }
 
 static void show_neigh(const struct dpn_shm *s) {

@@ -34,7 +34,7 @@
 
 #include <rte_ether.h>
 
-#define DPN_ABI_VERSION 4
+#define DPN_ABI_VERSION 5
 #define DPN_SHM_NAME "dpnd_shm"
 #define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
 #define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
@@ -76,6 +76,11 @@ struct dpn_slot {
     int32_t lcore;
     uint16_t queue;
     uint16_t eph_lo, eph_hi;
+    /* Bit k set: a rule steers the whole range for TCP (k = 0) or UDP (1).
+     * Unset under rules (the PMD takes no port masks: TC flower, ixgbe's
+     * 5-tuple filters), the worker asks for a rule per port (DPN_REQ_CONNECT). */
+    uint8_t eph_rules;
+    uint8_t pad8;
     char app[DPN_APP_NAME];
     char pool[DPN_NAME];
     char ring[DPN_NAME];
@@ -127,7 +132,7 @@ enum dpn_req_type {
     DPN_REQ_ATTACH = 1,
     DPN_REQ_BIND,    /* proto, port, listen */
     DPN_REQ_UNBIND,  /* proto, port */
-    DPN_REQ_CONNECT, /* proto, port (from the slot's range), remote ip/port */
+    DPN_REQ_CONNECT, /* proto, port (from the slot's range): steer replies to it by a rule */
     DPN_REQ_RESOLVE, /* ip: ask dpnetd to ARP for a next hop */
     DPN_REQ_DETACH,
     DPN_REQ_STATS, /* the worker's own slot counters as dpnetd sees them, in msg */

@@ -352,6 +352,22 @@ void dpn_ctl_unbind(struct dpn_worker *w, uint8_t proto, uint16_t port) {
     ctl_send(w->att, &rq, &rep);
 }
 
+/* Under rules that cannot cover our whole range (abi.h eph_rules), ask
+ * dpnetd for a rule for this port before its first reply can come. */
+void dpn_ctl_port_rule(struct dpn_worker *w, uint8_t proto, uint16_t port) {
+    struct dpn_attach *a = w->att;
+    if (a == NULL || !a->shm->hw_steering ||
+        (a->slot->eph_rules & (1u << (proto == DPN_PROTO_UDP))))
+        return;
+    struct dpn_req rq;
+    struct dpn_rep rep;
+    req_init(a, &rq, DPN_REQ_CONNECT);
+    rq.bind.proto = proto;
+    rq.bind.port = port;
+    if (ctl_send(a, &rq, &rep) != 0) /* dpnetd steers the port in software still */
+        DPN_LOG(DEBUG, stack, "port %u: no rule: %s", port, rep.msg);
+}
+
 uint16_t dpn_eph_port(struct dpn_worker *w) {
     struct dpn_attach *a = w->att;
     if (a == NULL)

@@ -387,6 +387,7 @@ int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct d
         conn_free(c);
         return -DPN_EADDRINUSE;
     }
+    dpn_ctl_port_rule(w, DPN_PROTO_TCP, pcb->local_port);
     ip_addr_t dst;
     ip_addr_set_ip4_u32(&dst, lwip_htonl(ip));
     err_t e = tcp_connect(pcb, &dst, port, lw_connected);

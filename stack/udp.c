@@ -87,6 +87,8 @@ int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void
     else
         e = udp_bind(u->pcb, IP4_ADDR_ANY, port);
     int rc = e == ERR_OK ? 0 : e == ERR_USE ? -DPN_EADDRINUSE : -DPN_EINVAL;
+    if (rc == 0 && port == 0 && w->att != NULL)
+        dpn_ctl_port_rule(w, DPN_PROTO_UDP, u->pcb->local_port);
     if (rc == 0 && port != 0)
         rc = dpn_ctl_bind(w, DPN_PROTO_UDP, port, false);
     if (rc != 0) {

@@ -236,6 +236,7 @@ int dpn_ctl_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen
 void dpn_ctl_unbind(struct dpn_worker *w, uint8_t proto, uint16_t port);
 /* Local port for an outgoing connection from our ephemeral range. */
 uint16_t dpn_eph_port(struct dpn_worker *w);
+void dpn_ctl_port_rule(struct dpn_worker *w, uint8_t proto, uint16_t port);
 bool dpn_attach_neigh(struct dpn_worker *w, uint32_t nh_be, struct rte_ether_addr *mac);
 
 /* The gateway for off-link destinations, else the destination itself

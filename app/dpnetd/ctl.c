@@ -324,9 +324,12 @@ static int do_slot_request(struct dpnd *d, struct dpnd_conn *c, const struct dpn
                                         : dpnd_unbind(d, c->slot, rq->bind.proto, rq->bind.port,
                                                       rep->msg, sizeof(rep->msg));
     case DPN_REQ_CONNECT:
+        if (rq->bind.proto != DPN_PROTO_TCP && rq->bind.proto != DPN_PROTO_UDP)
+            return fail(rep, EINVAL, "%s", "protocol must be TCP or UDP");
         if (rq->bind.port < s->eph_lo || rq->bind.port > s->eph_hi)
             return fail(rep, EACCES, "%s", "local port outside this worker's range");
-        return 0; /* the worker's whole range is steered to it already */
+        dpnd_port_rule(d, c->slot, rq->bind.proto, rq->bind.port);
+        return 0;
     case DPN_REQ_RESOLVE:
         *reply = false;
         return do_resolve(d, c, rq->resolve.ip);

@@ -27,6 +27,8 @@
 
 struct dpnd_conn;
 
+#define DPND_PORT_RULES 64 /* per worker and protocol */
+
 struct dpnd_slot {  /* the truth; shm->slots[i] is its published copy */
     uint32_t state; /* enum dpn_slot_state */
     uint32_t gen;
@@ -50,6 +52,11 @@ struct dpnd_slot {  /* the truth; shm->slots[i] is its published copy */
     struct rte_mempool *pool;
     int pidfd;                         /* -1 = none */
     struct dpn_flow_rule *eph_rule[2]; /* hardware steering of its ephemeral range: tcp, udp */
+    /* Where the range takes no rule: a rule per port it connects from, the
+     * last DPND_PORT_RULES per protocol (older ports fall back to software). */
+    struct dpn_flow_rule *port_rule[2][DPND_PORT_RULES];
+    uint16_t port_rule_port[2][DPND_PORT_RULES];
+    unsigned port_rule_next[2];
     uint64_t token;
     uint64_t attached_tsc;
     uint64_t ring_enq, ring_full;
@@ -157,6 +164,7 @@ void dpnd_publish_all(struct dpnd *d);
 
 /* bindings (slots.c) */
 int dpnd_bind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, char *why, size_t n);
+void dpnd_port_rule(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port);
 int dpnd_unbind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, char *why, size_t n);
 
 #endif

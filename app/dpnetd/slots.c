@@ -83,6 +83,8 @@ void dpnd_publish_slot(struct dpnd *d, uint16_t i) {
     s->queue = i;
     s->eph_lo = ds->eph_lo;
     s->eph_hi = ds->eph_hi;
+    s->eph_rules = (uint8_t)((ds->eph_rule[0] != NULL) | (ds->eph_rule[1] != NULL) << 1);
+    s->pad8 = 0;
     memcpy(s->app, ds->app, sizeof(s->app));
     snprintf(s->ring, sizeof(s->ring), "dpnd_ring%u", i);
     pool_name(s->pool, sizeof(s->pool), i);
@@ -391,6 +393,29 @@ int dpnd_unbind(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port, cha
     return 0;
 }
 
+/* An outgoing connection from port of slot's range, which no range rule
+ * covers: a rule for that port, replacing the oldest of the slot's last
+ * DPND_PORT_RULES. Whatever has no rule (refused, replaced) still reaches
+ * the worker through dpnetd's software steering of the range. */
+void dpnd_port_rule(struct dpnd *d, uint16_t slot, uint8_t proto, uint16_t port) {
+    struct dpnd_slot *ds = &d->slots[slot];
+    int k = proto == DPN_PROTO_UDP;
+    if (d->rules == NULL || ds->eph_rule[k] != NULL)
+        return;
+    for (unsigned j = 0; j < DPND_PORT_RULES; j++)
+        if (ds->port_rule[k][j] != NULL && ds->port_rule_port[k][j] == port)
+            return;
+    unsigned j = ds->port_rule_next[k]++ % DPND_PORT_RULES;
+    d->rules->del(d->port_id, ds->port_rule[k][j]);
+    char why[128];
+    ds->port_rule[k][j] =
+        d->rules->add(d->port_id, d->sw->ip_be, proto, port, &slot, 1, why, sizeof(why));
+    ds->port_rule_port[k][j] = port;
+    if (ds->port_rule[k][j] == NULL)
+        DPN_LOG(DEBUG, app, "slot %u: port %u/%s steered in software (%s)", slot, port,
+                k ? "udp" : "tcp", why);
+}
+
 /* ---- leaving and dying ---- */
 
 struct reclaim {
@@ -446,6 +471,10 @@ void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {
     for (int k = 0; k < 2 && d->rules != NULL; k++) {
         d->rules->del(d->port_id, ds->eph_rule[k]);
         ds->eph_rule[k] = NULL;
+        for (unsigned j = 0; j < DPND_PORT_RULES; j++) {
+            d->rules->del(d->port_id, ds->port_rule[k][j]);
+            ds->port_rule[k][j] = NULL;
+        }
     }
     for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++)
         if (d->bind[b].proto != 0 && (d->bind[b].slots & (1u << i)))

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# dpnetd's hardware steering (rte_flow rules, which net_tap turns into TC
+# flower rules) exercised for real: this machine's kernel has no flower, so
+# guest_hwsteer.sh runs inside a Debian-kernel guest under qemu
+# (tools/guest.sh), and its checks are reported here.
+source "$(dirname "$0")/lib.sh"
+top=$(cd "$HERE/../.." && pwd)
+OUT=$(mktemp -d /tmp/dpn-hwsteer-$TAG.XXXXXX)
+track_file "$OUT"
+rc=0
+DPNET_BUILD=$B DPNET_GUEST_LOG=$OUT/checks.log timeout 850 bash "$top/tools/guest.sh" run \
+  --timeout 800 --out "$OUT" -- "$HERE/guest_hwsteer.sh" >"$OUT/run.log" 2>&1 || rc=$?
+while IFS= read -r line; do
+  case $line in
+    "ok - "*) ok "guest: ${line#ok - }" ;;
+    "not ok - "*) not_ok "guest: ${line#not ok - }" ;;
+    "# "*) echo "$line" ;;
+  esac
+done < <(tr -d '\r' <"$OUT/checks.log" 2>/dev/null || true)
+check "the guest ran guest_hwsteer.sh to its end (exit $rc)" test "$rc" -eq 0
+if last_failed; then
+  tail -30 "$OUT/run.log" | sed 's/^/# /'
+  [ -f "$OUT/guest-console.log" ] && tail -40 "$OUT/guest-console.log" | tr -d '\r' | sed 's/^/# console: /'
+fi
+finish
