@@ -3,7 +3,7 @@
  *   dpnetctl --file-prefix PREFIX [workers|bindings|flows|neigh|stats|pools|all]
  *
  * It attaches as a read-only DPDK secondary: it reads the daemon's shared
- * memory (drivers/abi.h) and the port's counters and changes nothing. */
+ * memory (abi/abi.h) and the port's counters and changes nothing. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>

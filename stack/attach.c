@@ -1,7 +1,7 @@
 /* Attached mode: a worker that is a DPDK secondary of dpnetd. The daemon
  * owns the port, answers ARP and steers our flows to us; we get a queue
  * pair, a TX pool, a ring for software-steered frames and the neighbor
- * table, all through shared memory (drivers/abi.h). Control requests go
+ * table, all through shared memory (abi/abi.h). Control requests go
  * over our connection to dpnetd's control socket; none of them is on the
  * per-packet path except a neighbor miss, which is a one-way message while
  * the frame waits. That connection closing tells us dpnetd is gone. */

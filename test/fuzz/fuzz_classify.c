@@ -1,5 +1,5 @@
 /* libFuzzer harness of dpnetd's data path: arbitrary frames into the
- * software classifier dpn_sw_classify (drivers/steer.h) over a populated
+ * software classifier dpn_sw_classify (app/dpnetd/steer.h) over a populated
  * table, then what dpnetd's rx_queue (app/dpnetd/main.c) does with each:
  * frames for an attached worker are tagged and handed over (here: freed as
  * the worker would), frames for slot 0 go in bursts into the daemon's own

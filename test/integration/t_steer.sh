@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dpnetd's steering on net_tap, both ways: kernel steering (drivers/
+# dpnetd's steering on net_tap, both ways: kernel steering (app/dpnetd/
 # steer_tun.c: tun runs dpnetd's eBPF program to pick each frame's queue, so
 # attached workers read their own queue and dpnetd sees only ARP, ICMP and
 # unclaimed frames) and software steering (dpnetd reads every queue and

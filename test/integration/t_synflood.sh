@@ -21,7 +21,7 @@
 # queue the full ring would drop a keeper's data and a client's SYN alike
 # before any stack saw them (2026-12-02, one queue: 16/20 and 1/20 served,
 # keepers stalled). So the standalone worker opens net_tap's SYN guard
-# queues (drivers/tapsteer.h): the kernel puts every frame that is not a
+# queues (port/tapsteer.h): the kernel puts every frame that is not a
 # bare SYN on queue 0, SYNs on queue 1, and a source's SYNs past its budget
 # on queue 2, where only the flood overflows. The bar is Linux's: 20/20 and
 # every keeper echoing. SYNFLOOD_QUEUE=N paces the flood instead, as fast

@@ -1,4 +1,4 @@
-/* The SYN guard queues' steering program (drivers/tapsteer.c), run by the
+/* The SYN guard queues' steering program (port/tapsteer.c), run by the
  * kernel on frames we build (BPF_PROG_TEST_RUN): the queue it picks is the
  * program's return value. Needs root (bpf()). */
 #include <check.h>

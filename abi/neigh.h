@@ -14,10 +14,6 @@
 
 #include "abi.h"
 
-static inline unsigned dpn_neigh_hash(uint32_t ip) {
-    return rte_jhash_1word(ip, 0x6e656967) & (DPN_NEIGH_SIZE - 1);
-}
-
 /* Retries one lookup may spend on entries being written. dpnetd's update of
  * an entry takes a few stores; a sequence left odd (or moved for ever) by
  * anyone else writing the shared table must not hold the worker: after

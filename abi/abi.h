@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include <rte_ether.h>
+#include <rte_jhash.h>
 
 #define DPN_ABI_VERSION 5
 #define DPN_SHM_NAME "dpnd_shm"
@@ -55,6 +56,10 @@ struct dpn_neigh {
     struct rte_ether_addr mac;
     uint16_t valid;
 };
+/* Where ip's entry starts: both sides must probe from the same place. */
+static inline unsigned dpn_neigh_hash(uint32_t ip) {
+    return rte_jhash_1word(ip, 0x6e656967) & (DPN_NEIGH_SIZE - 1);
+}
 
 /* ---- per-worker slot ---- */
 enum dpn_slot_state { DPN_SLOT_FREE = 0, DPN_SLOT_ATTACHED = 1, DPN_SLOT_RECLAIM = 2 };
