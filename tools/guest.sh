@@ -11,7 +11,7 @@
 #       initramfs in $DPNET_GUEST_CACHE (default /var/cache/dpnet-guest).
 #       Idempotent: stamps skip what is done.
 #   tools/guest.sh run [--timeout S] [--pci] [--out DIR] [--console FILE]
-#                      [--env NAME]... -- SCRIPT [ARGS...]
+#                      [--env NAME]... [--share DIR]... -- SCRIPT [ARGS...]
 #       Boot the guest, run `bash SCRIPT ARGS` there (as root, chrooted into
 #       this machine's root, in the caller's directory), power off. Exit
 #       status: the script's, 124 on timeout (default 600 s), 125 when the
@@ -22,7 +22,10 @@
 #       needed.
 #
 # The guest's /tmp, /run, /root and /dev/shm are its own (tmpfs): it does
-# not see the host's files there, except in DIR. A SCRIPT there is copied.
+# not see the host's files there, except in DIR, in every --share DIR
+# (read-only, at the same path) and in the caller's directory, which is
+# shared that way too (a checkout and build under /tmp work). A SCRIPT
+# elsewhere there is copied.
 #
 # Inside the guest the script gets PATH, the caller's DPNET_* variables,
 # ASAN_OPTIONS/UBSAN_OPTIONS, any --env NAME, and:
@@ -138,6 +141,12 @@ mount -t tmpfs -o mode=700 tmpfs $R/root
 C=$R/run/dpnet-guest/ctl
 mkdir -p $C
 mount -t 9p -o $o9p ctl $C || die "cannot mount the control share"
+# The caller's directories the guest's tmpfs would hide, read-only at the
+# same path (before the output share, which may lie inside one).
+while read -r tag dir; do
+  mkdir -p "$R$dir" 2>/dev/null
+  mount -t 9p -o $o9p,cache=loose,ro "$tag" "$R$dir" || die "cannot mount the share $dir"
+done <$C/shares
 OUT=$(cat $C/outdir)
 mkdir -p "$R$OUT" 2>/dev/null
 mount -t 9p -o $o9p out "$R$OUT" || die "cannot mount the output share on $OUT"
@@ -307,7 +316,7 @@ free_port() {
 qpath() { printf '%s' "${1//,/,,}"; } # qemu option values double their commas
 
 cmd_run() {
-  local timeout=600 pci=0 out="" console="" extra_env=()
+  local timeout=600 pci=0 out="" console="" extra_env=() shares=()
   while [ $# -gt 0 ]; do
     case $1 in
       --timeout) timeout=$2; shift 2 ;;
@@ -317,6 +326,7 @@ cmd_run() {
       --out=*) out=${1#*=}; shift ;;
       --console) console=$2; shift 2 ;;
       --env) extra_env+=("$2"); shift 2 ;;
+      --share) shares+=("$2"); shift 2 ;;
       --) shift; break ;;
       [!-]*) break ;;
       *) die "run: unknown option $1 (usage: run [--timeout S] [--pci] [--out DIR] [--console FILE] [--env NAME]... -- SCRIPT [ARGS...])" ;;
@@ -341,15 +351,32 @@ cmd_run() {
   if [ -z "$out" ]; then out=$(mktemp -d /tmp/dpnet-guest-out.XXXXXX); else mkdir -p "$out"; fi
   out=$(realpath "$out")
   [ "$out" != / ] || die "run: --out cannot be /"
-  # The guest has its own /tmp, /run and /root (tmpfs): a script there is
-  # invisible to it unless it is in the output directory. Run a copy.
-  local gscript=$script
-  case $script in
-    "$out"/*) ;;
-    /tmp/* | /run/* | /var/run/* | /root/* | /dev/*)
-      gscript=/run/dpnet-guest/ctl/script/$(basename "$script")
-      say "note: the guest does not see $script (its $(cut -d/ -f2 <<<"$script") is its own): running a copy" ;;
-  esac
+  # The guest has its own /tmp, /run and /root (tmpfs): what the caller
+  # needs from there comes as read-only shares at the same path, the
+  # caller's directory among them.
+  local hidden=() x
+  for x in "$PWD" "${shares[@]}"; do
+    [ -d "$x" ] || die "run: --share $x: no such directory"
+    x=$(realpath "$x")
+    case $x in
+      /tmp/* | /run/* | /var/run/* | /root/*)
+        [[ $x != *[[:space:]]* ]] || die "run: cannot share $x (white space in the path)"
+        hidden+=("$x") ;;
+    esac
+  done
+  # A script there is invisible to the guest unless it is in the output
+  # directory or a share. Run a copy.
+  local gscript=$script seen=0
+  for x in "$out" "${hidden[@]}"; do
+    case $script in "$x"/*) seen=1 ;; esac
+  done
+  if [ $seen = 0 ]; then
+    case $script in
+      /tmp/* | /run/* | /var/run/* | /root/* | /dev/*)
+        gscript=/run/dpnet-guest/ctl/script/$(basename "$script")
+        say "note: the guest does not see $script (its $(cut -d/ -f2 <<<"$script") is its own): running a copy" ;;
+    esac
+  fi
   [ -n "$console" ] || console=$out/guest-console.log
   : >"$console"
   console=$(realpath "$console")
@@ -364,6 +391,13 @@ cmd_run() {
   # The job: what stage 2 sources. printf %q keeps any value intact.
   if [ "$gscript" != "$script" ]; then mkdir "$ctl/script"; cp "$script" "$ctl/script/"; fi
   echo "$out" >"$ctl/outdir"
+  : >"$ctl/shares"
+  local k=0
+  for x in "${hidden[@]}"; do
+    awk -v d="$x" '$2 == d { f = 1 } END { exit !f }' "$ctl/shares" && continue
+    echo "sh$k $x" >>"$ctl/shares"
+    k=$((k + 1))
+  done
   # Stage 2 is this script, as a copy: a checkout under /tmp is not
   # visible in the guest.
   cp "$SELF" "$ctl/guest.sh"
@@ -396,6 +430,11 @@ cmd_run() {
     -device virtio-9p-pci,fsdev=ctl,mount_tag=ctl
     -fsdev "local,id=out,path=$(qpath "$out"),security_model=none,multidevs=remap"
     -device virtio-9p-pci,fsdev=out,mount_tag=out)
+  local tag dir
+  while read -r tag dir; do
+    qargs+=(-fsdev "local,id=$tag,path=$(qpath "$dir"),security_model=none,readonly=on,multidevs=remap"
+      -device "virtio-9p-pci,fsdev=$tag,mount_tag=$tag")
+  done <"$ctl/shares"
   if [ "$pci" -eq 1 ]; then
     # Two NICs wired back to back inside this qemu, over loopback TCP.
     local port

@@ -8,8 +8,10 @@ top=$(cd "$HERE/../.." && pwd)
 OUT=$(mktemp -d /tmp/dpn-hwsteer-$TAG.XXXXXX)
 track_file "$OUT"
 rc=0
-DPNET_BUILD=$B DPNET_GUEST_LOG=$OUT/checks.log timeout 850 bash "$top/tools/guest.sh" run \
-  --timeout 800 --out "$OUT" -- "$HERE/guest_hwsteer.sh" >"$OUT/run.log" 2>&1 || rc=$?
+# The checkout and the build are shared with the guest even where its own
+# tmpfs would hide them (a clone under /tmp).
+(cd "$top" && DPNET_BUILD=$B DPNET_GUEST_LOG=$OUT/checks.log timeout 850 bash tools/guest.sh run \
+  --timeout 800 --out "$OUT" --share "$B" -- "$HERE/guest_hwsteer.sh" >"$OUT/run.log" 2>&1) || rc=$?
 while IFS= read -r line; do
   case $line in
     "ok - "*) ok "guest: ${line#ok - }" ;;
