@@ -23,7 +23,7 @@
 #
 #   tools/bench.sh [--quick] [--cases LIST]   DPNET_BUILD=DIR (default build/), BENCH_OUT=DIR
 # --cases: a comma-separated subset of lat (1, 2 and the noise probe), floor,
-# size, tput, conns (4b), cps, bulk, tap, memifd (7b), http; default all. A
+# size, tput, conns (4b), cps, bulk, tap, memifd (7b), guest (7c), http; default all. A
 # subset reports to bench/tmp/cases-LIST/ (not committed) unless BENCH_OUT.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +32,7 @@ say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { say "error: $*" >&2; exit 1; }
 
 QUICK=0
-ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,memifd,http
+ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,memifd,guest,http
 CASES=$ALL_CASES
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -422,6 +422,28 @@ if want tap; then
     fi
     stop $DPD
   done
+fi
+
+# Inside a Debian-kernel guest (tools/guest.sh; TC flower there): the same
+# Linux client -> attached echoserver with hardware rules and with software
+# steering. Software emulation: only the ratio of the two means anything.
+if want guest; then
+  say "case 7c: in a Debian-kernel guest (qemu, software emulation): hardware rules vs software steering"
+  G=$out/raw/guest; mkdir -p "$G"
+  if DPNET_BUILD=$B DPNET_BENCH_OUT=$G DPNET_BENCH_REPS=$REPS \
+      DPNET_BENCH_COUNT=$([ "$QUICK" = 1 ] && echo 500 || echo 2000) \
+      timeout 900 bash "$top/tools/guest.sh" run --timeout 800 --out "$G" --share "$B" -- "$top/tools/bench_guest.sh" \
+      >"$out/guest.log" 2>&1; then
+    for f in "$G"/guest_*.r*.out; do
+      [ -s "$f" ] || continue
+      b=$(basename "$f" .out); id=${b%.r*}; r=${b##*.r}
+      how="hardware rules (rte_flow on TC flower)"; [ "${id#guest_sw}" = "$id" ] || how="software steering"
+      record "$id" lat "$r" "$f" - "guest (qemu TCG): Linux client -> echoserver attached to dpnetd on net_tap, $how"
+      say "  $id run $r: $(summ lat "$f")"
+    done
+  else
+    say "  guest run FAILED: $(tail -3 "$out/guest.log" | tr '\n' ' ')"
+  fi
 fi
 
 # Two dpnetd over memif (one per side, 2 queue pairs each, software steering),

@@ -234,9 +234,21 @@ def main():
              "runs dpnetd (hybrid; memif has no RX interrupt, so idle daemons back off and sleep) "
              "and one busy worker on the same core, so this row measures daemon wake-ups as "
              "much as the path; the standalone column there is case 1's dpnet row.")
+    for proto in ("tcp", "udp"):
+        hw, sw = g("guest_hw_" + proto), g("guest_sw_" + proto)
+        if hw is None and sw is None:
+            continue
+        rr = ratio(hw, sw, "p50")
+        L.append("| guest (qemu, software emulation), Linux client -> attached echoserver on net_tap, "
+                 "%s 64 B: software steering / hardware rules (rte_flow on TC flower) | %s | %s | %s |" % (
+                     proto.upper(), trio(sw) if sw else "failed", trio(hw) if hw else "failed",
+                     rfmt(rr)))
+        ratios.append({"case": "guest net_tap %s 64 B hardware rules vs software steering" % proto,
+                       "dpnet": "guest_hw_" + proto, "reference": "guest_sw_" + proto,
+                       "reference_name": "software steering", "p50": rr})
     L.append("")
     if not shown(["tap_standalone_tcp", "tap_standalone_udp", "tap_attached_tcp",
-                  "tap_attached_udp", "memifd_tcp"]):
+                  "tap_attached_udp", "memifd_tcp", "guest_hw_tcp", "guest_sw_tcp"]):
         del L[mark:]
 
     mark = len(L)
