@@ -23,7 +23,8 @@
 #
 #   tools/bench.sh [--quick] [--cases LIST]   DPNET_BUILD=DIR (default build/), BENCH_OUT=DIR
 # --cases: a comma-separated subset of lat (1, 2 and the noise probe), floor,
-# size, tput, conns (4b), cps, bulk, tap, memifd (7b), guest (7c), http; default all. A
+# size, tput, conns (4b), cps, bulk, tap, workers (7d), memifd (7b), guest (7c), http;
+# default all. A
 # subset reports to bench/tmp/cases-LIST/ (not committed) unless BENCH_OUT.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +33,7 @@ say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { say "error: $*" >&2; exit 1; }
 
 QUICK=0
-ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,memifd,guest,http
+ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,workers,memifd,guest,http
 CASES=$ALL_CASES
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -422,6 +423,43 @@ if want tap; then
     fi
     stop $DPD
   done
+fi
+
+# One application, one worker and then two, behind dpnetd on net_tap
+# (kernel steering): a Linux client with 64 connections x 8 in flight. The
+# two workers share core 1 (the client has core 0, dpnetd sleeps beside it),
+# so the second adds no CPU: what counts is that requests/s does not drop,
+# that the connections spread and that dpnetd sees none of the frames.
+if want workers; then
+  say "case 7d: requests/s through dpnetd (kernel steering, net_tap): one worker vs two of one application"
+  DPFX=dpnbw$tag; prefixes+=("$DPFX")
+  bg "${nsT[@]}" "$A/dpnetd" --no-pci -l 0 --file-prefix $DPFX --log-level=pmd.net.tap:error \
+    --vdev=net_tap0,iface=bt3$tag -- --ip $TIP/24 --queues 3 --poll hybrid >"$out/dpnetd-w.log" 2>&1; DPD=$LAST
+  if tap_up bt3$tag "$out/dpnetd-w.log" "dpnetd: serving"; then
+    WKS=()
+    # Workers of one application share its secret (dpnetd refuses a stranger).
+    export DPNET_APP_SECRET
+    DPNET_APP_SECRET=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    wctl() { "$A/dpnetctl" --file-prefix $DPFX "$@"; }
+    for n in 1 2; do
+      bg "${nsT[@]}" "$A/echoserver" --no-pci --lcores=$n@1 --proc-type=secondary --file-prefix $DPFX \
+        --log-level=pmd.net.tap:error -- --app bench --port 7 --poll hybrid >"$out/tap-w$n.log" 2>&1
+      WKS+=("$LAST")
+      waitfor "$out/tap-w$n.log" "listening on port" || break
+      for r in $(seq $REPS); do
+        d0=$(wctl stats | sed -n 's/^dpnetd: rx \([0-9]*\) frames.*/\1/p')
+        w0=($(wctl workers | awk 'NR > 1 && NF > 5 { print $7 }'))
+        kmeasure workers${n}_tput rate $r "Linux client (core 0, 64 conns x 8) -> $n echoserver worker(s) of one application on core 1, dpnetd kernel steering, net_tap" - \
+          "${TKNL[@]}" --conns 64 --pipeline 8 "${TP[@]}"
+        d1=$(wctl stats | sed -n 's/^dpnetd: rx \([0-9]*\) frames.*/\1/p')
+        w1=($(wctl workers | awk 'NR > 1 && NF > 5 { print $7 }'))
+        spread=""; for i in "${!w1[@]}"; do spread+=" +$((w1[i] - ${w0[i]:-0}))"; done
+        say "  workers$n run $r: dpnetd rx +$((d1 - d0)) frames; frames received per worker:$spread"
+      done
+    done
+    for w in "${WKS[@]}"; do stop $w; done
+  fi
+  stop $DPD
 fi
 
 # Inside a Debian-kernel guest (tools/guest.sh; TC flower there): the same

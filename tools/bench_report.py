@@ -224,16 +224,16 @@ def main():
     d = g("tcp64_dpnet")
     L.append("| dpnet <-memif-> dpnet TCP 64 B, both ends attached to a dpnetd (two daemons) | %s | %s | %s |" % (
         trio(d) if d else "-", trio(m) if m else "did not run / failed", rfmt(ratio(m, d, "p50"))))
-    L.append("")
-    L.append("net_tap: the Linux client (net_latency --kernel, core 0) talks to the tap's kernel "
-             "side; standalone: echoserver owns the tap (core 1, busy); attached: dpnetd owns it "
-             "(2 queue pairs, hybrid polling on core 0 beside the client: a third busy process "
-             "would starve one of them) and the echoserver worker (core 1, busy) reads its own "
-             "queue (kernel steering: tun runs dpnetd's eBPF program) or gets its frames through "
-             "the daemon's ring (software steering). Two daemons over memif: each side "
-             "runs dpnetd (hybrid; memif has no RX interrupt, so idle daemons back off and sleep) "
-             "and one busy worker on the same core, so this row measures daemon wake-ups as "
-             "much as the path; the standalone column there is case 1's dpnet row.")
+    w1, w2 = g("workers1_tput"), g("workers2_tput")
+    if w1 is not None or w2 is not None:
+        rr = ratio(w2, w1, "rate")
+        L.append("| requests/s, Linux client 64 conns x 8 -> echoserver attached to dpnetd (kernel "
+                 "steering, net_tap): one worker / two workers of one application on one core | "
+                 "%s | %s | %s |" % (rate_fmt(w1.get("rate")) + "/s" if w1 else "failed",
+                                     rate_fmt(w2.get("rate")) + "/s" if w2 else "failed",
+                                     rfmt(rr)))
+        ratios.append({"case": "requests/s, two workers vs one", "dpnet": "workers2_tput",
+                       "reference": "workers1_tput", "reference_name": "one worker", "rate": rr})
     for proto in ("tcp", "udp"):
         hw, sw = g("guest_hw_" + proto), g("guest_sw_" + proto)
         if hw is None and sw is None:
@@ -247,8 +247,20 @@ def main():
                        "dpnet": "guest_hw_" + proto, "reference": "guest_sw_" + proto,
                        "reference_name": "software steering", "p50": rr})
     L.append("")
+    L.append("net_tap: the Linux client (net_latency --kernel, core 0) talks to the tap's kernel "
+             "side; standalone: echoserver owns the tap (core 1, busy); attached: dpnetd owns it "
+             "(2 queue pairs, hybrid polling on core 0 beside the client: a third busy process "
+             "would starve one of them) and the echoserver worker (core 1, busy) reads its own "
+             "queue (kernel steering: tun runs dpnetd's eBPF program) or gets its frames through "
+             "the daemon's ring (software steering). Two daemons over memif: each side "
+             "runs dpnetd (hybrid; memif has no RX interrupt, so idle daemons back off and sleep) "
+             "and one busy worker on the same core, so this row measures daemon wake-ups as "
+             "much as the path; the standalone column there is case 1's dpnet row. Two workers: "
+             "both on core 1 beside each other (the client has core 0).")
+    L.append("")
     if not shown(["tap_standalone_tcp", "tap_standalone_udp", "tap_attached_tcp",
-                  "tap_attached_udp", "memifd_tcp", "guest_hw_tcp", "guest_sw_tcp"]):
+                  "tap_attached_udp", "memifd_tcp", "guest_hw_tcp", "guest_sw_tcp",
+                  "workers1_tput", "workers2_tput"]):
         del L[mark:]
 
     mark = len(L)
