@@ -258,7 +258,8 @@ static void drop(struct dpn_worker *w, struct rte_mbuf *m) {
 }
 
 bool dpn_arp_guard_input(struct dpn_worker *w, struct rte_mbuf *m) {
-    if (w->att != NULL || rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(struct rte_arp_hdr))
+    if (!w->env->own_arp ||
+        rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + sizeof(struct rte_arp_hdr))
         return true; /* attached: netif.c drops ARP; short: ethernet_input does */
     const struct rte_arp_hdr *a =
         rte_pktmbuf_mtod_offset(m, const struct rte_arp_hdr *, RTE_ETHER_HDR_LEN);

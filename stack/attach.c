@@ -234,6 +234,8 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     a->eph_lo = rep.eph_lo;
     a->eph_hi = rep.eph_hi;
     w->att = a;
+    w->env = &dpn_env_attached;
+    w->poll_queue = a->poll_queue;
     w->queue_id = rep.queue;
     char pool[DPN_NAME], ring[DPN_NAME], ret[DPN_NAME];
     snprintf(pool, sizeof(pool), "dpnd_q%u", rep.slot);
@@ -303,10 +305,8 @@ void dpn_detach(struct dpn_worker *w) {
     dpn_free(a);
 }
 
-bool dpn_attach_sleep_begin(struct dpn_worker *w) {
+static bool attach_sleep_begin(struct dpn_worker *w) {
     struct dpn_attach *a = w->att;
-    if (a == NULL)
-        return true;
     __atomic_store_n(&a->slot->wr.sleeping, 1, __ATOMIC_RELAXED);
     rte_atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with dpnetd's hand_over */
     if (rte_ring_count(a->ring) == 0)
@@ -315,19 +315,15 @@ bool dpn_attach_sleep_begin(struct dpn_worker *w) {
     return false;
 }
 
-void dpn_attach_sleep_end(struct dpn_worker *w) {
+static void attach_sleep_end(struct dpn_worker *w) {
     struct dpn_attach *a = w->att;
-    if (a == NULL)
-        return;
     __atomic_store_n(&a->slot->wr.sleeping, 0, __ATOMIC_RELAXED);
     uint64_t v;
     ssize_t rc = read(a->wake_fd, &v, sizeof(v)); /* EAGAIN: not woken by it */
     (void)rc;
 }
 
-int dpn_ctl_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen) {
-    if (w->att == NULL)
-        return 0;
+static int attach_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen) {
     struct dpn_req rq;
     struct dpn_rep rep;
     req_init(w->att, &rq, DPN_REQ_BIND);
@@ -341,9 +337,7 @@ int dpn_ctl_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen
     return rc;
 }
 
-void dpn_ctl_unbind(struct dpn_worker *w, uint8_t proto, uint16_t port) {
-    if (w->att == NULL)
-        return;
+static void attach_unbind(struct dpn_worker *w, uint8_t proto, uint16_t port) {
     struct dpn_req rq;
     struct dpn_rep rep;
     req_init(w->att, &rq, DPN_REQ_UNBIND);
@@ -354,10 +348,9 @@ void dpn_ctl_unbind(struct dpn_worker *w, uint8_t proto, uint16_t port) {
 
 /* Under rules that cannot cover our whole range (abi.h eph_rules), ask
  * dpnetd for a rule for this port before its first reply can come. */
-void dpn_ctl_port_rule(struct dpn_worker *w, uint8_t proto, uint16_t port) {
+static void attach_eph_used(struct dpn_worker *w, uint8_t proto, uint16_t port) {
     struct dpn_attach *a = w->att;
-    if (a == NULL || !a->shm->hw_steering ||
-        (a->slot->eph_rules & (1u << (proto == DPN_PROTO_UDP))))
+    if (!a->shm->hw_steering || (a->slot->eph_rules & (1u << (proto == DPN_PROTO_UDP))))
         return;
     struct dpn_req rq;
     struct dpn_rep rep;
@@ -368,10 +361,8 @@ void dpn_ctl_port_rule(struct dpn_worker *w, uint8_t proto, uint16_t port) {
         DPN_LOG(DEBUG, stack, "port %u: no rule: %s", port, rep.msg);
 }
 
-uint16_t dpn_eph_port(struct dpn_worker *w) {
+static uint16_t attach_eph_port(struct dpn_worker *w) {
     struct dpn_attach *a = w->att;
-    if (a == NULL)
-        return 0; /* lwIP picks */
     uint16_t p = a->eph_next;
     a->eph_next = p >= a->eph_hi ? a->eph_lo : (uint16_t)(p + 1);
     return p;
@@ -379,15 +370,7 @@ uint16_t dpn_eph_port(struct dpn_worker *w) {
 
 /* ---- neighbors: the daemon's table, a bounded wait on a miss ---- */
 
-uint32_t dpn_next_hop(const struct dpn_worker *w, uint32_t dst_be) {
-    uint32_t dst = rte_be_to_cpu_32(dst_be);
-    uint32_t mask = w->cfg.prefix_len == 0 ? 0 : ~0u << (32 - w->cfg.prefix_len);
-    if ((dst & mask) == (w->cfg.ip & mask) || w->cfg.gateway == 0)
-        return dst_be;
-    return rte_cpu_to_be_32(w->cfg.gateway);
-}
-
-bool dpn_attach_neigh(struct dpn_worker *w, uint32_t nh_be, struct rte_ether_addr *mac) {
+static bool attach_neigh(struct dpn_worker *w, uint32_t nh_be, struct rte_ether_addr *mac) {
     return dpn_neigh_lookup(w->att->shm->neigh, nh_be, mac);
 }
 
@@ -402,7 +385,7 @@ static void ask_resolve(struct dpn_worker *w, uint32_t nh, uint64_t now) {
     ctl_send(a, &rq, NULL);
 }
 
-err_t dpn_attach_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst) {
+static err_t attach_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst) {
     struct dpn_worker *w = nif->state;
     struct dpn_attach *a = w->att;
     struct rte_ether_addr mac;
@@ -452,7 +435,7 @@ static void flush_pending(struct dpn_worker *w, uint64_t now) {
 }
 
 /* Once per millisecond from the loop: retry waiting frames, publish counters. */
-void dpn_attach_tick(struct dpn_worker *w) {
+static void attach_tick(struct dpn_worker *w) {
     struct dpn_attach *a = w->att;
     /* Every tick: is dpnetd still there? Without it the port is gone, and
      * it closes the port once we say we stopped touching it (or after a
@@ -481,7 +464,7 @@ void dpn_attach_tick(struct dpn_worker *w) {
 }
 
 /* Hardware steering: frames from our own RX queue are dpnetd's mbufs too. */
-void dpn_attach_tag(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
+static void attach_tag(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
     for (uint16_t i = 0; i < n; i++)
         for (struct rte_mbuf *s = pkts[i]; s != NULL; s = s->next)
             ((struct dpn_pbuf *)rte_mbuf_to_priv(s))->tag = w->att->tag;
@@ -515,7 +498,7 @@ static bool mine(const struct dpn_worker *w, const struct rte_mbuf *m) {
     return dpn_pcbs_find(ip->src_addr, sport, dport) != NULL;
 }
 
-uint16_t dpn_attach_filter(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
+static uint16_t attach_filter(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
     struct rte_mbuf *back[DPN_BURST * 2];
     uint16_t keep = 0, nb = 0;
     for (uint16_t i = 0; i < n; i++) {
@@ -534,15 +517,43 @@ uint16_t dpn_attach_filter(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_
     return keep;
 }
 
-/* Frames dpnetd steered to us in software. */
-uint16_t dpn_attach_rx(struct dpn_worker *w) {
-    struct rte_mbuf *pkts[DPN_BURST * 2]; /* room for frames fault injection adds */
-    uint16_t n = (uint16_t)rte_ring_sc_dequeue_burst(w->att->ring, (void **)pkts, DPN_BURST, NULL);
-    if (n > 0)
-        DPN_TRACE(w, DPN_T_RX_DONE);
-    if (unlikely(w->fault != NULL) && n > 0) /* every RX source, this one too */
-        n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
-    if (n > 0)
-        dpn_rx_burst(w, pkts, n);
-    return n;
+/* Frames of our own queue: tagged as dpnetd's lent mbufs; with software
+ * steering, the others' go back. */
+static uint16_t attach_rx_keep(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
+    attach_tag(w, pkts, n);
+    return w->att->sw_poll ? attach_filter(w, pkts, n) : n;
 }
+
+/* Frames dpnetd steered to us in software. */
+static uint16_t attach_rx_more(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t max) {
+    return (uint16_t)rte_ring_sc_dequeue_burst(w->att->ring, (void **)pkts, max, NULL);
+}
+
+/* dpnetd answers ARP for the host; a worker that saw an ARP frame (it
+ * should not: steering keeps them on queue 0) must stay silent. */
+static err_t attached_input(struct pbuf *p, struct netif *nif) {
+    const uint8_t *f = p->payload;
+    if (p->len < 14 || f[12] != 0x08 || f[13] != 0x00) {
+        pbuf_free(p);
+        return ERR_OK;
+    }
+    return ethernet_input(p, nif);
+}
+
+const struct dpn_env dpn_env_attached = {
+    .name = "attached",
+    .own_arp = false,
+    .rx_keep = attach_rx_keep,
+    .rx_more = attach_rx_more,
+    .neigh = attach_neigh,
+    .output = attach_output,
+    .input = attached_input,
+    .bind = attach_bind,
+    .unbind = attach_unbind,
+    .eph_port = attach_eph_port,
+    .eph_span = DPN_EPH_PER_SLOT,
+    .eph_used = attach_eph_used,
+    .tick = attach_tick,
+    .sleep_begin = attach_sleep_begin,
+    .sleep_end = attach_sleep_end,
+};

@@ -146,6 +146,8 @@ int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp) {
     }
     w->rx_queues = 1;
     w->sleep_fd = -1;
+    w->env = &dpn_env_standalone; /* dpn_attach makes it attached */
+    w->poll_queue = true;
     w->steer_prog_fd = w->steer_map_fd = -1;
     w->tsc_per_ms = rte_get_tsc_hz() / 1000;
     w->spin_tsc = rte_get_tsc_hz() / 1000000 * cfg->spin_us;

@@ -54,10 +54,10 @@ static void idle_sleep(struct dpn_worker *w) {
         max_us = timer_ms * 1000u;
     w->st.idle_sleeps++;
     if (w->sleep_fd >= 0) { /* attached: our tun queue's fd and our wake-up eventfd */
-        if (dpn_attach_sleep_begin(w)) {
+        if (w->env->sleep_begin(w)) {
             struct epoll_event ev;
             epoll_wait(w->sleep_fd, &ev, 1, (int)((max_us + 999) / 1000));
-            dpn_attach_sleep_end(w);
+            w->env->sleep_end(w);
         }
         return;
     }
@@ -115,28 +115,33 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     dpn_tcp_rto_tick();       /* after lwIP's RTO check: our RTO policy for its next one */
     dpn_pcbs_ooseq_recount(); /* lwIP's timer frees stale out-of-order data */
     dpn_tw_expire(w->tw, sys_now());
-    if (w->att != NULL)
-        dpn_attach_tick(w);
+    if (w->env->tick != NULL)
+        w->env->tick(w);
     w->rx_low = pool_free_estimate(w->rx_pool) < w->rx_low_water;
     w->next_timer_tsc = now + w->tsc_per_ms;
 }
 
-/* One burst from one of our queues, through lwIP. */
+/* Received frames through lwIP, whatever their source: fault injection
+ * (tests) and tracing see every one. pkts has room for DPN_BURST * 2. */
+static inline uint16_t rx_deliver(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
+    if (n > 0)
+        DPN_TRACE(w, DPN_T_RX_DONE);
+    if (unlikely(w->fault != NULL)) /* may release held frames when none came */
+        n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
+    if (n > 0)
+        dpn_rx_burst(w, pkts, n);
+    return n;
+}
+
+/* One burst from one of our queues; what our environment keeps of it. */
 static inline uint16_t rx_queue(struct dpn_worker *w, uint16_t q, struct rte_mbuf **pkts,
                                 bool *full) {
     uint16_t n = rte_eth_rx_burst(w->port_id, q, pkts, DPN_BURST);
     *full |= n == DPN_BURST;
-    if (n > 0)
-        DPN_TRACE(w, DPN_T_RX_DONE);
-    if (unlikely(w->fault != NULL))
-        n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
-    if (n > 0 && w->att != NULL) {
-        dpn_attach_tag(w, pkts, n);
-        if (w->att->sw_poll)
-            n = dpn_attach_filter(w, pkts, n);
-    }
-    if (n > 0)
-        dpn_rx_burst(w, pkts, n);
+    if (n > 0 && w->env->rx_keep != NULL)
+        n = w->env->rx_keep(w, pkts, n);
+    if (n > 0 || unlikely(w->fault != NULL))
+        n = rx_deliver(w, pkts, n);
     return n;
 }
 
@@ -145,10 +150,9 @@ static inline uint16_t rx_queue(struct dpn_worker *w, uint16_t q, struct rte_mbu
 uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
     struct rte_mbuf *pkts[DPN_BURST * 2]; /* room for frames fault injection adds */
     uint16_t n = 0;
-    /* Attached with software steering, dpnetd hands us our frames on a ring. */
     DPN_TRACE(w, DPN_T_RX_CALL);
     bool parked = (unlikely(w->bye_parked) && dpn_bye_parked(w, now)) || unlikely(w->port_gone);
-    if (likely(w->att == NULL || w->att->poll_queue) && likely(!parked)) {
+    if (likely(w->poll_queue) && likely(!parked)) {
         if (unlikely(w->tapsig != NULL))
             dpn_tapsig_before(w->tapsig);
         bool full = false;
@@ -157,8 +161,11 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
         if (unlikely(w->tapsig != NULL))
             dpn_tapsig_after(w->tapsig, full ? DPN_BURST : n > 0, DPN_BURST);
     }
-    if (w->att != NULL)
-        n += dpn_attach_rx(w); /* stamps RX_DONE itself */
+    if (w->env->rx_more != NULL) { /* attached: what dpnetd steered to us in software */
+        uint16_t k = w->env->rx_more(w, pkts, DPN_BURST);
+        if (k > 0)
+            n += rx_deliver(w, pkts, k);
+    }
     run_timers(w, now);
     if (w->dirty_n > 0)
         dpn_tcp_flush_dirty(w);

@@ -289,7 +289,7 @@ int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *op
         return e == ERR_USE ? -DPN_EADDRINUSE : -DPN_EINVAL;
     }
     /* Attached: the port is the host's, dpnetd decides who gets it. */
-    int rc = dpn_ctl_bind(w, DPN_PROTO_TCP, port, true);
+    int rc = w->env->bind(w, DPN_PROTO_TCP, port, true);
     if (rc != 0) {
         tcp_close(pcb);
         free(l);
@@ -314,28 +314,11 @@ int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *op
 void dpn_unlisten(struct dpn_listener *l) {
     if (l == NULL)
         return;
-    dpn_ctl_unbind(l->w, DPN_PROTO_TCP, l->pcb->local_port);
+    l->w->env->unbind(l->w, DPN_PROTO_TCP, l->pcb->local_port);
     tcp_arg(l->pcb, NULL);
     tcp_accept(l->pcb, NULL);
     tcp_close(l->pcb); /* a listening pcb closes at once and cannot fail */
     free(l);
-}
-
-#define EPH_LO 0xc000u /* IANA's dynamic ports, lwIP's range */
-#define EPH_HI 0xffffu
-#define EPH_N (EPH_HI - EPH_LO + 1)
-
-/* The next local port to try for an outgoing connection. Attached: our
- * slice of the host's ephemeral ports, which dpnetd steers to us as a
- * whole. Standalone: lwIP's range, from a random start. */
-static uint16_t eph_next(struct dpn_worker *w) {
-    if (w->att != NULL)
-        return dpn_eph_port(w);
-    if (w->tcp_eph_next < EPH_LO)
-        w->tcp_eph_next = (uint16_t)(EPH_LO + rte_rand() % EPH_N);
-    uint16_t p = w->tcp_eph_next;
-    w->tcp_eph_next = p == EPH_HI ? EPH_LO : (uint16_t)(p + 1);
-    return p;
 }
 
 /* Bind an outgoing connection's local port ourselves, not in lwIP: a port
@@ -344,10 +327,10 @@ static uint16_t eph_next(struct dpn_worker *w) {
  * round in order) and its TIME_WAIT ends -- as Linux's tcp_tw_reuse, and
  * safe because our ISNs grow with time (RFC 6528). */
 static int bind_ephemeral(struct dpn_worker *w, struct tcp_pcb *pcb, uint32_t rip, uint16_t rport) {
-    unsigned n = w->att != NULL ? DPN_EPH_PER_SLOT : EPH_N;
+    unsigned n = w->env->eph_span; /* our environment's ephemeral ports (env.h) */
     uint16_t reuse = 0;
     for (unsigned i = 0; i < n; i++) {
-        uint16_t p = eph_next(w);
+        uint16_t p = w->env->eph_port(w);
         if (dpn_tw_has(w->tw, rip, rport, p)) {
             if (reuse == 0)
                 reuse = p;
@@ -387,7 +370,8 @@ int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct d
         conn_free(c);
         return -DPN_EADDRINUSE;
     }
-    dpn_ctl_port_rule(w, DPN_PROTO_TCP, pcb->local_port);
+    if (w->env->eph_used != NULL)
+        w->env->eph_used(w, DPN_PROTO_TCP, pcb->local_port);
     ip_addr_t dst;
     ip_addr_set_ip4_u32(&dst, lwip_htonl(ip));
     err_t e = tcp_connect(pcb, &dst, port, lw_connected);

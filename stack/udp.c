@@ -81,23 +81,23 @@ int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void
         return -DPN_ENOMEM;
     }
     err_t e = ERR_USE;
-    if (port == 0 && w->att != NULL) /* our slice of the ephemeral ports, steered to us */
-        for (unsigned i = 0; i < DPN_EPH_PER_SLOT && e == ERR_USE; i++)
-            e = udp_bind(u->pcb, IP4_ADDR_ANY, dpn_eph_port(w));
+    if (port == 0) /* our environment's ephemeral ports (attached: steered to us) */
+        for (unsigned i = 0; i < w->env->eph_span && e == ERR_USE; i++)
+            e = udp_bind(u->pcb, IP4_ADDR_ANY, w->env->eph_port(w));
     else
         e = udp_bind(u->pcb, IP4_ADDR_ANY, port);
     int rc = e == ERR_OK ? 0 : e == ERR_USE ? -DPN_EADDRINUSE : -DPN_EINVAL;
-    if (rc == 0 && port == 0 && w->att != NULL)
-        dpn_ctl_port_rule(w, DPN_PROTO_UDP, u->pcb->local_port);
+    if (rc == 0 && port == 0 && w->env->eph_used != NULL)
+        w->env->eph_used(w, DPN_PROTO_UDP, u->pcb->local_port);
     if (rc == 0 && port != 0)
-        rc = dpn_ctl_bind(w, DPN_PROTO_UDP, port, false);
+        rc = w->env->bind(w, DPN_PROTO_UDP, port, false);
     if (rc != 0) {
         udp_remove(u->pcb);
         free(u);
         return rc;
     }
     u->w = w;
-    u->ctl_port = w->att != NULL ? port : 0;
+    u->ctl_port = port;
     u->recv = recv;
     u->ctx = ctx;
     udp_recv(u->pcb, lw_udp_recv, u);
@@ -224,7 +224,7 @@ void dpn_udp_close(struct dpn_udp *u) {
     if (u == NULL)
         return;
     if (u->ctl_port != 0)
-        dpn_ctl_unbind(u->w, DPN_PROTO_UDP, u->ctl_port);
+        u->w->env->unbind(u->w, DPN_PROTO_UDP, u->ctl_port);
     u->w->udp_ports[u->pcb->local_port] = NULL;
     udp_remove(u->pcb);
     free(u);

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "dpnet.h"
+#include "env.h"
 #include "port.h"
 
 #define DPN_BURST 32        /* ixgbe's vector RX returns nothing for smaller bursts */
@@ -90,18 +91,21 @@ struct dpn_udp {
     struct dpn_worker *w;
     dpn_udp_recv_fn recv;
     void *ctx;
-    uint16_t ctl_port; /* attached: the port dpnetd gave us, 0 = none */
+    uint16_t ctl_port; /* the port we bound (env.h's bind), 0 = an ephemeral one */
 };
 
 struct dpn_worker {
     /* hot: touched every iteration or every frame, before the cold rest
      * (the configuration alone is 16 KB) */
-    struct dpn_attach *att;     /* NULL when standalone */
+    const struct dpn_env *env;  /* standalone or attached (env.h), set in dpn_init */
+    struct dpn_attach *att;     /* attached: its state (attach.c), else NULL */
     struct dpn_fault *fault;    /* tests only: NULL unless --fault (fault.h) */
     struct dpn_udp **udp_ports; /* bound UDP sockets by local port (rx.c's fast path) */
     bool cookies_active;        /* SYN cookies sent lately: check ACKs (tcp_cookie.c) */
     bool bye_parked;            /* memif peer leaving: no rx/tx burst until the link cycles */
     bool port_gone;             /* attached: dpnetd (and so the port) went away: no burst ever */
+    bool poll_queue;            /* our RX queue gets our frames (standalone; attached: rules or
+                                   workers_poll) */
     uint16_t port_id;
     uint16_t queue_id;
     uint16_t tx_n;
@@ -209,36 +213,17 @@ void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
 
 /* netif.c */
 int dpn_netif_setup(struct dpn_worker *w);
-struct dpn_neigh;
-void dpn_neigh_publish(struct dpn_neigh *t, struct netif *nif);
 
 /* init.c: the steps of dpn_init, shared with dpnetd */
 int dpn_setup_eal(int *argc, char ***argv, struct dpn_config *cfg, bool daemon);
 int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp);
 int dpn_stack_start(struct dpn_worker *w);
 
-/* attach.c: a worker attached to dpnetd */
+/* attach.c: a worker attached to dpnetd (its environment: dpn_env_attached) */
 int dpn_attach(struct dpn_worker *w, const char *prog);
 void dpn_detach(struct dpn_worker *w);
-uint16_t dpn_attach_rx(struct dpn_worker *w);
-void dpn_attach_tag(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
-/* Software steering: keep the frames of our own queue that are ours, return
- * the others to dpnetd; the count kept, compacted at the front. */
-uint16_t dpn_attach_filter(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n);
-/* Around a sleep on sleep_fd: say we sleep (false: frames came meanwhile,
- * do not sleep), then that we are awake. */
-bool dpn_attach_sleep_begin(struct dpn_worker *w);
-void dpn_attach_sleep_end(struct dpn_worker *w);
-void dpn_attach_tick(struct dpn_worker *w);
-err_t dpn_attach_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst);
-/* Ask dpnetd for a port; proto DPN_PROTO_TCP/UDP. Returns 0 or -DPN_E*. */
-int dpn_ctl_bind(struct dpn_worker *w, uint8_t proto, uint16_t port, bool listen);
-void dpn_ctl_unbind(struct dpn_worker *w, uint8_t proto, uint16_t port);
-/* Local port for an outgoing connection from our ephemeral range. */
-uint16_t dpn_eph_port(struct dpn_worker *w);
-void dpn_ctl_port_rule(struct dpn_worker *w, uint8_t proto, uint16_t port);
-bool dpn_attach_neigh(struct dpn_worker *w, uint32_t nh_be, struct rte_ether_addr *mac);
 
+/* netif.c */
 /* The gateway for off-link destinations, else the destination itself
  * (network order both). */
 uint32_t dpn_next_hop(const struct dpn_worker *w, uint32_t dst_be);

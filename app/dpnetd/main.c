@@ -31,6 +31,7 @@
 #include "dpnetd.h"
 #include "log.h"
 #include "neigh.h"
+#include "neigh_pub.h"
 #include "tapsig.h"
 
 #define TAP_MAX_QUEUES 4 /* net_tap aborts with more than 8 RX+TX queue fds (PLATFORM.md) */

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "fuzz_common.h"
 #include "neigh.h"
+#include "neigh_pub.h"
 #include "steer.h"
 
 static struct dpn_worker *w;
