@@ -1,7 +1,10 @@
 /* Port set-up for a standalone worker: one RX/TX queue pair on one port,
  * with the checksum offloads the PMD advertises. */
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -193,6 +196,24 @@ int dpn_port_intr_enable(uint16_t port_id, uint16_t queue_id) {
 
 void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id) {
     rte_eth_dev_rx_intr_disable(port_id, queue_id);
+}
+
+int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq) {
+    int rc = rte_eth_dev_rx_intr_enable(port_id, q0);
+    if (rc == 0)
+        rte_eth_dev_rx_intr_disable(port_id, q0);
+    if (rc != -ENOTSUP)
+        return -1;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    for (uint16_t q = q0; ep >= 0 && q < q0 + nq; q++) {
+        int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(port_id, q);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = q};
+        if (fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(ep);
+            ep = -1;
+        }
+    }
+    return ep;
 }
 
 void dpn_port_close(uint16_t port_id) {

@@ -40,6 +40,11 @@ bool dpn_port_is_tap(const struct dpn_config *cfg);
 /* Arm / disarm the RX interrupt of queue 0 for sleeping. */
 int dpn_port_intr_enable(uint16_t port_id, uint16_t queue_id);
 void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id);
+/* Where the PMD registers queue event fds but cannot arm them (net_tap
+ * 22.11: its fds are the tun queues, readable while frames wait): an epoll
+ * fd over queues q0..q0+nq-1 to sleep on; -1 where interrupts arm (ixgbe:
+ * dpn_port_intr_enable) or there are no fds (memif, null). Set-up only. */
+int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq);
 
 void dpn_port_close(uint16_t port_id);
 

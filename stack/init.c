@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -209,6 +210,9 @@ static int open_port(struct dpn_worker *w) {
         dpn_tapsig_quiet_always(w->tapsig);
     if (nq > 1)
         steer_syns(w);
+    /* net_tap: sleep on its queues' fds (its interrupts cannot be armed). */
+    if (w->caps.rx_intr)
+        w->sleep_fd = dpn_port_rx_epoll(w->port_id, w->queue_id, w->rx_queues);
     dpn_bye_init(w);
     if (w->cfg.poll == DPN_POLL_INTERRUPT && !w->caps.rx_intr) {
         DPN_LOG(ERR, stack, "poll mode interrupt: port %u (%s) has no RX interrupts; use hybrid",
@@ -405,6 +409,8 @@ void dpn_close(struct dpn_worker *w) {
         dpn_detach(w); /* the port and the pool are dpnetd's */
     } else {
         dpn_bye_leave(w); /* a memif peer must stop polling before we go */
+        if (w->sleep_fd >= 0)
+            close(w->sleep_fd);
         dpn_tapsig_close(w->tapsig);
         struct dpn_tapsteer s = {w->steer_prog_fd, w->steer_map_fd};
         dpn_tapsteer_close(&s, w->port_id);

@@ -53,11 +53,13 @@ static void idle_sleep(struct dpn_worker *w) {
     if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && timer_ms * 1000ull < max_us)
         max_us = timer_ms * 1000u;
     w->st.idle_sleeps++;
-    if (w->sleep_fd >= 0) { /* attached: our tun queue's fd and our wake-up eventfd */
-        if (w->env->sleep_begin(w)) {
+    /* net_tap: our queues' fds; attached there, also our wake-up eventfd */
+    if (w->sleep_fd >= 0) {
+        if (w->env->sleep_begin == NULL || w->env->sleep_begin(w)) {
             struct epoll_event ev;
             epoll_wait(w->sleep_fd, &ev, 1, (int)((max_us + 999) / 1000));
-            w->env->sleep_end(w);
+            if (w->env->sleep_end != NULL)
+                w->env->sleep_end(w);
         }
         return;
     }

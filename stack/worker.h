@@ -117,7 +117,8 @@ struct dpn_worker {
     uint16_t rx_queues;          /* queues queue_id.. read every poll: 1, or net_tap's
                                     SYN guard queues (tapsteer.h) */
     struct dpn_tapsig *tapsig;   /* net_tap's RX signal (tapsig.h), NULL on other ports */
-    int sleep_fd;                /* attached on net_tap: epoll on our queue's fd, else -1 */
+    int sleep_fd;                /* net_tap: epoll on our queues' fds (attached: and our wake-up
+                                    eventfd), else -1 */
     struct rte_mempool *rx_pool; /* where received frames come from */
     struct dpn_trace *trace;     /* critical-path stamps, NULL = off (trace.h) */
     volatile sig_atomic_t stop;
