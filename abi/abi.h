@@ -35,7 +35,7 @@
 #include <rte_ether.h>
 #include <rte_jhash.h>
 
-#define DPN_ABI_VERSION 5
+#define DPN_ABI_VERSION 6
 #define DPN_SHM_NAME "dpnd_shm"
 #define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
 #define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
@@ -121,6 +121,10 @@ struct dpn_shm {
     struct rte_ether_addr mac;
     uint8_t tx_ip_cksum, tx_tcp_cksum, tx_udp_cksum, rx_l4_cksum;
     char steering[16]; /* "software" or the flow backend's name */
+    /* The port's ethdev name (a PCI address, or the vdev's name) and whether
+     * it is a PCI device: a worker must then probe it too (EAL -a NAME). */
+    char port_dev[64];
+    uint8_t port_pci;
     struct dpn_slot slots[DPN_MAX_SLOTS];
     struct dpn_neigh neigh[DPN_NEIGH_SIZE];
     struct dpn_binding bindings[DPN_MAX_BINDINGS + 1]; /* [0] unused: index 0 = none */

@@ -1,6 +1,6 @@
 /* dpnetctl: look inside a running dpnetd, like ip(8) or ethtool -S.
  *
- *   dpnetctl --file-prefix PREFIX [workers|bindings|flows|neigh|stats|pools|all]
+ *   dpnetctl --file-prefix PREFIX [workers|bindings|flows|neigh|stats|pools|device|all]
  *
  * It attaches as a read-only DPDK secondary: it reads the daemon's shared
  * memory (abi/abi.h) and the port's counters and changes nothing. */
@@ -150,7 +150,7 @@ static void show_stats(const struct dpn_shm *s) {
 
 static int usage(void) {
     fprintf(stderr, "usage: dpnetctl --file-prefix PREFIX "
-                    "[workers|bindings|flows|neigh|stats|pools|all]\n");
+                    "[workers|bindings|flows|neigh|stats|pools|device|all]\n");
     return 2;
 }
 
@@ -194,6 +194,8 @@ static int attach_and_show(const char *prog, const char *prefix, const char *cmd
         show_bindings(s);
     if (all || !strcmp(cmd, "flows"))
         show_flows(s);
+    if (all || !strcmp(cmd, "device")) /* the port, as a worker's EAL must name it */
+        printf("%.64s %s\n", s->port_dev, s->port_pci ? "pci" : "vdev");
     if (all || !strcmp(cmd, "neigh"))
         show_neigh(s);
     if (all || !strcmp(cmd, "stats"))
@@ -262,7 +264,8 @@ int main(int argc, char **argv) {
         else
             return usage();
     }
-    const char *cmds[] = {"workers", "bindings", "flows", "neigh", "stats", "pools", "all"};
+    const char *cmds[] = {"workers", "bindings", "flows",  "neigh",
+                          "stats",   "pools",    "device", "all"};
     bool known = false;
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         known = known || strcmp(cmd, cmds[i]) == 0;

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <rte_bus.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 
@@ -113,8 +114,13 @@ static int configure(uint16_t pid, const struct dpn_config *cfg, uint16_t nq,
     int socket = rte_eth_dev_socket_id(pid);
     if (socket < 0)
         socket = (int)rte_socket_id();
+    /* A queue out of descriptors (a stalled or dead worker's) drops its own
+     * frames: without drop-enable the 82599 holds them in its packet buffer
+     * and every other queue, dpnetd's ARP and ICMP included, stalls too. */
+    struct rte_eth_rxconf rxc = info.default_rxconf;
+    rxc.rx_drop_en = 1;
     for (uint16_t q = 0; q < nq && rc == 0; q++) {
-        rc = rte_eth_rx_queue_setup(pid, q, nrx, (unsigned)socket, NULL, pools[q]);
+        rc = rte_eth_rx_queue_setup(pid, q, nrx, (unsigned)socket, &rxc, pools[q]);
         if (rc == 0)
             rc = rte_eth_tx_queue_setup(pid, q, ntx, (unsigned)socket, NULL);
     }
@@ -214,6 +220,15 @@ int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq) {
         }
     }
     return ep;
+}
+
+void dpn_port_tx_release(uint16_t port_id, uint16_t queue_id) {
+    struct rte_eth_dev_info info;
+    if (rte_eth_tx_done_cleanup(port_id, queue_id, 0) != -ENOTSUP ||
+        rte_eth_dev_info_get(port_id, &info) != 0 || info.device == NULL ||
+        strcmp(rte_bus_name(rte_dev_bus(info.device)), "pci") != 0)
+        return;
+    rte_eth_dev_stop(port_id);
 }
 
 void dpn_port_close(uint16_t port_id) {

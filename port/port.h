@@ -46,6 +46,10 @@ void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id);
  * dpn_port_intr_enable) or there are no fds (memif, null). Set-up only. */
 int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq);
 
+/* At exit, before counting free mbufs: sent mbufs the PMD still holds come
+ * back (tx_done_cleanup; a PCI NIC without it, e1000's em, is stopped:
+ * its queues free them). */
+void dpn_port_tx_release(uint16_t port_id, uint16_t queue_id);
 void dpn_port_close(uint16_t port_id);
 
 /* Name of the ethdev a device string creates ("net_tap0,iface=x" -> "net_tap0"). */

@@ -141,6 +141,25 @@ static int check_shm(const struct dpn_shm *shm, const char *prog) {
     return 0;
 }
 
+/* dpnetd's port must work in this process too: a secondary gets working
+ * burst functions only for a device it probed itself (ethdev_driver.c's
+ * rte_eth_dev_probing_finish; before that, ethdev_private.c's dummies
+ * receive and send nothing). Virtual devices are probed in every process;
+ * a PCI NIC only with -a ADDR, never under --no-pci. */
+static int port_here(const struct dpn_shm *shm, const char *prog) {
+    char name[RTE_ETH_NAME_MAX_LEN];
+    if (rte_eth_dev_is_valid_port(shm->port_id) &&
+        rte_eth_dev_get_name_by_port(shm->port_id, name) == 0 &&
+        strncmp(name, shm->port_dev, sizeof(shm->port_dev)) == 0)
+        return 0;
+    fprintf(stderr, "%s: dpnetd's port %.64s (port %u) is not usable in this process: %s\n", prog,
+            shm->port_dev, shm->port_id,
+            shm->port_pci ? "start the worker with -a <that PCI address> instead of --no-pci "
+                            "(tools/dpnet-run does)"
+                          : "start the worker with dpnetd's --vdev options");
+    return -DPN_ENODEV;
+}
+
 static void adopt_port(struct dpn_worker *w, const struct dpn_shm *shm) {
     w->port_id = shm->port_id;
     w->mac = shm->mac;
@@ -190,6 +209,8 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     }
     struct dpn_shm *shm = mz->addr;
     int rc = check_shm(shm, prog);
+    if (rc == 0)
+        rc = port_here(shm, prog);
     if (rc != 0)
         return rc;
     struct dpn_attach *a = dpn_zalloc(sizeof(*a));

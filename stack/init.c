@@ -400,6 +400,8 @@ void dpn_close(struct dpn_worker *w) {
     if (w->tx_n > 0)
         dpn_tx_flush(w);
     dpn_tx_drop_all(w);
+    if (w->att == NULL)
+        dpn_port_tx_release(w->port_id, w->queue_id);
     print_stats(w);
     dpn_trace_report(w);
     dpn_trace_enable(w, 0);

@@ -131,6 +131,11 @@ mount -t sysfs sysfs $R/sys
 mount -t devtmpfs devtmpfs $R/dev
 mkdir -p $R/dev/pts $R/dev/shm $R/dev/hugepages
 mount -t devpts devpts $R/dev/pts
+# What udev would add: bash's process substitution needs /dev/fd.
+ln -sf /proc/self/fd $R/dev/fd
+ln -sf /proc/self/fd/0 $R/dev/stdin
+ln -sf /proc/self/fd/1 $R/dev/stdout
+ln -sf /proc/self/fd/2 $R/dev/stderr
 mount -t tmpfs -o mode=1777 tmpfs $R/dev/shm
 mount -t hugetlbfs nodev $R/dev/hugepages
 mount -t tmpfs -o mode=1777 tmpfs $R/tmp
