@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <rte_flow.h>
 #include <rte_ip.h>
 #include <rte_jhash.h>
 #include <rte_mbuf.h>
@@ -75,6 +76,25 @@ void dpn_flow_del(uint16_t port_id, struct dpn_flow_rule *r);
  * ignores them, reads. NULL with why where the PMD refuses it; ixgbe, with
  * no RSS configured, puts unmatched frames on queue 0 by itself. */
 struct dpn_flow_rule *dpn_flow_catch_all(uint16_t port_id, uint16_t queue, char *why, size_t n);
+/* A rule as dpnet builds it: attributes, pattern (eth / ipv4 / tcp|udp /
+ * end) and actions (queue or rss / end), with the specs they point to. */
+struct dpn_flow_spec {
+    struct rte_flow_attr attr;
+    struct rte_flow_item items[4];
+    struct rte_flow_item_ipv4 ip_spec, ip_mask;
+    struct rte_flow_item_tcp tcp_spec, tcp_mask;
+    struct rte_flow_item_udp udp_spec, udp_mask;
+    struct rte_flow_action actions[2];
+    struct rte_flow_action_queue queue;
+    struct rte_flow_action_rss rss;
+    uint16_t rss_queues[DPN_MAX_SLOTS];
+};
+/* Frames to ip:lport (dst port & pmask)/proto to queues: the rule, not
+ * installed (dpn_flow_add, dpn_flow_add_range, and the unit tests, which
+ * hold every rule against what ixgbe's parsers take). */
+void dpn_flow_build(struct dpn_flow_spec *r, uint32_t ip_be, uint8_t proto, uint16_t lport,
+                    uint16_t pmask, const uint16_t *queues, unsigned nq);
+void dpn_flow_build_catch_all(struct dpn_flow_spec *r, uint16_t queue);
 /* Build the pattern and actions of a rule without installing it; used by
  * dpn_flow_add and by the unit tests (rte_flow_validate). */
 int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,

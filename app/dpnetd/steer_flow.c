@@ -17,20 +17,8 @@
 
 #include "steer.h"
 
-struct rule_spec {
-    struct rte_flow_attr attr;
-    struct rte_flow_item items[4];
-    struct rte_flow_item_ipv4 ip_spec, ip_mask;
-    struct rte_flow_item_tcp tcp_spec, tcp_mask;
-    struct rte_flow_item_udp udp_spec, udp_mask;
-    struct rte_flow_action actions[2];
-    struct rte_flow_action_queue queue;
-    struct rte_flow_action_rss rss;
-    uint16_t rss_queues[DPN_MAX_SLOTS];
-};
-
-static void build(struct rule_spec *r, uint32_t ip_be, uint8_t proto, uint16_t lport,
-                  uint16_t pmask, const uint16_t *queues, unsigned nq) {
+void dpn_flow_build(struct dpn_flow_spec *r, uint32_t ip_be, uint8_t proto, uint16_t lport,
+                    uint16_t pmask, const uint16_t *queues, unsigned nq) {
     memset(r, 0, sizeof(*r));
     r->attr.ingress = 1;
     r->items[0].type = RTE_FLOW_ITEM_TYPE_ETH;
@@ -90,20 +78,20 @@ static bool rss_unsafe(uint16_t port_id) {
 
 int dpn_flow_validate(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
                       const uint16_t *queues, unsigned nq, char *why, size_t n) {
-    struct rule_spec r;
+    struct dpn_flow_spec r;
     struct rte_flow_error e = {0};
     if (nq == 0 || nq > DPN_MAX_SLOTS)
         return snprintf(why, n, "bad queue count %u", nq), -EINVAL;
     if (nq > 1 && rss_unsafe(port_id))
         return snprintf(why, n, "no per-rule RSS on this PMD: software steering for a shared port"),
                -ENOTSUP;
-    build(&r, ip_be, proto, lport, 0xffff, queues, nq);
+    dpn_flow_build(&r, ip_be, proto, lport, 0xffff, queues, nq);
     int rc = rte_flow_validate(port_id, &r.attr, r.items, r.actions, &e);
     return rc == 0 ? 0 : refused(&e, rc, why, n);
 }
 
 /* Create the rule r describes; NULL with why filled when the PMD refuses. */
-static struct dpn_flow_rule *install(uint16_t port_id, const struct rule_spec *r, char *why,
+static struct dpn_flow_rule *install(uint16_t port_id, const struct dpn_flow_spec *r, char *why,
                                      size_t n) {
     struct rte_flow_error e = {0};
     struct rte_flow *f = rte_flow_create(port_id, &r->attr, r->items, r->actions, &e);
@@ -123,18 +111,18 @@ static struct dpn_flow_rule *install(uint16_t port_id, const struct rule_spec *r
 
 struct dpn_flow_rule *dpn_flow_add(uint16_t port_id, uint32_t ip_be, uint8_t proto, uint16_t lport,
                                    const uint16_t *queues, unsigned nq, char *why, size_t n) {
-    struct rule_spec r;
+    struct dpn_flow_spec r;
     if (dpn_flow_validate(port_id, ip_be, proto, lport, queues, nq, why, n) != 0)
         return NULL;
-    build(&r, ip_be, proto, lport, 0xffff, queues, nq);
+    dpn_flow_build(&r, ip_be, proto, lport, 0xffff, queues, nq);
     return install(port_id, &r, why, n);
 }
 
 struct dpn_flow_rule *dpn_flow_add_range(uint16_t port_id, uint32_t ip_be, uint8_t proto,
                                          uint16_t lo, uint16_t mask, uint16_t queue, char *why,
                                          size_t n) {
-    struct rule_spec r;
-    build(&r, ip_be, proto, lo, mask, &queue, 1);
+    struct dpn_flow_spec r;
+    dpn_flow_build(&r, ip_be, proto, lo, mask, &queue, 1);
     return install(port_id, &r, why, n);
 }
 
@@ -154,16 +142,20 @@ int dpn_flow_probe(uint16_t port_id, uint32_t ip_be, uint16_t queue, char *why, 
     return 0;
 }
 
+void dpn_flow_build_catch_all(struct dpn_flow_spec *r, uint16_t queue) {
+    memset(r, 0, sizeof(*r));
+    r->attr.ingress = 1;
+    r->attr.priority = 1; /* below every binding's rule (priority 0) */
+    r->items[0].type = RTE_FLOW_ITEM_TYPE_ETH;
+    r->items[1].type = RTE_FLOW_ITEM_TYPE_END;
+    r->queue.index = queue;
+    r->actions[0] = (struct rte_flow_action){.type = RTE_FLOW_ACTION_TYPE_QUEUE, .conf = &r->queue};
+    r->actions[1].type = RTE_FLOW_ACTION_TYPE_END;
+}
+
 struct dpn_flow_rule *dpn_flow_catch_all(uint16_t port_id, uint16_t queue, char *why, size_t n) {
-    struct rule_spec r;
-    memset(&r, 0, sizeof(r));
-    r.attr.ingress = 1;
-    r.attr.priority = 1; /* below every binding's rule (priority 0) */
-    r.items[0].type = RTE_FLOW_ITEM_TYPE_ETH;
-    r.items[1].type = RTE_FLOW_ITEM_TYPE_END;
-    r.queue.index = queue;
-    r.actions[0] = (struct rte_flow_action){.type = RTE_FLOW_ACTION_TYPE_QUEUE, .conf = &r.queue};
-    r.actions[1].type = RTE_FLOW_ACTION_TYPE_END;
+    struct dpn_flow_spec r;
+    dpn_flow_build_catch_all(&r, queue);
     return install(port_id, &r, why, n);
 }
 

@@ -248,6 +248,101 @@ START_TEST(test_neigh_table) {
 }
 END_TEST
 
+/* What ixgbe's 5-tuple parser takes (DPDK 22.11.11, drivers/net/ixgbe/
+ * ixgbe_flow.c: cons_parse_ntuple_filter and ixgbe_parse_ntuple_filter),
+ * written down with the lines it comes from: true when the 82599 would make
+ * rule r a 5-tuple filter. */
+static bool ixgbe_ntuple_takes(const struct dpn_flow_spec *r) {
+    const struct rte_flow_item *it = r->items;
+    if (it->type == RTE_FLOW_ITEM_TYPE_ETH) { /* 258-287: ETH only without spec or mask */
+        if (it->spec != NULL || it->mask != NULL || it->last != NULL)
+            return false;
+        it++;
+    }
+    if (it->type != RTE_FLOW_ITEM_TYPE_IPV4) /* 258-264, 289-295 */
+        return false;
+    const struct rte_flow_item_ipv4 *im = it->mask;
+    if (it->spec == NULL || im == NULL || it->last != NULL) /* 328-343 */
+        return false;
+    const struct rte_ipv4_hdr *h = &im->hdr;
+    if (h->version_ihl || h->type_of_service || h->total_length || h->packet_id || /* 354-364 */
+        h->fragment_offset || h->time_to_live || h->hdr_checksum)
+        return false;
+    if ((h->src_addr != 0 && h->src_addr != UINT32_MAX) || /* 366-376: all or nothing */
+        (h->dst_addr != 0 && h->dst_addr != UINT32_MAX) ||
+        (h->next_proto_id != 0 && h->next_proto_id != UINT8_MAX))
+        return false;
+    it++;
+    if (it->type == RTE_FLOW_ITEM_TYPE_TCP) {
+        const struct rte_tcp_hdr *t = &((const struct rte_flow_item_tcp *)it->mask)->hdr;
+        if (t->sent_seq || t->recv_ack || t->data_off || t->rx_win || t->cksum || t->tcp_urp)
+            return false;                                      /* 433-444 */
+        if ((t->src_port != 0 && t->src_port != UINT16_MAX) || /* 446-455 */
+            (t->dst_port != 0 && t->dst_port != UINT16_MAX))
+            return false;
+        if (t->tcp_flags != 0) /* 458-471, and 639-645: ixgbe takes no TCP flags */
+            return false;
+    } else if (it->type == RTE_FLOW_ITEM_TYPE_UDP) {
+        const struct rte_udp_hdr *u = &((const struct rte_flow_item_udp *)it->mask)->hdr;
+        if (u->dgram_len || u->dgram_cksum) /* 481-488 */
+            return false;
+        if ((u->src_port != 0 && u->src_port != UINT16_MAX) || /* 490-497 */
+            (u->dst_port != 0 && u->dst_port != UINT16_MAX))
+            return false;
+    } else {
+        return false; /* dpnet's rules always name TCP or UDP */
+    }
+    if ((++it)->type != RTE_FLOW_ITEM_TYPE_END) /* 533-540 */
+        return false;
+    if (r->actions[0].type != RTE_FLOW_ACTION_TYPE_QUEUE || /* 546-566: one QUEUE, then END */
+        r->actions[1].type != RTE_FLOW_ACTION_TYPE_END)
+        return false;
+    if (!r->attr.ingress || r->attr.egress || r->attr.transfer || /* 571-604 */
+        r->attr.priority > 0xFFFF)
+        return false;
+    return true; /* a priority outside 1..7 becomes 1 (605-608, 648-655) */
+}
+
+/* ixgbe's flow director (ixgbe_parse_fdir_filter_normal, 1840-1853) takes
+ * no IPv4 mask on the protocol: a rule that names it never reaches the
+ * flow director, which would otherwise be switched on under live traffic. */
+static bool ixgbe_fdir_refuses(const struct dpn_flow_spec *r) {
+    for (const struct rte_flow_item *it = r->items; it->type != RTE_FLOW_ITEM_TYPE_END; it++)
+        if (it->type == RTE_FLOW_ITEM_TYPE_IPV4)
+            return ((const struct rte_flow_item_ipv4 *)it->mask)->hdr.next_proto_id != 0;
+    return true; /* 1751-1771: ETH must be followed by VLAN or IPv4 */
+}
+
+START_TEST(test_rules_fit_ixgbe) {
+    struct dpn_flow_spec r;
+    uint32_t ip = rte_cpu_to_be_32(HOST);
+    const uint16_t ports[] = {1, 7, 80, 1023, 8080, 49151};
+    for (uint16_t q = 1; q < DPN_MAX_SLOTS; q++)
+        for (size_t i = 0; i < RTE_DIM(ports); i++)
+            for (int udp = 0; udp < 2; udp++) {
+                dpn_flow_build(&r, ip, udp ? DPN_PROTO_UDP : DPN_PROTO_TCP, ports[i], 0xffff, &q,
+                               1);
+                ck_assert_msg(ixgbe_ntuple_takes(&r), "port %u/%s queue %u", ports[i],
+                              udp ? "udp" : "tcp", q);
+                ck_assert_uint_eq(r.ip_spec.hdr.next_proto_id, udp ? IPPROTO_UDP : IPPROTO_TCP);
+                ck_assert_uint_eq(r.ip_mask.hdr.next_proto_id, 0xff); /* TCP/P never takes UDP/P */
+                /* A port of an ephemeral range, one rule per port (DPN_REQ_CONNECT) */
+                uint16_t eph = (uint16_t)(DPN_EPH_BASE + q * DPN_EPH_PER_SLOT + i);
+                dpn_flow_build(&r, ip, udp ? DPN_PROTO_UDP : DPN_PROTO_TCP, eph, 0xffff, &q, 1);
+                ck_assert(ixgbe_ntuple_takes(&r));
+                /* The masked range: refused by both parsers, so software steers it. */
+                dpn_flow_build(&r, ip, udp ? DPN_PROTO_UDP : DPN_PROTO_TCP,
+                               (uint16_t)(DPN_EPH_BASE + q * DPN_EPH_PER_SLOT),
+                               (uint16_t) ~(DPN_EPH_PER_SLOT - 1), &q, 1);
+                ck_assert(!ixgbe_ntuple_takes(&r));
+                ck_assert(ixgbe_fdir_refuses(&r));
+            }
+    dpn_flow_build_catch_all(&r, 0); /* refused on ixgbe: unmatched frames reach queue 0 anyway */
+    ck_assert(!ixgbe_ntuple_takes(&r));
+    ck_assert(ixgbe_fdir_refuses(&r));
+}
+END_TEST
+
 START_TEST(test_flow_rules_refused_without_flow_support) {
     char why[160] = "";
     uint16_t q[2] = {1, 2};
@@ -276,6 +371,7 @@ static Suite *steer_suite(void) {
     suite_add_tcase(s, t);
     t = tcase_create("rte_flow");
     tcase_add_test(t, test_flow_rules_refused_without_flow_support);
+    tcase_add_test(t, test_rules_fit_ixgbe);
     suite_add_tcase(s, t);
     return s;
 }
