@@ -279,6 +279,16 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     a->wake_fd = -1;
     if (w->cfg.poll != DPN_POLL_BUSY)
         setup_sleep(w);
+    if (w->cfg.poll == DPN_POLL_INTERRUPT && w->sleep_fd < 0) {
+        /* Only net_tap's queue fds reach a secondary (ixgbe arms no RX
+         * interrupt there, memif has none): say so, never nap silently. */
+        fprintf(stderr,
+                "%s: poll mode interrupt: a worker attached to this port (%.64s) has no "
+                "interrupt to sleep on; use hybrid\n",
+                prog, shm->port_dev);
+        dpn_detach(w);
+        return -DPN_ENOTSUP;
+    }
     DPN_LOG(INFO, stack,
             "attached to dpnetd (pid %d) as %s: slot %u, queue %u, ports %u-%u, sleeping on %s",
             shm->daemon_pid, rq.attach.app, a->slot_id, w->queue_id, a->eph_lo, a->eph_hi,

@@ -61,6 +61,14 @@ timeout 60 "$B/app/echoserver" --no-pci --proc-type=secondary --lcores=3@1 --fil
 grep "not usable" "$NLOG" | sed 's/^/# /'
 check "a --no-pci worker is refused (exit $rc) with what to pass instead" \
   bash -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'start the worker with -a' '$NLOG'"
+# Interrupt mode attached: a secondary has no RX interrupt on this port.
+ILOG=/tmp/dpn-pci-i-$TAG.log; track_file "$ILOG"
+rc=0
+timeout 60 "$B/app/echoserver" -a "$PCI" --proc-type=secondary --lcores=4@1 --file-prefix "$PFX" \
+  -- --app intr --port 9 --poll interrupt >"$ILOG" 2>&1 || rc=$?
+grep "no interrupt" "$ILOG" | sed 's/^/# /'
+check "an attached worker with --poll interrupt is refused (exit $rc): nothing to sleep on" \
+  bash -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'no interrupt to sleep on' '$ILOG'"
 WLOG=/tmp/dpn-pci-w-$TAG.log; track_file "$WLOG"
 DPNET_APP_SECRET= "$top/tools/dpnet-run" --file-prefix "$PFX" --workers 1 --cpus 1 --app web -- \
   "$B/app/echoserver" --port 7 --poll hybrid >"$WLOG" 2>&1 &
