@@ -8,14 +8,7 @@
 # keeps its connections; a killed worker's rule goes, its mbufs come back;
 # outgoing connections come back on the client's queue.
 source "$(dirname "$0")/lib.sh"
-# Checks go to the console and, for t_hwsteer.sh, to a file on the share
-# (written to the end before the guest powers off).
-if [ -n "${DPNET_GUEST_LOG:-}" ] && [ -z "${_DPN_TEED:-}" ]; then
-  trap - EXIT
-  set +e
-  _DPN_TEED=1 bash "$0" "$@" 2>&1 | tee "$DPNET_GUEST_LOG"
-  exit "${PIPESTATUS[0]}"
-fi
+guest_tee "$@"
 
 NS=dpn-hw-$TAG IFC=dhw$TAG PFX=dpnhw$TAG
 SIP=10.83.0.2 PIP=10.83.0.1

@@ -8,12 +8,7 @@
 # passes the PCI address); a worker started with --no-pci is refused with
 # what to pass instead.
 source "$(dirname "$0")/lib.sh"
-if [ -n "${DPNET_GUEST_LOG:-}" ] && [ -z "${_DPN_TEED:-}" ]; then
-  trap - EXIT
-  set +e
-  _DPN_TEED=1 bash "$0" "$@" 2>&1 | tee "$DPNET_GUEST_LOG"
-  exit "${PIPESTATUS[0]}"
-fi
+guest_tee "$@"
 top=$(cd "$HERE/../.." && pwd)
 PCI=${GUEST_PCI_DPDK:?} IFC=${GUEST_PCI_PEER_IF:?}
 NS=dpn-pci-$TAG PFX=dpnpci$TAG SPFX=dpnpcs$TAG

@@ -96,3 +96,41 @@ start_tap_server() {
   ip netns exec "$ns" ip addr add "$peer" dev "$ifc"
   ip netns exec "$ns" ip link set "$ifc" up
 }
+
+# guest_tee "$@": first thing in a script tools/guest.sh runs for a host-side
+# test (guest_run): its output also goes to DPNET_GUEST_LOG on the share,
+# whole before the guest powers off.
+guest_tee() {
+  [ -n "${DPNET_GUEST_LOG:-}" ] && [ -z "${_DPN_TEED:-}" ] || return 0
+  trap - EXIT
+  set +e
+  _DPN_TEED=1 bash "$0" "$@" 2>&1 | tee "$DPNET_GUEST_LOG"
+  exit "${PIPESTATUS[0]}"
+}
+
+# guest_run SCRIPT [guest.sh run options]: run SCRIPT (a test of its own,
+# calling guest_tee) inside the Debian-kernel guest and report its checks
+# here. The checkout and the build are shared with the guest even where its
+# own tmpfs would hide them (a clone under /tmp).
+guest_run() {
+  local script=$1 top out rc=0 line
+  shift
+  top=$(cd "$HERE/../.." && pwd)
+  out=$(mktemp -d "/tmp/dpn-guest-$TAG.XXXXXX")
+  track_file "$out"
+  (cd "$top" && DPNET_BUILD=$B DPNET_GUEST_LOG=$out/checks.log timeout 850 bash tools/guest.sh run \
+    --timeout 800 "$@" --out "$out" --share "$B" -- "$HERE/$script" >"$out/run.log" 2>&1) || rc=$?
+  while IFS= read -r line; do
+    case $line in
+      "ok - "*) ok "guest: ${line#ok - }" ;;
+      "not ok - "*) not_ok "guest: ${line#not ok - }" ;;
+      "# "*) echo "$line" ;;
+    esac
+  done < <(tr -d '\r' <"$out/checks.log" 2>/dev/null || true)
+  check "the guest ran $script to its end (exit $rc)" test "$rc" -eq 0
+  if last_failed; then
+    tail -30 "$out/run.log" | sed 's/^/# /'
+    [ -f "$out/guest-console.log" ] && tail -40 "$out/guest-console.log" | tr -d '\r' | sed 's/^/# console: /'
+  fi
+  return 0
+}
