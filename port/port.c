@@ -222,13 +222,15 @@ int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq) {
     return ep;
 }
 
-void dpn_port_tx_release(uint16_t port_id, uint16_t queue_id) {
+bool dpn_port_on_pci(uint16_t port_id) {
     struct rte_eth_dev_info info;
-    if (rte_eth_tx_done_cleanup(port_id, queue_id, 0) != -ENOTSUP ||
-        rte_eth_dev_info_get(port_id, &info) != 0 || info.device == NULL ||
-        strcmp(rte_bus_name(rte_dev_bus(info.device)), "pci") != 0)
-        return;
-    rte_eth_dev_stop(port_id);
+    return rte_eth_dev_info_get(port_id, &info) == 0 && info.device != NULL &&
+           strcmp(rte_bus_name(rte_dev_bus(info.device)), "pci") == 0;
+}
+
+void dpn_port_tx_release(uint16_t port_id, uint16_t queue_id) {
+    if (rte_eth_tx_done_cleanup(port_id, queue_id, 0) == -ENOTSUP && dpn_port_on_pci(port_id))
+        rte_eth_dev_stop(port_id);
 }
 
 void dpn_port_close(uint16_t port_id) {

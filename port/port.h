@@ -46,6 +46,8 @@ void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id);
  * dpn_port_intr_enable) or there are no fds (memif, null). Set-up only. */
 int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq);
 
+/* Is a running port on the PCI bus (a DPDK secondary must probe it itself: -a)? */
+bool dpn_port_on_pci(uint16_t port_id);
 /* At exit, before counting free mbufs: sent mbufs the PMD still holds come
  * back (tx_done_cleanup; a PCI NIC without it, e1000's em, is stopped:
  * its queues free them). */

@@ -9,8 +9,6 @@
  *    after the application closed the connection. */
 #include <string.h>
 
-#include <rte_random.h>
-
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 

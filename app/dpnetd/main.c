@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <rte_bus.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -517,11 +516,9 @@ static void publish(struct dpnd *d) {
     s->workers_poll = !d->hw;
     snprintf(s->steering, sizeof(s->steering), "%s", steering_name(d));
     char dev[RTE_ETH_NAME_MAX_LEN] = "";
-    struct rte_eth_dev_info info;
     rte_eth_dev_get_name_by_port(d->port_id, dev);
     snprintf(s->port_dev, sizeof(s->port_dev), "%s", dev);
-    s->port_pci = rte_eth_dev_info_get(d->port_id, &info) == 0 && info.device != NULL &&
-                  strcmp(rte_bus_name(rte_dev_bus(info.device)), "pci") == 0;
+    s->port_pci = dpn_port_on_pci(d->port_id);
     s->slots[0].state = DPN_SLOT_ATTACHED;
     s->slots[0].pid = getpid();
     s->slots[0].lcore = (int32_t)rte_lcore_id();
