@@ -35,7 +35,7 @@
 #include <rte_ether.h>
 #include <rte_jhash.h>
 
-#define DPN_ABI_VERSION 6
+#define DPN_ABI_VERSION 7
 #define DPN_SHM_NAME "dpnd_shm"
 #define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
 #define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
@@ -105,6 +105,15 @@ struct dpn_binding {
     uint64_t hits; /* frames steered in software */
 };
 
+/* The port's counters. dpnetd alone reads them from the port and publishes
+ * them every 100 ms: NICs such as the 82599 clear theirs on read and the
+ * PMD adds each read into one sum in shared memory (ixgbe_dev_stats_get),
+ * so two processes reading at once would lose or double counts. */
+struct dpn_port_stats {
+    uint64_t ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf;
+    uint64_t q_ipackets[DPN_MAX_SLOTS], q_opackets[DPN_MAX_SLOTS];
+};
+
 struct dpn_shm {
     uint32_t magic;
     uint32_t abi;
@@ -134,6 +143,8 @@ struct dpn_shm {
     uint64_t arp_sent, arp_throttled; /* RESOLVE: ARP requests sent / not sent (rate limits) */
     uint64_t ctl_deferred;            /* requests left waiting by a connection's rate limit */
     uint32_t ctl_conns;               /* open control connections */
+    uint64_t idle_sleeps, rx_wakeups; /* dpnetd's sleeps; those an RX event ended */
+    struct dpn_port_stats port_stats;
 };
 
 /* ---- control messages (one SOCK_SEQPACKET message each way) ---- */

@@ -123,27 +123,28 @@ static void show_pools(const struct dpn_shm *s) {
 }
 
 static void show_stats(const struct dpn_shm *s) {
-    struct rte_eth_stats st;
     printf("dpnetd: rx %" PRIu64 " frames, %" PRIu64 " kept (ARP/ICMP/unclaimed), %" PRIu64
            " control requests, %" PRIu64 " rejected\n",
            s->rx_pkts, s->to_daemon, s->ctl_requests, s->ctl_rejected);
+    printf("dpnetd: %" PRIu64 " sleeps, %" PRIu64 " ended by a frame's event\n", s->idle_sleeps,
+           s->rx_wakeups);
     if (s->to_kernel + s->from_kernel > 0)
         printf("exception path: %" PRIu64 " frames to the kernel, %" PRIu64 " from it, %" PRIu64
                " dropped\n",
                s->to_kernel, s->from_kernel, s->exc_drops);
-    if (rte_eth_stats_get(s->port_id, &st) == 0) {
-        printf("port %u: ipackets %" PRIu64 " opackets %" PRIu64 " imissed %" PRIu64
-               " ierrors %" PRIu64 " oerrors %" PRIu64 " rx_nombuf %" PRIu64 "\n",
-               s->port_id, st.ipackets, st.opackets, st.imissed, st.ierrors, st.oerrors,
-               st.rx_nombuf);
-        printf("%-5s %12s %12s %12s %10s %10s\n", "QUEUE", "RX_PKTS", "TX_PKTS", "RING_IN",
-               "RING_FULL", "WORKER");
-        for (unsigned q = 0; q < s->nb_queues && q < RTE_ETHDEV_QUEUE_STAT_CNTRS; q++) {
-            const struct dpn_slot *w = &s->slots[q];
-            printf("%-5u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10d\n", q,
-                   st.q_ipackets[q], st.q_opackets[q], q ? w->ring_enq : 0, q ? w->ring_full : 0,
-                   w->state == DPN_SLOT_ATTACHED ? w->pid : 0);
-        }
+    /* dpnetd's copy: reading the port here would race its reads (abi.h). */
+    const struct dpn_port_stats *st = &s->port_stats;
+    printf("port %u: ipackets %" PRIu64 " opackets %" PRIu64 " imissed %" PRIu64 " ierrors %" PRIu64
+           " oerrors %" PRIu64 " rx_nombuf %" PRIu64 "\n",
+           s->port_id, st->ipackets, st->opackets, st->imissed, st->ierrors, st->oerrors,
+           st->rx_nombuf);
+    printf("%-5s %12s %12s %12s %10s %10s\n", "QUEUE", "RX_PKTS", "TX_PKTS", "RING_IN", "RING_FULL",
+           "WORKER");
+    for (unsigned q = 0; q < s->nb_queues && q < DPN_MAX_SLOTS; q++) {
+        const struct dpn_slot *w = &s->slots[q];
+        printf("%-5u %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %10d\n", q,
+               st->q_ipackets[q], st->q_opackets[q], q ? w->ring_enq : 0, q ? w->ring_full : 0,
+               w->state == DPN_SLOT_ATTACHED ? w->pid : 0);
     }
     show_pools(s);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <rte_bus.h>
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 
@@ -142,6 +143,33 @@ static void set_mtu(uint16_t pid, const struct dpn_config *cfg, struct dpn_port_
     }
 }
 
+/* A NIC's link comes up a while after start (seconds on an 82599, while it
+ * negotiates); what is sent before is lost: the first ARP request, a SYN.
+ * Wait for it, bounded, and say what came up. Virtual ports are not waited
+ * for: memif's link is its peer, which may come later. */
+#define LINK_WAIT_MS 10000
+static void wait_link(uint16_t pid) {
+    struct rte_eth_link link;
+    unsigned ms = 0;
+    for (;; ms += 50) {
+        memset(&link, 0, sizeof(link));
+        if (rte_eth_link_get_nowait(pid, &link) != 0)
+            return; /* the PMD cannot tell */
+        if (link.link_status == RTE_ETH_LINK_UP || ms >= LINK_WAIT_MS)
+            break;
+        rte_delay_us_sleep(50 * 1000);
+    }
+    char str[RTE_ETH_LINK_MAX_STR_LEN];
+    rte_eth_link_to_str(str, sizeof(str), &link);
+    if (link.link_status == RTE_ETH_LINK_UP)
+        DPN_LOG(INFO, port, "port %u: %s (after %u ms)", pid, str, ms);
+    else
+        DPN_LOG(WARNING, port,
+                "port %u: link still down %u s after start: going on; what is sent before "
+                "it comes up is lost",
+                pid, LINK_WAIT_MS / 1000);
+}
+
 int dpn_port_open(const struct dpn_config *cfg, uint16_t nq, struct rte_mempool *const *pools,
                   uint16_t intr_queues, uint16_t *port_id, struct dpn_port_caps *caps,
                   struct rte_ether_addr *mac) {
@@ -180,6 +208,8 @@ int dpn_port_open(const struct dpn_config *cfg, uint16_t nq, struct rte_mempool 
         DPN_LOG(ERR, port, "port %u (%s): start failed: %s", pid, caps->driver, rte_strerror(-rc));
         return -DPN_EIO;
     }
+    if (dpn_port_on_pci(pid))
+        wait_link(pid);
     rte_eth_macaddr_get(pid, mac);
     caps->rx_intr = want_intr && intr_queues > 0;
     for (uint16_t q = 0; q < intr_queues && caps->rx_intr; q++)
@@ -204,15 +234,22 @@ void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id) {
     rte_eth_dev_rx_intr_disable(port_id, queue_id);
 }
 
-int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq) {
-    int rc = rte_eth_dev_rx_intr_enable(port_id, q0);
+int dpn_port_intr_watch(uint16_t port_id, uint16_t queue_id, bool on) {
+    return rte_eth_dev_rx_intr_ctl_q(port_id, queue_id, RTE_EPOLL_PER_THREAD,
+                                     on ? RTE_INTR_EVENT_ADD : RTE_INTR_EVENT_DEL, NULL);
+}
+
+int dpn_port_rx_fd(uint16_t port_id, uint16_t queue_id) {
+    int rc = rte_eth_dev_rx_intr_enable(port_id, queue_id);
     if (rc == 0)
-        rte_eth_dev_rx_intr_disable(port_id, q0);
-    if (rc != -ENOTSUP)
-        return -1;
+        rte_eth_dev_rx_intr_disable(port_id, queue_id);
+    return rc == -ENOTSUP ? rte_eth_dev_rx_intr_ctl_q_get_fd(port_id, queue_id) : -1;
+}
+
+int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     for (uint16_t q = q0; ep >= 0 && q < q0 + nq; q++) {
-        int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(port_id, q);
+        int fd = dpn_port_rx_fd(port_id, q);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = q};
         if (fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(ep);
@@ -220,6 +257,16 @@ int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq) {
         }
     }
     return ep;
+}
+
+int dpn_port_queue_restart(uint16_t port_id, uint16_t queue_id) {
+    int rc = rte_eth_dev_rx_queue_stop(port_id, queue_id);
+    if (rc == 0)
+        rc = rte_eth_dev_rx_queue_start(port_id, queue_id);
+    int tc = rte_eth_dev_tx_queue_stop(port_id, queue_id);
+    if (tc == 0)
+        tc = rte_eth_dev_tx_queue_start(port_id, queue_id);
+    return rc != 0 ? rc : tc;
 }
 
 bool dpn_port_on_pci(uint16_t port_id) {

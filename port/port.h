@@ -40,12 +40,26 @@ bool dpn_port_is_tap(const struct dpn_config *cfg);
 /* Arm / disarm the RX interrupt of queue 0 for sleeping. */
 int dpn_port_intr_enable(uint16_t port_id, uint16_t queue_id);
 void dpn_port_intr_disable(uint16_t port_id, uint16_t queue_id);
+/* Add (on) or remove a queue's interrupt from the calling thread's epoll
+ * set, which rte_epoll_wait sleeps on (and whose event fds it reads). */
+int dpn_port_intr_watch(uint16_t port_id, uint16_t queue_id, bool on);
 /* Where the PMD registers queue event fds but cannot arm them (net_tap
- * 22.11: its fds are the tun queues, readable while frames wait): an epoll
- * fd over queues q0..q0+nq-1 to sleep on; -1 where interrupts arm (ixgbe:
- * dpn_port_intr_enable) or there are no fds (memif, null). Set-up only. */
+ * 22.11: its fds are the tun queues, readable while frames wait, never to
+ * be read by anyone but the PMD): that fd, to sleep on in one's own epoll;
+ * -1 where interrupts arm (ixgbe: dpn_port_intr_enable, then an eventfd
+ * written once per interrupt) or there are no fds (memif, null). */
+int dpn_port_rx_fd(uint16_t port_id, uint16_t queue_id);
+/* An epoll fd over the dpn_port_rx_fd of queues q0..q0+nq-1; -1 unless
+ * every one has such an fd. Set-up only. */
 int dpn_port_rx_epoll(uint16_t port_id, uint16_t q0, uint16_t nq);
 
+/* A process killed inside rx_burst or tx_burst can leave a queue's ring
+ * half updated (ixgbe's RX re-posts descriptors before it moves rx_tail:
+ * the queue would then wait on a descriptor the NIC has passed). Stop and
+ * start the queue pair where the PMD can (ixgbe: the rings' mbufs are
+ * freed, fresh ones posted); 0, or a negative errno (-ENOTSUP: e1000's em,
+ * virtio, memif). Only for a queue nobody else uses. */
+int dpn_port_queue_restart(uint16_t port_id, uint16_t queue_id);
 /* Is a running port on the PCI bus (a DPDK secondary must probe it itself: -a)? */
 bool dpn_port_on_pci(uint16_t port_id);
 /* At exit, before counting free mbufs: sent mbufs the PMD still holds come

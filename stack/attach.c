@@ -571,6 +571,12 @@ static err_t attached_input(struct pbuf *p, struct netif *nif) {
     return ethernet_input(p, nif);
 }
 
+/* dpnetd's published copy: reading the port's counters from here would
+ * race dpnetd's reads (abi.h, struct dpn_port_stats). */
+static uint64_t attach_rx_nombuf(const struct dpn_worker *w) {
+    return w->att->shm->port_stats.rx_nombuf;
+}
+
 const struct dpn_env dpn_env_attached = {
     .name = "attached",
     .own_arp = false,
@@ -585,6 +591,7 @@ const struct dpn_env dpn_env_attached = {
     .eph_span = DPN_EPH_PER_SLOT,
     .eph_used = attach_eph_used,
     .tick = attach_tick,
+    .rx_nombuf = attach_rx_nombuf,
     .sleep_begin = attach_sleep_begin,
     .sleep_end = attach_sleep_end,
 };

@@ -8,9 +8,15 @@
 
 struct rte_mempool *dpn_pool_create(const char *name, unsigned n, unsigned cache, unsigned mtu,
                                     int socket) {
-    /* Room for a full frame (MTU + Ethernet header + VLAN tag + CRC) after
-     * the headroom, never less than DPDK's default. */
-    unsigned room = RTE_PKTMBUF_HEADROOM + mtu + RTE_ETHER_HDR_LEN + 4 + RTE_ETHER_CRC_LEN;
+    /* Room for a whole frame (MTU + Ethernet header + two VLAN tags + CRC)
+     * after the headroom, in whole KB: NICs take the RX buffer size in 1 KB
+     * units, rounded down (ixgbe's SRRCTL.BSIZEPKT; it turns to multi-segment
+     * RX when a frame of the MTU plus two tags would not fit), and a jumbo
+     * frame split over mbufs costs a copy here. Never less than DPDK's
+     * default. */
+    unsigned room =
+        RTE_PKTMBUF_HEADROOM +
+        RTE_ALIGN_CEIL(mtu + RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN + RTE_ETHER_CRC_LEN, 1024u);
     if (room < RTE_MBUF_DEFAULT_BUF_SIZE)
         room = RTE_MBUF_DEFAULT_BUF_SIZE;
     return rte_pktmbuf_pool_create(name, n, cache, DPN_MBUF_PRIV_SIZE, (uint16_t)room, socket);

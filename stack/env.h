@@ -36,6 +36,8 @@ struct dpn_env {
     unsigned eph_span;
     void (*eph_used)(struct dpn_worker *w, uint8_t proto, uint16_t port);
     void (*tick)(struct dpn_worker *w); /* once a millisecond */
+    /* The port's count of frames lost for want of an RX mbuf. */
+    uint64_t (*rx_nombuf)(const struct dpn_worker *w);
     /* Around a sleep on w->sleep_fd: false, do not sleep (work came). */
     bool (*sleep_begin)(struct dpn_worker *w);
     void (*sleep_end)(struct dpn_worker *w);

@@ -2,6 +2,7 @@
  * does ARP, and every port is its own to take. */
 #include <string.h>
 
+#include <rte_ethdev.h>
 #include <rte_random.h>
 
 #include "lwip/etharp.h"
@@ -50,6 +51,12 @@ static uint16_t eph_port(struct dpn_worker *w) {
     return p;
 }
 
+/* The port is ours alone: nobody else reads its counters. */
+static uint64_t rx_nombuf(const struct dpn_worker *w) {
+    struct rte_eth_stats es;
+    return rte_eth_stats_get(w->port_id, &es) == 0 ? es.rx_nombuf : 0;
+}
+
 const struct dpn_env dpn_env_standalone = {
     .name = "standalone",
     .own_arp = true,
@@ -60,4 +67,5 @@ const struct dpn_env dpn_env_standalone = {
     .unbind = unbind_port,
     .eph_port = eph_port,
     .eph_span = EPH_HI - EPH_LO + 1,
+    .rx_nombuf = rx_nombuf,
 };

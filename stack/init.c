@@ -334,9 +334,7 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
 
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st) {
     *st = w->st;
-    struct rte_eth_stats es;
-    if (rte_eth_stats_get(w->port_id, &es) == 0)
-        st->rx_nombuf = es.rx_nombuf;
+    st->rx_nombuf = w->env->rx_nombuf(w);
     st->time_wait = dpn_tw_count(w->tw);
     dpn_tcp_guard_stats(st);
 }

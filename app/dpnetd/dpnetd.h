@@ -89,6 +89,7 @@ struct dpnd_stats { /* private; published to shm */
     uint64_t rx_pkts, to_daemon, ctl_requests, ctl_rejected;
     uint64_t to_kernel, from_kernel, exc_drops;
     uint64_t arp_sent, arp_throttled, ctl_deferred;
+    uint64_t rx_wakeups; /* sleeps ended by an RX event (interrupt, or a net_tap fd) */
 };
 
 struct dpnd_arp_recent {
@@ -101,14 +102,14 @@ struct dpnd {
     struct dpn_shm *shm;
     uint16_t port_id;
     uint16_t nq;
-    uint16_t rx_queues;          /* queues the daemon polls: all with software steering */
-    struct dpn_tapsig *tapsig;   /* net_tap: its RX signal quieted under load (tapsig.h) */
-    int exc_port;                /* exception path to the kernel, -1 = none */
-    bool hw;                     /* rules available: workers poll their own queues */
-    int idle_ep;                 /* epoll for sleeping: RX queue fds we poll + ctl_ep, -1 = none */
-    int qfd[DPN_MAX_SLOTS];      /* each RX queue's event fd (net_tap: its tun fd), -1 = none */
-    bool q_in_ep[DPN_MAX_SLOTS]; /* qfd[q] is in idle_ep */
-    uintptr_t *objs;             /* our RX pool's mbufs, sorted (return rings are checked) */
+    struct dpn_tapsig *tapsig;    /* net_tap: its RX signal quieted under load (tapsig.h) */
+    int exc_port;                 /* exception path to the kernel, -1 = none */
+    bool hw;                      /* rules available: workers poll their own queues */
+    int idle_ep;                  /* epoll for sleeping: RX queue fds we poll + ctl_ep, -1 = none */
+    int qfd[DPN_MAX_SLOTS];       /* net_tap: each RX queue's tun fd, -1 = none */
+    bool q_in_ep[DPN_MAX_SLOTS];  /* qfd[q] is in idle_ep */
+    bool q_in_rte[DPN_MAX_SLOTS]; /* queue q's interrupt is in DPDK's per-thread epoll */
+    uintptr_t *objs;              /* our RX pool's mbufs, sorted (return rings are checked) */
     size_t nobj;
     const struct dpn_rules *rules;   /* the kernel's or the hardware's (steer.h), NULL: software */
     struct dpn_flow_rule *catch_all; /* rte_flow: unmatched frames to queue 0, NULL = none */
@@ -130,6 +131,8 @@ struct dpnd {
     uint32_t neigh_seq[DPN_NEIGH_SIZE];
     uint64_t next_check_tsc;
     unsigned empty_wakeups; /* RX interrupts in a row with no frame behind them */
+    unsigned silent_sleeps; /* ... sleeps in a row that a frame did not end (DPND_SILENT_SLEEPS) */
+    bool slept_out;         /* the last sleep on armed interrupts ran to its end */
     unsigned if_index;      /* the port's kernel interface (net_tap), 0 = none */
     volatile int stop;
 };
@@ -156,6 +159,8 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg);
 int dpnd_slot_attach(struct dpnd *d, int pid, uint32_t uid, int pidfd, int lcore, const char *app,
                      const uint8_t *secret, uint16_t *slot, uint64_t *token, char *why, size_t n);
 void dpnd_slot_release(struct dpnd *d, uint16_t slot, const char *reason);
+/* main.c */
+void dpnd_slot_drain(struct dpnd *d, uint16_t slot);
 void dpnd_slots_check(struct dpnd *d);
 /* Copy the private tables to shared memory (all, or one entry). */
 void dpnd_publish_slot(struct dpnd *d, uint16_t i);

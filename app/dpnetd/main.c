@@ -152,10 +152,12 @@ static void steer_burst(struct dpnd *d, struct rte_mbuf **pkts, uint16_t n, bool
         dpn_rx_burst(d->w, own, nown);
 }
 
-/* Software steering: a live worker polls its own queue (abi.h
- * workers_poll); dpnetd polls queue 0 and the queues of no live worker. */
+/* A live worker polls its own queue (software steering: abi.h workers_poll;
+ * rules: the frames they steer there are its). dpnetd polls queue 0 and the
+ * queues of no live worker: what a dead one left there, or what a rule still
+ * sent there as it went, is steered again rather than left in the ring. */
 static bool polls_queue(const struct dpnd *d, uint16_t q) {
-    return q == 0 || d->hw || d->slots[q].state != DPN_SLOT_ATTACHED;
+    return q == 0 || d->slots[q].state != DPN_SLOT_ATTACHED;
 }
 
 static uint16_t rx_queue(struct dpnd *d, uint16_t q, bool *arp) {
@@ -204,11 +206,13 @@ static uint16_t ret_take(struct dpnd *d, uint16_t slot, bool *arp) {
     uint16_t n = 0;
     for (uint32_t i = 0; i < avail; i++) {
         struct rte_mbuf *m = elems[(tail + i) & mask];
-        if (our_mbuf(d, m) && ((struct dpn_pbuf *)rte_mbuf_to_priv(m))->tag == tag &&
-            m->nb_segs == 1 && m->next == NULL)
+        struct dpn_pbuf *dp = our_mbuf(d, m) ? (struct dpn_pbuf *)rte_mbuf_to_priv(m) : NULL;
+        if (dp != NULL && dp->tag == tag && m->nb_segs == 1 && m->next == NULL) {
+            dp->tag = 0; /* taken: the same mbuf twice in a burst is refused */
             pkts[n++] = m;
-        else
+        } else {
             ds->ret_refused++;
+        }
     }
     tail += avail;
     ds->ret_tail = tail;
@@ -221,6 +225,54 @@ static uint16_t ret_take(struct dpnd *d, uint16_t slot, bool *arp) {
     return n;
 }
 
+/* Software steering: frames we put on a dead worker's ring that it never
+ * took. Its consumer tail is the dead worker's word, so only our RX pool's
+ * mbufs that still carry its tag are taken, each once: whatever carries
+ * the tag is the dead worker's alone, and nobody else's once taken. */
+static void ring_resteer(struct dpnd *d, uint16_t slot, bool *arp) {
+    struct dpnd_slot *ds = &d->slots[slot];
+    struct rte_ring *r = ds->ring;
+    uint32_t head = ds->ring_head, cap = ds->ring_hdr.capacity, mask = ds->ring_hdr.mask;
+    uint32_t n = head - __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+    void **elems = (void **)&r[1];
+    uint32_t tag = dpn_tag(slot, ds->gen);
+    if (n > cap)
+        n = cap;
+    for (uint32_t i = n; i > 0;) {
+        struct rte_mbuf *pkts[DPN_BURST];
+        uint16_t k = 0;
+        for (; i > 0 && k < DPN_BURST; i--) {
+            struct rte_mbuf *m = elems[(head - i) & mask];
+            struct dpn_pbuf *dp = our_mbuf(d, m) ? (struct dpn_pbuf *)rte_mbuf_to_priv(m) : NULL;
+            if (dp != NULL && dp->tag == tag && m->nb_segs == 1 && m->next == NULL) {
+                dp->tag = 0;
+                pkts[k++] = m;
+            }
+        }
+        if (k > 0)
+            steer_burst(d, pkts, k, arp);
+    }
+}
+
+/* A slot just released (its worker left or died): what waits for it or
+ * from it goes where steering says now (a live worker of the binding, or
+ * dpnetd, which answers a dead worker's connections with RST) instead of
+ * being dropped: its return ring, its ring, its RX queue (bounded by the
+ * queue's size). The slot is no longer ATTACHED, so none goes back to it. */
+void dpnd_slot_drain(struct dpnd *d, uint16_t slot) {
+    bool arp = false;
+    const struct dpnd_slot *ds = &d->slots[slot];
+    for (unsigned k = 0; k <= ds->ret_hdr.capacity / DPN_BURST; k++)
+        if (ret_take(d, slot, &arp) == 0)
+            break;
+    ring_resteer(d, slot, &arp);
+    for (unsigned k = 0; k <= d->w->cfg.rx_desc / DPN_BURST; k++)
+        if (rx_queue(d, slot, &arp) < DPN_BURST)
+            break;
+    if (arp)
+        neigh_sync(d);
+}
+
 /* dpnetd sleeps at most this long whatever poll.sleep_max_us says: its
  * control socket and the 100 ms liveness checks are served from this loop. */
 #define DPND_SLEEP_MAX_US 100000u
@@ -231,6 +283,12 @@ static uint16_t ret_take(struct dpnd *d, uint16_t slot, bool *arp) {
 #define DPND_EMPTY_WAKEUPS 1000
 
 static void check_port(struct dpnd *d);
+
+/* Sleeps in a row that ran to their end although a frame came meanwhile
+ * (the next pass found it), with no RX event in between: the armed RX
+ * interrupt never fires (e1000's em under vfio MSI-X: it programs no
+ * IVAR). Then naps of poll.sleep_max_us, as without interrupts. */
+#define DPND_SILENT_SLEEPS 16
 
 static void empty_wakeups_warn(struct dpnd *d) {
     DPN_LOG(WARNING, app,
@@ -252,13 +310,34 @@ static void ctl_wake_register(struct dpnd *d) {
     }
 }
 
-static void idle_ep_init(struct dpnd *d) {
-    d->idle_ep = epoll_create1(EPOLL_CLOEXEC);
+/* Sleeping, on the queues dpnetd polls and on nothing else (a worker's
+ * frames must not wake it). Two kinds of PMD:
+ * - net_tap: each queue's fd is its tun fd, readable while frames wait, and
+ *   cannot be armed: dpnetd sleeps on those fds and the control socket in
+ *   its own epoll (idle_ep).
+ * - RX interrupts (ixgbe, e1000, virtio): an eventfd written once per armed
+ *   interrupt. dpnetd arms the queues it polls, sleeps in DPDK's per-thread
+ *   epoll, which holds those queues only (and reads their eventfds), and
+ *   disarms them. ixgbe keeps one mask of armed queues for the whole port
+ *   (intr->mask; ixgbe_dev_rxq_interrupt_setup sets all 16 at start, and
+ *   every rx_queue_intr_enable writes the whole mask to EIMS), so every queue
+ *   is disarmed here first: arming queue 0 then re-arms no worker's queue. */
+static void idle_init(struct dpnd *d) {
     for (uint16_t q = 0; q < DPN_MAX_SLOTS; q++) {
-        d->qfd[q] =
-            q < d->nq && d->w->caps.rx_intr ? rte_eth_dev_rx_intr_ctl_q_get_fd(d->port_id, q) : -1;
+        d->qfd[q] = -1;
         d->q_in_ep[q] = false;
+        d->q_in_rte[q] = q == 0 && d->w->caps.rx_intr; /* dpn_port_open added it */
     }
+    if (!d->w->caps.rx_intr)
+        return;
+    for (uint16_t q = 0; q < d->nq; q++)
+        dpn_port_intr_disable(d->port_id, q);
+    bool level = true;
+    for (uint16_t q = 0; q < d->nq; q++)
+        level = level && (d->qfd[q] = dpn_port_rx_fd(d->port_id, q)) >= 0;
+    if (!level)
+        return;
+    d->idle_ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = DPND_CTL_EV};
     if (d->idle_ep >= 0 &&
         (d->ctl_ep < 0 || epoll_ctl(d->idle_ep, EPOLL_CTL_ADD, d->ctl_ep, &ev) != 0)) {
@@ -267,10 +346,7 @@ static void idle_ep_init(struct dpnd *d) {
     }
     /* net_tap: we sleep on its queue fds, so its signal per frame only costs
      * (it also went to us for every frame of the workers' queues). */
-    bool all = d->idle_ep >= 0;
-    for (uint16_t q = 0; q < d->nq; q++)
-        all = all && d->qfd[q] >= 0;
-    if (all && d->tapsig != NULL)
+    if (d->idle_ep >= 0 && d->tapsig != NULL)
         dpn_tapsig_quiet_always(d->tapsig);
 }
 
@@ -297,13 +373,12 @@ static uint32_t sleep_us(const struct dpnd *d, uint64_t now, bool woken) {
     return woken && check_us < us ? (uint32_t)check_us + 1 : us;
 }
 
-/* Our own epoll holds the fd of every queue we poll (net_tap: its tun fd,
- * readable while frames wait; net_tap has no RX interrupt to arm) and the
- * control socket's. False when a queue we poll has no fd (memif, null). */
+/* Our own epoll holds the fd of every queue we poll and the control
+ * socket's (net_tap). False when there is none. */
 static bool idle_ep_sync(struct dpnd *d) {
     if (d->idle_ep < 0)
         return false;
-    for (uint16_t q = 0; q < d->rx_queues; q++) {
+    for (uint16_t q = 0; q < d->nq; q++) {
         bool want = polls_queue(d, q);
         if (want && d->qfd[q] < 0)
             return false;
@@ -313,6 +388,20 @@ static bool idle_ep_sync(struct dpnd *d) {
         if (epoll_ctl(d->idle_ep, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, d->qfd[q], &ev) != 0)
             return false;
         d->q_in_ep[q] = want;
+    }
+    return true;
+}
+
+/* DPDK's per-thread epoll holds the interrupt of every queue we poll and
+ * of no other (PMDs with RX interrupts). False when one would not go in. */
+static bool rte_ep_sync(struct dpnd *d) {
+    for (uint16_t q = 0; q < d->nq; q++) {
+        bool want = polls_queue(d, q);
+        if (want == d->q_in_rte[q])
+            continue;
+        if (dpn_port_intr_watch(d->port_id, q, want) != 0)
+            return false;
+        d->q_in_rte[q] = want;
     }
     return true;
 }
@@ -327,26 +416,35 @@ static void idle(struct dpnd *d, uint64_t now) {
         bool ctl = false;
         for (int i = 0; i < rc; i++)
             ctl |= ev[i].data.u32 == DPND_CTL_EV;
-        if (rc > 0 && !ctl)
+        if (rc > 0 && !ctl) {
+            d->st.rx_wakeups++;
             d->empty_wakeups++; /* the next pass reads the frames (got resets the count) */
+        }
         if (d->empty_wakeups == DPND_EMPTY_WAKEUPS)
             empty_wakeups_warn(d);
         return;
     }
-    if (w->caps.rx_intr && d->empty_wakeups < DPND_EMPTY_WAKEUPS) {
+    if (w->caps.rx_intr && d->idle_ep < 0 && d->empty_wakeups < DPND_EMPTY_WAKEUPS &&
+        d->silent_sleeps < DPND_SILENT_SLEEPS && rte_ep_sync(d)) {
         struct rte_epoll_event ev[DPN_MAX_SLOTS];
         bool armed = true;
         int rc = 0;
         uint32_t us = sleep_us(d, now, true);
-        for (uint16_t q = 0; q < d->rx_queues; q++)
+        for (uint16_t q = 0; q < d->nq; q++)
             armed = armed && (!polls_queue(d, q) || dpn_port_intr_enable(d->port_id, q) == 0);
         if (armed)
             rc = rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, DPN_MAX_SLOTS, (int)((us + 999) / 1000));
-        for (uint16_t q = 0; q < d->rx_queues; q++)
+        for (uint16_t q = 0; q < d->nq; q++)
             if (polls_queue(d, q))
                 dpn_port_intr_disable(d->port_id, q);
-        if (armed && rc == 0)
-            return; /* slept the whole time */
+        if (armed && rc == 0) {
+            d->slept_out = true; /* run() tells whether a frame came meanwhile */
+            return;
+        }
+        if (armed && rc > 0 && !ctl_woke(d, ev, rc)) {
+            d->st.rx_wakeups++;
+            d->silent_sleeps = 0;
+        }
         if (armed && rc > 0 && (ctl_woke(d, ev, rc) || ++d->empty_wakeups < DPND_EMPTY_WAKEUPS))
             return; /* woken: the next pass reads the frames (got resets the count) */
         if (d->empty_wakeups == DPND_EMPTY_WAKEUPS)
@@ -382,7 +480,7 @@ static void run(struct dpnd *d) {
         bool arp = false;
         if (d->tapsig != NULL)
             dpn_tapsig_before(d->tapsig);
-        for (uint16_t q = 0; q < d->rx_queues; q++) {
+        for (uint16_t q = 0; q < d->nq; q++) {
             uint16_t k = rx_queue(d, q, &arp);
             n += k;
             most = k > most ? k : most;
@@ -412,6 +510,14 @@ static void run(struct dpnd *d) {
             dpn_tx_flush(w);
         if (n > 0)
             d->empty_wakeups = 0;
+        if (unlikely(d->slept_out)) {
+            d->slept_out = false;
+            if (n > 0 && ++d->silent_sleeps == DPND_SILENT_SLEEPS)
+                DPN_LOG(WARNING, app,
+                        "port %u: its armed RX interrupt never fired while frames came: "
+                        "napping poll.sleep_max_us (%u us) instead",
+                        d->port_id, w->cfg.sleep_max_us);
+        }
         if (n > 0 || w->cfg.poll == DPN_POLL_BUSY) {
             idle_since = 0;
         } else if (idle_since == 0) {
@@ -485,7 +591,6 @@ static int choose_steering(struct dpnd *d, enum dpn_steer_mode mode) {
     if (mode == DPN_STEER_AUTO && !d->hw)
         DPN_LOG(INFO, app, "no kernel steering (%s), no flow rules (%s): steering in software",
                 kwhy, hwhy);
-    d->rx_queues = d->hw ? 1 : d->nq; /* software: every queue is the daemon's to read */
     return 0;
 }
 
@@ -519,6 +624,22 @@ static void publish(struct dpnd *d) {
     rte_eth_dev_get_name_by_port(d->port_id, dev);
     snprintf(s->port_dev, sizeof(s->port_dev), "%s", dev);
     s->port_pci = dpn_port_on_pci(d->port_id);
+    struct rte_eth_stats es;
+    if (rte_eth_stats_get(d->port_id, &es) == 0) {
+        struct dpn_port_stats *ps = &s->port_stats;
+        *ps = (struct dpn_port_stats){.ipackets = es.ipackets,
+                                      .opackets = es.opackets,
+                                      .ibytes = es.ibytes,
+                                      .obytes = es.obytes,
+                                      .imissed = es.imissed,
+                                      .ierrors = es.ierrors,
+                                      .oerrors = es.oerrors,
+                                      .rx_nombuf = es.rx_nombuf};
+        for (unsigned q = 0; q < DPN_MAX_SLOTS && q < RTE_ETHDEV_QUEUE_STAT_CNTRS; q++) {
+            ps->q_ipackets[q] = es.q_ipackets[q];
+            ps->q_opackets[q] = es.q_opackets[q];
+        }
+    }
     s->slots[0].state = DPN_SLOT_ATTACHED;
     s->slots[0].pid = getpid();
     s->slots[0].lcore = (int32_t)rte_lcore_id();
@@ -587,7 +708,9 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     for (uint16_t q = 0; q < d->nq; q++)
         pools[q] = d->rx_pool; /* workers tag the ones they hold (hardware steering) */
     d->w->pool = d->rx_pool;
-    rc = dpn_port_open(cfg, d->nq, pools, d->nq, &d->port_id, &d->w->caps, &d->w->mac);
+    /* Queue 0's interrupt goes into the per-thread epoll now, the others as
+     * dpnetd polls them (rte_ep_sync): e1000's em has one for the port. */
+    rc = dpn_port_open(cfg, d->nq, pools, 1, &d->port_id, &d->w->caps, &d->w->mac);
     if (rc != 0)
         return rc;
     struct rte_eth_dev_info info;
@@ -601,7 +724,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
         (rc = dpnd_ctl_init(d)) != 0)
         return rc;
     ctl_wake_register(d);
-    idle_ep_init(d);
+    idle_init(d);
     return 0;
 }
 
@@ -614,25 +737,28 @@ static unsigned attached_slots(const struct dpnd *d, uint16_t *slot) {
 }
 
 /* Workers poll and send on the port's queues: closing it under them would
- * crash them. With their control connections closed they stop touching it
- * within a millisecond and say so (a worker that lies only harms itself);
- * one that is gone or stuck is not waited for past DPND_PARK_WAIT_MS. */
-#define DPND_PARK_WAIT_MS 500
-static void wait_parked(const struct dpnd *d, const uint16_t *slot, unsigned n) {
-    for (unsigned ms = 0; ms < DPND_PARK_WAIT_MS; ms++) {
-        unsigned busy = 0;
+ * pull the rings from under their bursts. With their control connections
+ * closed they stop touching it within a millisecond and say so (a worker
+ * that lies only harms itself). Returns how many are still running without
+ * having said so after DPND_PARK_WAIT_MS (stopped, or stuck in a callback);
+ * their slots are marked in busy. */
+#define DPND_PARK_WAIT_MS 1000
+static unsigned wait_parked(const struct dpnd *d, const uint16_t *slot, unsigned n, bool *busy) {
+    unsigned left = n;
+    for (unsigned ms = 0; left > 0; ms++) {
+        left = 0;
         for (unsigned k = 0; k < n; k++) {
             const struct dpnd_slot *ds = &d->slots[slot[k]];
             bool parked = __atomic_load_n(&d->shm->slots[slot[k]].wr.parked, __ATOMIC_ACQUIRE);
-            if (!parked && !(kill(ds->pid, 0) != 0 && errno == ESRCH))
-                busy++;
+            busy[slot[k]] = !parked && !(kill(ds->pid, 0) != 0 && errno == ESRCH);
+            left += busy[slot[k]];
         }
-        if (busy == 0)
-            return;
+        if (left == 0 || ms == DPND_PARK_WAIT_MS)
+            break;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    DPN_LOG(WARNING, app, "closing the port with workers that did not say they stopped using it");
+    return left;
 }
 
 int main(int argc, char **argv) {
@@ -664,15 +790,24 @@ int main(int argc, char **argv) {
     uint16_t left[DPN_MAX_SLOTS];
     unsigned nleft = attached_slots(&D, left);
     dpnd_ctl_fini(&D);
-    wait_parked(&D, left, nleft);
-    for (uint16_t i = 1; i < D.nq; i++)
-        if (D.slots[i].state == DPN_SLOT_ATTACHED)
+    bool busy[DPN_MAX_SLOTS] = {false};
+    unsigned nbusy = wait_parked(&D, left, nleft, busy);
+    for (uint16_t i = 1; i < D.nq; i++) {
+        if (busy[i])
+            DPN_LOG(ERR, app,
+                    "slot %u: %s (pid %d) still uses the port %u ms after dpnetd stopped: "
+                    "leaving the port open under it",
+                    i, D.slots[i].app, D.slots[i].pid, DPND_PARK_WAIT_MS);
+        else if (D.slots[i].state == DPN_SLOT_ATTACHED)
             dpnd_slot_release(&D, i, "left behind at shutdown");
+    }
     printf("dpnetd: rx %" PRIu64 " frames, %" PRIu64 " to itself, %" PRIu64
            " control requests (%" PRIu64 " rejected), %" PRIu64
            " ARP requests for workers (%" PRIu64 " held back)\n",
            D.st.rx_pkts, D.st.to_daemon, D.st.ctl_requests, D.st.ctl_rejected, D.st.arp_sent,
            D.st.arp_throttled);
+    if (nbusy > 0)
+        return 0; /* no port stop, no close, no EAL clean-up: they still use it all */
     if (D.exc_port >= 0)
         dpn_port_close((uint16_t)D.exc_port);
     dpn_tapsig_close(D.tapsig);

@@ -121,6 +121,8 @@ void dpnd_publish_all(struct dpnd *d) {
     s->arp_sent = d->st.arp_sent;
     s->arp_throttled = d->st.arp_throttled;
     s->ctl_deferred = d->st.ctl_deferred;
+    s->idle_sleeps = d->w->st.idle_sleeps;
+    s->rx_wakeups = d->st.rx_wakeups;
     uint32_t n = 0;
     for (unsigned k = 0; k < DPND_MAX_CONNS; k++)
         n += d->conns[k].fd >= 0;
@@ -446,6 +448,11 @@ static void flush_cache(struct rte_mempool *mp, int lcore) { /* lcore: ours, che
         rte_mempool_cache_flush(&mp->local_cache[lcore], mp);
 }
 
+static bool pidfd_exited(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 /* The worker's TX pool is its alone: a new one replaces it whole. */
 static void rebuild_pool(struct dpnd *d, uint16_t i) {
     struct dpnd_slot *ds = &d->slots[i];
@@ -482,6 +489,15 @@ void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {
     if (d->rules != NULL)
         d->rules->forget_queue(d->port_id, i);
     dpn_sw_flows_forget(d->sw, i);
+    dpnd_slot_drain(d, i);
+    /* Its process gone, perhaps inside rx_burst or tx_burst: the queues
+     * start afresh where the PMD can (before the TX pool is counted: the
+     * TX ring's mbufs go back to it). */
+    if (pidfd_exited(ds->pidfd) || (kill(ds->pid, 0) != 0 && errno == ESRCH)) {
+        int rc = dpn_port_queue_restart(d->port_id, i);
+        if (rc != 0 && rc != -ENOTSUP)
+            DPN_LOG(WARNING, app, "slot %u: cannot restart its queues: %s", i, rte_strerror(-rc));
+    }
     /* Frames still queued for it and frames it held carry its tag. */
     ring_reset(ds);
     flush_cache(d->rx_pool, ds->lcore);
@@ -510,11 +526,6 @@ void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {
     ds->nbind = 0;
     ds->state = DPN_SLOT_FREE;
     dpnd_publish_slot(d, i);
-}
-
-static bool pidfd_exited(int fd) {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
 /* Ten times a second: which workers died? A worker whose control connection

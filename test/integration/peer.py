@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Linux-side peer for integration tests: drives real sockets against a dpnet
 echo server and exits non-zero (with a reason) when anything is wrong."""
-import hashlib, os, resource, selectors, socket, struct, sys, threading, time
+import hashlib, os, resource, select, selectors, socket, struct, sys, threading, time
 
 
 def fail(msg):
@@ -704,10 +704,41 @@ def sticky(host, port, n, deadline_s=8):
             s.close()
 
 
+def udpwait(host, port, n, timeout_s=15):
+    """One datagram from each of n sockets (n flows), then wait for every
+    echo: datagrams the test parks on a worker's queue or ring (the worker
+    stopped) must come back once the worker is killed and its frames are
+    steered again. Prints "sent" when all are out and, a second later,
+    "pending K": how many have no echo yet."""
+    _nofile(n + 64)
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(n)]
+    for i, u in enumerate(socks):
+        u.setblocking(False)
+        u.sendto(b"parked %d" % i, (host, port))
+    print("sent", flush=True)
+    left = set(range(n))
+    start = time.monotonic()
+    end, told = start + timeout_s, False
+    while left and time.monotonic() < end:
+        if not told and time.monotonic() > start + 1:
+            print(f"pending {len(left)}", flush=True)
+            told = True
+        r, _, _ = select.select([socks[i] for i in left], [], [], 0.2)
+        for u in r:
+            i = socks.index(u)
+            d, _ = u.recvfrom(2048)
+            if d != b"parked %d" % i:
+                fail(f"datagram {i}: echo differs")
+            left.discard(i)
+    print(f"echoed {n - len(left)} of {n}", flush=True)
+    if left:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     cmd, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rest = [int(x) for x in sys.argv[4:]]
     {"bulk": bulk, "concurrent": concurrent, "halfclose": halfclose, "rst": rst,
      "refused": refused, "udp": udp, "hold": hold, "keeper": keeper,
      "unreach": unreach, "exhaust": exhaust, "load": load, "noread": noread,
-     "holdcheck": holdcheck, "sticky": sticky, "stuff": stuff}[cmd](host, port, *rest)
+     "holdcheck": holdcheck, "sticky": sticky, "stuff": stuff, "udpwait": udpwait}[cmd](host, port, *rest)

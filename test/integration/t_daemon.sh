@@ -191,10 +191,19 @@ check "attached net_latency -> Linux server, UDP" \
   --count 500 --warmup 20 --timeout 20 --poll hybrid
 
 check "workers stop cleanly on SIGINT" stop_proc $NEW
-check "dpnetd stops cleanly on SIGINT" stop_proc $DPID
+# 'other' is still attached, and stopped (SIGSTOP): it cannot say it let go
+# of the port, so dpnetd must not stop and close the port under it.
+kill -STOP $OTHER
+check "dpnetd stops cleanly on SIGINT (a stopped worker still attached)" stop_proc $DPID
 check "dpnetd printed its summary" grep -q "control requests" "$DLOG"
-# 'other' is still attached: it must notice the daemon is gone and exit.
+check "... and left the port open under the stopped worker" \
+  grep -q "(pid $OTHER) still uses the port .* leaving the port open" "$DLOG"
+kill -CONT $OTHER
+# Running again, it must notice the daemon is gone and exit.
 other_gone() { ! kill -0 $OTHER 2>/dev/null; }
 check "a worker left running stops when dpnetd goes away" wait_for 15 other_gone
 check "... saying why" grep -q "dpnetd went away" "$OLOG"
+orc=0; wait $OTHER || orc=$?
+check "... and it exits without a crash (exit $orc: 0, or 1 for the lost daemon)" test "$orc" -le 1
+check "... and no sanitizer report" bash -c "! grep -qE 'Sanitizer|runtime error' '$OLOG'"
 finish

@@ -103,7 +103,19 @@ check "16 connections that never read are stuffed" wait_log "$SLOG" stuffed 15
 # echoserver echoes without copying: what it holds are dpnetd's RX mbufs.
 held() { [ "$(rx_free)" -lt "$((rx0 - 100))" ]; }
 check "the workers hold received mbufs of the stuffed connections ($(rx_free) free, $rx0 before)" held
+# Datagrams parked on worker a: stopped, it reads neither its queue nor its
+# ring, so what steering gives it waits there until it dies. Then dpnetd
+# steers it again (to b or c) instead of dropping it with the queue or ring.
+kill -STOP "${WPID[a]}"
+ULOG=/tmp/dpn-ku$M-$TAG.log; track_file "$ULOG"
+ip netns exec "$NS" $PY "$HERE/peer.py" udpwait $SIP 7 60 20 >"$ULOG" 2>&1 &
+UDPW=$!; track_pid $UDPW
+wait_log "$ULOG" pending 10
+parked=$(sed -n 's/^pending //p' "$ULOG")
+check "datagrams of 60 flows wait for the stopped worker a (${parked:-?} of them)" test "${parked:-0}" -gt 0
 kill -KILL "${WPID[a]}"
+urc=0; wait $UDPW || urc=$?
+check "... and all come back echoed once a is killed ($(tail -1 "$ULOG"))" test "$urc" = 0
 gone() { [ -z "$(wfield "${WPID[a]}" 3)" ]; }
 check "dpnetd releases the killed worker's slot" wait_for 10 gone
 # What it held comes back: its TX pool whole, the RX mbufs it had (tagged,
