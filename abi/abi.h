@@ -35,7 +35,7 @@
 #include <rte_ether.h>
 #include <rte_jhash.h>
 
-#define DPN_ABI_VERSION 7
+#define DPN_ABI_VERSION 8
 #define DPN_SHM_NAME "dpnd_shm"
 #define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
 #define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
@@ -158,6 +158,8 @@ enum dpn_req_type {
     DPN_REQ_STATS, /* the worker's own slot counters as dpnetd sees them, in msg */
     DPN_REQ_WAKE,  /* wake.fd: the worker's eventfd, which dpnetd takes with pidfd_getfd and
                       writes when it puts frames on the ring of a worker that sleeps */
+    DPN_REQ_LCORE, /* before ATTACH (before the worker's rte_eal_init): a free lcore id,
+                      held for this connection until it attaches or closes */
     DPN_REQ_MAX
 };
 
@@ -205,6 +207,7 @@ struct dpn_rep {
     uint32_t seq;            /* the request's */
     uint32_t tag;            /* ATTACH: dpn_tag() of this attach */
     uint16_t eph_lo, eph_hi; /* ATTACH: the worker's ephemeral ports */
+    int32_t lcore;           /* LCORE: the id held for this connection */
 };
 
 _Static_assert(sizeof(struct dpn_req) <= 256, "request exceeds the control message size");

@@ -37,6 +37,7 @@
 #include "buf.h"
 #include "fault.h"
 #include "log.h"
+#include "eal_lcore.h"
 #include "neigh.h"
 #include "trace.h"
 #include "tapsig.h"
@@ -89,6 +90,9 @@ static void req_init(const struct dpn_attach *a, struct dpn_req *rq, uint16_t ty
 }
 
 static int ctl_connect(const char *prog) {
+    int pre = dpn_eal_lcore_conn(); /* dpnetd holds our lcore id for that one */
+    if (pre >= 0)
+        return pre;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rte_eal_get_runtime_dir(), DPN_CTL_SOCKET);
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

@@ -20,9 +20,11 @@
 #include "lwip/priv/tcp_priv.h"
 
 #include "buf.h"
+#include "eal_lcore.h"
 #include "fault.h"
 #include "lwip_hooks.h"
 #include "tcp_tw.h"
+#include "telemetry.h"
 #include "trace.h"
 #include "log.h"
 #include "port_internal.h"
@@ -119,6 +121,8 @@ static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **c
     /* A worker configured as attached is dpnetd's secondary. */
     if (!cfg->standalone && !daemon && !has_arg(v, n, "--proc-type"))
         v[n++] = "--proc-type=secondary";
+    if (!daemon)
+        dpn_eal_lcore_rewrite(v, &n, max, argv0);
     *neal = n;
     return v;
 }
@@ -268,6 +272,9 @@ int dpn_setup_eal(int *argc, char ***argv, struct dpn_config *cfg, bool daemon) 
     int eal_rc = rte_eal_init(neal, eal);
     free(eal); /* the strings are argv's or static; EAL copied what it keeps */
     if (eal_rc < 0) {
+        int fd = dpn_eal_lcore_conn(); /* no attach on it now */
+        if (fd >= 0)
+            close(fd);
         /* Some EAL failures (a config file another primary holds) set no
          * rte_errno: "Success" would be a lie. */
         fprintf(stderr, "%s: DPDK EAL initialisation failed: %s%s\n", prog,
@@ -328,6 +335,7 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
         return rc;
     }
     w->mbufs_start = dpn_mbufs_free(w);
+    dpn_telemetry_worker(w);
     *wp = w;
     return 0;
 }
@@ -404,6 +412,7 @@ void dpn_close(struct dpn_worker *w) {
     dpn_trace_report(w);
     dpn_trace_enable(w, 0);
     dpn_fault_fini(w);
+    dpn_telemetry_worker(NULL);
     dpn_self = NULL;
     if (w->att != NULL) {
         dpn_detach(w); /* the port and the pool are dpnetd's */

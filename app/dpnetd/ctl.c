@@ -123,6 +123,7 @@ static void conn_close(struct dpnd *d, struct dpnd_conn *c) {
         close(c->pidfd);
     c->fd = c->pidfd = -1;
     c->slot = 0;
+    c->lcore = -1;
 }
 
 void dpnd_ctl_fini(struct dpnd *d) {
@@ -189,6 +190,7 @@ static void accept_new(struct dpnd *d) {
                                 .pid = cr.pid,
                                 .uid = cr.uid,
                                 .pidfd = pidfd,
+                                .lcore = -1,
                                 .since_tsc = now,
                                 .ctl_tat = now,
                                 .arp_tat = now};
@@ -240,6 +242,18 @@ static int do_attach(struct dpnd *d, struct dpnd_conn *c, const struct dpn_req *
                  c->slot);
         return EEXIST;
     }
+    /* An id held for another connection's worker (DPN_REQ_LCORE) is taken;
+     * the attached workers' ids dpnd_slot_attach checks. */
+    for (unsigned k = 0; k < DPND_MAX_CONNS; k++) {
+        const struct dpnd_conn *o = &d->conns[k];
+        if (o != c && o->fd >= 0 && o->slot == 0 && o->lcore == rq->attach.lcore) {
+            snprintf(rep->msg, sizeof(rep->msg),
+                     "lcore %d is held for a worker about to attach (pid %d): give each worker "
+                     "its own lcore id, e.g. --lcores=%d@CPU",
+                     rq->attach.lcore, o->pid, dpnd_free_lcore(d));
+            return EBUSY;
+        }
+    }
     int pidfd = c->pidfd >= 0 ? fcntl(c->pidfd, F_DUPFD_CLOEXEC, 0) : -1;
     uint16_t slot;
     uint64_t token;
@@ -248,6 +262,7 @@ static int do_attach(struct dpnd *d, struct dpnd_conn *c, const struct dpn_req *
     if (err == 0) {
         struct dpnd_slot *ds = &d->slots[slot];
         c->slot = slot;
+        c->lcore = -1; /* the slot holds it now */
         ds->conn = c;
         rep->slot = slot;
         rep->queue = slot;
@@ -257,6 +272,20 @@ static int do_attach(struct dpnd *d, struct dpnd_conn *c, const struct dpn_req *
         rep->eph_hi = ds->eph_hi;
     }
     return err;
+}
+
+/* Before EAL starts in the worker: an lcore id of its own (mempool caches
+ * are per lcore id and shared by every process), held for this connection
+ * until it attaches on it or closes. Asking again gives the same. */
+static int do_lcore(struct dpnd *d, struct dpnd_conn *c, struct dpn_rep *rep) {
+    if (c->slot != 0)
+        return fail(rep, EEXIST, "%s", "this connection is attached already");
+    if (c->lcore < 0)
+        c->lcore = dpnd_free_lcore(d);
+    if (c->lcore < 0)
+        return fail(rep, ENOSPC, "%s", "no free lcore id left");
+    rep->lcore = c->lcore;
+    return 0;
 }
 
 /* One-way: the worker polls the neighbor table. Each request may become an
@@ -361,6 +390,8 @@ int dpnd_ctl_handle(struct dpnd *d, struct dpnd_conn *c, const void *buf, size_t
         return fail(rep, EPROTONOSUPPORT, "%s", "ABI version mismatch: update the worker");
     if (rq.type == DPN_REQ_ATTACH)
         return do_attach(d, c, &rq, rep);
+    if (rq.type == DPN_REQ_LCORE)
+        return do_lcore(d, c, rep);
     if (rq.type <= DPN_REQ_ATTACH || rq.type >= DPN_REQ_MAX)
         return fail(rep, EINVAL, "%s", "unknown request type");
     /* A connection speaks for the slot it attached and no other. */

@@ -80,6 +80,7 @@ struct dpnd_conn {
     uint32_t uid;
     int pidfd;     /* SO_PEERPIDFD where the kernel has it, else -1 */
     uint16_t slot; /* 0 = not attached */
+    int lcore;     /* the lcore id held for it (DPN_REQ_LCORE) until it attaches, -1 = none */
     uint64_t since_tsc;
     uint64_t ctl_tat; /* rate limits (GCRA: theoretical arrival times) of its requests */
     uint64_t arp_tat; /* ... and of the ARP broadcasts it causes */
@@ -159,6 +160,11 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg);
 int dpnd_slot_attach(struct dpnd *d, int pid, uint32_t uid, int pidfd, int lcore, const char *app,
                      const uint8_t *secret, uint16_t *slot, uint64_t *token, char *why, size_t n);
 void dpnd_slot_release(struct dpnd *d, uint16_t slot, const char *reason);
+/* The lowest lcore id no worker, no pending attach and dpnetd itself has;
+ * -1 when there is none. */
+int dpnd_free_lcore(const struct dpnd *d);
+/* telemetry.c: /dpnet/... commands for dpdk-telemetry.py */
+void dpnd_telemetry_init(const struct dpnd *d);
 /* main.c */
 void dpnd_slot_drain(struct dpnd *d, uint16_t slot);
 void dpnd_slots_check(struct dpnd *d);

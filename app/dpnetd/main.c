@@ -725,6 +725,7 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
         return rc;
     ctl_wake_register(d);
     idle_init(d);
+    dpnd_telemetry_init(d);
     return 0;
 }
 

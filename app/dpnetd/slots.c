@@ -133,17 +133,29 @@ static int pidfd_open(int pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static int free_lcore(const struct dpnd *d) {
-    int id = 0;
-    for (bool used = true; used; id += used) {
-        used = id == (int)rte_lcore_id();
-        for (uint16_t i = 1; i < d->nq && !used; i++)
-            used = d->slots[i].state != DPN_SLOT_FREE && d->slots[i].lcore == id;
+/* Is lcore id taken: dpnetd's, an attached worker's, or held for a worker
+ * about to attach (DPN_REQ_LCORE)? */
+static bool lcore_taken(const struct dpnd *d, int id) {
+    if (id == (int)rte_lcore_id())
+        return true;
+    for (uint16_t i = 1; i < d->nq; i++)
+        if (d->slots[i].state != DPN_SLOT_FREE && d->slots[i].lcore == id)
+            return true;
+    for (unsigned k = 0; k < DPND_MAX_CONNS; k++) {
+        const struct dpnd_conn *c = &d->conns[k];
+        if (c->fd >= 0 && c->slot == 0 && c->lcore == id)
+            return true;
     }
-    return id;
+    return false;
 }
 
-/* Constant time: how much of a secret matched says nothing. */
+int dpnd_free_lcore(const struct dpnd *d) {
+    for (int id = 0; id < RTE_MAX_LCORE; id++)
+        if (!lcore_taken(d, id))
+            return id;
+    return -1;
+}
+
 static bool same_secret(const uint8_t *a, const uint8_t *b) {
     uint8_t x = 0;
     for (unsigned i = 0; i < DPN_SECRET_LEN; i++)
@@ -184,7 +196,7 @@ int dpnd_slot_attach(struct dpnd *d, int pid, uint32_t uid, int pidfd, int lcore
         snprintf(why, n,
                  "lcore %d is dpnetd's own: give the worker another lcore id (e.g. "
                  "--lcores=%d@CPU)",
-                 lcore, lcore + 1);
+                 lcore, dpnd_free_lcore(d));
         err = EBUSY;
         goto out;
     }
@@ -205,7 +217,7 @@ int dpnd_slot_attach(struct dpnd *d, int pid, uint32_t uid, int pidfd, int lcore
             snprintf(why, n,
                      "lcore %d is used by worker pid %d (%s): give each worker its own lcore "
                      "id, e.g. --lcores=%d@CPU",
-                     lcore, s->pid, s->app, free_lcore(d));
+                     lcore, s->pid, s->app, dpnd_free_lcore(d));
             err = EBUSY;
             goto out;
         }

@@ -157,6 +157,37 @@ static int detach(struct att *a, struct dpn_rep *rep) {
 
 /* ---- the basic cases (t_daemon.sh) ---- */
 
+/* The lcore ids dpnetd hands out before a worker's EAL starts
+ * (stack/eal_lcore.c): free ones, held per connection. */
+static void lcore_cases(void) {
+    int f1 = conn_open(), f2 = conn_open();
+    struct dpn_rep rep;
+    struct dpn_req rq = base(DPN_REQ_LCORE);
+    int rc = send_req(f1, &rq, &rep);
+    int id = rep.lcore;
+    bool held = false;
+    for (unsigned i = 0; i < shm->nb_queues && i < DPN_MAX_SLOTS; i++)
+        held |= shm->slots[i].state == DPN_SLOT_ATTACHED && shm->slots[i].lcore == id;
+    result(rc == 0 && id >= 0 && id < RTE_MAX_LCORE && !held,
+           "control request: LCORE gives an id no worker and not dpnetd has (%d)", id);
+    rq = base(DPN_REQ_LCORE);
+    rc = send_req(f1, &rq, &rep);
+    result(rc == 0 && rep.lcore == id, "control request: LCORE again on that connection: %d",
+           rep.lcore);
+    rq = base(DPN_REQ_LCORE);
+    rc = send_req(f2, &rq, &rep);
+    result(rc == 0 && rep.lcore >= 0 && rep.lcore != id,
+           "control request: LCORE on another connection gives another id (%d)", rep.lcore);
+    struct dpn_req a = attach_req("badctl-lcore");
+    a.attach.lcore = id;
+    rc = send_req(f2, &a, &rep);
+    result(rc == EBUSY && strstr(rep.msg, "about to attach") != NULL,
+           "control request: attach on an id held for another connection -> %d (want %d): %s", rc,
+           EBUSY, rep.msg);
+    close(f1);
+    close(f2);
+}
+
 static void malformed(int *fdp) {
     struct dpn_rep rep;
     struct dpn_req rq = base(DPN_REQ_BIND);
@@ -677,6 +708,7 @@ int main(int argc, char **argv) {
         trust(fd, argv[3], argv[4], taken);
     } else {
         legacy_rte_mp();
+        lcore_cases();
         malformed(&fd);
         struct att me;
         if (!attach_ok(fd, "badctl", &me))
