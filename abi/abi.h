@@ -35,7 +35,7 @@
 #include <rte_ether.h>
 #include <rte_jhash.h>
 
-#define DPN_ABI_VERSION 8
+#define DPN_ABI_VERSION 9
 #define DPN_SHM_NAME "dpnd_shm"
 #define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
 #define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
@@ -71,6 +71,7 @@ struct dpn_slot_wr { /* written by the slot's worker only */
     uint32_t pending_arp; /* frames waiting for a neighbor entry */
     uint32_t parked;      /* dpnetd went away and we no longer touch the port */
     uint32_t sleeping;    /* asleep: frames put on our ring need a write to our eventfd */
+    uint32_t conns_done;  /* the conns_req our listing in "dpnd_conns<N>" answers */
 } __rte_cache_aligned;
 
 struct dpn_slot {
@@ -90,8 +91,36 @@ struct dpn_slot {
     char pool[DPN_NAME];
     char ring[DPN_NAME];
     uint64_t ring_enq, ring_full; /* software steering: frames handed over / dropped */
+    uint32_t conns_req;           /* bumped by DPN_REQ_CONNS: list your connections */
+    uint32_t pad32;
     struct dpn_slot_wr wr;
 } __rte_cache_aligned;
+
+/* ---- connection listings (dpnetctl conns) ----
+ * Memzone "dpnd_conns<N>" (DPN_CONNS_ZONE), made by dpnetd for slot N and
+ * written by its worker only, when conns_req moves: the worker's word,
+ * shown and never used. */
+#define DPN_CONNS_ZONE "dpnd_conns%u"
+#define DPN_CONNS_MAX 4096
+struct dpn_conn_info {
+    uint32_t lip, rip;     /* network byte order */
+    uint16_t lport, rport; /* host byte order */
+    uint8_t state;         /* lwIP's enum tcp_state (LISTEN = 1 .. TIME_WAIT = 10) */
+    uint8_t pad[3];
+    uint32_t snd_queue; /* bytes written, not yet acknowledged */
+    uint32_t rcv_queue; /* bytes received, not yet read by the application */
+    uint32_t srtt_ms, rto_ms;
+    uint32_t cwnd, ssthresh; /* bytes */
+    uint32_t retrans;        /* retransmissions of the oldest unacknowledged segment */
+    uint32_t age_ms;
+};
+struct dpn_conns {
+    uint32_t seq;       /* the conns_req this listing answers */
+    uint32_t n;         /* entries in c[] */
+    uint32_t total;     /* connections the worker has: more than n when c[] was full */
+    uint32_t time_wait; /* and in TIME_WAIT (its own table: not listed) */
+    struct dpn_conn_info c[DPN_CONNS_MAX];
+};
 
 /* A port binding, published for dpnetctl (the daemon's classifier keeps its own). */
 #define DPN_MAX_BINDINGS 255
@@ -160,6 +189,8 @@ enum dpn_req_type {
                       writes when it puts frames on the ring of a worker that sleeps */
     DPN_REQ_LCORE, /* before ATTACH (before the worker's rte_eal_init): a free lcore id,
                       held for this connection until it attaches or closes */
+    DPN_REQ_CONNS, /* any connection (dpnetctl conns): every attached worker lists its
+                      connections in its DPN_CONNS_ZONE (conns_req moves) */
     DPN_REQ_MAX
 };
 

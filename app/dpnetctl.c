@@ -5,10 +5,13 @@
  * It attaches as a read-only DPDK secondary: it reads the daemon's shared
  * memory (abi/abi.h) and the port's counters and changes nothing. */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -149,9 +152,124 @@ static void show_stats(const struct dpn_shm *s) {
     show_pools(s);
 }
 
+/* ---- conns: ask dpnetd, which asks every worker to list its connections ---- */
+
+static const char *tcp_state_name(uint8_t st) {
+    static const char *const names[] = {"CLOSED",  "LISTEN",     "SYN-SENT",   "SYN-RECV",
+                                        "ESTAB",   "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT",
+                                        "CLOSING", "LAST-ACK",   "TIME-WAIT"};
+    return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+/* DPN_REQ_CONNS over dpnetd's control socket: 0, or -1 with a message. */
+static int ask_conns(void) {
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", rte_eal_get_runtime_dir(), DPN_CTL_SOCKET);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct dpn_req rq = {.abi = DPN_ABI_VERSION, .type = DPN_REQ_CONNS, .seq = 1};
+    struct dpn_rep rep;
+    memset(&rep, 0, sizeof(rep));
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int rc = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                     send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) == sizeof(rq) &&
+                     poll(&p, 1, 2000) > 0 && recv(fd, &rep, sizeof(rep), 0) == sizeof(rep) &&
+                     rep.err == 0
+                 ? 0
+                 : -1;
+    if (rc != 0)
+        fprintf(stderr, "dpnetctl: dpnetd did not take the request for connections (%s)\n",
+                rep.err != 0 ? strerror(rep.err) : strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Every attached worker's listing (of application app, or all), once each
+ * has answered or 2 s have passed. */
+static int show_conns(const struct dpn_shm *s, const char *app, bool json) {
+    if (ask_conns() != 0)
+        return 1;
+    uint32_t want[DPN_MAX_SLOTS] = {0};
+    int pid[DPN_MAX_SLOTS] = {0};
+    for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++) {
+        want[i] = __atomic_load_n(&s->slots[i].conns_req, __ATOMIC_ACQUIRE);
+        pid[i] = s->slots[i].state == DPN_SLOT_ATTACHED ? s->slots[i].pid : 0;
+        if (app != NULL && strncmp(s->slots[i].app, app, DPN_APP_NAME) != 0)
+            pid[i] = 0;
+    }
+    const struct dpn_conns *z[DPN_MAX_SLOTS] = {NULL};
+    for (int ms = 0; ms <= 2000; ms += 10) {
+        bool all = true;
+        for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++) {
+            if (pid[i] == 0 || z[i] != NULL)
+                continue;
+            char name[DPN_NAME];
+            snprintf(name, sizeof(name), DPN_CONNS_ZONE, i);
+            const struct rte_memzone *mz = rte_memzone_lookup(name);
+            const struct dpn_conns *c = mz != NULL && mz->len >= sizeof(*c) ? mz->addr : NULL;
+            if (c != NULL && __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) == want[i])
+                z[i] = c;
+            else
+                all = false;
+        }
+        if (all)
+            break;
+        usleep(10000);
+    }
+    if (!json)
+        printf("%-4s %-7s %-16s %-11s %-21s %-21s %9s %9s %7s %7s %9s %9s %5s %9s\n", "SLOT", "PID",
+               "APP", "STATE", "LOCAL", "PEER", "SEND_Q", "RECV_Q", "SRTT", "RTO", "CWND",
+               "SSTHRESH", "RETR", "AGE_MS");
+    else
+        printf("[");
+    bool first = true;
+    for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++) {
+        if (pid[i] == 0)
+            continue;
+        char app_s[DPN_APP_NAME + 1];
+        snprintf(app_s, sizeof(app_s), "%.*s", DPN_APP_NAME, s->slots[i].app);
+        if (z[i] == NULL) {
+            if (!json)
+                printf("%-4u %-7d %-16.16s (did not answer within 2 s: stopped or busy)\n", i,
+                       pid[i], app_s);
+            continue;
+        }
+        unsigned n = z[i]->n < DPN_CONNS_MAX ? z[i]->n : DPN_CONNS_MAX;
+        for (unsigned k = 0; k < n; k++) {
+            const struct dpn_conn_info *e = &z[i]->c[k];
+            char l[24], r[24], lip[16], rip[16];
+            ip_str(e->lip, lip, sizeof(lip));
+            ip_str(e->rip, rip, sizeof(rip));
+            snprintf(l, sizeof(l), "%s:%u", lip, e->lport);
+            snprintf(r, sizeof(r), "%s:%u", rip, e->rport);
+            if (json) {
+                printf("%s{\"slot\": %u, \"pid\": %d, \"app\": \"%s\", \"state\": \"%s\", "
+                       "\"local\": \"%s\", \"peer\": \"%s\", \"send_q\": %u, \"recv_q\": %u, "
+                       "\"srtt_ms\": %u, \"rto_ms\": %u, \"cwnd\": %u, \"ssthresh\": %u, "
+                       "\"retrans\": %u, \"age_ms\": %u}",
+                       first ? "" : ", ", i, pid[i], app_s, tcp_state_name(e->state), l, r,
+                       e->snd_queue, e->rcv_queue, e->srtt_ms, e->rto_ms, e->cwnd, e->ssthresh,
+                       e->retrans, e->age_ms);
+                first = false;
+                continue;
+            }
+            printf("%-4u %-7d %-16.16s %-11s %-21s %-21s %9u %9u %5ums %5ums %9u %9u %5u %9u\n", i,
+                   pid[i], app_s, tcp_state_name(e->state), l, r, e->snd_queue, e->rcv_queue,
+                   e->srtt_ms, e->rto_ms, e->cwnd, e->ssthresh, e->retrans, e->age_ms);
+        }
+        if (!json && (z[i]->total > n || z[i]->time_wait > 0))
+            printf("%-4u %-7d %-16.16s (%u more not listed, %u in TIME-WAIT)\n", i, pid[i], app_s,
+                   z[i]->total > n ? z[i]->total - n : 0, z[i]->time_wait);
+    }
+    if (json)
+        printf("]\n");
+    return 0;
+}
+
 static int usage(void) {
     fprintf(stderr, "usage: dpnetctl --file-prefix PREFIX "
-                    "[workers|bindings|flows|neigh|stats|pools|device|all]\n");
+                    "[workers|bindings|flows|neigh|stats|pools|device|all]\n"
+                    "       dpnetctl --file-prefix PREFIX conns [--app NAME] [--json]\n");
     return 2;
 }
 
@@ -161,6 +279,9 @@ static int usage(void) {
  * (EAL's messages, routed there) goes to the parent, which shows it only
  * when the last attempt failed. */
 enum { ATT_OK = 0, ATT_ABI = 10, ATT_NO_SHM = 11, ATT_EAL = 12 };
+
+static const char *opt_app;
+static bool opt_json;
 
 static int attach_and_show(const char *prog, const char *prefix, const char *cmd) {
     char pfx[300];
@@ -187,6 +308,12 @@ static int attach_and_show(const char *prog, const char *prefix, const char *cmd
                 (unsigned)s->abi, (unsigned)DPN_ABI_VERSION);
         rte_eal_cleanup();
         return ATT_ABI;
+    }
+    if (!strcmp(cmd, "conns")) {
+        int rc = show_conns(s, opt_app, opt_json);
+        fflush(stdout);
+        rte_eal_cleanup();
+        return rc;
     }
     bool all = strcmp(cmd, "all") == 0;
     if (all || !strcmp(cmd, "workers"))
@@ -260,13 +387,17 @@ int main(int argc, char **argv) {
             prefix = argv[++i];
         else if (strncmp(argv[i], "--file-prefix=", 14) == 0)
             prefix = argv[i] + 14;
+        else if (strcmp(argv[i], "--app") == 0 && i + 1 < argc)
+            opt_app = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0)
+            opt_json = true;
         else if (argv[i][0] != '-')
             cmd = argv[i];
         else
             return usage();
     }
-    const char *cmds[] = {"workers", "bindings", "flows",  "neigh",
-                          "stats",   "pools",    "device", "all"};
+    const char *cmds[] = {"workers", "bindings", "flows", "neigh", "stats",
+                          "pools",   "device",   "conns", "all"};
     bool known = false;
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         known = known || strcmp(cmd, cmds[i]) == 0;

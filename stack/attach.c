@@ -258,6 +258,11 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     a->tag = rep.tag;
     a->eph_lo = rep.eph_lo;
     a->eph_hi = rep.eph_hi;
+    char zone[DPN_NAME];
+    snprintf(zone, sizeof(zone), DPN_CONNS_ZONE, rep.slot);
+    const struct rte_memzone *cz = rte_memzone_lookup(zone);
+    a->conns = cz != NULL && cz->len >= sizeof(struct dpn_conns) ? cz->addr : NULL;
+    a->conns_done = __atomic_load_n(&a->slot->conns_req, __ATOMIC_ACQUIRE);
     w->att = a;
     w->env = &dpn_env_attached;
     w->poll_queue = a->poll_queue;
@@ -486,6 +491,13 @@ static void attach_tick(struct dpn_worker *w) {
     }
     if (a->npending > 0)
         flush_pending(w, rte_rdtsc());
+    /* dpnetctl conns asked (DPN_REQ_CONNS): our listing, in our memzone. */
+    uint32_t req = __atomic_load_n(&a->slot->conns_req, __ATOMIC_ACQUIRE);
+    if (unlikely(req != a->conns_done) && a->conns != NULL) {
+        dpn_tcp_list(w, a->conns, req);
+        a->conns_done = req;
+        __atomic_store_n(&a->slot->wr.conns_done, req, __ATOMIC_RELEASE);
+    }
     struct dpn_slot_wr *s = &a->slot->wr;
     s->rx_pkts = w->st.rx_pkts;
     s->rx_bytes = w->st.rx_bytes;

@@ -9,6 +9,8 @@
  *    after the application closed the connection. */
 #include <string.h>
 
+#include <rte_cycles.h>
+
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 
@@ -54,6 +56,7 @@ static struct dpn_conn *conn_alloc(struct dpn_worker *w) {
     w->conn_free = c->next;
     memset(c, 0, sizeof(*c));
     c->w = w;
+    c->since_tsc = rte_rdtsc();
     c->next = w->conn_open;
     if (w->conn_open != NULL)
         w->conn_open->prev = c;
@@ -604,4 +607,56 @@ void dpn_tcp_close_all(struct dpn_worker *w, bool abort) {
         else if (!c->app_closed)
             dpn_close_conn(c);
     }
+}
+
+/* ---- listing (dpnetctl conns): set-up path, never per packet ---- */
+
+static uint32_t ticks_ms(uint32_t ticks) {
+    return ticks * (uint32_t)(TCP_TMR_INTERVAL * 2); /* lwIP's slow timer: 2 TCP_TMR_INTERVALs */
+}
+
+void dpn_tcp_list(const struct dpn_worker *w, struct dpn_conns *out, uint32_t seq) {
+    uint32_t n = 0, total = 0;
+    uint64_t now = rte_rdtsc();
+    for (struct tcp_pcb_listen *l = tcp_listen_pcbs.listen_pcbs; l != NULL; l = l->next, total++) {
+        if (n == DPN_CONNS_MAX)
+            continue;
+        struct dpn_conn_info *e = &out->c[n++];
+        memset(e, 0, sizeof(*e));
+        e->lip = ip4_addr_get_u32(&l->local_ip);
+        e->lport = l->local_port;
+        e->state = (uint8_t)l->state;
+    }
+    for (const struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next, total++) {
+        if (n == DPN_CONNS_MAX)
+            continue;
+        struct dpn_conn_info *e = &out->c[n++];
+        memset(e, 0, sizeof(*e));
+        e->lip = ip4_addr_get_u32(&p->local_ip);
+        e->rip = ip4_addr_get_u32(&p->remote_ip);
+        e->lport = p->local_port;
+        e->rport = p->remote_port;
+        e->state = (uint8_t)p->state;
+        e->snd_queue = p->snd_lbb - p->lastack;
+        /* Received and not yet read: the window closed by it, and what
+         * lwIP holds back for the application. */
+        uint32_t rcvbuf = w->cfg.tcp_rcvbuf;
+        e->rcv_queue = (p->rcv_wnd < rcvbuf ? rcvbuf - p->rcv_wnd : 0) +
+                       (p->refused_data != NULL ? p->refused_data->tot_len : 0);
+        e->srtt_ms = p->sa >= 0 ? ticks_ms((uint32_t)(p->sa >> 3)) : 0;
+        e->rto_ms = p->rto >= 0 ? ticks_ms((uint32_t)p->rto) : 0;
+        e->cwnd = p->cwnd;
+        e->ssthresh = p->ssthresh;
+        e->retrans = p->nrtx;
+        /* A connection the application has: its dpn_conn knows its age
+         * (before the handshake ends, the argument is the listener's). */
+        const struct dpn_conn *c = p->callback_arg;
+        if ((uintptr_t)c >= (uintptr_t)w->conns &&
+            (uintptr_t)c < (uintptr_t)(w->conns + w->nconns) && c->pcb == p)
+            e->age_ms = (uint32_t)((now - c->since_tsc) / w->tsc_per_ms);
+    }
+    out->n = n;
+    out->total = total;
+    out->time_wait = dpn_tw_count(w->tw);
+    __atomic_store_n(&out->seq, seq, __ATOMIC_RELEASE);
 }

@@ -49,6 +49,8 @@ struct dpn_attach {
     int ctl_fd;            /* our connection to dpnetd's control socket */
     uint32_t ctl_seq;
     uint16_t eph_lo, eph_hi; /* our ephemeral ports, as dpnetd's reply said */
+    struct dpn_conns *conns; /* our DPN_CONNS_ZONE (dpnetctl conns), NULL = none */
+    uint32_t conns_done;     /* the last conns_req we answered */
     uint64_t token;
     uint16_t slot_id;
     uint32_t tag; /* marks dpnetd's mbufs while we hold them (abi.h) */
@@ -72,8 +74,9 @@ struct dpn_conn {
     uint64_t acked;           /* bytes the peer acknowledged */
     struct dpn_pbuf *zc_head; /* zero-copy buffers waiting for their ack */
     struct dpn_pbuf *zc_tail;
-    bool app_closed; /* dpn_close_conn called: no more callbacks */
-    bool dirty;      /* on the flush list */
+    uint64_t since_tsc; /* opened (accepted or connecting) */
+    bool app_closed;    /* dpn_close_conn called: no more callbacks */
+    bool dirty;         /* on the flush list */
     bool connecting;
     struct dpn_conn *next; /* free list, or open list */
     struct dpn_conn *prev;
@@ -211,6 +214,10 @@ bool dpn_syncookie_input(struct dpn_worker *w, struct rte_mbuf *m, const uint8_t
 /* tcp.c */
 void dpn_tcp_flush_dirty(struct dpn_worker *w);
 void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
+/* dpnetctl conns: every TCP connection and listener of ours into out, which
+ * then carries seq (abi.h, struct dpn_conns). */
+struct dpn_conns;
+void dpn_tcp_list(const struct dpn_worker *w, struct dpn_conns *out, uint32_t seq);
 
 /* netif.c */
 int dpn_netif_setup(struct dpn_worker *w);

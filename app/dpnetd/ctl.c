@@ -288,6 +288,23 @@ static int do_lcore(struct dpnd *d, struct dpnd_conn *c, struct dpn_rep *rep) {
     return 0;
 }
 
+/* dpnetctl conns: every attached worker lists its connections in its
+ * memzone within a millisecond or so (attach.c); the reply says which
+ * request number each slot's listing will carry. Costs the workers a walk
+ * of their connections, so it shares the connection's request rate. */
+static int do_conns(struct dpnd *d, struct dpn_rep *rep) {
+    unsigned n = 0;
+    for (uint16_t i = 1; i < d->nq; i++) {
+        if (d->slots[i].state != DPN_SLOT_ATTACHED)
+            continue;
+        d->slots[i].conns_req++;
+        dpnd_publish_slot(d, i);
+        n++;
+    }
+    snprintf(rep->msg, sizeof(rep->msg), "%u workers asked", n);
+    return 0;
+}
+
 /* One-way: the worker polls the neighbor table. Each request may become an
  * ARP broadcast: at most one per next hop per ARP_PER_IP_MS whoever asks,
  * and ARP_RATE per second per worker. */
@@ -392,6 +409,8 @@ int dpnd_ctl_handle(struct dpnd *d, struct dpnd_conn *c, const void *buf, size_t
         return do_attach(d, c, &rq, rep);
     if (rq.type == DPN_REQ_LCORE)
         return do_lcore(d, c, rep);
+    if (rq.type == DPN_REQ_CONNS)
+        return do_conns(d, rep);
     if (rq.type <= DPN_REQ_ATTACH || rq.type >= DPN_REQ_MAX)
         return fail(rep, EINVAL, "%s", "unknown request type");
     /* A connection speaks for the slot it attached and no other. */

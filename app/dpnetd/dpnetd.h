@@ -60,6 +60,8 @@ struct dpnd_slot {  /* the truth; shm->slots[i] is its published copy */
     uint64_t token;
     uint64_t attached_tsc;
     uint64_t ring_enq, ring_full;
+    uint32_t conns_req; /* DPN_REQ_CONNS asked this many times (published) */
+    const struct rte_memzone *conns; /* DPN_CONNS_ZONE: its worker's listing */
 };
 
 struct dpnd_binding { /* the truth; shm->bindings[i] is its published copy */

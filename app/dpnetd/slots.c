@@ -13,6 +13,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_memzone.h>
 #include <rte_random.h>
 
 #include "buf.h"
@@ -42,9 +43,11 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg) {
         ds->ret =
             rte_ring_create(name, RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
         ds->pool = make_pool(cfg, i);
+        snprintf(name, sizeof(name), DPN_CONNS_ZONE, i);
+        ds->conns = rte_memzone_reserve(name, sizeof(struct dpn_conns), (int)rte_socket_id(), 0);
         ds->pidfd = -1;
         ds->wake_fd = -1;
-        if (ds->ring == NULL || ds->ret == NULL || ds->pool == NULL) {
+        if (ds->ring == NULL || ds->ret == NULL || ds->pool == NULL || ds->conns == NULL) {
             DPN_LOG(ERR, app, "cannot create the ring or pool of slot %u: %s", i,
                     rte_strerror(rte_errno));
             return -DPN_ENOMEM;
@@ -90,6 +93,7 @@ void dpnd_publish_slot(struct dpnd *d, uint16_t i) {
     pool_name(s->pool, sizeof(s->pool), i);
     s->ring_enq = ds->ring_enq;
     s->ring_full = ds->ring_full;
+    __atomic_store_n(&s->conns_req, ds->conns_req, __ATOMIC_RELEASE);
     __atomic_store_n(&s->state, ds->state, __ATOMIC_RELEASE);
 }
 
