@@ -152,6 +152,184 @@ static void show_stats(const struct dpn_shm *s) {
     show_pools(s);
 }
 
+/* ---- --json: the same views as JSON values ---- */
+
+/* s as a JSON string (at most n bytes of it: shared strings may lack a NUL). */
+static void json_str(const char *s, size_t n) {
+    putchar('"');
+    for (size_t i = 0; i < n && s[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void json_workers(const struct dpn_shm *s) {
+    printf("[");
+    bool first = true;
+    for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++) {
+        const struct dpn_slot *w = &s->slots[i];
+        printf("%s{\"slot\": %u, \"state\": \"%s\"", first ? "" : ", ", i, state_name(w->state));
+        first = false;
+        if (w->state != DPN_SLOT_FREE) {
+            printf(", \"pid\": %d, \"lcore\": %d, \"queue\": %u, \"app\": ", w->pid, w->lcore,
+                   w->queue);
+            json_str(w->app, sizeof(w->app));
+            printf(", \"rx_pkts\": %" PRIu64 ", \"rx_bytes\": %" PRIu64 ", \"tx_pkts\": %" PRIu64
+                   ", \"tx_bytes\": %" PRIu64 ", \"conns\": %u, \"steered\": %" PRIu64
+                   ", \"ring_full\": %" PRIu64,
+                   w->wr.rx_pkts, w->wr.rx_bytes, w->wr.tx_pkts, w->wr.tx_bytes, w->wr.conns_open,
+                   w->ring_enq, w->ring_full);
+        }
+        printf("}");
+    }
+    printf("]");
+}
+
+static void json_bindings(const struct dpn_shm *s) {
+    printf("[");
+    bool first = true;
+    for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++) {
+        const struct dpn_binding *x = &s->bindings[b];
+        if (x->proto == 0)
+            continue;
+        printf("%s{\"port\": %u, \"proto\": \"%s\", \"app\": ", first ? "" : ", ", x->port,
+               proto_name(x->proto));
+        first = false;
+        json_str(x->app, sizeof(x->app));
+        printf(", \"workers\": [");
+        bool f2 = true;
+        for (unsigned i = 1; i < DPN_MAX_SLOTS; i++)
+            if (x->slots & (1u << i)) {
+                printf("%s%u", f2 ? "" : ", ", i);
+                f2 = false;
+            }
+        printf("], \"steering\": \"%s\", \"sw_hits\": %" PRIu64 "}", x->hw ? "rule" : "software",
+               x->hits);
+    }
+    printf("]");
+}
+
+static void json_flows(const struct dpn_shm *s) {
+    char ip[16];
+    ip_str(s->ip, ip, sizeof(ip));
+    printf("{\"backend\": ");
+    json_str(s->steering, sizeof(s->steering));
+    printf(", \"rules\": [");
+    bool first = true;
+    for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++) {
+        const struct dpn_binding *x = &s->bindings[b];
+        if (x->proto == 0)
+            continue;
+        printf("%s{\"by\": ", first ? "" : ", ");
+        first = false;
+        json_str(x->hw ? s->steering : "software", 16);
+        printf(", \"dst\": \"%s\", \"proto\": \"%s\", \"port\": %u, \"queues\": [", ip,
+               proto_name(x->proto), x->port);
+        bool f2 = true;
+        for (unsigned i = 1; i < DPN_MAX_SLOTS; i++)
+            if (x->slots & (1u << i)) {
+                printf("%s%u", f2 ? "" : ", ", s->slots[i].queue);
+                f2 = false;
+            }
+        printf("]}");
+    }
+    for (unsigned i = 1; i < s->nb_queues && i < DPN_MAX_SLOTS; i++) {
+        const struct dpn_slot *w = &s->slots[i];
+        if (w->state != DPN_SLOT_ATTACHED)
+            continue;
+        printf("%s{\"by\": ", first ? "" : ", ");
+        first = false;
+        json_str(s->hw_steering && w->eph_rules == 3 ? s->steering : "software", 16);
+        printf(", \"dst\": \"%s\", \"proto\": \"tcp,udp\", \"ports\": [%u, %u], \"queues\": "
+               "[%u], \"outgoing\": true, \"rule_per_port\": %s}",
+               ip, w->eph_lo, w->eph_hi, w->queue,
+               s->hw_steering && w->eph_rules != 3 ? "true" : "false");
+    }
+    printf("]}");
+}
+
+static void json_neigh(const struct dpn_shm *s) {
+    printf("[");
+    bool first = true;
+    for (unsigned i = 0; i < DPN_NEIGH_SIZE; i++) {
+        const struct dpn_neigh *e = &s->neigh[i];
+        if (e->ip == 0)
+            continue;
+        char ip[16];
+        ip_str(e->ip, ip, sizeof(ip));
+        printf("%s{\"ip\": \"%s\", \"mac\": \"" RTE_ETHER_ADDR_PRT_FMT "\", \"state\": \"%s\"}",
+               first ? "" : ", ", ip, RTE_ETHER_ADDR_BYTES(&e->mac),
+               e->valid ? "reachable" : "stale");
+        first = false;
+    }
+    printf("]");
+}
+
+static void json_pools(const struct dpn_shm *s) {
+    printf("[");
+    for (unsigned i = 0; i < s->nb_queues && i < DPN_MAX_SLOTS; i++) {
+        char name[DPN_NAME + 1];
+        snprintf(name, sizeof(name), "%.*s", DPN_NAME, i == 0 ? DPN_RX_POOL : s->slots[i].pool);
+        struct rte_mempool *mp = rte_mempool_lookup(name);
+        unsigned avail = mp != NULL ? rte_mempool_avail_count(mp) : 0;
+        printf("%s{\"pool\": ", i ? ", " : "");
+        json_str(name, sizeof(name));
+        printf(", \"size\": %u, \"free\": %u, \"in_use\": %u}", mp != NULL ? mp->size : 0, avail,
+               mp != NULL ? mp->size - avail : 0);
+    }
+    printf("]");
+}
+
+static void json_stats(const struct dpn_shm *s) {
+    const struct dpn_port_stats *p = &s->port_stats;
+    printf("{\"rx_pkts\": %" PRIu64 ", \"to_daemon\": %" PRIu64 ", \"ctl_requests\": %" PRIu64
+           ", \"ctl_rejected\": %" PRIu64 ", \"to_kernel\": %" PRIu64 ", \"from_kernel\": %" PRIu64
+           ", \"exc_drops\": %" PRIu64 ", \"idle_sleeps\": %" PRIu64 ", \"rx_wakeups\": %" PRIu64
+           ", \"port\": {\"ipackets\": %" PRIu64 ", \"opackets\": %" PRIu64
+           ", \"imissed\": %" PRIu64 ", \"ierrors\": %" PRIu64 ", \"oerrors\": %" PRIu64
+           ", \"rx_nombuf\": %" PRIu64 ", \"queues\": [",
+           s->rx_pkts, s->to_daemon, s->ctl_requests, s->ctl_rejected, s->to_kernel, s->from_kernel,
+           s->exc_drops, s->idle_sleeps, s->rx_wakeups, p->ipackets, p->opackets, p->imissed,
+           p->ierrors, p->oerrors, p->rx_nombuf);
+    for (unsigned q = 0; q < s->nb_queues && q < DPN_MAX_SLOTS; q++)
+        printf("%s{\"rx_pkts\": %" PRIu64 ", \"tx_pkts\": %" PRIu64 "}", q ? ", " : "",
+               p->q_ipackets[q], p->q_opackets[q]);
+    printf("]}, \"pools\": ");
+    json_pools(s);
+    printf("}");
+}
+
+/* One view's value, or for "all" an object of every view. */
+static void show_json(const struct dpn_shm *s, const char *cmd) {
+    static const struct {
+        const char *name;
+        void (*fn)(const struct dpn_shm *);
+    } views[] = {{"workers", json_workers}, {"bindings", json_bindings}, {"flows", json_flows},
+                 {"neigh", json_neigh},     {"stats", json_stats},       {"pools", json_pools}};
+    bool all = strcmp(cmd, "all") == 0;
+    if (!strcmp(cmd, "device") || all) {
+        printf(all ? "{\"device\": {\"name\": " : "{\"name\": ");
+        json_str(s->port_dev, sizeof(s->port_dev));
+        printf(", \"bus\": \"%s\"}", s->port_pci ? "pci" : "vdev");
+    }
+    for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++) {
+        if (!all && strcmp(cmd, views[i].name) != 0)
+            continue;
+        if (all && strcmp(views[i].name, "pools") == 0)
+            continue; /* inside stats */
+        if (all)
+            printf(", \"%s\": ", views[i].name);
+        views[i].fn(s);
+    }
+    printf(all ? "}\n" : "\n");
+}
+
 /* ---- conns: ask dpnetd, which asks every worker to list its connections ---- */
 
 static const char *tcp_state_name(uint8_t st) {
@@ -269,7 +447,8 @@ static int show_conns(const struct dpn_shm *s, const char *app, bool json) {
 static int usage(void) {
     fprintf(stderr, "usage: dpnetctl --file-prefix PREFIX "
                     "[workers|bindings|flows|neigh|stats|pools|device|all]\n"
-                    "       dpnetctl --file-prefix PREFIX conns [--app NAME] [--json]\n");
+                    "       dpnetctl --file-prefix PREFIX conns [--app NAME] [--json]\n"
+                    "  --json: the view as JSON (all: an object of every view)\n");
     return 2;
 }
 
@@ -314,6 +493,12 @@ static int attach_and_show(const char *prog, const char *prefix, const char *cmd
         fflush(stdout);
         rte_eal_cleanup();
         return rc;
+    }
+    if (opt_json) {
+        show_json(s, cmd);
+        fflush(stdout);
+        rte_eal_cleanup();
+        return ATT_OK;
     }
     bool all = strcmp(cmd, "all") == 0;
     if (all || !strcmp(cmd, "workers"))

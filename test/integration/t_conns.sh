@@ -68,6 +68,22 @@ ok = len(est) == 10 and all(c["app"] == "web" and c["rto_ms"] > 0 and c["cwnd"] 
      c["age_ms"] > 0 and c["send_q"] == 0 for c in est)
 sys.exit(0 if ok else 1)' "$j"
 last_failed && echo "# $j"
+# Every other view takes --json too; "all" gives an object of them.
+a=$(ctl --json)
+check "dpnetctl --json: one object of every view, the same as the text views" \
+  $PY -c 'import json,sys
+v = json.loads(sys.argv[1])
+w = [x for x in v["workers"] if x["state"] == "attached"]
+ok = sorted(x["app"] for x in w) == ["other", "web"] and \
+     sorted(b["port"] for b in v["bindings"]) == [7, 7, 8, 8] and \
+     len(v["flows"]["rules"]) == int(sys.argv[2]) and v["device"]["bus"] == "vdev" and \
+     v["stats"]["port"]["ipackets"] > 0 and v["stats"]["pools"][0]["pool"] == "dpnd_rx" and \
+     isinstance(v["neigh"], list)
+sys.exit(0 if ok else 1)' "$a" "$(ctl flows | grep -c ' -> ')"
+last_failed && echo "# $a"
+for view in workers bindings flows neigh stats pools device; do
+  check "dpnetctl $view --json parses" $PY -c 'import json,sys; json.loads(sys.argv[1])' "$(ctl $view --json)"
+done
 kill -STOP "${WPID[other]}"
 out=$(ctl conns)
 check "a stopped worker is named, not waited for ($(grep -c 'did not answer' <<<"$out") line)" \
