@@ -444,11 +444,27 @@ static int show_conns(const struct dpn_shm *s, const char *app, bool json) {
     return 0;
 }
 
+static const char usage_text[] =
+    "usage: dpnetctl --file-prefix PREFIX [VIEW] [--json]\n"
+    "       dpnetctl --file-prefix PREFIX conns [--app NAME] [--json]\n"
+    "\n"
+    "Looks inside the dpnetd running with that DPDK file prefix (as a read-only\n"
+    "DPDK secondary; it changes nothing there). VIEW (default all):\n"
+    "  workers   attached workers: slot, pid, lcore, queue, application, counters\n"
+    "  bindings  bound ports: application, workers, rule or software steering\n"
+    "  flows     the steering rules, as the backend holds them\n"
+    "  neigh     dpnetd's neighbor (ARP) table, which the workers read\n"
+    "  stats     dpnetd's counters, the port's and each queue's, the pools\n"
+    "  pools     mbuf pools: size, free, in use\n"
+    "  device    the port's DPDK name and bus (a PCI port: workers pass -a NAME)\n"
+    "  conns     every connection of every attached worker, like ss -tni\n"
+    "            (--app NAME: one application's)\n"
+    "  --json    the view as JSON (all: one object of every view)\n"
+    "Exit status: 0, 1 when no dpnetd runs with that prefix or it cannot be read,\n"
+    "2 for a usage error.\n";
+
 static int usage(void) {
-    fprintf(stderr, "usage: dpnetctl --file-prefix PREFIX "
-                    "[workers|bindings|flows|neigh|stats|pools|device|all]\n"
-                    "       dpnetctl --file-prefix PREFIX conns [--app NAME] [--json]\n"
-                    "  --json: the view as JSON (all: an object of every view)\n");
+    fputs(usage_text, stderr);
     return 2;
 }
 
@@ -568,6 +584,8 @@ static bool primary_alive(const char *cfg) {
 int main(int argc, char **argv) {
     const char *prefix = NULL, *cmd = "all";
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return fputs(usage_text, stdout) < 0;
         if (strcmp(argv[i], "--file-prefix") == 0 && i + 1 < argc)
             prefix = argv[++i];
         else if (strncmp(argv[i], "--file-prefix=", 14) == 0)

@@ -585,6 +585,21 @@ static int apply_opt(struct dpn_config *cfg, const struct opt *o, char *err, siz
     return rc < 0 ? fail(err, errlen, "option '%.*s': %s", o->namelen, o->name, why) : 0;
 }
 
+void dpn_config_help(FILE *f) {
+    char desc[64];
+    fprintf(f,
+            "  -c FILE                   a libconfig file of the keys below (and eal = [...])\n");
+    for (size_t k = 0; k < NFIELDS; k++) {
+        const struct field *x = &fields[k];
+        char opt[40] = "", key[40];
+        if (x->opt != NULL)
+            snprintf(opt, sizeof(opt), "--%s VALUE", x->opt);
+        snprintf(key, sizeof(key), "%s.%s", x->group, x->key);
+        fprintf(f, "  %-25s %-18s %s\n", opt[0] ? opt : "(file only)", key,
+                x->set != NULL ? x->desc : range_desc(x, desc));
+    }
+}
+
 int dpn_config_parse_args(struct dpn_config *cfg, int *argc, char **argv, char *err,
                           size_t errlen) {
     struct opt o;

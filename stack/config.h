@@ -4,6 +4,7 @@
 #define DPNET_CONFIG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,6 +81,8 @@ struct dpn_config {
 
 /* Fill cfg with defaults (no address set). */
 void dpn_config_defaults(struct dpn_config *cfg);
+/* Every option and config key with what it takes, one per line (--help). */
+void dpn_config_help(FILE *f);
 
 /* Load a libconfig file over cfg. On error returns -1 and writes one line to
  * err: "FILE:LINE: key 'x': what is wrong" (LINE of the offending setting, or

@@ -762,7 +762,37 @@ static unsigned wait_parked(const struct dpnd *d, const uint16_t *slot, unsigned
     return left;
 }
 
+static void help(const char *prog) {
+    printf("usage: %s [EAL options] -- [options]\n"
+           "\n"
+           "dpnetd, the dpnet control daemon: the DPDK primary process that owns one port.\n"
+           "It hands out RX/TX queue pairs, ports and lcore ids to workers (DPDK\n"
+           "secondaries with the same --file-prefix), installs flow rules (kernel eBPF\n"
+           "steering on net_tap, rte_flow on NICs that take them) or steers in software,\n"
+           "and answers ARP and ICMP itself. dpnetctl looks inside it, dpnet-run starts\n"
+           "workers; the README says how each part works.\n"
+           "\n"
+           "EAL options (DPDK's; %s -h lists them all): -l CPU (its lcore and CPU),\n"
+           "--file-prefix NAME (workers use the same), --vdev DEVICE or -a PCI-ADDRESS\n"
+           "(the port), --no-pci (virtual ports only).\n"
+           "\n"
+           "Options (each also a key of the config file):\n",
+           prog, prog);
+    dpn_config_help(stdout);
+    printf("\n"
+           "Signals: SIGINT or SIGTERM stop it: workers are told, the port is closed once\n"
+           "they let go of it (at most 1 s; a worker that does not keeps it open).\n"
+           "Files: its control socket dpnetd_ctl and telemetry socket in DPDK's runtime\n"
+           "directory (/var/run/dpdk/PREFIX); /etc/dpnet/dpnetd.conf with the package's\n"
+           "dpnetd.service. Exit status: 0 after a clean stop, 1 on a set-up error.\n");
+}
+
 int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0) {
+            help(argv[0]);
+            return 0;
+        }
     struct dpn_config cfg;
     int rc = dpn_setup_eal(&argc, &argv, &cfg, true);
     args = argv;
