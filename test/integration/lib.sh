@@ -97,6 +97,21 @@ start_tap_server() {
   ip netns exec "$ns" ip link set "$ifc" up
 }
 
+# start_dpnetd NS IFACE PREFIX DPNETD_IP/LEN PEER_IP/LEN LOG [options]: dpnetd
+# inside NS on a net_tap port, polling hybrid, with the options after "--";
+# once it serves, the kernel side of the tap gets PEER_IP. Sets DPID.
+start_dpnetd() {
+  local ns=$1 ifc=$2 pfx=$3 ip=$4 peer=$5 log=$6; shift 6
+  track_file "$log"
+  ip netns exec "$ns" "$B/app/dpnetd" --no-pci -l 0 --file-prefix "$pfx" \
+    --log-level=pmd.net.tap:error --vdev="net_tap0,iface=$ifc" -- --ip "$ip" --poll hybrid "$@" \
+    >"$log" 2>&1 &
+  DPID=$!; track_pid "$DPID"
+  wait_log "$log" "dpnetd: serving" 15 || return 1
+  ip netns exec "$ns" ip addr add "$peer" dev "$ifc"
+  ip netns exec "$ns" ip link set "$ifc" up
+}
+
 # guest_tee "$@": first thing in a script tools/guest.sh runs for a host-side
 # test (guest_run): its output also goes to DPNET_GUEST_LOG on the share,
 # whole before the guest powers off.

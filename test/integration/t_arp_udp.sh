@@ -85,13 +85,7 @@ DLOG=/tmp/dpn-au-d-$TAG.log WLOG=/tmp/dpn-au-w-$TAG.log
 track_file "$DLOG"
 track_file "$WLOG"
 nsx ip link del "$IFC" 2>/dev/null || true
-ip netns exec "$NS" "$B/app/dpnetd" --no-pci -l 0 --file-prefix "$PFX" \
-  --log-level=pmd.net.tap:error --vdev="net_tap0,iface=$IFC" -- --ip $SIP/24 --queues 2 \
-  --poll hybrid >"$DLOG" 2>&1 &
-DPID=$!; track_pid $DPID
-wait_log "$DLOG" "dpnetd: serving" 15
-nsx ip addr add $PIP/24 dev "$IFC"
-nsx ip link set "$IFC" up
+start_dpnetd "$NS" "$IFC" "$PFX" $SIP/24 $PIP/24 "$DLOG" --queues 2
 ip netns exec "$NS" "$B/app/echoserver" --no-pci --proc-type=secondary --file-prefix "$PFX" \
   --log-level=pmd.net.tap:error --lcores=7@1 -- --port 7 --poll hybrid -v >"$WLOG" 2>&1 &
 WPID=$!; track_pid $WPID

@@ -15,12 +15,7 @@ new_ns "$NS"
 nsx() { ip netns exec "$NS" "$@"; }
 ctl() { "$B/app/dpnetctl" --file-prefix "$PFX" "$@"; }
 
-ip netns exec "$NS" "$B/app/dpnetd" --no-pci -l 0 --file-prefix "$PFX" --log-level=pmd.net.tap:error \
-  --vdev="net_tap0,iface=$IFC" -- --ip $SIP/24 --queues 3 --poll hybrid >"$DLOG" 2>&1 &
-DPID=$!; track_pid $DPID
-wait_log "$DLOG" "dpnetd: serving" 15
-nsx ip addr add $PIP/24 dev "$IFC"
-nsx ip link set "$IFC" up
+start_dpnetd "$NS" "$IFC" "$PFX" $SIP/24 $PIP/24 "$DLOG" --queues 3
 declare -A WPID WLOG
 for w in web:7 other:8; do
   n=${w%:*}; WLOG[$n]=/tmp/dpn-cn-$n-$TAG.log; track_file "${WLOG[$n]}"

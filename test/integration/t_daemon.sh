@@ -15,13 +15,7 @@ peer() { ip netns exec "$NS" $PY "$HERE/peer.py" "$@"; }
 ctl() { "$B/app/dpnetctl" --file-prefix "$PFX" "$@"; }
 EAL=(--no-pci --proc-type=secondary --file-prefix "$PFX" --log-level=pmd.net.tap:error)
 
-track_file "$DLOG"
-ip netns exec "$NS" "$B/app/dpnetd" --no-pci -l 0 --file-prefix "$PFX" --log-level=pmd.net.tap:error \
-  --vdev="net_tap0,iface=$IFC" -- --ip $SIP/24 --queues 4 --poll hybrid --steering software >"$DLOG" 2>&1 &
-DPID=$!; track_pid $DPID
-wait_log "$DLOG" "dpnetd: serving" 15
-nsx ip addr add $PIP/24 dev "$IFC"
-nsx ip link set "$IFC" up
+start_dpnetd "$NS" "$IFC" "$PFX" $SIP/24 $PIP/24 "$DLOG" --queues 4 --steering software
 check "dpnetd steers in software (--steering software)" grep -q "software steering" "$DLOG"
 
 # Rule construction against net_tap's own rte_flow_validate (its lines count too).

@@ -25,12 +25,7 @@ nsx() { ip netns exec "$NS" "$@"; }
 peer() { ip netns exec "$NS" $PY "$HERE/peer.py" "$@"; }
 ctl() { "$B/app/dpnetctl" --file-prefix "$PFX" "$@"; }
 
-ip netns exec "$NS" "$B/app/dpnetd" --no-pci -l 0 --file-prefix "$PFX" --log-level=pmd.net.tap:error \
-  --vdev="net_tap0,iface=$IFC" -- --ip $SIP/24 --queues 4 --poll hybrid --steering "$MODE" >"$DLOG" 2>&1 &
-DPID=$!; track_pid $DPID
-wait_log "$DLOG" "dpnetd: serving" 15
-nsx ip addr add $PIP/24 dev "$IFC"
-nsx ip link set "$IFC" up
+start_dpnetd "$NS" "$IFC" "$PFX" $SIP/24 $PIP/24 "$DLOG" --queues 4 --steering "$MODE"
 check "dpnetd: $MODE steering" grep -q "$MODE steering" "$DLOG"
 last_failed && tail -5 "$DLOG" | sed 's/^/# /'
 check "dpnetd answers ping (ARP and ICMP on queue 0)" nsx ping -c 2 -i 0.2 -W 2 -q $SIP

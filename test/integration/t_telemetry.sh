@@ -30,12 +30,7 @@ for line in sys.stdin:
 # js JSON PYTHON-EXPRESSION-OF-v: exit 0 when true
 js() { $PY -c 'import json,sys; v = json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"; }
 
-ip netns exec "$NS" "$B/app/dpnetd" --no-pci -l 0 --file-prefix "$PFX" --log-level=pmd.net.tap:error \
-  --vdev="net_tap0,iface=$IFC" -- --ip $SIP/24 --queues 2 --poll hybrid >"$DLOG" 2>&1 &
-DPID=$!; track_pid $DPID
-wait_log "$DLOG" "dpnetd: serving" 15
-nsx ip addr add $PIP/24 dev "$IFC"
-nsx ip link set "$IFC" up
+start_dpnetd "$NS" "$IFC" "$PFX" $SIP/24 $PIP/24 "$DLOG" --queues 2
 ip netns exec "$NS" "$B/app/echoserver" --no-pci --proc-type=secondary --file-prefix "$PFX" -l 1 \
   --log-level=pmd.net.tap:error -- --app web --port 7 --poll hybrid >"$WLOG" 2>&1 &
 WPID=$!; track_pid $WPID

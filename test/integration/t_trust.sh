@@ -22,13 +22,7 @@ EAL=(--no-pci --proc-type=secondary --file-prefix "$PFX" --log-level=pmd.net.tap
 sanitizer_clean() { ! grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$1"; }
 nfds() { ls "/proc/$1/fd" | wc -l; }
 
-track_file "$DLOG"
-ip netns exec "$NS" "$B/app/dpnetd" --no-pci -l 0 --file-prefix "$PFX" --log-level=pmd.net.tap:error \
-  --vdev="net_tap0,iface=$IFC" -- --ip $SIP/24 --queues 4 --poll hybrid >"$DLOG" 2>&1 &
-DPID=$!; track_pid $DPID
-wait_log "$DLOG" "dpnetd: serving" 15
-nsx ip addr add $PIP/24 dev "$IFC"
-nsx ip link set "$IFC" up
+start_dpnetd "$NS" "$IFC" "$PFX" $SIP/24 $PIP/24 "$DLOG" --queues 4
 
 WLOG=/tmp/dpn-trw-$TAG.log; track_file "$WLOG"
 DPNET_APP_SECRET=$SECRET ip netns exec "$NS" "$B/app/echoserver" "${EAL[@]}" --lcores=7@1 -- --app echo --port 7 \
