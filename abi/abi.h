@@ -31,6 +31,7 @@
 #define DPNET_ABI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <rte_ether.h>
 #include <rte_jhash.h>
@@ -196,6 +197,15 @@ enum dpn_req_type {
 
 #define DPN_PROTO_TCP 6
 #define DPN_PROTO_UDP 17
+
+/* For the readers of these tables (dpnetctl, dpnetd's telemetry). */
+static inline const char *dpn_proto_name(uint8_t p) {
+    return p == DPN_PROTO_TCP ? "tcp" : p == DPN_PROTO_UDP ? "udp" : "?";
+}
+static inline void dpn_ip_str(uint32_t be, char *buf, size_t n) {
+    const uint8_t *b = (const uint8_t *)&be;
+    snprintf(buf, n, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+}
 
 struct dpn_req {
     uint32_t abi;

@@ -25,15 +25,6 @@
 
 #include "abi.h"
 
-static const char *proto_name(uint8_t p) {
-    return p == DPN_PROTO_TCP ? "tcp" : p == DPN_PROTO_UDP ? "udp" : "?";
-}
-
-static void ip_str(uint32_t be, char *buf, size_t n) {
-    const uint8_t *b = (const uint8_t *)&be;
-    snprintf(buf, n, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
-}
-
 static const char *state_name(uint32_t s) {
     return s == DPN_SLOT_ATTACHED ? "attached" : s == DPN_SLOT_RECLAIM ? "reclaim" : "free";
 }
@@ -68,21 +59,21 @@ static void show_bindings(const struct dpn_shm *s) {
         for (unsigned i = 1; i < DPN_MAX_SLOTS; i++)
             if (x->slots & (1u << i))
                 n += (size_t)snprintf(slots + n, sizeof(slots) - n, "%s%u", n ? "," : "", i);
-        printf("%-6u %-5s %-20.20s %-10s %-9s %10" PRIu64 "\n", x->port, proto_name(x->proto),
+        printf("%-6u %-5s %-20.20s %-10s %-9s %10" PRIu64 "\n", x->port, dpn_proto_name(x->proto),
                x->app, slots, x->hw ? "rule" : "software", x->hits);
     }
 }
 
 static void show_flows(const struct dpn_shm *s) {
     char ip[16];
-    ip_str(s->ip, ip, sizeof(ip));
+    dpn_ip_str(s->ip, ip, sizeof(ip));
     printf("steering backend: %s\n", s->steering);
     for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++) {
         const struct dpn_binding *x = &s->bindings[b];
         if (x->proto == 0)
             continue;
         printf("%-8.16s eth / ipv4 dst %s / %s dst %u -> queues", x->hw ? s->steering : "software",
-               ip, proto_name(x->proto), x->port);
+               ip, dpn_proto_name(x->proto), x->port);
         for (unsigned i = 1; i < DPN_MAX_SLOTS; i++)
             if (x->slots & (1u << i))
                 printf(" %u", s->slots[i].queue);
@@ -103,7 +94,7 @@ static void show_neigh(const struct dpn_shm *s) {
         char ip[16];
         if (e->ip == 0)
             continue;
-        ip_str(e->ip, ip, sizeof(ip));
+        dpn_ip_str(e->ip, ip, sizeof(ip));
         printf("%-16s " RTE_ETHER_ADDR_PRT_FMT " %s\n", ip, RTE_ETHER_ADDR_BYTES(&e->mac),
                e->valid ? "reachable" : "stale");
     }
@@ -199,7 +190,7 @@ static void json_bindings(const struct dpn_shm *s) {
         if (x->proto == 0)
             continue;
         printf("%s{\"port\": %u, \"proto\": \"%s\", \"app\": ", first ? "" : ", ", x->port,
-               proto_name(x->proto));
+               dpn_proto_name(x->proto));
         first = false;
         json_str(x->app, sizeof(x->app));
         printf(", \"workers\": [");
@@ -217,7 +208,7 @@ static void json_bindings(const struct dpn_shm *s) {
 
 static void json_flows(const struct dpn_shm *s) {
     char ip[16];
-    ip_str(s->ip, ip, sizeof(ip));
+    dpn_ip_str(s->ip, ip, sizeof(ip));
     printf("{\"backend\": ");
     json_str(s->steering, sizeof(s->steering));
     printf(", \"rules\": [");
@@ -230,7 +221,7 @@ static void json_flows(const struct dpn_shm *s) {
         first = false;
         json_str(x->hw ? s->steering : "software", 16);
         printf(", \"dst\": \"%s\", \"proto\": \"%s\", \"port\": %u, \"queues\": [", ip,
-               proto_name(x->proto), x->port);
+               dpn_proto_name(x->proto), x->port);
         bool f2 = true;
         for (unsigned i = 1; i < DPN_MAX_SLOTS; i++)
             if (x->slots & (1u << i)) {
@@ -262,7 +253,7 @@ static void json_neigh(const struct dpn_shm *s) {
         if (e->ip == 0)
             continue;
         char ip[16];
-        ip_str(e->ip, ip, sizeof(ip));
+        dpn_ip_str(e->ip, ip, sizeof(ip));
         printf("%s{\"ip\": \"%s\", \"mac\": \"" RTE_ETHER_ADDR_PRT_FMT "\", \"state\": \"%s\"}",
                first ? "" : ", ", ip, RTE_ETHER_ADDR_BYTES(&e->mac),
                e->valid ? "reachable" : "stale");
@@ -416,8 +407,8 @@ static int show_conns(const struct dpn_shm *s, const char *app, bool json) {
         for (unsigned k = 0; k < n; k++) {
             const struct dpn_conn_info *e = &z[i]->c[k];
             char l[24], r[24], lip[16], rip[16];
-            ip_str(e->lip, lip, sizeof(lip));
-            ip_str(e->rip, rip, sizeof(rip));
+            dpn_ip_str(e->lip, lip, sizeof(lip));
+            dpn_ip_str(e->rip, rip, sizeof(rip));
             snprintf(l, sizeof(l), "%s:%u", lip, e->lport);
             snprintf(r, sizeof(r), "%s:%u", rip, e->rport);
             if (json) {

@@ -16,15 +16,6 @@
 
 static const struct dpn_shm *tel; /* set once before the commands exist */
 
-static const char *proto_name(uint8_t p) {
-    return p == DPN_PROTO_TCP ? "tcp" : p == DPN_PROTO_UDP ? "udp" : "?";
-}
-
-static void ip_str(uint32_t be, char *buf, size_t n) {
-    const uint8_t *b = (const uint8_t *)&be;
-    snprintf(buf, n, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
-}
-
 /* The queues of a slot mask, as an array of numbers. */
 static struct rte_tel_data *queues(uint16_t slots) {
     struct rte_tel_data *a = rte_tel_data_alloc();
@@ -91,13 +82,13 @@ static int cmd_bindings(const char *cmd, const char *params, struct rte_tel_data
         char app[DPN_APP_NAME + 1], key[16];
         snprintf(app, sizeof(app), "%.*s", DPN_APP_NAME, x->app);
         rte_tel_data_start_dict(e);
-        rte_tel_data_add_dict_string(e, "proto", proto_name(x->proto));
+        rte_tel_data_add_dict_string(e, "proto", dpn_proto_name(x->proto));
         rte_tel_data_add_dict_u64(e, "port", x->port);
         rte_tel_data_add_dict_string(e, "app", app);
         rte_tel_data_add_dict_string(e, "steering", x->hw ? "rule" : "software");
         rte_tel_data_add_dict_u64(e, "sw_hits", x->hits);
         rte_tel_data_add_dict_container(e, "queues", q, 0);
-        snprintf(key, sizeof(key), "%s_%u", proto_name(x->proto), x->port);
+        snprintf(key, sizeof(key), "%s_%u", dpn_proto_name(x->proto), x->port);
         rte_tel_data_add_dict_container(d, key, e, 0);
     }
     return 0;
@@ -108,14 +99,14 @@ static int cmd_flows(const char *cmd, const char *params, struct rte_tel_data *d
     (void)cmd;
     (void)params;
     char ip[16], line[RTE_TEL_MAX_STRING_LEN];
-    ip_str(tel->ip, ip, sizeof(ip));
+    dpn_ip_str(tel->ip, ip, sizeof(ip));
     rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
     for (unsigned b = 1; b <= DPN_MAX_BINDINGS; b++) {
         const struct dpn_binding *x = &tel->bindings[b];
         if (x->proto == 0)
             continue;
         int n = snprintf(line, sizeof(line), "%.16s eth / ipv4 dst %s / %s dst %u -> queues",
-                         x->hw ? tel->steering : "software", ip, proto_name(x->proto), x->port);
+                         x->hw ? tel->steering : "software", ip, dpn_proto_name(x->proto), x->port);
         for (unsigned i = 1; i < DPN_MAX_SLOTS && n > 0 && (size_t)n < sizeof(line); i++)
             if (x->slots & (1u << i))
                 n += snprintf(line + n, sizeof(line) - (size_t)n, " %u", tel->slots[i].queue);
@@ -148,7 +139,7 @@ static int cmd_neigh(const char *cmd, const char *params, struct rte_tel_data *d
         if (x == NULL)
             return -1;
         char ip[16], mac[RTE_ETHER_ADDR_FMT_SIZE], key[8];
-        ip_str(e->ip, ip, sizeof(ip));
+        dpn_ip_str(e->ip, ip, sizeof(ip));
         rte_ether_format_addr(mac, sizeof(mac), &e->mac);
         rte_tel_data_start_dict(x);
         rte_tel_data_add_dict_string(x, "ip", ip);
