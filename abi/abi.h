@@ -22,6 +22,10 @@
  *                             through the rings and are freed by them.
  *   pools "dpnd_q<N>"         slot N's TX pool (and its RX queue's, with
  *                             hardware steering); rebuilt when the worker dies.
+ *   capture "dpnd_cap<N>"     a byte ring: slot N's worker appends copies of
+ *                             its frames (single producer), dpnetd's capture
+ *                             thread reads them with its own tail, checking
+ *                             every length, and moves the shared tail.
  * Control: an AF_UNIX SOCK_SEQPACKET socket DPN_CTL_SOCKET in the EAL runtime
  * directory, one connection per worker; the kernel tells dpnetd the pid and
  * uid behind each connection (SO_PEERCRED), and its closing is a liveness
@@ -36,7 +40,7 @@
 #include <rte_ether.h>
 #include <rte_jhash.h>
 
-#define DPN_ABI_VERSION 9
+#define DPN_ABI_VERSION 10
 #define DPN_SHM_NAME "dpnd_shm"
 #define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
 #define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
@@ -49,6 +53,8 @@
 #define DPN_NAME 32
 #define DPN_EPH_PER_SLOT 1024 /* ephemeral ports per worker */
 #define DPN_EPH_BASE 49152
+#define DPN_CAP_FILTER 176 /* bytes of a capture filter's text, its NUL included */
+#define DPN_CAP_ANY_PORT 0xffff
 
 /* ---- neighbor table: open addressing on the IPv4 address, seqlock per entry ---- */
 struct dpn_neigh {
@@ -73,6 +79,7 @@ struct dpn_slot_wr { /* written by the slot's worker only */
     uint32_t parked;      /* dpnetd went away and we no longer touch the port */
     uint32_t sleeping;    /* asleep: frames put on our ring need a write to our eventfd */
     uint32_t conns_done;  /* the conns_req our listing in "dpnd_conns<N>" answers */
+    uint32_t cap_gen;     /* the cap_gen we act on */
 } __rte_cache_aligned;
 
 struct dpn_slot {
@@ -93,7 +100,7 @@ struct dpn_slot {
     char ring[DPN_NAME];
     uint64_t ring_enq, ring_full; /* software steering: frames handed over / dropped */
     uint32_t conns_req;           /* bumped by DPN_REQ_CONNS: list your connections */
-    uint32_t pad32;
+    uint32_t cap_gen;             /* odd: copy your frames to "dpnd_cap<N>" (capture.h) */
     struct dpn_slot_wr wr;
 } __rte_cache_aligned;
 
@@ -121,6 +128,43 @@ struct dpn_conns {
     uint32_t total;     /* connections the worker has: more than n when c[] was full */
     uint32_t time_wait; /* and in TIME_WAIT (its own table: not listed) */
     struct dpn_conn_info c[DPN_CONNS_MAX];
+};
+
+/* ---- packet capture (dpnetctl capture; stack/capture.h) ----
+ * One byte ring per slot, memzone "dpnd_cap<N>" (DPN_CAP_ZONE), made by
+ * dpnetd at the first capture. dpnetd writes the header (snap length and
+ * filter) before it makes the slot's cap_gen odd; the worker appends
+ * records at head, dpnetd consumes from its own copy of the tail and
+ * publishes it. A record: struct dpn_cap_rec, then len bytes of frame,
+ * padded to 8 bytes; records wrap around the end of data[]. */
+#define DPN_CAP_ZONE "dpnd_cap%u"
+#define DPN_CAP_BYTES (4u << 20) /* power of two */
+#define DPN_CAP_SNAP_MAX 16384u  /* bytes of one frame kept, at most */
+#define DPN_CAP_INSNS 512        /* classic BPF instructions of a filter, at most */
+enum { DPN_CAP_IN = 1, DPN_CAP_OUT = 2 };
+struct dpn_cap_rec {
+    uint32_t len;      /* bytes of frame that follow */
+    uint32_t orig_len; /* the frame's length on the wire */
+    uint64_t tsc;      /* when the burst was taken or sent (rte_rdtsc) */
+    uint16_t queue;    /* the worker's queue (slot), 0 = dpnetd */
+    uint8_t dir;       /* DPN_CAP_IN or DPN_CAP_OUT */
+    uint8_t pad[5];
+};
+struct dpn_cap_insn { /* libpcap's struct bpf_insn */
+    uint16_t code;
+    uint8_t jt, jf;
+    uint32_t k;
+};
+struct dpn_cap_ring {
+    /* written by the reader before capture starts */
+    uint32_t snaplen;
+    uint32_t ninsns; /* 0: every frame */
+    struct dpn_cap_insn insns[DPN_CAP_INSNS];
+    uint64_t tail __rte_cache_aligned; /* the reader's: bytes consumed */
+    /* written by the writer (the worker) */
+    uint64_t head __rte_cache_aligned; /* bytes appended */
+    uint64_t frames, dropped;          /* records appended; frames that found no room */
+    uint8_t data[DPN_CAP_BYTES] __rte_cache_aligned;
 };
 
 /* A port binding, published for dpnetctl (the daemon's classifier keeps its own). */
@@ -185,13 +229,16 @@ enum dpn_req_type {
     DPN_REQ_CONNECT, /* proto, port (from the slot's range): steer replies to it by a rule */
     DPN_REQ_RESOLVE, /* ip: ask dpnetd to ARP for a next hop */
     DPN_REQ_DETACH,
-    DPN_REQ_STATS, /* the worker's own slot counters as dpnetd sees them, in msg */
-    DPN_REQ_WAKE,  /* wake.fd: the worker's eventfd, which dpnetd takes with pidfd_getfd and
-                      writes when it puts frames on the ring of a worker that sleeps */
-    DPN_REQ_LCORE, /* before ATTACH (before the worker's rte_eal_init): a free lcore id,
-                      held for this connection until it attaches or closes */
-    DPN_REQ_CONNS, /* any connection (dpnetctl conns): every attached worker lists its
-                      connections in its DPN_CONNS_ZONE (conns_req moves) */
+    DPN_REQ_STATS,        /* the worker's own slot counters as dpnetd sees them, in msg */
+    DPN_REQ_WAKE,         /* wake.fd: the worker's eventfd, which dpnetd takes with pidfd_getfd and
+                             writes when it puts frames on the ring of a worker that sleeps */
+    DPN_REQ_LCORE,        /* before ATTACH (before the worker's rte_eal_init): a free lcore id,
+                             held for this connection until it attaches or closes */
+    DPN_REQ_CONNS,        /* any connection (dpnetctl conns): every attached worker lists its
+                             connections in its DPN_CONNS_ZONE (conns_req moves) */
+    DPN_REQ_CAPTURE,      /* root or dpnetd's user (dpnetctl capture): copy frames to capture.fd;
+                             replied to at once and again when the capture ends */
+    DPN_REQ_CAPTURE_STOP, /* the connection's capture: end it now */
     DPN_REQ_MAX
 };
 
@@ -236,6 +283,17 @@ struct dpn_req {
         struct {
             int32_t fd; /* in the worker's process */
         } wake;
+        struct {
+            int32_t fd;           /* in the sender's process: a file or pipe open for writing */
+            uint16_t slot;        /* only this worker (0: all, and dpnetd) */
+            uint16_t snaplen;     /* bytes kept of each frame, 0 = all */
+            uint32_t count;       /* frames, then stop (0: no limit) */
+            uint32_t duration_ms; /* then stop (0: no limit) */
+            uint16_t port;        /* dpnetd's DPDK port, DPN_CAP_ANY_PORT: whichever */
+            uint16_t pad16;
+            char app[DPN_APP_NAME];      /* only this application's workers ("": all) */
+            char filter[DPN_CAP_FILTER]; /* tcpdump's syntax, "" = every frame */
+        } capture;
     };
 };
 
@@ -245,10 +303,11 @@ struct dpn_rep {
     uint16_t slot;
     uint16_t queue;
     uint64_t token;
-    uint32_t seq;            /* the request's */
-    uint32_t tag;            /* ATTACH: dpn_tag() of this attach */
-    uint16_t eph_lo, eph_hi; /* ATTACH: the worker's ephemeral ports */
-    int32_t lcore;           /* LCORE: the id held for this connection */
+    uint32_t seq;             /* the request's */
+    uint32_t tag;             /* ATTACH: dpn_tag() of this attach */
+    uint16_t eph_lo, eph_hi;  /* ATTACH: the worker's ephemeral ports */
+    int32_t lcore;            /* LCORE: the id held for this connection */
+    uint64_t frames, dropped; /* CAPTURE's last reply: frames written, frames lost */
 };
 
 _Static_assert(sizeof(struct dpn_req) <= 256, "request exceeds the control message size");

@@ -24,6 +24,7 @@
 #include <rte_ring.h>
 
 #include "abi.h"
+#include "dpnetctl.h"
 
 static const char *state_name(uint32_t s) {
     return s == DPN_SLOT_ATTACHED ? "attached" : s == DPN_SLOT_RECLAIM ? "reclaim" : "free";
@@ -438,6 +439,8 @@ static int show_conns(const struct dpn_shm *s, const char *app, bool json) {
 static const char usage_text[] =
     "usage: dpnetctl --file-prefix PREFIX [VIEW] [--json]\n"
     "       dpnetctl --file-prefix PREFIX conns [--app NAME] [--json]\n"
+    "       dpnetctl --file-prefix PREFIX capture -w FILE [--worker N | --app NAME]\n"
+    "                [--port P] [--count N] [--duration S] [--snaplen N] [FILTER]\n"
     "\n"
     "Looks inside the dpnetd running with that DPDK file prefix (as a read-only\n"
     "DPDK secondary; it changes nothing there). VIEW (default all):\n"
@@ -451,6 +454,14 @@ static const char usage_text[] =
     "  conns     every connection of every attached worker, like ss -tni\n"
     "            (--app NAME: one application's)\n"
     "  --json    the view as JSON (all: one object of every view)\n"
+    "\n"
+    "capture writes a pcapng file (FILE, or - for standard output) of both\n"
+    "directions of every worker and of dpnetd, or of one worker (--worker SLOT)\n"
+    "or application (--app NAME), until Ctrl-C, N frames or S seconds. FILTER\n"
+    "is tcpdump's syntax (at most 175 characters), --snaplen keeps N bytes of\n"
+    "each frame. The file is opened here, with your rights; dpnetd (root or its\n"
+    "user only) writes it. A frame's queue number in the file is its worker's\n"
+    "slot, 0 for dpnetd. Read it with tcpdump -r FILE or tshark -r FILE.\n"
     "Exit status: 0, 1 when no dpnetd runs with that prefix or it cannot be read,\n"
     "2 for a usage error.\n";
 
@@ -585,7 +596,11 @@ int main(int argc, char **argv) {
             opt_app = argv[++i];
         else if (strcmp(argv[i], "--json") == 0)
             opt_json = true;
-        else if (argv[i][0] != '-')
+        else if (strcmp(argv[i], "capture") == 0 && prefix != NULL) { /* the rest is its own */
+            if (strlen(prefix) > 200)
+                return usage();
+            return dpnetctl_capture(prefix, argc - i - 1, argv + i + 1);
+        } else if (argv[i][0] != '-')
             cmd = argv[i];
         else
             return usage();

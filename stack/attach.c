@@ -35,6 +35,7 @@
 
 #include "abi.h"
 #include "buf.h"
+#include "capture.h"
 #include "fault.h"
 #include "log.h"
 #include "eal_lcore.h"
@@ -314,6 +315,8 @@ void dpn_detach(struct dpn_worker *w) {
     for (unsigned i = 0; i < a->npending; i++)
         pbuf_free(a->pending[i].p);
     a->npending = 0;
+    dpn_cap_stop(w->cap);
+    w->cap = NULL;
     if (w->sleep_fd >= 0)
         close(w->sleep_fd);
     w->sleep_fd = -1;
@@ -474,6 +477,25 @@ static void flush_pending(struct dpn_worker *w, uint64_t now) {
     a->npending = keep;
 }
 
+/* dpnetctl capture started or ended for our slot (cap_gen odd: on): our
+ * frames go to "dpnd_cap<N>", filtered as its header says. */
+static void follow_capture(struct dpn_worker *w, uint32_t gen) {
+    struct dpn_attach *a = w->att;
+    a->cap_gen = gen;
+    dpn_cap_stop(w->cap);
+    w->cap = NULL;
+    if (gen & 1) {
+        char zone[DPN_NAME], why[256];
+        snprintf(zone, sizeof(zone), DPN_CAP_ZONE, a->slot_id);
+        const struct rte_memzone *mz = rte_memzone_lookup(zone);
+        if (mz == NULL || mz->len < sizeof(struct dpn_cap_ring))
+            DPN_LOG(WARNING, stack, "capture: dpnetd's ring %s is missing", zone);
+        else if ((w->cap = dpn_cap_start(mz->addr, why, sizeof(why))) == NULL)
+            DPN_LOG(WARNING, stack, "capture: %s", why);
+    }
+    __atomic_store_n(&a->slot->wr.cap_gen, gen, __ATOMIC_RELEASE);
+}
+
 /* Once per millisecond from the loop: retry waiting frames, publish counters. */
 static void attach_tick(struct dpn_worker *w) {
     struct dpn_attach *a = w->att;
@@ -498,6 +520,9 @@ static void attach_tick(struct dpn_worker *w) {
         a->conns_done = req;
         __atomic_store_n(&a->slot->wr.conns_done, req, __ATOMIC_RELEASE);
     }
+    uint32_t cap = __atomic_load_n(&a->slot->cap_gen, __ATOMIC_ACQUIRE);
+    if (unlikely(cap != a->cap_gen))
+        follow_capture(w, cap);
     struct dpn_slot_wr *s = &a->slot->wr;
     s->rx_pkts = w->st.rx_pkts;
     s->rx_bytes = w->st.rx_bytes;

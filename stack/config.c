@@ -306,6 +306,20 @@ static int set_app(struct dpn_config *cfg, const char *s, char *why, size_t n) {
     return 0;
 }
 
+static int set_capture(struct dpn_config *cfg, const char *s, char *why, size_t n) {
+    if (strlen(s) >= sizeof cfg->capture)
+        return fail(why, n, "a path of at most %zu characters", sizeof cfg->capture - 1);
+    snprintf(cfg->capture, sizeof cfg->capture, "%s", s);
+    return 0;
+}
+
+static int set_capture_filter(struct dpn_config *cfg, const char *s, char *why, size_t n) {
+    if (strlen(s) >= sizeof cfg->capture_filter)
+        return fail(why, n, "a filter of at most %zu characters", sizeof cfg->capture_filter - 1);
+    snprintf(cfg->capture_filter, sizeof cfg->capture_filter, "%s", s);
+    return 0;
+}
+
 /* One table drives the file keys, the options and the range checks, so they cannot drift
  * apart. Integer fields have set == NULL; string fields have a setter and a description. */
 struct field {
@@ -341,6 +355,10 @@ static const struct field fields[] = {
     {"daemon", "queues", "queues", INT(queues, 2, 16, false)},
     {"daemon", "steering", "steering", STR(set_steering, "auto, kernel, hardware or software")},
     {"daemon", "exception", "exception", STR(set_exception, "none, tap or tap:IFNAME")},
+    {"capture", "file", "capture", STR(set_capture, "a pcapng file (standalone workers)")},
+    {"capture", "filter", "capture-filter",
+     STR(set_capture_filter, "tcpdump's filter syntax, like 'tcp port 80'")},
+    {"capture", "snaplen", "capture-snaplen", INT(capture_snaplen, 0, 16384, false)},
     {"fault", "spec", "fault", STR(set_fault, "a fault spec like drop=0.05,seed=1")},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -643,6 +661,13 @@ __attribute__((format(printf, 4, 5))) static int vfail(const struct dpn_config *
 int dpn_config_validate(const struct dpn_config *cfg, char *err, size_t errlen) {
     char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN], net[INET_ADDRSTRLEN];
     uint32_t m = mask_of(cfg->prefix_len);
+    if (cfg->capture[0] == '\0' && (cfg->capture_filter[0] != '\0' || cfg->capture_snaplen != 0))
+        return vfail(cfg, err, errlen,
+                     "capture.filter and capture.snaplen need capture.file (--capture FILE)");
+    if (cfg->attached && cfg->capture[0] != '\0')
+        return vfail(cfg, err, errlen,
+                     "an attached worker is captured by dpnetd: run dpnetctl capture instead of "
+                     "--capture");
     if (cfg->attached) {
         if (cfg->ip_set || cfg->gateway != 0 || cfg->mac_set || cfg->device[0] != '\0')
             return vfail(cfg, err, errlen,

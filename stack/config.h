@@ -75,6 +75,11 @@ struct dpn_config {
         steering; /* auto (kernel, else hardware, where the port can), hardware, software, kernel */
     char exception[16]; /* Linux interface that gets unclaimed traffic ("" = none: RST/ICMP) */
 
+    /* standalone: capture every frame to this pcapng file ("" = none) */
+    char capture[DPN_CFG_STR];
+    char capture_filter[DPN_CFG_STR]; /* tcpdump's syntax, "" = every frame */
+    uint32_t capture_snaplen;         /* bytes kept of each frame (0..16384, 0 = all) */
+
     /* tests: fault injection between the worker and its queue */
     struct dpn_fault_spec fault;
 };

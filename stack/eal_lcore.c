@@ -48,7 +48,7 @@ static const char *opt_value(char **v, int n, int i, const char *name, int *skip
 }
 
 /* DPDK's runtime directory for prefix, as eal_create_runtime_dir makes it. */
-static void runtime_dir(const char *prefix, char *buf, size_t n) {
+void dpn_eal_runtime_dir(const char *prefix, char *buf, size_t n) {
     const char *dir = getenv("RUNTIME_DIRECTORY");
     if (dir == NULL)
         dir = getuid() == 0 ? "/var/run" : getenv("XDG_RUNTIME_DIR");
@@ -146,7 +146,7 @@ int dpn_eal_lcore_rewrite(char **v, int *nv, int cap, const char *prog) {
     if (!secondary || n + 1 > cap)
         return -1;
     char dir[256], why[160] = "";
-    runtime_dir(prefix, dir, sizeof(dir));
+    dpn_eal_runtime_dir(prefix, dir, sizeof(dir));
     int id = ask(dir, why, sizeof(why));
     if (id < 0) {
         if (why[0] != '\0')

@@ -3,6 +3,7 @@
 #define DPNET_EAL_LCORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* In EAL argv v (n entries, room for cap): when it starts a secondary and
  * dpnetd answers on the prefix's control socket, replace the lcore options
@@ -12,5 +13,8 @@ int dpn_eal_lcore_rewrite(char **v, int *n, int cap, const char *prog);
 /* The connection the id was asked on (the attach goes on it: dpnetd holds
  * the id for it), once; -1 when there is none. */
 int dpn_eal_lcore_conn(void);
+/* DPDK's runtime directory for prefix, as eal_create_runtime_dir makes it
+ * (dpnetd's control socket is there), without EAL. */
+void dpn_eal_runtime_dir(const char *prefix, char *buf, size_t n);
 
 #endif

@@ -20,6 +20,7 @@
 #include "lwip/priv/tcp_priv.h"
 
 #include "buf.h"
+#include "capture.h"
 #include "eal_lcore.h"
 #include "fault.h"
 #include "lwip_hooks.h"
@@ -263,6 +264,9 @@ int dpn_setup_eal(int *argc, char ***argv, struct dpn_config *cfg, bool daemon) 
         return usage_error(prog, err);
     if (daemon && cfg->standalone)
         return usage_error(prog, "dpnetd is never standalone: drop --standalone / mode");
+    if (daemon && cfg->capture[0] != '\0')
+        return usage_error(prog, "dpnetd captures on request: drop --capture / capture.*, "
+                                 "run dpnetctl capture -w FILE");
 
     int neal;
     char **eal = build_eal_argv(cfg, av[0], av + 1, sep - 1, daemon, &neal);
@@ -328,6 +332,8 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
         rc = cfg.attached ? dpn_attach(w, prog) : open_port(w);
     if (rc == 0 && (rc = dpn_stack_start(w)) != 0)
         fprintf(stderr, "%s: network interface set-up failed\n", prog);
+    if (rc == 0)
+        rc = dpn_cap_file_open(w, prog);
     if (rc != 0) {
         if (rc != -DPN_ENOTSUP && rc != -DPN_ENODEV && !cfg.attached)
             fprintf(stderr, "%s: %s\n", prog, dpn_strerror(rc));
@@ -406,6 +412,7 @@ void dpn_close(struct dpn_worker *w) {
     if (w->tx_n > 0)
         dpn_tx_flush(w);
     dpn_tx_drop_all(w);
+    dpn_cap_file_close(w);
     if (w->att == NULL)
         dpn_port_tx_release(w->port_id, w->queue_id);
     print_stats(w);

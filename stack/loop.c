@@ -16,6 +16,7 @@
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/timeouts.h"
 
+#include "capture.h"
 #include "fault.h"
 #include "tcp_pcbs.h"
 #include "tcp_rto.h"
@@ -123,11 +124,13 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     w->next_timer_tsc = now + w->tsc_per_ms;
 }
 
-/* Received frames through lwIP, whatever their source: fault injection
- * (tests) and tracing see every one. pkts has room for DPN_BURST * 2. */
+/* Received frames through lwIP, whatever their source: capture, fault
+ * injection (tests) and tracing see every one. pkts has room for DPN_BURST * 2. */
 static inline uint16_t rx_deliver(struct dpn_worker *w, struct rte_mbuf **pkts, uint16_t n) {
     if (n > 0)
         DPN_TRACE(w, DPN_T_RX_DONE);
+    if (unlikely(w->cap != NULL) && n > 0)
+        dpn_cap_frames(w->cap, pkts, n, w->queue_id, DPN_CAP_IN);
     if (unlikely(w->fault != NULL)) /* may release held frames when none came */
         n = dpn_fault_rx(w, pkts, n, DPN_BURST * 2);
     if (n > 0)

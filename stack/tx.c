@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "cksum.h"
+#include "capture.h"
 #include "fault.h"
 #include "tcp_pcbs.h"
 #include "trace.h"
@@ -26,6 +27,9 @@ void dpn_tx_flush(struct dpn_worker *w) {
     if (unlikely(w->fault != NULL))
         dpn_fault_tx(w);
     uint16_t n = w->tx_n, sent = 0;
+    if (unlikely(w->cap != NULL) && n > w->tx_held) /* what came since the last flush */
+        dpn_cap_frames(w->cap, w->tx_pkts + w->tx_held, (uint16_t)(n - w->tx_held), w->queue_id,
+                       DPN_CAP_OUT);
     DPN_TRACE(w, DPN_T_TX_CALL);
     for (int tries = 0; sent < n && tries < 4; tries++)
         sent += rte_eth_tx_burst(w->port_id, w->queue_id, w->tx_pkts + sent, n - sent);

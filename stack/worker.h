@@ -29,6 +29,7 @@
 
 struct dpn_pbuf; /* buf.h */
 struct dpn_tw;   /* tcp_tw.h */
+struct dpn_cap;  /* capture.h */
 struct dpn_shm;  /* abi.h */
 struct dpn_slot;
 struct rte_ring;
@@ -51,6 +52,7 @@ struct dpn_attach {
     uint16_t eph_lo, eph_hi; /* our ephemeral ports, as dpnetd's reply said */
     struct dpn_conns *conns; /* our DPN_CONNS_ZONE (dpnetctl conns), NULL = none */
     uint32_t conns_done;     /* the last conns_req we answered */
+    uint32_t cap_gen;        /* the slot's cap_gen we act on (capture.h) */
     uint64_t token;
     uint16_t slot_id;
     uint32_t tag; /* marks dpnetd's mbufs while we hold them (abi.h) */
@@ -124,6 +126,7 @@ struct dpn_worker {
                                     eventfd), else -1 */
     struct rte_mempool *rx_pool; /* where received frames come from */
     struct dpn_trace *trace;     /* critical-path stamps, NULL = off (trace.h) */
+    struct dpn_cap *cap;         /* packet capture, NULL = off (capture.h) */
     volatile sig_atomic_t stop;
     struct rte_mempool *pool;
     int steer_prog_fd, steer_map_fd; /* tapsteer.h, -1 = none */
@@ -160,6 +163,10 @@ struct dpn_worker {
     uint32_t cookie_sent_ms;
     uint16_t tcp_eph_next; /* standalone: next local port to try for connect */
     int arp_hint;          /* standalone: lwIP ARP table entry dpn_l2_dst used last */
+
+    /* standalone --capture: the ring w->cap fills and its writer (capture.h) */
+    struct dpn_cap_ring *cap_ring;
+    struct dpn_capw *capw;
 
     struct dpn_config cfg;
     struct rte_ether_addr mac;

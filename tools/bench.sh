@@ -23,7 +23,8 @@
 #
 #   tools/bench.sh [--quick] [--cases LIST]   DPNET_BUILD=DIR (default build/), BENCH_OUT=DIR
 # --cases: a comma-separated subset of lat (1, 2 and the noise probe), floor,
-# size, tput, conns (4b), cps, bulk, tap, workers (7d), memifd (7b), guest (7c), http;
+# size, tput, conns (4b), cps, bulk, tap, workers (7d), memifd (7b), guest (7c), http,
+# capture (what packet capture costs a worker per frame);
 # default all. A
 # subset reports to bench/tmp/cases-LIST/ (not committed) unless BENCH_OUT.
 set -euo pipefail
@@ -33,7 +34,7 @@ say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { say "error: $*" >&2; exit 1; }
 
 QUICK=0
-ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,workers,memifd,guest,http
+ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,workers,memifd,guest,http,capture
 CASES=$ALL_CASES
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -465,6 +466,23 @@ fi
 # Inside a Debian-kernel guest (tools/guest.sh; TC flower there): the same
 # Linux client -> attached echoserver with hardware rules and with software
 # steering. Software emulation: only the ratio of the two means anything.
+# Packet capture's price per frame (bench/cap_cost: the producer on bursts,
+# the real writer thread draining into /dev/null; no port, no network).
+if want capture; then
+  say "case 8: packet capture, ns per frame (off, every frame, filtered)"
+  prefixes+=("dpnbcap$tag")
+  for r in $(seq "$REPS"); do
+    f=$out/raw/capture.r$r.out; mkdir -p "$out/raw"
+    if "$B/bench/cap_cost" --no-pci --no-huge -m 512 -l 0-1 --log-level=error --file-prefix dpnbcap$tag \
+        -- "$([ "$QUICK" = 1 ] && echo 300 || echo 1000)" >"$f" 2>/dev/null; then
+      record capture capcost "$r" "$f" - "packet capture: dpn_cap_frames per frame, writer into /dev/null"
+      say "  run $r: $(grep -E '^(off|all-64B|all-1514B|match-64B) ' "$f" | tr '\n' ' ')"
+    else
+      say "  capture run $r FAILED"
+    fi
+  done
+fi
+
 if want guest; then
   say "case 7c: in a Debian-kernel guest (qemu, software emulation): hardware rules vs software steering"
   G=$out/raw/guest; mkdir -p "$G"

@@ -110,6 +110,7 @@ int dpnd_ctl_init(struct dpnd *d) {
 }
 
 static void conn_close(struct dpnd *d, struct dpnd_conn *c) {
+    dpnd_cap_conn_closed(d, c);
     if (c->slot != 0) {
         /* dpnd_slots_check releases it: as "died" once the process is gone
          * (a kill -9 closes the socket just before), else after 200 ms. */
@@ -270,6 +271,7 @@ static int do_attach(struct dpnd *d, struct dpnd_conn *c, const struct dpn_req *
         rep->tag = dpn_tag(slot, ds->gen);
         rep->eph_lo = ds->eph_lo;
         rep->eph_hi = ds->eph_hi;
+        dpnd_cap_sync(d);
     }
     return err;
 }
@@ -411,6 +413,13 @@ int dpnd_ctl_handle(struct dpnd *d, struct dpnd_conn *c, const void *buf, size_t
         return do_lcore(d, c, rep);
     if (rq.type == DPN_REQ_CONNS)
         return do_conns(d, rep);
+    if (rq.type == DPN_REQ_CAPTURE)
+        return dpnd_cap_request(d, c, &rq, rep);
+    if (rq.type == DPN_REQ_CAPTURE_STOP) { /* the capture's last reply says the rest */
+        int err = dpnd_cap_stop_request(d, c, rep);
+        *reply = err != 0;
+        return err;
+    }
     if (rq.type <= DPN_REQ_ATTACH || rq.type >= DPN_REQ_MAX)
         return fail(rep, EINVAL, "%s", "unknown request type");
     /* A connection speaks for the slot it attached and no other. */

@@ -60,7 +60,8 @@ struct dpnd_slot {  /* the truth; shm->slots[i] is its published copy */
     uint64_t token;
     uint64_t attached_tsc;
     uint64_t ring_enq, ring_full;
-    uint32_t conns_req; /* DPN_REQ_CONNS asked this many times (published) */
+    uint32_t conns_req;              /* DPN_REQ_CONNS asked this many times (published) */
+    uint32_t cap_gen;                /* odd: its worker captures (capture.c; published) */
     const struct rte_memzone *conns; /* DPN_CONNS_ZONE: its worker's listing */
 };
 
@@ -165,6 +166,14 @@ void dpnd_slot_release(struct dpnd *d, uint16_t slot, const char *reason);
 /* The lowest lcore id no worker, no pending attach and dpnetd itself has;
  * -1 when there is none. */
 int dpnd_free_lcore(const struct dpnd *d);
+/* capture.c: dpnetctl capture */
+int dpnd_cap_request(struct dpnd *d, struct dpnd_conn *c, const struct dpn_req *rq,
+                     struct dpn_rep *rep);
+int dpnd_cap_stop_request(struct dpnd *d, const struct dpnd_conn *c, struct dpn_rep *rep);
+void dpnd_cap_conn_closed(struct dpnd *d, const struct dpnd_conn *c);
+void dpnd_cap_sync(struct dpnd *d);  /* after a worker came or went */
+void dpnd_cap_check(struct dpnd *d); /* periodic: the end of a capture */
+void dpnd_cap_fini(struct dpnd *d);
 /* telemetry.c: /dpnet/... commands for dpdk-telemetry.py */
 void dpnd_telemetry_init(const struct dpnd *d);
 /* main.c */

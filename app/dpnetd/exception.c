@@ -10,6 +10,7 @@
 #include <rte_bus_vdev.h>
 #include <rte_ethdev.h>
 
+#include "capture.h"
 #include "dpnetd.h"
 #include "log.h"
 
@@ -90,6 +91,8 @@ void dpnd_exc_poll(struct dpnd *d) {
     }
     if (nout > 0) {
         d->st.from_kernel += nout;
+        if (unlikely(d->w->cap != NULL))
+            dpn_cap_frames(d->w->cap, out, nout, 0, DPN_CAP_OUT);
         send_all(d->port_id, out, nout, &d->st.exc_drops);
     }
 }

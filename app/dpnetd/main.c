@@ -19,6 +19,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_pdump.h>
 #include <rte_interrupts.h>
 #include <rte_malloc.h>
 #include <rte_memzone.h>
@@ -28,6 +29,7 @@
 #include "lwip/timeouts.h"
 
 #include "buf.h"
+#include "capture.h"
 #include "dpnetd.h"
 #include "log.h"
 #include "neigh.h"
@@ -146,6 +148,8 @@ static void steer_burst(struct dpnd *d, struct rte_mbuf **pkts, uint16_t n, bool
         hand_over(d, slot, to[slot], nto[slot]);
     }
     d->st.to_daemon += nown;
+    if (unlikely(d->w->cap != NULL) && nown > 0) /* what we keep is ours to capture */
+        dpn_cap_frames(d->w->cap, own, nown, 0, DPN_CAP_IN);
     if (nown > 0 && d->exc_port >= 0)
         nown = dpnd_exc_divert(d, own, nown);
     if (nown > 0)
@@ -501,6 +505,7 @@ static void run(struct dpnd *d) {
         }
         if (now >= d->next_check_tsc) {
             dpnd_slots_check(d);
+            dpnd_cap_check(d);
             neigh_sync(d);
             publish(d);
             check_port(d);
@@ -726,6 +731,12 @@ static int setup(struct dpnd *d, struct dpn_config *cfg) {
     ctl_wake_register(d);
     idle_init(d);
     dpnd_telemetry_init(d);
+    /* dpdk-dumpcap (Debian's dpdk package) asks us to copy what this
+     * process receives and sends: queue 0's frames, not the workers'
+     * (dpnetctl capture sees those). */
+    if (rte_pdump_init() != 0)
+        DPN_LOG(WARNING, app, "rte_pdump_init: %s (dpdk-dumpcap will not work)",
+                rte_strerror(rte_errno));
     return 0;
 }
 
@@ -820,6 +831,7 @@ int main(int argc, char **argv) {
     __atomic_store_n(&D.shm->magic, 0, __ATOMIC_RELEASE);
     uint16_t left[DPN_MAX_SLOTS];
     unsigned nleft = attached_slots(&D, left);
+    dpnd_cap_fini(&D); /* the file complete before the connection that asked closes */
     dpnd_ctl_fini(&D);
     bool busy[DPN_MAX_SLOTS] = {false};
     unsigned nbusy = wait_parked(&D, left, nleft, busy);
@@ -845,6 +857,7 @@ int main(int argc, char **argv) {
     if (D.rules == &dpn_rules_tun)
         dpn_tun_steer_close();
     dpn_flow_del(D.port_id, D.catch_all);
+    rte_pdump_uninit();
     dpn_port_close(D.port_id);
     rte_eal_cleanup();
     return 0;

@@ -94,6 +94,7 @@ void dpnd_publish_slot(struct dpnd *d, uint16_t i) {
     s->ring_enq = ds->ring_enq;
     s->ring_full = ds->ring_full;
     __atomic_store_n(&s->conns_req, ds->conns_req, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->cap_gen, ds->cap_gen, __ATOMIC_RELEASE);
     __atomic_store_n(&s->state, ds->state, __ATOMIC_RELEASE);
 }
 
@@ -490,6 +491,7 @@ void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {
     struct dpnd_slot *ds = &d->slots[i];
     ds->state = DPN_SLOT_RECLAIM;
     dpnd_publish_slot(d, i);
+    dpnd_cap_sync(d);
     d->sw->eph_slot[i] = 0;
     for (int k = 0; k < 2 && d->rules != NULL; k++) {
         d->rules->del(d->port_id, ds->eph_rule[k]);
