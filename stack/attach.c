@@ -269,7 +269,8 @@ int dpn_attach(struct dpn_worker *w, const char *prog) {
     w->poll_queue = a->poll_queue;
     w->queue_id = rep.queue;
     char pool[DPN_NAME], ring[DPN_NAME], ret[DPN_NAME];
-    snprintf(pool, sizeof(pool), "dpnd_q%u", rep.slot);
+    /* Our TX pool by the name dpnetd published (a rebuilt pool has a new one). */
+    snprintf(pool, sizeof(pool), "%.*s", (int)sizeof(pool) - 1, a->slot->pool);
     snprintf(ring, sizeof(ring), "dpnd_ring%u", rep.slot);
     snprintf(ret, sizeof(ret), "dpnd_ret%u", rep.slot);
     w->pool = rte_mempool_lookup(pool);
@@ -475,6 +476,21 @@ static void flush_pending(struct dpn_worker *w, uint64_t now) {
         }
     }
     a->npending = keep;
+}
+
+void dpn_attach_rank(const struct dpn_worker *w, unsigned *idx, unsigned *n) {
+    const struct dpn_attach *a = w->att;
+    unsigned before = 0, all = 0;
+    for (uint16_t i = 1; i < DPN_MAX_SLOTS; i++) {
+        const struct dpn_slot *s = &a->shm->slots[i];
+        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != DPN_SLOT_ATTACHED ||
+            strncmp(s->app, a->slot->app, sizeof(s->app)) != 0)
+            continue;
+        all++;
+        before += i < a->slot_id;
+    }
+    *idx = before;
+    *n = all > before ? all : before + 1; /* ourselves, whatever the table says */
 }
 
 /* dpnetctl capture started or ended for our slot (cap_gen odd: on): our

@@ -33,6 +33,10 @@ size_t dpn_buf_len(const struct dpn_buf *b) {
     return ((const struct pbuf *)b)->tot_len;
 }
 
+const struct dpn_buf *dpn_buf_first(const struct dpn_buf *b) {
+    return b; /* a chain is its first segment */
+}
+
 const struct dpn_buf *dpn_buf_next(const struct dpn_buf *seg) {
     return (const struct dpn_buf *)((const struct pbuf *)seg)->next;
 }

@@ -352,6 +352,7 @@ static const struct field fields[] = {
     {"tcp", "sndbuf", NULL, INT(tcp_sndbuf, 2920, 524288, false)},
     {"tcp", "rcvbuf", NULL, INT(tcp_rcvbuf, 2920, 524288, false)},
     {"worker", "app", "app", STR(set_app, "an application name like web-1")},
+    {"worker", "quiet", NULL, INT(quiet, 0, 1, false)},
     {"daemon", "queues", "queues", INT(queues, 2, 16, false)},
     {"daemon", "steering", "steering", STR(set_steering, "auto, kernel, hardware or software")},
     {"daemon", "exception", "exception", STR(set_exception, "none, tap or tap:IFNAME")},
@@ -541,7 +542,7 @@ int dpn_config_load(struct dpn_config *cfg, const char *path, char *err, size_t 
 
 /* ---- the command line ---- */
 
-enum opt_kind { OPT_NONE, OPT_CONFIG, OPT_STANDALONE, OPT_FIELD };
+enum opt_kind { OPT_NONE, OPT_CONFIG, OPT_STANDALONE, OPT_QUIET, OPT_FIELD };
 
 struct opt {
     enum opt_kind kind;
@@ -556,6 +557,8 @@ static enum opt_kind opt_kind(const char *name, size_t n, const struct field **f
         return OPT_CONFIG;
     if (n == 10 && !strncmp(name, "standalone", n))
         return OPT_STANDALONE;
+    if (n == 5 && !strncmp(name, "quiet", n))
+        return OPT_QUIET;
     for (size_t k = 0; k < NFIELDS; k++)
         if (fields[k].opt && strlen(fields[k].opt) == n && !strncmp(name, fields[k].opt, n))
             return *f = &fields[k], OPT_FIELD;
@@ -572,10 +575,10 @@ static int match_opt(int argc, char **argv, int i, struct opt *o, char *err, siz
         o->namelen = eq ? (int)(eq - a) : o->namelen;
         o->kind = opt_kind(a + 2, (size_t)o->namelen - 2, &o->f);
         o->val = eq ? eq + 1 : NULL;
-        if (o->kind == OPT_STANDALONE && eq)
+        if ((o->kind == OPT_STANDALONE || o->kind == OPT_QUIET) && eq)
             return fail(err, errlen, "option '%.*s': takes no value", o->namelen, a);
     }
-    if (o->kind == OPT_NONE || o->kind == OPT_STANDALONE || o->val != NULL)
+    if (o->kind == OPT_NONE || o->kind == OPT_STANDALONE || o->kind == OPT_QUIET || o->val != NULL)
         return o->kind != OPT_NONE;
     /* A following option means the value was forgotten: no valid value starts with '-'. */
     if (i + 1 >= argc || argv[i + 1][0] == '-')
@@ -593,6 +596,10 @@ static int apply_opt(struct dpn_config *cfg, const struct opt *o, char *err, siz
         cfg->standalone = true;
         return 0;
     }
+    if (o->kind == OPT_QUIET) {
+        cfg->quiet = 1;
+        return 0;
+    }
     if (o->f->set != NULL)
         rc = o->f->set(cfg, o->val, why, sizeof why);
     else if (dpn_parse_u32(o->val, 0, UINT32_MAX, &v) < 0)
@@ -605,8 +612,8 @@ static int apply_opt(struct dpn_config *cfg, const struct opt *o, char *err, siz
 
 void dpn_config_help(FILE *f) {
     char desc[64];
-    fprintf(f,
-            "  -c FILE                   a libconfig file of the keys below (and eal = [...])\n");
+    fprintf(f, "  -c FILE                   a libconfig file of the keys below (and eal = [...])\n"
+               "  --quiet                   worker.quiet = 1: no counters on stderr at exit\n");
     for (size_t k = 0; k < NFIELDS; k++) {
         const struct field *x = &fields[k];
         char opt[40] = "", key[40];

@@ -68,6 +68,7 @@ struct dpn_config {
     bool standalone; /* own DPDK primary, lwIP does its own ARP */
     bool attached;   /* a DPDK secondary of dpnetd: addresses come from the daemon */
     char app[32];    /* attached: application name; workers with one name share ports */
+    uint32_t quiet;  /* 1: dpn_close prints no counters (--quiet) */
 
     /* dpnetd */
     uint16_t queues; /* queue pairs incl. the daemon's queue 0 (2..16), default 4 */

@@ -6,6 +6,10 @@
  * polls the queue and calls the application back. Every callback runs on the
  * worker's core inside dpn_run(); no function here may be called from another
  * thread (the single exception is dpn_stop(), which is async-signal-safe).
+ * No dpn_* call runs a callback of the application before it returns: what
+ * it causes (data delivered after dpn_read_start, a connection ended by
+ * dpn_abort) is reported from the loop, or not at all (dpn_close_conn and
+ * dpn_abort end a connection's callbacks). docs/api.md has each contract.
  *
  * Buffer ownership: a struct dpn_buf handed to a receive callback belongs to
  * the application until it gives it back with dpn_recv_done() (TCP: also
@@ -14,7 +18,11 @@
  * peer has acknowledged it, or at once for UDP). The data it views lives in
  * the DPDK mbuf it arrived in; nothing is copied.
  *
- * Errors are negative DPN_E* values (errno numbers); dpn_strerror() names them.
+ * Errors: a call that can fail returns 0 (or a count) on success and a
+ * NEGATIVE DPN_E* on failure: test `rc < 0`, or compare with the negated
+ * code (`rc == -DPN_EAGAIN`), never with DPN_EAGAIN itself. DPN_E* values
+ * are errno numbers (plus DPN_ECONFIG, DPN_EEAL); dpn_strerror() takes
+ * either sign.
  */
 #ifndef DPNET_H
 #define DPNET_H
@@ -65,9 +73,11 @@ struct dpn_worker;
  *   prog [EAL options] -- [dpnet options] [application options]
  * dpnet options: -c/--config FILE, --ip ADDR/LEN, --gw ADDR, --mac MAC,
  * --dev DEVICE, --poll busy|hybrid|interrupt, --spin-us N, --mtu N,
- * --standalone. On success argc and argv are rewritten to hold argv[0] and the
- * application's own options only, and *wp is the worker. On failure a message
- * naming the problem has been printed and a negative DPN_E* is returned. */
+ * --standalone, --quiet, --capture FILE, ... (the README's Configuration
+ * table has them all). On success argc and argv are rewritten to hold
+ * argv[0] and the application's own options only, and *wp is the worker.
+ * On failure a message naming the problem has been printed and a negative
+ * DPN_E* is returned. */
 int dpn_init(int *argc, char ***argv, struct dpn_worker **wp);
 
 /* Poll the queue and run callbacks and timers until dpn_stop() or SIGINT/SIGTERM. */
@@ -77,8 +87,19 @@ int dpn_run(struct dpn_worker *w);
 void dpn_stop(struct dpn_worker *w);
 
 /* Close every connection (FIN, then RST for those that do not finish within
- * a short grace period), print counters, stop the port, release DPDK memory. */
+ * a short grace period), print counters on stderr (not after dpn_set_quiet
+ * or --quiet), stop the port, release DPDK memory. No dpn_* call on w, its
+ * connections, buffers or timers is valid afterwards. */
 void dpn_close(struct dpn_worker *w);
+/* on != 0: dpn_close prints nothing (as the --quiet option). */
+void dpn_set_quiet(struct dpn_worker *w, int on);
+
+/* This worker's place among the workers of its application (attached:
+ * those dpnetd has for the same --app, ordered by queue; standalone: 0 of
+ * 1), for sharding state. Read at the time of the call: workers that join
+ * or leave change it. */
+unsigned dpn_worker_index(const struct dpn_worker *w);
+unsigned dpn_worker_count(const struct dpn_worker *w);
 
 /* Worker counters (also printed by dpn_close). */
 struct dpn_stats {
@@ -131,6 +152,7 @@ struct dpn_buf; /* a chain of segments, each inside a DPDK mbuf */
 
 size_t dpn_buf_len(const struct dpn_buf *b);
 /* Segment iteration: seg = dpn_buf_first(b); seg; seg = dpn_buf_next(seg). */
+const struct dpn_buf *dpn_buf_first(const struct dpn_buf *b);
 const struct dpn_buf *dpn_buf_next(const struct dpn_buf *seg);
 const void *dpn_buf_data(const struct dpn_buf *seg, size_t *len);
 /* Copy up to len bytes starting at offset into dst; returns bytes copied. */
@@ -155,13 +177,21 @@ struct dpn_tcp_ops {
     void (*connected)(void *ctx, struct dpn_conn *c, int err);
     /* Data arrived; the application owns b (see buffer ownership above). */
     void (*recv)(void *ctx, struct dpn_conn *c, struct dpn_buf *b);
-    /* The peer closed its sending side (FIN). The application may still send,
-     * then dpn_close(). */
+    /* The peer closed its sending side (FIN): no more recv(). The application
+     * may still send, then dpn_shutdown() (closed(0) follows once both sides
+     * are done) or dpn_close_conn(). Without an eof callback the stack closes
+     * the connection itself. If the application had already called
+     * dpn_shutdown(), closed(0) follows as soon as this returns. */
     void (*eof)(void *ctx, struct dpn_conn *c);
     /* len bytes were acknowledged: room in the send buffer again. */
     void (*sent)(void *ctx, struct dpn_conn *c, size_t len);
-    /* The stack ended the connection (reset, timeout, abort): err < 0.
-     * c is invalid once this returns; do not call dpn_close() on it. */
+    /* The connection ended. err == 0: in order, both sides closed (after
+     * dpn_shutdown and the peer's FIN). err < 0: -DPN_ECONNRESET (the peer
+     * reset it), -DPN_ETIMEDOUT (retransmissions, keepalive or the idle
+     * timeout gave up), -DPN_ECONNABORTED, -DPN_ENOMEM, -DPN_EHOSTUNREACH.
+     * c is invalid once this returns: no dpn_close_conn(), no dpn_abort()
+     * (both are ignored inside the callback). Never called after the
+     * application's own dpn_close_conn() or dpn_abort(). */
     void (*closed)(void *ctx, struct dpn_conn *c, int err);
 };
 
@@ -170,6 +200,8 @@ struct dpn_tcp_ops {
 int dpn_listen(struct dpn_worker *w, uint16_t port, const struct dpn_tcp_ops *ops, void *ctx,
                struct dpn_listener **lp);
 void dpn_unlisten(struct dpn_listener *l);
+void dpn_listener_set_ctx(struct dpn_listener *l, void *ctx);
+void *dpn_listener_ctx(const struct dpn_listener *l);
 
 /* Connect to ip:port (host order) from an ephemeral port. ops->connected
  * reports the outcome. */
@@ -178,13 +210,28 @@ int dpn_connect(struct dpn_worker *w, uint32_t ip, uint16_t port, const struct d
 
 void dpn_conn_set_ctx(struct dpn_conn *c, void *ctx);
 void *dpn_conn_ctx(const struct dpn_conn *c);
-/* Peer address and port, host order. */
+/* Peer address and port, host order (0, 0 once the connection has no pcb). */
 void dpn_conn_peer(const struct dpn_conn *c, uint32_t *ip, uint16_t *port);
+/* Local address and port, host order (0, 0 likewise). */
+void dpn_conn_local(const struct dpn_conn *c, uint32_t *ip, uint16_t *port);
 
 /* Copying send: queues up to len bytes; returns the number queued (may be
  * short when the send buffer is full) or a negative DPN_E* (DPN_EAGAIN when
  * nothing fits). Data goes out at the end of the current poll iteration. */
 long dpn_send(struct dpn_conn *c, const void *data, size_t len);
+/* Gathered copying send: the pieces in order, as one dpn_send each; returns
+ * the bytes queued (short when the send buffer fills: the rest is yours to
+ * send after a sent() callback) or a negative DPN_E* when nothing was. */
+struct dpn_iov {
+    const void *base;
+    size_t len;
+};
+long dpn_sendv(struct dpn_conn *c, const struct dpn_iov *iov, unsigned n);
+/* Bytes queued since the connection opened, and bytes the peer has
+ * acknowledged: a write is complete (delivered to the peer's stack) once
+ * dpn_conn_acked() reaches dpn_conn_written() as it was after the write. */
+uint64_t dpn_conn_written(const struct dpn_conn *c);
+uint64_t dpn_conn_acked(const struct dpn_conn *c);
 /* Zero-copy send: the stack takes b (on success) and frees it once acked.
  * DPN_EAGAIN (b still yours) when it does not fit now. */
 int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b);
@@ -197,10 +244,28 @@ void dpn_recv_done(struct dpn_conn *c, struct dpn_buf *b);
  * window bounds the memory a connection holds). */
 void dpn_recved(struct dpn_conn *c, size_t len);
 
-/* Half-close: send FIN after queued data; receiving continues. */
+/* Flow control for a reader: after dpn_read_stop no recv() (nor eof())
+ * runs; what arrives is held by the stack (it closes the window, so the
+ * peer stops within one window) and goes to recv() in order from the loop
+ * after dpn_read_start. 0, or -DPN_EINVAL for a closed connection. */
+int dpn_read_stop(struct dpn_conn *c);
+int dpn_read_start(struct dpn_conn *c);
+
+/* TCP keepalive: after idle_ms without a segment from the peer, a probe
+ * every interval_ms; count unanswered probes end the connection (closed:
+ * -DPN_ETIMEDOUT). idle_ms 0 turns it off. 0 or -DPN_EINVAL. */
+int dpn_conn_keepalive(struct dpn_conn *c, uint32_t idle_ms, uint32_t interval_ms, uint32_t count);
+/* End the connection (RST; closed: -DPN_ETIMEDOUT) when the peer sends
+ * nothing for ms milliseconds (checked four times per period, granularity
+ * 50 ms). 0 turns it off. 0 or -DPN_EINVAL. */
+int dpn_conn_idle_timeout(struct dpn_conn *c, uint32_t ms);
+
+/* Half-close: send FIN after queued data; receiving continues. When the
+ * peer's FIN has come too (eof), closed(0) ends the connection. */
 int dpn_shutdown(struct dpn_conn *c);
-/* Close: queued data is still delivered, then FIN. No callbacks after this;
- * c is invalid. */
+/* Close: queued data is still delivered, then FIN; what the peer still
+ * sends is read and dropped until its FIN (5 s at most), so late data is
+ * not answered by RST. No callbacks after this; c is invalid. */
 void dpn_close_conn(struct dpn_conn *c);
 /* Abort: RST now, queued data dropped. No callbacks; c is invalid. */
 void dpn_abort(struct dpn_conn *c);
@@ -217,11 +282,29 @@ int dpn_udp_bind(struct dpn_worker *w, uint16_t port, dpn_udp_recv_fn recv, void
 int dpn_udp_sendto(struct dpn_udp *u, const void *data, size_t len, uint32_t ip, uint16_t port);
 /* Zero copy: takes b on success. */
 int dpn_udp_sendto_buf(struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port);
+void dpn_udp_set_ctx(struct dpn_udp *u, void *ctx);
+void *dpn_udp_ctx(const struct dpn_udp *u);
 void dpn_udp_close(struct dpn_udp *u);
 
 /* ---- timers (run inside dpn_run, millisecond resolution) ---- */
 typedef void (*dpn_timer_fn)(void *arg);
-/* Call fn(arg) after ms milliseconds, once. Cancel with dpn_timer_cancel. */
+/* A timer with a handle: made once (NULL when out of memory), started,
+ * restarted or stopped any number of times, freed by the application
+ * (before dpn_close). dpn_timer_start arms it for ms from now and, with
+ * period_ms > 0, every period_ms after (a late periodic timer runs once,
+ * not once per missed period); restarting a pending timer moves it. Its
+ * callback may start, stop or free any timer, itself included. Starting
+ * never allocates. */
+struct dpn_timer;
+struct dpn_timer *dpn_timer_new(struct dpn_worker *w, dpn_timer_fn fn, void *arg);
+int dpn_timer_start(struct dpn_timer *t, uint32_t ms, uint32_t period_ms);
+void dpn_timer_stop(struct dpn_timer *t);
+int dpn_timer_pending(const struct dpn_timer *t); /* 1: started and not yet run or stopped */
+void dpn_timer_free(struct dpn_timer *t);
+/* One-shot timers without a handle (lwIP's timeouts; w is the process's
+ * one worker): call fn(arg) after ms milliseconds. 0, -DPN_EINVAL (no fn)
+ * or -DPN_ENOMEM (256 pending already). dpn_timer_cancel removes the first
+ * pending one with that fn and arg. */
 int dpn_timer_add(struct dpn_worker *w, uint32_t ms, dpn_timer_fn fn, void *arg);
 void dpn_timer_cancel(struct dpn_worker *w, dpn_timer_fn fn, void *arg);
 

@@ -72,6 +72,24 @@ uint32_t dpn_local_ip(const struct dpn_worker *w) {
     return w->cfg.ip;
 }
 
+void dpn_set_quiet(struct dpn_worker *w, int on) {
+    w->quiet = on != 0;
+}
+
+unsigned dpn_worker_index(const struct dpn_worker *w) {
+    unsigned idx = 0, n = 1;
+    if (w->att != NULL)
+        dpn_attach_rank(w, &idx, &n);
+    return idx;
+}
+
+unsigned dpn_worker_count(const struct dpn_worker *w) {
+    unsigned idx = 0, n = 1;
+    if (w->att != NULL)
+        dpn_attach_rank(w, &idx, &n);
+    return n;
+}
+
 static void on_signal(int sig) {
     (void)sig;
     if (dpn_self != NULL)
@@ -415,7 +433,8 @@ void dpn_close(struct dpn_worker *w) {
     dpn_cap_file_close(w);
     if (w->att == NULL)
         dpn_port_tx_release(w->port_id, w->queue_id);
-    print_stats(w);
+    if (!w->quiet && !w->cfg.quiet)
+        print_stats(w);
     dpn_trace_report(w);
     dpn_trace_enable(w, 0);
     dpn_fault_fini(w);
@@ -433,6 +452,7 @@ void dpn_close(struct dpn_worker *w) {
         dpn_port_close(w->port_id);
         rte_mempool_free(w->pool);
     }
+    dpn_timers_fini(w);
     dpn_tw_free(w->tw);
     dpn_free(w->udp_ports);
     dpn_free(w->conns);

@@ -53,6 +53,9 @@ static void idle_sleep(struct dpn_worker *w) {
     uint32_t timer_ms = sys_timeouts_sleeptime();
     if (timer_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE && timer_ms * 1000ull < max_us)
         max_us = timer_ms * 1000u;
+    uint64_t app_us = dpn_timers_next_us(w, rte_rdtsc());
+    if (app_us < max_us)
+        max_us = (uint32_t)app_us;
     w->st.idle_sleeps++;
     /* net_tap: our queues' fds; attached there, also our wake-up eventfd */
     if (w->sleep_fd >= 0) {
@@ -118,6 +121,8 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     dpn_tcp_rto_tick();       /* after lwIP's RTO check: our RTO policy for its next one */
     dpn_pcbs_ooseq_recount(); /* lwIP's timer frees stale out-of-order data */
     dpn_tw_expire(w->tw, sys_now());
+    if (w->timers.n > 0)
+        dpn_timers_run(w, now);
     if (w->env->tick != NULL)
         w->env->tick(w);
     w->rx_low = pool_free_estimate(w->rx_pool) < w->rx_low_water;
@@ -172,6 +177,10 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
             n += rx_deliver(w, pkts, k);
     }
     run_timers(w, now);
+    if (unlikely(w->resume != NULL)) { /* dpn_read_start: held data, from here */
+        dpn_tcp_resume(w);
+        n++; /* work done: no idle sleep now */
+    }
     if (w->dirty_n > 0)
         dpn_tcp_flush_dirty(w);
     if (w->tx_n > 0 || unlikely(w->fault != NULL))

@@ -34,8 +34,8 @@ static int map_err(err_t e, bool connecting) {
         /* lwIP aborts on retransmission timeouts; our own aborts detach
          * first and never get here. */
         return -DPN_ETIMEDOUT;
-    case ERR_CLSD:
-        return -DPN_ENOTCONN;
+    case ERR_CLSD: /* LAST_ACK's end: both sides closed, in order */
+        return connecting ? -DPN_ENOTCONN : 0;
     case ERR_MEM:
         return -DPN_ENOMEM;
     case ERR_RTE:
@@ -46,6 +46,15 @@ static int map_err(err_t e, bool connecting) {
         return -DPN_ECONNABORTED;
     }
 }
+
+#define DPN_LINGER_MS 5000
+static err_t lw_poll_linger(void *arg, struct tcp_pcb *pcb);
+
+/* A lingering close waited this long for the peer's FIN: then a plain
+ * close (lwIP's FIN_WAIT_2 timeout ends it; more data gets RST). In
+ * lwIP's slow timer ticks (2 * TCP_TMR_INTERVAL). */
+#define LINGER_TICKS (DPN_LINGER_MS / (2 * TCP_TMR_INTERVAL))
+_Static_assert(LINGER_TICKS > 0 && LINGER_TICKS < 256, "tcp_poll takes a u8_t interval");
 
 /* ---- connection objects ---- */
 
@@ -76,9 +85,55 @@ static void zc_release(struct dpn_conn *c, bool all) {
         c->zc_tail = NULL;
 }
 
+/* Data held for a paused reader (dpn_read_stop): a list of the chains
+ * lwIP delivered, linked tail to head (each chain's tot_len still covers
+ * only itself: pbuf tot_len is 16 bits, a window is more). */
+static void hold(struct dpn_conn *c, struct pbuf *p) {
+    struct pbuf *last = p;
+    while (last->next != NULL)
+        last = last->next;
+    if (c->held == NULL)
+        c->held = p;
+    else
+        c->held_tail->next = p;
+    c->held_tail = last;
+}
+
+static struct pbuf *held_pop(struct dpn_conn *c) {
+    struct pbuf *p = c->held, *q = p;
+    u32_t left = p->tot_len;
+    while (q->len < left && q->next != NULL) {
+        left -= q->len;
+        q = q->next;
+    }
+    c->held = q->next;
+    q->next = NULL;
+    if (c->held == NULL)
+        c->held_tail = NULL;
+    return p;
+}
+
+static void held_free(struct dpn_conn *c) {
+    while (c->held != NULL)
+        pbuf_free(held_pop(c));
+    c->held_eof = c->held_end = false;
+}
+
+static void resume_unlink(struct dpn_conn *c) {
+    struct dpn_conn **pp = &c->w->resume;
+    while (*pp != NULL && *pp != c)
+        pp = &(*pp)->resume_next;
+    if (*pp == c)
+        *pp = c->resume_next;
+    c->resume_queued = false;
+}
+
 static void conn_free(struct dpn_conn *c) {
     struct dpn_worker *w = c->w;
     zc_release(c, true);
+    held_free(c);
+    if (c->resume_queued)
+        resume_unlink(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -147,6 +202,49 @@ static void discard(struct tcp_pcb *pcb, struct pbuf *p) {
     pbuf_free(p);
 }
 
+/* The connection has ended in order (both FINs, ours after dpn_shutdown):
+ * closed(0), then it is gone. */
+static void end_orderly(struct dpn_conn *c) {
+    c->dead = true;
+    if (c->ops->closed != NULL)
+        c->ops->closed(c->ctx, c, 0);
+    conn_free(c);
+}
+
+/* Both FINs exchanged after dpn_shutdown: lwIP frees the pcb at TIME_WAIT's
+ * end without telling us (LAST_ACK's end calls lw_err). */
+static bool fins_done(const struct tcp_pcb *pcb) {
+    return pcb->state == TIME_WAIT || pcb->state == CLOSING;
+}
+
+/* Data (p) or the peer's FIN (NULL) to the application. Returns what lwIP
+ * must hear; cb_aborted or cb_closed say c is gone. */
+static err_t deliver(struct dpn_conn *c, struct tcp_pcb *pcb, struct pbuf *p) {
+    CALLBACK_BEGIN(pcb);
+    if (p == NULL) {
+        if (c->ops->eof != NULL)
+            c->ops->eof(c->ctx, c);
+        else
+            dpn_close_conn(c); /* no half-close handler: close our side too */
+        if (!cb_aborted && !cb_closed && (c->held_end || (pcb != NULL && fins_done(pcb)))) {
+            if (c->pcb != NULL)
+                pcb_detach(c->pcb);
+            c->pcb = NULL;
+            end_orderly(c);
+            cb_closed = true; /* gone */
+        }
+    } else if (c->ops->recv != NULL) {
+        DPN_TRACE(c->w, DPN_T_APP_IN);
+        c->ops->recv(c->ctx, c, (struct dpn_buf *)p);
+        DPN_TRACE(c->w, DPN_T_APP_OUT);
+    } else if (pcb != NULL) {
+        discard(pcb, p);
+    } else {
+        pbuf_free(p);
+    }
+    return CALLBACK_END();
+}
+
 static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) {
     struct dpn_conn *c = arg;
     (void)err;
@@ -155,28 +253,22 @@ static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) 
             discard(pcb, p);
         return ERR_OK;
     }
-    CALLBACK_BEGIN(pcb);
-    if (p == NULL) {
-        if (c->ops->eof != NULL)
-            c->ops->eof(c->ctx, c);
-        else
-            dpn_close_conn(c); /* no half-close handler: close our side too */
-        /* Both FINs exchanged after dpn_shutdown: lwIP frees the pcb at
-         * TIME_WAIT's end without telling us (LAST_ACK's end does call
-         * lw_err). Let go of it now; the connection object stays until
-         * dpn_close_conn. */
-        if (!cb_aborted && !cb_closed && (pcb->state == TIME_WAIT || pcb->state == CLOSING)) {
-            pcb_detach(pcb);
-            c->pcb = NULL;
+    /* Paused, or held data not yet delivered: keep the order. The window
+     * stays closed by what is held until the application gives it back. */
+    if (c->read_paused || c->held != NULL || c->held_eof) {
+        if (p != NULL) {
+            hold(c, p);
+        } else {
+            c->held_eof = true;
+            if (fins_done(pcb)) { /* lwIP frees the pcb by itself: let go now */
+                c->held_end = true;
+                pcb_detach(pcb);
+                c->pcb = NULL;
+            }
         }
-    } else if (c->ops->recv != NULL) {
-        DPN_TRACE(c->w, DPN_T_APP_IN);
-        c->ops->recv(c->ctx, c, (struct dpn_buf *)p);
-        DPN_TRACE(c->w, DPN_T_APP_OUT);
-    } else {
-        discard(pcb, p);
+        return ERR_OK;
     }
-    return CALLBACK_END();
+    return deliver(c, pcb, p);
 }
 
 static err_t lw_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
@@ -186,8 +278,10 @@ static err_t lw_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
     c->acked += len;
     zc_release(c, false);
     if (c->app_closed) {
-        if (c->zc_head == NULL) {
+        if (c->zc_head == NULL) { /* the last zero-copy data acked: let go, linger on */
             pcb_detach(pcb);
+            if (pcb->state == FIN_WAIT_1 || pcb->state == FIN_WAIT_2)
+                tcp_poll(pcb, lw_poll_linger, LINGER_TICKS);
             conn_free(c);
         }
         return ERR_OK;
@@ -206,6 +300,8 @@ static void lw_err(void *arg, err_t err) {
     c->pcb = NULL; /* lwIP freed it already */
     if (!c->app_closed) {
         int e = map_err(err, c->connecting);
+        held_free(c); /* a reset ends the stream: what was held is not delivered */
+        c->dead = true;
         if (c->connecting && c->ops->connected != NULL)
             c->ops->connected(c->ctx, c, e);
         else if (!c->connecting && c->ops->closed != NULL)
@@ -391,6 +487,129 @@ void dpn_conn_set_ctx(struct dpn_conn *c, void *ctx) {
     c->ctx = ctx;
 }
 
+void dpn_listener_set_ctx(struct dpn_listener *l, void *ctx) {
+    l->ctx = ctx;
+}
+
+void *dpn_listener_ctx(const struct dpn_listener *l) {
+    return l->ctx;
+}
+
+void dpn_conn_local(const struct dpn_conn *c, uint32_t *ip, uint16_t *port) {
+    if (c->pcb == NULL) {
+        *ip = 0;
+        *port = 0;
+        return;
+    }
+    *ip = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&c->pcb->local_ip)));
+    *port = c->pcb->local_port;
+}
+
+uint64_t dpn_conn_written(const struct dpn_conn *c) {
+    return c->written;
+}
+
+uint64_t dpn_conn_acked(const struct dpn_conn *c) {
+    return c->acked;
+}
+
+/* ---- liveness: keepalive, idle timeout ---- */
+
+int dpn_conn_keepalive(struct dpn_conn *c, uint32_t idle_ms, uint32_t interval_ms, uint32_t count) {
+    if (c == NULL || c->pcb == NULL || c->app_closed || c->dead)
+        return -DPN_EINVAL;
+    if (idle_ms == 0) {
+        c->pcb->so_options &= (u8_t)~SOF_KEEPALIVE;
+        return 0;
+    }
+    if (interval_ms == 0 || count == 0)
+        return -DPN_EINVAL;
+    /* lwIP ends the connection (lw_err: closed with -DPN_ETIMEDOUT) after
+     * count probes without an answer. */
+    c->pcb->keep_idle = idle_ms;
+    c->pcb->keep_intvl = interval_ms;
+    c->pcb->keep_cnt = count;
+    c->pcb->so_options |= SOF_KEEPALIVE;
+    return 0;
+}
+
+/* lwIP's slow timer polls us; pcb->tmr is the tick of the last segment the
+ * peer sent (data or ACK). */
+static err_t lw_poll_idle(void *arg, struct tcp_pcb *pcb) {
+    struct dpn_conn *c = arg;
+    if (c == NULL || c->idle_ms == 0 || c->app_closed)
+        return ERR_OK;
+    if ((uint64_t)(u32_t)(tcp_ticks - pcb->tmr) * (2 * TCP_TMR_INTERVAL) < c->idle_ms)
+        return ERR_OK;
+    c->dead = true;
+    if (c->ops->closed != NULL)
+        c->ops->closed(c->ctx, c, -DPN_ETIMEDOUT);
+    pcb_detach(pcb);
+    tcp_recv(pcb, NULL);
+    tcp_abort(pcb);
+    c->pcb = NULL;
+    conn_free(c);
+    return ERR_ABRT;
+}
+
+int dpn_conn_idle_timeout(struct dpn_conn *c, uint32_t ms) {
+    if (c == NULL || c->pcb == NULL || c->app_closed || c->dead)
+        return -DPN_EINVAL;
+    c->idle_ms = ms;
+    uint32_t ticks = ms / (2 * TCP_TMR_INTERVAL) / 4; /* looked at 4 times per timeout */
+    tcp_poll(c->pcb, ms == 0 ? NULL : lw_poll_idle,
+             (u8_t)(ticks < 1     ? 1
+                    : ticks > 255 ? 255
+                                  : ticks));
+    return 0;
+}
+
+/* ---- reading: pause and resume ---- */
+
+int dpn_read_stop(struct dpn_conn *c) {
+    if (c == NULL || c->app_closed || c->dead)
+        return -DPN_EINVAL;
+    c->read_paused = true;
+    return 0;
+}
+
+int dpn_read_start(struct dpn_conn *c) {
+    if (c == NULL || c->app_closed || c->dead)
+        return -DPN_EINVAL;
+    c->read_paused = false;
+    /* What was held goes to recv() from the loop, never from inside this
+     * call: no callback runs before a dpn_* call returns. */
+    if ((c->held != NULL || c->held_eof) && !c->resume_queued) {
+        c->resume_queued = true;
+        c->resume_next = c->w->resume;
+        c->w->resume = c;
+    }
+    return 0;
+}
+
+/* One resumed connection: its held chains, then its FIN, while it stays
+ * unpaused and open. */
+static void resume_one(struct dpn_conn *c) {
+    while (!c->read_paused && c->held != NULL) {
+        if (deliver(c, c->pcb, held_pop(c)) == ERR_ABRT || cb_closed)
+            return; /* c is gone (closed or aborted from its callback) */
+    }
+    if (!c->read_paused && c->held == NULL && c->held_eof) {
+        c->held_eof = false;
+        deliver(c, c->pcb, NULL);
+    }
+}
+
+void dpn_tcp_resume(struct dpn_worker *w) {
+    while (w->resume != NULL) {
+        struct dpn_conn *c = w->resume;
+        w->resume = c->resume_next;
+        c->resume_queued = false;
+        if (c->ops != NULL && !c->app_closed)
+            resume_one(c);
+    }
+}
+
 void *dpn_conn_ctx(const struct dpn_conn *c) {
     return c->ctx;
 }
@@ -475,6 +694,23 @@ long dpn_send(struct dpn_conn *c, const void *data, size_t len) {
     return (long)done;
 }
 
+long dpn_sendv(struct dpn_conn *c, const struct dpn_iov *iov, unsigned n) {
+    if (iov == NULL && n > 0)
+        return -DPN_EINVAL;
+    long done = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (iov[i].len == 0)
+            continue;
+        long k = dpn_send(c, iov[i].base, iov[i].len);
+        if (k < 0)
+            return done > 0 ? done : k;
+        done += k;
+        if ((size_t)k < iov[i].len)
+            break; /* the send buffer is full: the rest is the caller's */
+    }
+    return done;
+}
+
 /* Queue every segment of a chain. Callers checked the room first, so a
  * failure cannot happen; if it does, abort rather than send a hole. */
 static int write_chain(struct dpn_conn *c, struct pbuf *p, u8_t flags) {
@@ -557,36 +793,53 @@ int dpn_shutdown(struct dpn_conn *c) {
     return 0;
 }
 
-void dpn_close_conn(struct dpn_conn *c) {
-    if (c == NULL || c->app_closed)
-        return;
-    c->app_closed = true;
-    struct tcp_pcb *pcb = c->pcb;
-    if (pcb != NULL && pcb == cb_pcb)
-        cb_closed = true;
-    if (pcb == NULL) {
-        conn_free(c);
-        return;
-    }
-    /* lwIP answers a close with unread data by RST (RFC 1122 4.2.2.13).
-     * Here "unread" would only mean buffers the application still holds or
-     * a window lowered by rcvbuf: the peer's data was delivered, so close
-     * gracefully. */
+static err_t lw_poll_linger(void *arg, struct tcp_pcb *pcb) {
+    (void)arg; /* detached: NULL */
+    if (tcp_close(pcb) == ERR_OK)
+        tcp_poll(pcb, NULL, 0);
+    return ERR_OK;
+}
+
+/* Close our side. Established: FIN after what is queued, and the peer's
+ * data is read and dropped until its FIN (or DPN_LINGER_MS), so late data
+ * is not answered by RST (lwIP resets a fully closed pcb that receives
+ * data: RFC 1122 4.2.2.13). */
+static void close_pcb(struct dpn_conn *c, struct tcp_pcb *pcb) {
+    /* Unread would only mean buffers the application holds or a window
+     * lowered by rcvbuf: the peer's data was delivered. */
     pcb->rcv_wnd = TCP_WND_MAX(pcb);
-    /* Detach first: tcp_close frees the pcb at once in some states. Zero-copy
-     * data still in flight keeps c attached until it is acknowledged. */
-    bool keep = c->zc_head != NULL;
+    bool keep = c->zc_head != NULL; /* zero-copy data in flight keeps c attached until acked */
     if (!keep)
         pcb_detach(pcb);
-    if (tcp_close(pcb) != ERR_OK)
+    bool linger = pcb->state == ESTABLISHED || pcb->state == SYN_RCVD;
+    if (linger && tcp_shutdown(pcb, 0, 1) == ERR_OK) {
+        if (!keep)
+            tcp_poll(pcb, lw_poll_linger, LINGER_TICKS);
+    } else if (tcp_close(pcb) != ERR_OK) {
         tcp_poll(pcb, lw_poll_close, 1); /* out of memory for the FIN: retry */
+    }
     if (!keep)
         conn_free(c);
 }
 
-void dpn_abort(struct dpn_conn *c) {
-    if (c == NULL)
+void dpn_close_conn(struct dpn_conn *c) {
+    if (c == NULL || c->app_closed || c->dead)
         return;
+    c->app_closed = true;
+    held_free(c);
+    struct tcp_pcb *pcb = c->pcb;
+    if (pcb != NULL && pcb == cb_pcb)
+        cb_closed = true;
+    if (pcb == NULL) {
+        if (c->resume_queued)
+            cb_closed = true; /* a resumed delivery stops here */
+        conn_free(c);
+        return;
+    }
+    close_pcb(c, pcb);
+}
+
+static void abort_conn(struct dpn_conn *c) {
     struct tcp_pcb *pcb = c->pcb;
     if (pcb != NULL) {
         pcb_detach(pcb);
@@ -598,12 +851,18 @@ void dpn_abort(struct dpn_conn *c) {
     conn_free(c);
 }
 
+void dpn_abort(struct dpn_conn *c) {
+    if (c == NULL || c->dead || c->app_closed)
+        return;
+    abort_conn(c);
+}
+
 void dpn_tcp_close_all(struct dpn_worker *w, bool abort) {
     struct dpn_conn *c = w->conn_open, *next;
     for (; c != NULL; c = next) {
         next = c->next;
         if (abort)
-            dpn_abort(c);
+            abort_conn(c);
         else if (!c->app_closed)
             dpn_close_conn(c);
     }

@@ -220,6 +220,14 @@ int dpn_udp_sendto_buf(struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16
     return rc;
 }
 
+void dpn_udp_set_ctx(struct dpn_udp *u, void *ctx) {
+    u->ctx = ctx;
+}
+
+void *dpn_udp_ctx(const struct dpn_udp *u) {
+    return u->ctx;
+}
+
 void dpn_udp_close(struct dpn_udp *u) {
     if (u == NULL)
         return;

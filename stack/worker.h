@@ -21,6 +21,7 @@
 #include "dpnet.h"
 #include "env.h"
 #include "port.h"
+#include "timer.h"
 
 #define DPN_BURST 32        /* ixgbe's vector RX returns nothing for smaller bursts */
 #define DPN_TX_BATCH 256    /* frames collected before a forced mid-iteration flush */
@@ -77,9 +78,18 @@ struct dpn_conn {
     struct dpn_pbuf *zc_head; /* zero-copy buffers waiting for their ack */
     struct dpn_pbuf *zc_tail;
     uint64_t since_tsc; /* opened (accepted or connecting) */
-    bool app_closed;    /* dpn_close_conn called: no more callbacks */
-    bool dirty;         /* on the flush list */
+    struct pbuf *held;  /* dpn_read_stop: data received since, in order (tcp.c hold) */
+    struct pbuf *held_tail;
+    struct dpn_conn *resume_next; /* on w->resume: held data to deliver (dpn_read_start) */
+    uint32_t idle_ms;             /* dpn_conn_idle_timeout, 0 = none */
+    bool app_closed;              /* dpn_close_conn called: no more callbacks */
+    bool dead;                    /* inside its closed() callback: every call on it is refused */
+    bool dirty;                   /* on the flush list */
     bool connecting;
+    bool read_paused; /* dpn_read_stop: hold what arrives, deliver nothing */
+    bool held_eof;    /* ... the peer's FIN came while paused */
+    bool held_end;    /* ... and with our FIN sent too: closed(0) after the eof */
+    bool resume_queued;
     struct dpn_conn *next; /* free list, or open list */
     struct dpn_conn *prev;
 };
@@ -164,6 +174,9 @@ struct dpn_worker {
     uint16_t tcp_eph_next; /* standalone: next local port to try for connect */
     int arp_hint;          /* standalone: lwIP ARP table entry dpn_l2_dst used last */
 
+    struct dpn_timers timers; /* the application's timers with handles (timer.h) */
+    struct dpn_conn *resume;  /* connections with held data to deliver (dpn_read_start) */
+    bool quiet;               /* dpn_set_quiet / --quiet: dpn_close prints nothing */
     /* standalone --capture: the ring w->cap fills and its writer (capture.h) */
     struct dpn_cap_ring *cap_ring;
     struct dpn_capw *capw;
@@ -220,6 +233,8 @@ bool dpn_syncookie_input(struct dpn_worker *w, struct rte_mbuf *m, const uint8_t
 
 /* tcp.c */
 void dpn_tcp_flush_dirty(struct dpn_worker *w);
+/* Held data of resumed connections to their recv callbacks (dpn_read_start). */
+void dpn_tcp_resume(struct dpn_worker *w);
 void dpn_tcp_close_all(struct dpn_worker *w, bool abort);
 /* dpnetctl conns: every TCP connection and listener of ours into out, which
  * then carries seq (abi.h, struct dpn_conns). */
@@ -237,6 +252,9 @@ int dpn_stack_start(struct dpn_worker *w);
 /* attach.c: a worker attached to dpnetd (its environment: dpn_env_attached) */
 int dpn_attach(struct dpn_worker *w, const char *prog);
 void dpn_detach(struct dpn_worker *w);
+/* Attached: our place among the attached workers of our application (by
+ * slot) and how many there are, as dpnetd's table says now. */
+void dpn_attach_rank(const struct dpn_worker *w, unsigned *idx, unsigned *n);
 
 /* netif.c */
 /* The gateway for off-link destinations, else the destination itself

@@ -28,6 +28,7 @@
 struct dpnd_conn;
 
 #define DPND_PORT_RULES 64 /* per worker and protocol */
+#define DPND_RETIRED 4     /* old TX pools per slot waiting for their mbufs */
 
 struct dpnd_slot {  /* the truth; shm->slots[i] is its published copy */
     uint32_t state; /* enum dpn_slot_state */
@@ -50,7 +51,9 @@ struct dpnd_slot {  /* the truth; shm->slots[i] is its published copy */
     uint32_t ret_tail;               /* our consumer tail (we are the only consumer) */
     uint64_t ret_taken, ret_refused; /* frames taken back / pointers refused */
     struct rte_mempool *pool;
-    int pidfd;                         /* -1 = none */
+    uint32_t pool_gen; /* rebuilds so far: the pool's name (slots.c pool_name) */
+    struct rte_mempool *retired[DPND_RETIRED]; /* old pools with mbufs still out */
+    int pidfd;                                 /* -1 = none */
     struct dpn_flow_rule *eph_rule[2]; /* hardware steering of its ephemeral range: tcp, udp */
     /* Where the range takes no rule: a rule per port it connects from, the
      * last DPND_PORT_RULES per protocol (older ports fall back to software). */
@@ -163,6 +166,7 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg);
 int dpnd_slot_attach(struct dpnd *d, int pid, uint32_t uid, int pidfd, int lcore, const char *app,
                      const uint8_t *secret, uint16_t *slot, uint64_t *token, char *why, size_t n);
 void dpnd_slot_release(struct dpnd *d, uint16_t slot, const char *reason);
+void dpnd_pools_reap(struct dpnd *d); /* periodic: free retired pools that are whole */
 /* The lowest lcore id no worker, no pending attach and dpnetd itself has;
  * -1 when there is none. */
 int dpnd_free_lcore(const struct dpnd *d);

@@ -506,6 +506,7 @@ static void run(struct dpnd *d) {
         if (now >= d->next_check_tsc) {
             dpnd_slots_check(d);
             dpnd_cap_check(d);
+            dpnd_pools_reap(d);
             neigh_sync(d);
             publish(d);
             check_port(d);

@@ -22,13 +22,18 @@
 
 #define RING_SIZE 2048
 
-static void pool_name(char *buf, size_t n, uint16_t i) {
-    snprintf(buf, n, "dpnd_q%u", i);
+/* Slot i's TX pool; after a rebuild it gets a new name (the old pool may
+ * still be in use: rebuild_pool), published in the slot for its worker. */
+static void pool_name(char *buf, size_t n, uint16_t i, uint32_t gen) {
+    if (gen == 0)
+        snprintf(buf, n, "dpnd_q%u", i);
+    else
+        snprintf(buf, n, "dpnd_q%u.%u", i, gen);
 }
 
-static struct rte_mempool *make_pool(const struct dpn_config *cfg, uint16_t i) {
+static struct rte_mempool *make_pool(const struct dpn_config *cfg, uint16_t i, uint32_t gen) {
     char name[DPN_NAME];
-    pool_name(name, sizeof(name), i);
+    pool_name(name, sizeof(name), i, gen);
     return dpn_pool_create(name, cfg->mbufs, cfg->mbuf_cache, cfg->mtu, (int)rte_socket_id());
 }
 
@@ -42,7 +47,7 @@ int dpnd_slots_init(struct dpnd *d, const struct dpn_config *cfg) {
         snprintf(name, sizeof(name), "dpnd_ret%u", i);
         ds->ret =
             rte_ring_create(name, RING_SIZE, (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
-        ds->pool = make_pool(cfg, i);
+        ds->pool = make_pool(cfg, i, 0);
         snprintf(name, sizeof(name), DPN_CONNS_ZONE, i);
         ds->conns = rte_memzone_reserve(name, sizeof(struct dpn_conns), (int)rte_socket_id(), 0);
         ds->pidfd = -1;
@@ -90,7 +95,7 @@ void dpnd_publish_slot(struct dpnd *d, uint16_t i) {
     s->pad8 = 0;
     memcpy(s->app, ds->app, sizeof(s->app));
     snprintf(s->ring, sizeof(s->ring), "dpnd_ring%u", i);
-    pool_name(s->pool, sizeof(s->pool), i);
+    pool_name(s->pool, sizeof(s->pool), i, ds->pool_gen);
     s->ring_enq = ds->ring_enq;
     s->ring_full = ds->ring_full;
     __atomic_store_n(&s->conns_req, ds->conns_req, __ATOMIC_RELEASE);
@@ -471,20 +476,56 @@ static bool pidfd_exited(int fd) {
 }
 
 /* The worker's TX pool is its alone: a new one replaces it whole. */
+/* Retired pools whose mbufs have all come back are freed. */
+void dpnd_pools_reap(struct dpnd *d) {
+    for (uint16_t i = 1; i < d->nq; i++) {
+        struct dpnd_slot *ds = &d->slots[i];
+        for (unsigned k = 0; k < DPND_RETIRED; k++) {
+            struct rte_mempool *mp = ds->retired[k];
+            if (mp != NULL && rte_mempool_avail_count(mp) == mp->size) {
+                rte_mempool_free(mp);
+                ds->retired[k] = NULL;
+            }
+        }
+    }
+}
+
+/* A worker gone with mbufs of its TX pool out: a fresh pool for the next
+ * one. The old pool is not freed while any of its mbufs is out: a PMD
+ * without tx_done_cleanup or queue restart (e1000) keeps sent mbufs in its
+ * TX ring and frees them later, even at the port's stop; freed memory
+ * there would crash dpnetd. It is retired (freed by dpnd_pools_reap once
+ * whole), and the new pool has a name of its own. */
 static void rebuild_pool(struct dpnd *d, uint16_t i) {
     struct dpnd_slot *ds = &d->slots[i];
     unsigned n = ds->pool->size, avail = rte_mempool_avail_count(ds->pool);
     rte_eth_tx_done_cleanup(d->port_id, i, 0); /* PMDs that keep sent mbufs: let go */
+    avail = rte_mempool_avail_count(ds->pool);
     if (avail == n)
         return; /* all back (RX queues post dpnetd's RX pool, with rules too) */
+    dpnd_pools_reap(d);
+    unsigned k = 0;
+    while (k < DPND_RETIRED && ds->retired[k] != NULL)
+        k++;
+    if (k == DPND_RETIRED) {
+        DPN_LOG(WARNING, app,
+                "slot %u: pool not rebuilt (%u of %u mbufs out; %u older pools "
+                "still wait for theirs)",
+                i, n - avail, n, DPND_RETIRED);
+        return;
+    }
     struct dpn_config cfg = d->w->cfg;
     cfg.mbufs = n;
-    rte_mempool_free(ds->pool);
-    ds->pool = make_pool(&cfg, i);
-    if (ds->pool == NULL)
+    struct rte_mempool *mp = make_pool(&cfg, i, ds->pool_gen + 1);
+    if (mp == NULL) {
         DPN_LOG(ERR, app, "slot %u: cannot rebuild its pool: %s", i, rte_strerror(rte_errno));
-    else
-        DPN_LOG(INFO, app, "slot %u: pool rebuilt (%u of %u mbufs were held)", i, n - avail, n);
+        return;
+    }
+    ds->retired[k] = ds->pool;
+    ds->pool = mp;
+    ds->pool_gen++;
+    DPN_LOG(INFO, app, "slot %u: pool rebuilt as %s (%u of %u mbufs were out)", i, mp->name,
+            n - avail, n);
 }
 
 void dpnd_slot_release(struct dpnd *d, uint16_t i, const char *reason) {

@@ -109,7 +109,7 @@ rx0=$(rx_free)
 kill -KILL "${WPID[a]}"
 gone() { [ -z "$(wfield "${WPID[a]}" 3)" ]; }
 check "dpnetd releases the killed worker's slot" wait_for 20 gone
-tx_whole() { ctl pools | awk -v p="dpnd_q$qa" '$1 == p { ok = ($3 == $2) } END { exit !ok }'; }
+tx_whole() { ctl pools | awk -v p="dpnd_q$qa" '$1 == p || index($1, p ".") == 1 { ok = ($3 == $2) } END { exit !ok }'; }
 check "the killed worker's TX pool (dpnd_q$qa) is whole again" wait_for 20 tx_whole
 last_failed && ctl pools | sed 's/^/# /'
 rx_back() { [ "$(rx_free)" -ge "$rx0" ]; }

@@ -148,7 +148,7 @@ rx_back() { now=$(rx_free) && [ -n "$base" ] && [ "$now" -ge "$((base - 2 * 32))
 check "RX pool free count back to its baseline ($base, less at most 2 bursts)" wait_for 15 rx_back
 last_failed && echo "# RX pool free count now '$now'"
 ctl pools | sed 's/^/# /'
-tx_whole() { ctl pools | awk '/^dpnd_q[12] /{ if ($3 != $2) bad=1; n++ } END {exit bad || n != 2}'; }
+tx_whole() { ctl pools | awk '/^dpnd_q[12](\.[0-9]+)? /{ if ($3 != $2) bad=1; n++ } END {exit bad || n != 2}'; }
 check "the dead workers' TX pools are whole again" wait_for 10 tx_whole
 
 # A broken secondary: every malformed request is rejected, dpnetd keeps serving.

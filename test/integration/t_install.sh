@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # libdpnet as a product: meson install puts the shared and static library,
 # dpnet.h and dpnet.pc in place; a program outside the tree builds with
-# pkg-config alone and runs.
+# pkg-config alone (-Wpedantic, no DPDK flag on its command line) and runs;
+# installed to a prefix of one's own, the installed programs run as they
+# are (rpath), with no LD_LIBRARY_PATH.
 source "$(dirname "$0")/lib.sh"
 SRC=$(cd "$HERE/../.." && pwd)
 # The plain build (tools/test.sh always makes it): an outside program is not
@@ -31,9 +33,17 @@ mkdir "$WORK/pc"
 sed "s|^prefix=.*|prefix=$DEST/usr/local|" "$PC" >"$WORK/pc/dpnet.pc"
 export PKG_CONFIG_PATH=$WORK/pc
 flags=$(pkg-config --cflags --libs dpnet)
+echo "# pkg-config --cflags --libs dpnet: $flags"
+check "no DPDK flag reaches the application (rte_config.h, -march, DPDK's include paths, -lrte_*)" \
+  bash -c "! grep -qE 'rte_config|-march|dpdk|-include|-lrte_|libnl|dbus' <<<'$flags'"
+sflags=$(pkg-config --static --libs dpnet)
+check "... a static link gets DPDK's libraries (Libs.private)" grep -q -- "-lrte_eal" <<<"$sflags"
 cp "$SRC/test/install/minimal.c" "$WORK/"
-check "outside program builds: cc minimal.c \$(pkg-config --cflags --libs dpnet)" \
-  bash -c "cd $WORK && cc -std=c11 -Wall -Wextra -Werror minimal.c $flags -o minimal"
+check "outside program builds: cc -std=c11 -Wall -Wextra -Wpedantic minimal.c \$(pkg-config --cflags --libs dpnet)" \
+  bash -c "cd $WORK && cc -std=c11 -Wall -Wextra -Wpedantic -Werror minimal.c $flags -o minimal"
+check "... and as C++ (the header's extern \"C\")" \
+  bash -c "cd $WORK && printf '#include <dpnet.h>\nint main() { return dpn_version() == nullptr; }\n' >cxx.cc && \
+    g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror cxx.cc $flags -o cxx"
 LIBDIR=$(dirname "$(ls "$DEST"/usr/local/lib/*/libdpnet.so)")
 # Its exit status is the verdict (a pipe into grep judged only grep's);
 # the line shows it got as far as serving.
@@ -46,4 +56,26 @@ check "... after serving ('echo on port 7')" grep -q 'echo on port 7' "$OUT"
 last_failed && tail -5 "$OUT" | sed 's/^/# /'
 check "it linked the installed library, not the build tree's" \
   bash -c "LD_LIBRARY_PATH=$LIBDIR ldd $WORK/minimal | grep -q '$LIBDIR/libdpnet.so'"
+
+# A prefix of one's own: configure, install, run the installed echoserver
+# as it is. Its RUNPATH names the prefix's libdir.
+P=$(mktemp -d /tmp/dpn-prefix.XXXXXX); track_file "$P"
+BP=$(mktemp -d /tmp/dpn-build.XXXXXX); track_file "$BP"
+check "meson setup --prefix $P (a prefix of one's own)" \
+  bash -c "meson setup '$BP' '$SRC' --prefix '$P' -Dtests=false >'$BP.log' 2>&1"
+check "meson install there" bash -c "meson install -C '$BP' --quiet >>'$BP.log' 2>&1"
+last_failed && tail -20 "$BP.log" | sed 's/^/# /'
+track_file "$BP.log"
+ES=$P/bin/echoserver
+check "the installed echoserver's RUNPATH is the prefix's libdir" \
+  bash -c "readelf -d '$ES' | grep -E 'RUNPATH|RPATH' | grep -q '$P/lib'"
+rc=0
+env -u LD_LIBRARY_PATH timeout --preserve-status -s INT 3 "$ES" -l 0 --no-pci --in-memory --vdev=net_null0,no-rx=1 \
+  -- --ip 10.0.0.2/24 --poll hybrid >"$WORK/es.out" 2>&1 || rc=$?
+check "it runs as installed, no LD_LIBRARY_PATH, and stops on SIGINT (exit $rc)" \
+  bash -c "[ $rc = 0 ] && grep -q 'listening on port' '$WORK/es.out'"
+last_failed && tail -5 "$WORK/es.out" | sed 's/^/# /'
+check "... on the installed library" \
+  bash -c "env -u LD_LIBRARY_PATH ldd '$ES' | grep -q '$P/lib/.*libdpnet.so'"
+check "the prefix's dpnet.pc names the prefix" grep -q "^prefix=$P\$" "$(find "$P" -name dpnet.pc)"
 finish

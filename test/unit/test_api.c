@@ -23,6 +23,7 @@
 #include "cksum.h"
 #include "tcp_pcbs.h"
 #include "tcp_tw.h"
+#include "timer.h"
 #include "unit_eal.h"
 
 static struct dpn_worker *w;
@@ -590,8 +591,8 @@ START_TEST(test_tcp_lifecycle) {
 END_TEST
 
 /* After dpn_shutdown and the peer's FIN lwIP frees the pcb by itself (at
- * TIME_WAIT's end, or at once on LAST_ACK's): the connection must let go of
- * it, and closing later must not touch it. */
+ * TIME_WAIT's end, or at once on LAST_ACK's): the connection ends with
+ * closed(0) either way, and is gone. */
 START_TEST(test_tcp_shutdown_then_peer_fin) {
     struct peer p;
     establish(&p, 40900, true);
@@ -603,13 +604,12 @@ START_TEST(test_tcp_shutdown_then_peer_fin) {
     ck_assert(s.flags & RTE_TCP_FIN_FLAG);
     p.rcv_nxt = s.seq + 1;
     unit_tx_drop(w);
+    uint64_t open = w->st.conns_open;
     peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0); /* acks our FIN, sends its own */
     ck_assert_int_eq(ev.eof, 1);
-    ck_assert(in_time_wait(80, 40900)); /* in TIME_WAIT... */
-    ck_assert_ptr_null(c->pcb);         /* ...but it is not ours any more */
-    ck_assert_int_eq(dpn_send(c, "x", 1), -DPN_ENOTCONN);
-    uint64_t open = w->st.conns_open;
-    dpn_close_conn(c); /* frees the connection, touches no pcb */
+    ck_assert(in_time_wait(80, 40900)); /* in TIME_WAIT, lwIP's business: */
+    ck_assert_int_eq(ev.closed, 1);     /* the connection ended in order, c is gone */
+    ck_assert_int_eq(ev.closed_err, 0);
     ck_assert_uint_eq(w->st.conns_open, open - 1);
     open = w->st.conns_open + 1;
 
@@ -630,9 +630,172 @@ START_TEST(test_tcp_shutdown_then_peer_fin) {
     peer_ack(&p);
     ck_assert_int_eq(ev.eof, 1);
     ck_assert_int_eq(ev.closed, 1);
-    ck_assert_int_eq(ev.closed_err, -DPN_ENOTCONN);
+    ck_assert_int_eq(ev.closed_err, 0); /* in order */
     ck_assert_ptr_null(find_pcb(80, 40901));
     ck_assert_uint_eq(w->st.conns_open, open - 1);
+}
+END_TEST
+
+/* dpn_read_stop: nothing is delivered, what arrives is held in order and
+ * keeps the window closed by its length; dpn_read_start delivers it (and
+ * the FIN after it) from the loop, never from inside the call. */
+START_TEST(test_tcp_read_stop_start) {
+    struct peer p;
+    establish(&p, 40950, true);
+    struct dpn_conn *c = p.c;
+    struct tcp_pcb *pcb = find_pcb(80, 40950);
+    tcpwnd_size_t wnd = pcb->rcv_wnd;
+    ck_assert_int_eq(dpn_read_stop(c), 0);
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "one", 3);
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "two!", 4);
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0);
+    ck_assert_int_eq(ev.recv, 0);
+    ck_assert_int_eq(ev.eof, 0);
+    ck_assert_uint_eq(pcb->rcv_wnd, wnd - 7); /* the window is closed by what is held */
+    ck_assert_int_eq(dpn_read_start(c), 0);
+    ck_assert_int_eq(ev.recv, 0); /* not from inside the call */
+    dpn_tcp_resume(w);
+    ck_assert_int_eq(ev.recv, 2);
+    ck_assert_int_eq(ev.eof, 1);
+    char b0[8] = {0}, b1[8] = {0};
+    ck_assert_uint_eq(dpn_buf_copy(ev.bufs[0], b0, sizeof(b0), 0), 3);
+    ck_assert_uint_eq(dpn_buf_copy(ev.bufs[1], b1, sizeof(b1), 0), 4);
+    ck_assert_str_eq(b0, "one");
+    ck_assert_str_eq(b1, "two!");
+    ck_assert_ptr_eq(dpn_buf_first(ev.bufs[1]), ev.bufs[1]);
+    for (int i = 0; i < ev.nbufs; i++)
+        dpn_recv_done(c, ev.bufs[i]);
+    ev.nbufs = 0;
+    ck_assert_uint_eq(pcb->rcv_wnd, wnd); /* given back */
+    /* Paused again: a close frees what is held, and nothing is delivered. */
+    ck_assert_int_eq(dpn_read_stop(c), 0);
+    ck_assert_int_eq(dpn_read_start(c), 0);
+    dpn_close_conn(c);
+    ck_assert_int_eq(dpn_read_start(NULL), -DPN_EINVAL);
+    dpn_tcp_resume(w);
+    ck_assert_int_eq(ev.recv, 2);
+    dpn_tcp_flush_dirty(w);
+    struct unit_seg s = tx_tcp(w->tx_n - 1); /* our FIN (LAST_ACK): the peer acks it */
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    p.rcv_nxt = s.seq + 1;
+    unit_tx_drop(w);
+    peer_ack(&p);
+    ck_assert_ptr_null(find_pcb(80, 40950));
+    unit_tx_drop(w);
+}
+END_TEST
+
+/* dpn_close_conn lingers: data the peer sends after our FIN is read and
+ * dropped, never answered by RST; its FIN ends it (TIME_WAIT). */
+START_TEST(test_tcp_close_lingers) {
+    struct peer p;
+    establish(&p, 40951, true);
+    dpn_close_conn(p.c);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_ge(w->tx_n, 1);
+    struct unit_seg s = tx_tcp(w->tx_n - 1);
+    ck_assert(s.flags & RTE_TCP_FIN_FLAG);
+    p.rcv_nxt = s.seq + 1;
+    unit_tx_drop(w);
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "late", 4);
+    dpn_tcp_flush_dirty(w);
+    for (int i = 0; i < w->tx_n; i++)
+        ck_assert_msg(!(tx_tcp(i).flags & RTE_TCP_RST_FLAG), "late data answered by RST");
+    ck_assert_int_eq(ev.recv, 0); /* no callbacks after close */
+    unit_tx_drop(w);
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_FIN_FLAG, NULL, 0);
+    ck_assert(in_time_wait(80, 40951));
+    unit_tx_drop(w);
+}
+END_TEST
+
+/* Addresses and user pointers. */
+START_TEST(test_tcp_local_and_ctx) {
+    struct peer p;
+    establish(&p, 40952, true);
+    uint32_t ip;
+    uint16_t port;
+    dpn_conn_local(p.c, &ip, &port);
+    ck_assert_uint_eq(ip, UNIT_LOCAL_IP);
+    ck_assert_uint_eq(port, 80);
+    dpn_conn_peer(p.c, &ip, &port);
+    ck_assert_uint_eq(ip, UNIT_PEER_IP);
+    ck_assert_uint_eq(port, 40952);
+    ck_assert_ptr_eq(dpn_listener_ctx(listener()), &ev);
+    dpn_listener_set_ctx(listener(), NULL);
+    ck_assert_ptr_null(dpn_listener_ctx(listener()));
+    dpn_listener_set_ctx(listener(), &ev);
+    ck_assert_uint_eq(dpn_conn_written(p.c), 0);
+    ck_assert_int_eq(dpn_sendv(p.c, (struct dpn_iov[]){{"ab", 2}, {"", 0}, {"cde", 3}}, 3), 5);
+    ck_assert_uint_eq(dpn_conn_written(p.c), 5);
+    ck_assert_uint_eq(dpn_conn_acked(p.c), 0);
+    ck_assert_int_eq(dpn_sendv(p.c, NULL, 1), -DPN_EINVAL);
+    ck_assert_int_eq(dpn_worker_index(w), 0);
+    ck_assert_int_eq(dpn_worker_count(w), 1);
+    struct dpn_udp *u;
+    ck_assert_int_eq(dpn_udp_bind(w, 5353, NULL, &p, &u), 0);
+    ck_assert_ptr_eq(dpn_udp_ctx(u), &p);
+    dpn_udp_set_ctx(u, &ev);
+    ck_assert_ptr_eq(dpn_udp_ctx(u), &ev);
+    dpn_udp_close(u);
+    dpn_abort(p.c);
+    unit_tx_drop(w);
+}
+END_TEST
+
+static int fired[3];
+static struct dpn_timer *tm[3];
+static void on_timer(void *arg) {
+    int *n = arg;
+    (*n)++;
+    if (n == &fired[2]) /* a callback may free its own timer */
+        dpn_timer_free(tm[2]), tm[2] = NULL;
+}
+
+/* Timers with handles: once, periodic, stopped, restarted, freed from
+ * their own callback; a late periodic timer runs once, not per period. */
+START_TEST(test_timer_handles) {
+    memset(fired, 0, sizeof(fired));
+    for (int i = 0; i < 3; i++)
+        ck_assert_ptr_nonnull(tm[i] = dpn_timer_new(w, on_timer, &fired[i]));
+    ck_assert_ptr_null(dpn_timer_new(w, NULL, NULL));
+    ck_assert_int_eq(dpn_timer_start(NULL, 1, 0), -DPN_EINVAL);
+    uint64_t ms = w->tsc_per_ms, now = rte_rdtsc();
+    ck_assert_int_eq(dpn_timer_start(tm[0], 5, 0), 0);
+    ck_assert_int_eq(dpn_timer_start(tm[1], 1, 2), 0);
+    ck_assert_int_eq(dpn_timer_start(tm[2], 3, 0), 0);
+    ck_assert(dpn_timer_pending(tm[2]));
+    dpn_timers_run(w, now);
+    ck_assert_int_eq(fired[0] + fired[1] + fired[2], 0);
+    dpn_timers_run(w, now + 2 * ms);
+    ck_assert_int_eq(fired[1], 1);
+    dpn_timers_run(w, now + 20 * ms); /* 9 periods late: once */
+    ck_assert_int_eq(fired[0], 1);
+    ck_assert_int_eq(fired[1], 2);
+    ck_assert_int_eq(fired[2], 1); /* and it freed itself */
+    ck_assert_ptr_null(tm[2]);
+    ck_assert(!dpn_timer_pending(tm[0]));
+    ck_assert(dpn_timer_pending(tm[1]));
+    dpn_timer_stop(tm[1]);
+    ck_assert(!dpn_timer_pending(tm[1]));
+    ck_assert_int_eq(dpn_timer_start(tm[0], 0, 0), 0); /* restart */
+    dpn_timers_run(w, rte_rdtsc() + ms);
+    ck_assert_int_eq(fired[0], 2);
+    ck_assert_int_eq(fired[1], 2);
+    /* Many at once keep their order. */
+    struct dpn_timer *many[40];
+    for (int i = 0; i < 40; i++) {
+        many[i] = dpn_timer_new(w, on_timer, &fired[0]);
+        dpn_timer_start(many[i], (uint32_t)(40 - i), 0);
+    }
+    ck_assert_uint_le(dpn_timers_next_us(w, rte_rdtsc()), 1000);
+    dpn_timers_run(w, rte_rdtsc() + 100 * ms);
+    ck_assert_int_eq(fired[0], 42);
+    for (int i = 0; i < 40; i++)
+        dpn_timer_free(many[i]);
+    dpn_timer_free(tm[0]);
+    dpn_timer_free(tm[1]);
+    ck_assert_uint_eq(w->timers.made, 0);
 }
 END_TEST
 
@@ -1814,6 +1977,10 @@ static Suite *api_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_tcp_lifecycle);
     tcase_add_test(tc, test_tcp_shutdown_then_peer_fin);
+    tcase_add_test(tc, test_tcp_read_stop_start);
+    tcase_add_test(tc, test_tcp_close_lingers);
+    tcase_add_test(tc, test_tcp_local_and_ctx);
+    tcase_add_test(tc, test_timer_handles);
     tcase_add_test(tc, test_tcp_fin_half_the_sequence_space_away);
     tcase_add_test(tc, test_tcp_syn_rcvd_syn_fin_half_away);
     tcase_add_test(tc, test_tcp_guard_sweep);

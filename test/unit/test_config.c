@@ -532,6 +532,43 @@ START_TEST(test_args_basic) {
 }
 END_TEST
 
+/* --quiet is a flag; capture options need a file and a standalone worker. */
+START_TEST(test_args_quiet_capture) {
+    struct dpn_config c;
+    struct args a;
+    char err[ERRLEN];
+    const char *in[] = {
+        "prog",        "--quiet",           "--capture", "/tmp/x.pcapng", "--capture-filter",
+        "tcp port 80", "--capture-snaplen", "96",        "--ip",          "10.0.0.2/24",
+        NULL};
+    const char *out[] = {"prog", NULL};
+    dpn_config_defaults(&c);
+    ck_assert_msg(parse(&c, &a, in, err) == 0, "%s", err);
+    check_argv(&a, out);
+    ck_assert_uint_eq(c.quiet, 1);
+    ck_assert_str_eq(c.capture, "/tmp/x.pcapng");
+    ck_assert_str_eq(c.capture_filter, "tcp port 80");
+    ck_assert_uint_eq(c.capture_snaplen, 96);
+    ck_assert_int_eq(dpn_config_validate(&c, err, ERRLEN), 0);
+    c.attached = true; /* attached: dpnetctl capture, not --capture */
+    c.ip_set = false;
+    ck_assert_int_eq(dpn_config_validate(&c, err, ERRLEN), -1);
+    ck_assert_msg(strstr(err, "dpnetctl capture") != NULL, "%s", err);
+    const char *in2[] = {"prog", "--quiet=1", NULL};
+    dpn_config_defaults(&c);
+    ck_assert_int_eq(parse(&c, &a, in2, err), -1);
+    ck_assert_msg(strstr(err, "takes no value") != NULL, "%s", err);
+    const char *in3[] = {"prog", "--capture-filter", "tcp", "--ip", "10.0.0.2/24", NULL};
+    dpn_config_defaults(&c);
+    ck_assert_int_eq(parse(&c, &a, in3, err), 0);
+    ck_assert_int_eq(dpn_config_validate(&c, err, ERRLEN), -1);
+    ck_assert_msg(strstr(err, "need capture.file") != NULL, "%s", err);
+    const char *in4[] = {"prog", "--capture-snaplen", "20000", NULL};
+    dpn_config_defaults(&c);
+    ck_assert_int_eq(parse(&c, &a, in4, err), -1);
+}
+END_TEST
+
 START_TEST(test_args_all_options) {
     struct dpn_config c;
     struct args a;
@@ -930,6 +967,7 @@ static Suite *config_suite(void) {
     t = tcase_create("args");
     tcase_add_checked_fixture(t, NULL, cleanup);
     tcase_add_test(t, test_args_basic);
+    tcase_add_test(t, test_args_quiet_capture);
     tcase_add_test(t, test_args_all_options);
     tcase_add_test(t, test_args_equals_form);
     tcase_add_test(t, test_args_file_first_whatever_the_order);
