@@ -6,7 +6,7 @@
 #   dpnet           dpnetd, dpnetctl, dpnet-run; dpnetd.service with
 #                   /etc/dpnet/dpnetd.conf and /etc/default/dpnetd; the
 #                   hugepage set-up the unit runs first
-#   dpnet-examples  echoserver, httpd, net_latency
+#   dpnet-examples  echoserver, httpd, kvd, net_latency
 #
 #   tools/package.sh [--out DIR] [--build DIR]
 #
@@ -95,7 +95,7 @@ done
 install -D -m 644 "$top/README.md" "$work/dpnet/usr/share/doc/dpnet/README.md"
 printf '/etc/dpnet/dpnetd.conf\n/etc/default/dpnetd\n' >"$work/dpnet/DEBIAN/conffiles"
 pkg dpnet-examples
-move dpnet-examples usr/bin/echoserver usr/bin/httpd usr/bin/net_latency
+move dpnet-examples usr/bin/echoserver usr/bin/httpd usr/bin/kvd usr/bin/net_latency
 left=$(cd "$stage" && find . -type f -o -type l)
 [ -z "$left" ] || { echo "package.sh: installed files in no package: $left" >&2; exit 1; }
 
@@ -109,7 +109,8 @@ control dpnet "$(depends dpnet "libdpnet0 (= $version), dpdk")" "dpnet: user-lev
  workers, programs the flow rules and answers ARP/ICMP; dpnetctl looks
  inside it; dpnet-run starts workers. dpnetd.service runs it."
 control dpnet-examples "$(depends dpnet-examples "libdpnet0 (= $version)")" "dpnet: user-level TCP/IP stack on DPDK (example programs)
- echoserver (TCP/UDP echo), httpd (HTTP/1.1 static files) and net_latency
+ echoserver (TCP/UDP echo), httpd (HTTP/1.1 static files), kvd (memcached
+ text protocol) and net_latency
  (round-trip client), standalone or attached to dpnetd."
 
 for p in libdpnet0 libdpnet-dev dpnet dpnet-examples; do
