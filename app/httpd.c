@@ -1,6 +1,7 @@
 /* httpd: a small HTTP/1.1 file server written only against dpnet.h.
  *
  *   httpd [EAL options] -- [dpnet options] [--port N] [--root DIR] [--max-conns N]
+ *         [--cache-mb N] [--cache-valid-ms N]
  *
  * GET and HEAD of regular files under DIR, and of /hello; keep-alive and
  * pipelining (answers in order; a request may span segments).
@@ -9,9 +10,12 @@
  * 8 KiB header buffer only as far as it has room; buffers not yet copied are
  * not given back, so their bytes stay outside the receive window and a client
  * that pipelines faster than we answer is slowed down by TCP itself.
- * Output: a file streams with backpressure: as much as the send buffer takes
- * is read with pread() into one shared chunk buffer and copied by dpn_send();
- * the sent callback continues. Per connection memory is a fixed slot from a
+ * Files: up to 1 MiB they are served from memory (httpd_cache.h: --cache-mb,
+ * looked at again with one openat2 + fstat at most every --cache-valid-ms),
+ * so a request for a cached file makes no system call. Larger files stream
+ * with backpressure: as much as the send buffer takes is read with pread()
+ * into one shared chunk buffer and copied by dpn_send(); the sent callback
+ * continues. Per connection memory is a fixed slot from a
  * pool allocated at start. A connection that ends after a response (error,
  * "Connection: close", HTTP/1.0) first half-closes and drains the client
  * until its FIN (lingering close), so late request bytes cannot make lwIP
@@ -32,6 +36,7 @@
 #include <unistd.h>
 
 #include "dpnet.h"
+#include "httpd_cache.h"
 
 #define HDR_MAX 8192       /* request line + headers; a larger block is 431 */
 #define BODY_MAX (1 << 20) /* larger request bodies are 413; smaller ones are discarded */
@@ -52,7 +57,9 @@ struct hconn {
     size_t in_scan;  /* in[] searched for the end of headers up to here */
     uint64_t skip;   /* request body bytes still to discard */
     size_t out_len, out_off;
-    int fd; /* file being sent, or -1 */
+    int fd;               /* file being sent, or -1 */
+    struct hc_blob *blob; /* ... or the cached bytes being sent (a reference), NULL */
+    size_t blob_off, blob_end;
     uint64_t file_off, file_end;
     uint64_t deadline_ns;      /* idle or lingering limit */
     bool keep;                 /* keep the connection after the current response */
@@ -117,6 +124,8 @@ static void hc_free(struct hconn *h) {
     }
     if (h->fd >= 0)
         close(h->fd);
+    hc_put(h->blob);
+    h->blob = NULL;
     if (h->prev != NULL)
         h->prev->next = h->next;
     else
@@ -234,6 +243,17 @@ static int send_out(struct hconn *h) {
         if (n <= 0)
             return 0;
         h->out_off += (size_t)n;
+    }
+    while (h->blob != NULL && h->blob_off < h->blob_end) { /* cached: no system call */
+        long n = dpn_send(h->c, h->blob->data + h->blob_off, h->blob_end - h->blob_off);
+        if (n <= 0)
+            return 0;
+        h->blob_off += (size_t)n;
+        g.file_bytes += (uint64_t)n;
+    }
+    if (h->blob != NULL) {
+        hc_put(h->blob);
+        h->blob = NULL;
     }
     while (h->fd >= 0 && h->file_off < h->file_end) {
         size_t want = dpn_send_space(h->c);
@@ -435,24 +455,32 @@ static void serve(struct hconn *h, const struct req *r) {
     const char *p = r->path + 1;
     size_t n = strlen(p);
     int len = snprintf(rel, sizeof(rel), "%s%s", p, n == 0 || p[n - 1] == '/' ? "index.html" : "");
-    int fd = len < (int)sizeof(rel) ? open_beneath(rel) : -1;
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = fd < 0 ? errno : 0;
-        if (fd >= 0)
-            close(fd);
-        respond_error(h, e == EXDEV || e == ELOOP || e == EACCES || e == EPERM ? 403 : 404, r->head,
-                      false);
+    if (len >= (int)sizeof(rel)) {
+        respond_error(h, 404, r->head, false);
         return;
     }
-    respond(h, 200, content_type(rel), (uint64_t)st.st_size, NULL, "");
-    if (r->head || st.st_size == 0) {
-        close(fd);
+    struct hc_result f;
+    hc_lookup(rel, dpn_now_ns(), &f); /* a cached path costs no system call */
+    if (f.status != 200) {
+        respond_error(h, f.status, r->head, false);
         return;
     }
-    h->fd = fd;
+    respond(h, 200, content_type(rel), f.size, NULL, "");
+    if (r->head || f.size == 0) {
+        if (f.fd >= 0)
+            close(f.fd);
+        hc_put(f.blob);
+        return;
+    }
+    if (f.blob != NULL) {
+        h->blob = f.blob;
+        h->blob_off = 0;
+        h->blob_end = f.blob->len;
+        return;
+    }
+    h->fd = f.fd;
     h->file_off = 0;
-    h->file_end = (uint64_t)st.st_size;
+    h->file_end = f.size;
 }
 
 /* Answer the request whose header block ends at end (in[]), then drop it from in[]. */
@@ -601,10 +629,14 @@ static void sweep(void *arg) {
 
 /* ---- set-up ---- */
 
+static long cache_mb = 64, cache_valid_ms = 1000;
+
 static int parse_args(int argc, char **argv, uint16_t *port, const char **root, long *nconns) {
     static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
                                          {"root", required_argument, NULL, 'r'},
                                          {"max-conns", required_argument, NULL, 'm'},
+                                         {"cache-mb", required_argument, NULL, 'c'},
+                                         {"cache-valid-ms", required_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int o;
@@ -614,6 +646,10 @@ static int parse_args(int argc, char **argv, uint16_t *port, const char **root, 
         long v = optarg != NULL ? strtol(optarg, &end, 10) : 0;
         if (o == 'p' && *end == '\0' && v >= 1 && v <= 65535) {
             *port = (uint16_t)v;
+        } else if (o == 'c' && *end == '\0' && v >= 0 && v <= 65536) {
+            cache_mb = v;
+        } else if (o == 'v' && *end == '\0' && v >= 0 && v <= 3600000) {
+            cache_valid_ms = v;
         } else if (o == 'm' && *end == '\0' && v >= 1 && v <= 8192) {
             *nconns = v;
         } else if (o == 'r') {
@@ -623,7 +659,11 @@ static int parse_args(int argc, char **argv, uint16_t *port, const char **root, 
                     "usage: %s [EAL options] -- [dpnet options] [--port N] [--root DIR] "
                     "[--max-conns N]\n  --port N       TCP port (default 80)\n"
                     "  --root DIR     directory served (default .)\n"
-                    "  --max-conns N  concurrent connections, 1..8192 (default 1024)\n",
+                    "  --max-conns N  concurrent connections, 1..8192 (default 1024)\n"
+                    "  --cache-mb N   files up to 1 MiB kept in memory, N MiB in all (default "
+                    "64, 0: none)\n"
+                    "  --cache-valid-ms N  a cached file is looked at again after N ms "
+                    "(default 1000)\n",
                     argv[0]);
             return -1;
         }
@@ -650,6 +690,7 @@ static int setup(const char *root, long nconns) {
         g.pool[i].next = g.free;
         g.free = &g.pool[i];
     }
+    hc_init(open_beneath, (size_t)cache_mb << 20, (uint32_t)cache_valid_ms);
     return 0;
 }
 
@@ -685,7 +726,13 @@ int main(int argc, char **argv) {
     printf("; connections accepted %" PRIu64 ", closed %" PRIu64 ", ended by the peer %" PRIu64
            ", aborted %" PRIu64 ", refused %" PRIu64 "; file bytes %" PRIu64 "\n",
            g.accepted, g.closed, g.ended, g.aborted, g.refused, g.file_bytes);
+    struct hc_stats cs;
+    hc_stats(&cs);
+    printf("httpd: file cache %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
+           " revalidated unchanged, %" PRIu64 " bytes held\n",
+           cs.hits, cs.misses, cs.revalidated, cs.bytes);
     fflush(stdout);
+    hc_fini();
     dpn_close(g.w);
     close(g.root);
     free(g.pool);

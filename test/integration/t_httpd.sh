@@ -3,7 +3,9 @@
 # stack is the client (curl, wrk, ab, raw sockets from python): /hello and
 # files with their headers, HEAD, keep-alive, pipelining, a request split
 # over segments, a 10 MiB file by hash, path traversal, 400/404/405/413/431/
-# 505, load without errors, and a clean SIGINT shutdown with counters.
+# 505, load without errors, the file cache (no system call per request, a
+# change on disk seen within --cache-valid-ms), and a clean SIGINT shutdown
+# with counters.
 source "$(dirname "$0")/lib.sh"
 
 NS=dpn-http-$TAG IFC=dh$TAG
@@ -26,7 +28,7 @@ nsx() { ip netns exec "$NS" "$@"; }
 # Like lib.sh's start_tap_server, for httpd.
 ip netns exec "$NS" "$B/app/httpd" --no-pci -l 1 --log-level=pmd.net.tap:error \
   --vdev="net_tap0,iface=$IFC" -- --ip $SIP/24 --poll hybrid --port 80 --root "$ROOT" \
-  >"$LOG" 2>&1 &
+  --cache-valid-ms 500 >"$LOG" 2>&1 &
 SERVER_PID=$!; track_pid "$SERVER_PID"
 wait_log "$LOG" "listening on port" 15
 nsx ip addr add $PIP/24 dev "$IFC"
@@ -196,12 +198,46 @@ grep -E 'Complete requests|Failed requests|Keep-Alive requests|Requests per seco
 check "ab -n 2000 -c 8 -k: 2000 complete, 0 failed, all keep-alive" \
   bash -c "grep -Eq '^Complete requests: +2000$' $WORK/ab && grep -Eq '^Failed requests: +0$' $WORK/ab && grep -Eq '^Keep-Alive requests: +2000$' $WORK/ab && ! grep -q Non-2xx $WORK/ab"
 
+# The file cache: a cached file costs no system call per request (strace
+# counts the file calls of 200 requests), and a change on disk is served
+# within --cache-valid-ms (500 here).
+"${CURL[@]}" -o /dev/null $URL/sub/small.txt
+ST=$WORK/strace
+strace -f -qq -e trace=openat,openat2,pread64,fstat,newfstatat,close -o "$ST" -p "$SERVER_PID" &
+STP=$!; track_pid $STP
+sleep 1
+nsx $PY - "$SIP" <<'PY' >"$WORK/many" 2>&1 || true
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=10)
+req = b"GET /sub/small.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+ok = 0
+for i in range(200):
+    s.sendall(req)
+    got = b""
+    while not got.endswith(b"small file\n"):
+        got += s.recv(4096)
+    ok += 1
+print(ok)
+PY
+sleep 0.3
+kill -INT $STP 2>/dev/null; wait $STP 2>/dev/null || true
+calls=$(grep -cE 'openat2|pread64|fstat|close\(' "$ST" || true)
+check "200 requests of a cached file: $(cat "$WORK/many") answered, $calls file system calls (at most 2 per 500 ms)" \
+  bash -c "[ '$(cat "$WORK/many")' = 200 ] && [ ${calls:-999} -le 20 ]"
+last_failed && head -20 "$ST" | sed 's/^/# /'
+printf 'changed file\n' >"$ROOT/sub/small.txt"
+check "a file changed on disk is served new within the validity (bounded wait)" \
+  wait_for 5 bash -c "${CURL[*]} -s $URL/sub/small.txt | grep -q 'changed file'"
+rm "$ROOT/sub/small.txt"
+check "... and a removed one is 404 again" wait_for 5 bash -c "[ \$(${CURL[*]} --path-as-is -o /dev/null -w '%{http_code}' $URL/sub/small.txt) = 404 ]"
+
 check "clean shutdown on SIGINT (exit status 0)" stop_proc "$SERVER_PID"
 grep '^httpd: requests' "$LOG" | sed 's/^/# /'
 reqs=$(grep -o '^httpd: requests [0-9]*' "$LOG" | awk '{print $3}')
 check "counters printed (${reqs:-none} requests >= 2300)" test "${reqs:-0}" -ge 2300
 check "no sanitizer reports in the server's log" \
   bash -c "! grep -Eq 'runtime error|AddressSanitizer|LeakSanitizer' $LOG"
+check "file cache counters printed, with hits" grep -qE '^httpd: file cache [1-9][0-9]* hits' "$LOG"
 check "counters: 404, 413, 431 and 505 answered" \
   grep -Eq ' 404:[1-9][0-9]* .* 413:1 431:1 .* 505:1;' "$LOG"
 finish
