@@ -1,5 +1,6 @@
 /* kecho: a Linux-socket TCP+UDP echo server (epoll), the kernel baseline's
- * server side in tests and benchmarks. kecho [-p PORT] [-b ADDR] */
+ * server side in tests and benchmarks. kecho [-p PORT] [-b ADDR] [-s]
+ * (-s: poll without sleeping, as a latency-minded Linux server would) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -33,8 +34,11 @@ static int open_listener(int type, struct sockaddr_in *sa) {
 int main(int argc, char **argv) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
     int o;
-    while ((o = getopt(argc, argv, "p:b:")) != -1) {
-        if (o == 'p')
+    int wait_ms = 200;
+    while ((o = getopt(argc, argv, "p:b:s")) != -1) {
+        if (o == 's')
+            wait_ms = 0; /* spin: poll without sleeping (Linux at its best) */
+        else if (o == 'p')
             sa.sin_port = htons((uint16_t)atoi(optarg));
         else if (o == 'b')
             inet_pton(AF_INET, optarg, &sa.sin_addr);
@@ -54,13 +58,17 @@ int main(int argc, char **argv) {
     fflush(stdout);
     while (!stop) {
         struct epoll_event evs[64];
-        int n = epoll_wait(ep, evs, 64, 200);
+        int n = epoll_wait(ep, evs, 64, wait_ms);
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd == lt) {
                 int c, one = 1;
                 while ((c = accept4(lt, NULL, NULL, 0)) >= 0) {
                     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                    if (wait_ms == 0) {
+                        int us = 50;
+                        setsockopt(c, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof(us));
+                    }
                     struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
                     epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
                 }

@@ -148,13 +148,13 @@ static int run_loop(const struct lat_opts *o, struct kflow *fl, struct lat_run *
         }
         int nev = 1;
         if (ep >= 0) {
-            nev = epoll_wait(ep, evs, 64, 200);
+            nev = epoll_wait(ep, evs, 64, o->spin ? 0 : 200); /* spin: poll, never sleep */
             if (nev < 0 && errno != EINTR)
                 return 1;
         }
         for (int k = 0; k < nev; k++) {
             struct kflow *f = ep >= 0 ? &fl[evs[k].data.u32] : &fl[0];
-            int rc = krecv(f, o, buf, ep >= 0 ? MSG_DONTWAIT : 0);
+            int rc = krecv(f, o, buf, ep >= 0 || o->spin ? MSG_DONTWAIT : 0);
             if (rc < 0) {
                 fprintf(stderr, "net_latency: connection lost: %s\n",
                         errno ? strerror(errno) : "closed by server");
@@ -401,9 +401,13 @@ int lat_run_kernel(const struct lat_opts *o) {
             if (ep >= 0) {
                 struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
                 epoll_ctl(ep, EPOLL_CTL_ADD, fl[i].fd, &ev);
-            } else if (o->udp) {
+            } else if (o->udp && !o->spin) {
                 struct timeval tv = {.tv_sec = 0, .tv_usec = 200000}; /* loss: resend */
                 setsockopt(fl[i].fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            }
+            if (o->spin) { /* busy-poll the device queue where the kernel can (not veth) */
+                int us = 50;
+                setsockopt(fl[i].fd, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof(us));
             }
         }
         if (o->bulk_bytes > 0) {
@@ -422,8 +426,9 @@ int lat_run_kernel(const struct lat_opts *o) {
                      "kernel tcp, %u connection(s), %u in flight each, %zu B messages", o->conns,
                      o->pipeline, o->size);
         else
-            snprintf(what, sizeof(what), "kernel %s, %u %s, %zu B messages", o->udp ? "udp" : "tcp",
-                     o->conns, o->udp ? "flow(s)" : "connection(s)", o->size);
+            snprintf(what, sizeof(what), "kernel %s%s, %u %s, %zu B messages",
+                     o->udp ? "udp" : "tcp", o->spin ? " (spinning)" : "", o->conns,
+                     o->udp ? "flow(s)" : "connection(s)", o->size);
     }
     if (o->samples != NULL && lat_dump(&r, o->samples) != 0)
         return 1;

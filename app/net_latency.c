@@ -38,6 +38,8 @@ static void usage(const char *prog) {
         "  --json           one JSON line: rtt_us{min,p50,p90,p99,p99.9,max}, messages, "
         "msgs_per_s\n"
         "  --kernel         measure over Linux sockets instead of dpnet (no EAL options)\n"
+        "  --spin           with --kernel: non-blocking sockets polled in a loop, never\n"
+        "                   sleeping (SO_BUSY_POLL too), as a latency-minded Linux client\n"
         "  --pipeline K     TCP: K requests in flight on each connection (default 1); each\n"
         "                   round trip is one request's, msgs_per_s counts requests; the\n"
         "                   requests an answer lets start go out in one write\n"
@@ -82,6 +84,7 @@ static int parse_args(int argc, char **argv) {
                                          {"timeout", required_argument, NULL, 't'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"kernel", no_argument, NULL, 'k'},
+                                         {"spin", no_argument, NULL, 'K'},
                                          {"pipeline", required_argument, NULL, 'P'},
                                          {"connect-rate", no_argument, NULL, 'C'},
                                          {"bulk", required_argument, NULL, 'B'},
@@ -143,6 +146,9 @@ static int parse_args(int argc, char **argv) {
             break;
         case 'k':
             o.kernel = true;
+            break;
+        case 'K':
+            o.spin = true;
             break;
         case 'P':
             if (parse_num(name, optarg, 1, 4096, &v) != 0)

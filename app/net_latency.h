@@ -20,6 +20,7 @@ struct lat_opts {
     uint64_t timeout_s;
     bool json;
     bool kernel;
+    bool spin; /* --kernel: non-blocking sockets, polled without sleeping (Linux at its best) */
     unsigned pipeline;   /* TCP: requests in flight per connection (default 1) */
     bool connect_rate;   /* each request on a new connection: connect, echo, close */
     uint64_t bulk_bytes; /* >0: stream this many bytes per connection, count the echo */

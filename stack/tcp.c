@@ -211,10 +211,13 @@ static void end_orderly(struct dpn_conn *c) {
     conn_free(c);
 }
 
-/* Both FINs exchanged after dpn_shutdown: lwIP frees the pcb at TIME_WAIT's
- * end without telling us (LAST_ACK's end calls lw_err). */
-static bool fins_done(const struct tcp_pcb *pcb) {
-    return pcb->state == TIME_WAIT || pcb->state == CLOSING;
+/* Both FINs exchanged after dpn_shutdown, and lwIP needs none of our
+ * zero-copy data any more: it frees the pcb at TIME_WAIT's end without
+ * telling us (LAST_ACK's end calls lw_err). In CLOSING our FIN, and maybe
+ * data lwIP references in place, is not acknowledged yet: lw_sent ends it
+ * once it is. */
+static bool fins_done(const struct dpn_conn *c, const struct tcp_pcb *pcb) {
+    return pcb->state == TIME_WAIT || (pcb->state == CLOSING && c->zc_head == NULL);
 }
 
 /* Data (p) or the peer's FIN (NULL) to the application. Returns what lwIP
@@ -226,7 +229,8 @@ static err_t deliver(struct dpn_conn *c, struct tcp_pcb *pcb, struct pbuf *p) {
             c->ops->eof(c->ctx, c);
         else
             dpn_close_conn(c); /* no half-close handler: close our side too */
-        if (!cb_aborted && !cb_closed && (c->held_end || (pcb != NULL && fins_done(pcb)))) {
+        c->peer_fin = true;
+        if (!cb_aborted && !cb_closed && (c->held_end || (pcb != NULL && fins_done(c, pcb)))) {
             if (c->pcb != NULL)
                 pcb_detach(c->pcb);
             c->pcb = NULL;
@@ -260,7 +264,7 @@ static err_t lw_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err) 
             hold(c, p);
         } else {
             c->held_eof = true;
-            if (fins_done(pcb)) { /* lwIP frees the pcb by itself: let go now */
+            if (fins_done(c, pcb)) { /* lwIP frees the pcb by itself: let go now */
                 c->held_end = true;
                 pcb_detach(pcb);
                 c->pcb = NULL;
@@ -286,10 +290,25 @@ static err_t lw_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
         }
         return ERR_OK;
     }
-    if (c->ops->sent == NULL)
+    /* CLOSING -> TIME_WAIT, or the last zero-copy data acked in CLOSING:
+     * the orderly end deliver() left for us. */
+    bool ending = (c->peer_fin || c->held_eof) && fins_done(c, pcb);
+    if (ending && c->held_eof) { /* paused: closed(0) after the held eof */
+        c->held_end = true;
+        pcb_detach(pcb);
+        c->pcb = NULL;
+        return ERR_OK;
+    }
+    if (c->ops->sent == NULL && !ending)
         return ERR_OK;
     CALLBACK_BEGIN(pcb);
-    c->ops->sent(c->ctx, c, len);
+    if (c->ops->sent != NULL)
+        c->ops->sent(c->ctx, c, len);
+    if (ending && !cb_aborted && !cb_closed) {
+        pcb_detach(pcb);
+        c->pcb = NULL;
+        end_orderly(c);
+    }
     return CALLBACK_END();
 }
 

@@ -89,6 +89,7 @@ struct dpn_conn {
     bool read_paused; /* dpn_read_stop: hold what arrives, deliver nothing */
     bool held_eof;    /* ... the peer's FIN came while paused */
     bool held_end;    /* ... and with our FIN sent too: closed(0) after the eof */
+    bool peer_fin;    /* eof delivered: closed(0) once our FIN is done too (tcp.c) */
     bool resume_queued;
     struct dpn_conn *next; /* free list, or open list */
     struct dpn_conn *prev;

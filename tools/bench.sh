@@ -232,7 +232,8 @@ dmeasure() {
 kmeasure() { measure "$@" || true; }
 
 L_DP="dpnet <-memif-> dpnet (echoserver core 1, net_latency core 0, busy)"
-L_LX="Linux veth, net_latency --kernel -> kecho (core 0 -> core 1)"
+L_LX="Linux veth, blocking sockets: net_latency --kernel -> kecho (core 0 -> core 1)"
+L_LS="Linux veth, spinning non-blocking sockets: net_latency --kernel --spin -> kecho -s (core 0 -> core 1)"
 L_SP="Linux veth, sockperf pp -> sr (core 0 -> core 1), RTT = 2 x one-way"
 
 # Machine noise: spin_noise on both cores at once, with nothing of ours
@@ -270,6 +271,13 @@ if want lat; then
         "${u[@]}" "${LAT[@]}" --samples "$out/raw/${proto}64_dpnet.r$r.samples"
       kmeasure ${proto}64_linux lat $r "$L_LX" "$out/raw/${proto}64_linux.r$r.samples" \
         "${KNL[@]}" "${u[@]}" "${LAT[@]}" --samples "$out/raw/${proto}64_linux.r$r.samples"
+      # Linux at its best: both ends spinning on non-blocking sockets (a
+      # second kecho, only while measured: it takes core 1 whole).
+      bg "${nsS[@]}" taskset -c 1 "$A/kecho" -s -p 8 -b $SIP >"$out/kecho-spin.log" 2>&1; KS=$LAST
+      waitfor "$out/kecho-spin.log" listening
+      kmeasure ${proto}64_linuxspin lat $r "$L_LS" "$out/raw/${proto}64_linuxspin.r$r.samples" \
+        "${KNL[@]}" --spin --port 8 "${u[@]}" "${LAT[@]}" --samples "$out/raw/${proto}64_linuxspin.r$r.samples"
+      stop "$KS"
       if [ $HAVE_SOCKPERF = 1 ]; then
         if [ $proto = tcp ]; then sp=(--tcp -p 11111); else sp=(-p 11112); fi
         kmeasure ${proto}64_sockperf sockperf $r "$L_SP" - \

@@ -126,9 +126,11 @@ def main():
     res = load(a.manifest)
     g = res.get
     comparisons = []  # (group, case, dpnet id, reference name, reference id)
-    comparisons.append(("rtt", "TCP 64 B", "tcp64_dpnet", "Linux (net_latency)", "tcp64_linux"))
+    comparisons.append(("rtt", "TCP 64 B", "tcp64_dpnet", "Linux blocking (net_latency, epoll)", "tcp64_linux"))
+    comparisons.append(("rtt", "TCP 64 B", "tcp64_dpnet", "Linux spinning (non-blocking, both ends)", "tcp64_linuxspin"))
     comparisons.append(("rtt", "TCP 64 B", "tcp64_dpnet", "Linux (sockperf, 2 x one-way)", "tcp64_sockperf"))
-    comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "Linux (net_latency)", "udp64_linux"))
+    comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "Linux blocking (net_latency, epoll)", "udp64_linux"))
+    comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "Linux spinning (non-blocking, both ends)", "udp64_linuxspin"))
     comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "Linux (sockperf, 2 x one-way)", "udp64_sockperf"))
     comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "floor: dpnet <-> testpmd 5tswap", "udp64_floor"))
     for s in SIZES[1:]:  # 64 B is the first row
@@ -165,7 +167,10 @@ def main():
                        "p50": rp[0], "p99": rp[1], "p99.9": rp[2]})
     L.append("")
     L.append("ratio = dpnet / reference (below 1: dpnet faster). sockperf prints one-way latency "
-             "(half the round trip); it is shown doubled. The floor is dpnet's net_latency "
+             "(half the round trip); it is shown doubled. Linux blocking: sockets that wait in "
+             "epoll_wait/recv (sockperf too); Linux spinning: both ends poll non-blocking "
+             "sockets without sleeping (net_latency --kernel --spin, kecho -s; SO_BUSY_POLL set, "
+             "which veth ignores), each on its own core as dpnet's. The floor is dpnet's net_latency "
              "against dpdk-testpmd in 5tswap mode (raw DPDK echo, no stack on that side).")
     L.append("")
     if not shown([c[2] for c in comparisons] + [c[4] for c in comparisons]):
