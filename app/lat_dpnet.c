@@ -36,6 +36,9 @@ static struct {
     unsigned connected, failed;
     uint8_t *payload;
     size_t span; /* TCP: payload bytes one dpn_send may take (pipelined messages back to back) */
+    size_t req_size, resp_size; /* bytes of a request and of its answer (an echo: o->size) */
+    char head[512];             /* --http: the first response's head, read to learn resp_size */
+    size_t head_len;
     struct lat_run run;
     bool done, started;
     int err;
@@ -84,7 +87,7 @@ static void start_request(struct flow *f, uint64_t now) {
     unsigned i = f->ts_head + f->ts_n; /* a ring of s.o->pipeline: no division per request */
     f->ts[i >= s.o->pipeline ? i - s.o->pipeline : i] = now;
     f->ts_n++;
-    f->to_send += s.o->size; /* the caller pumps: one write for all it started */
+    f->to_send += s.req_size; /* the caller pumps: one write for all it started */
 }
 
 static void start_all(void) {
@@ -133,28 +136,69 @@ static void on_recv_bulk(struct flow *f, size_t len) {
     }
 }
 
+/* --http: the first response's head gives every response's length (a
+ * server answering the same GET the same way); each response must start
+ * with a 200 status line. False with a message when it does not. */
+static bool http_check(struct flow *f, const struct dpn_buf *b, size_t len) {
+    static const char ok[] = "HTTP/1.1 200 ";
+    if (s.resp_size == 0) {
+        size_t n = len < sizeof(s.head) - 1 - s.head_len ? len : sizeof(s.head) - 1 - s.head_len;
+        dpn_buf_copy(b, s.head + s.head_len, n, 0);
+        s.head_len += n;
+        s.head[s.head_len] = '\0';
+        const char *end = strstr(s.head, "\r\n\r\n"), *cl = strstr(s.head, "Content-Length: ");
+        if (end == NULL && s.head_len < sizeof(s.head) - 1)
+            return true; /* more to come */
+        if (end == NULL || cl == NULL || cl > end || strncmp(s.head, ok, sizeof(ok) - 1) != 0) {
+            fprintf(stderr, "net_latency: not an HTTP 200 response with a Content-Length: %.80s\n",
+                    s.head);
+            return false;
+        }
+        s.resp_size = (size_t)(end + 4 - s.head) + strtoul(cl + 16, NULL, 10);
+        return true;
+    }
+    /* Each response that starts in this buffer starts with the status line. */
+    for (size_t at = f->got % s.resp_size == 0 ? 0 : s.resp_size - f->got % s.resp_size; at < len;
+         at += s.resp_size) {
+        char line[sizeof(ok)] = {0};
+        size_t n = dpn_buf_copy(b, line, sizeof(ok) - 1, at);
+        if (strncmp(line, ok, n) != 0) {
+            fprintf(stderr, "net_latency: a response does not start with %s\n", ok);
+            return false;
+        }
+    }
+    return true;
+}
+
 static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
     struct flow *f = ctx;
     size_t len = dpn_buf_len(b);
-    dpn_recv_done(c, b);
-    if (s.done)
-        return;
-    if (s.o->bulk_bytes > 0) {
-        on_recv_bulk(f, len);
+    if (s.done || s.o->bulk_bytes > 0) {
+        dpn_recv_done(c, b);
+        if (!s.done)
+            on_recv_bulk(f, len);
         return;
     }
-    f->got += len;
-    if (f->got > (size_t)f->ts_n * s.o->size) {
-        fprintf(stderr, "net_latency: server sent %zu bytes for %u request(s) of %zu bytes\n",
-                f->got, f->ts_n, s.o->size);
+    if (s.o->http != NULL && !http_check(f, b, len)) {
+        dpn_recv_done(c, b);
         finish(1);
         return;
     }
-    if (f->got < s.o->size)
+    dpn_recv_done(c, b);
+    f->got += len;
+    if (s.resp_size == 0)
+        return; /* --http: the first response's head is not whole yet */
+    if (f->got > (size_t)f->ts_n * s.resp_size) {
+        fprintf(stderr, "net_latency: server sent %zu bytes for %u request(s) of %zu bytes\n",
+                f->got, f->ts_n, s.resp_size);
+        finish(1);
+        return;
+    }
+    if (f->got < s.resp_size)
         return;
     uint64_t now = dpn_now_ns();
-    while (f->got >= s.o->size) {
-        f->got -= s.o->size;
+    while (f->got >= s.resp_size) {
+        f->got -= s.resp_size;
         uint64_t t0 = f->ts[f->ts_head];
         if (++f->ts_head == s.o->pipeline)
             f->ts_head = 0;
@@ -377,7 +421,14 @@ int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o) {
     s.flows = calloc(o->conns, sizeof(*s.flows));
     /* Pipelined requests go out in one write, as a client with writev would:
      * the payload holds them back to back (up to 1 MiB). */
-    s.span = o->size * o->pipeline <= (1u << 20) ? o->size * o->pipeline : o->size;
+    char req[256];
+    s.req_size = s.resp_size = o->size;
+    if (o->http != NULL) { /* the request is the message; the answer's size comes with it */
+        s.req_size =
+            (size_t)snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: bench\r\n\r\n", o->http);
+        s.resp_size = 0;
+    }
+    s.span = s.req_size * o->pipeline <= (1u << 20) ? s.req_size * o->pipeline : s.req_size;
     size_t plen = o->bulk_bytes > 0 ? BULK_CHUNK : o->udp ? o->size : s.span;
     s.payload = malloc(plen);
     if (s.flows == NULL || s.payload == NULL ||
@@ -397,6 +448,8 @@ int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o) {
     }
     for (size_t i = 0; i < plen; i++)
         s.payload[i] = (uint8_t)('a' + i % 26);
+    if (o->http != NULL)
+        memcpy(s.payload, req, s.req_size);
     s.deadline_ns = dpn_now_ns() + o->timeout_s * 1000000000ull;
     dpn_timer_add(w, TICK_MS, tick, NULL);
     if (o->trace && dpn_trace_enable(w, 1) != 0)
@@ -421,7 +474,12 @@ int lat_run_dpnet(struct dpn_worker *w, const struct lat_opts *o) {
                         o->json, what);
         return 0;
     }
-    if (o->connect_rate)
+    if (o->http != NULL)
+        snprintf(what, sizeof(what),
+                 "dpnet http GET %.60s keep-alive, %u connection(s), %zu B "
+                 "responses",
+                 o->http, o->conns, s.resp_size);
+    else if (o->connect_rate)
         snprintf(what, sizeof(what),
                  "dpnet tcp connect-rate, %u in parallel, %zu B echo per connection", o->conns,
                  o->size);

@@ -37,6 +37,9 @@ static void usage(const char *prog) {
         "  --timeout S      give up after S seconds (default 60)\n"
         "  --json           one JSON line: rtt_us{min,p50,p90,p99,p99.9,max}, messages, "
         "msgs_per_s\n"
+        "  --http PATH      dpnet: HTTP/1.1 GET PATH with keep-alive (to --port), the\n"
+        "                   round trip ends with the whole response, whose status line\n"
+        "                   is checked (an HTTP server's latency)\n"
         "  --kernel         measure over Linux sockets instead of dpnet (no EAL options)\n"
         "  --spin           with --kernel: non-blocking sockets polled in a loop, never\n"
         "                   sleeping (SO_BUSY_POLL too), as a latency-minded Linux client\n"
@@ -90,6 +93,7 @@ static int parse_args(int argc, char **argv) {
                                          {"bulk", required_argument, NULL, 'B'},
                                          {"samples", required_argument, NULL, 'S'},
                                          {"trace", no_argument, NULL, 'T'},
+                                         {"http", required_argument, NULL, 'H'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int opt, idx;
@@ -144,6 +148,11 @@ static int parse_args(int argc, char **argv) {
         case 'j':
             o.json = true;
             break;
+        case 'H':
+            if (optarg[0] != '/' || strlen(optarg) > 200 || strpbrk(optarg, " \r\n") != NULL)
+                return bad(name, optarg, "an absolute path without spaces, at most 200 bytes");
+            o.http = optarg;
+            break;
         case 'k':
             o.kernel = true;
             break;
@@ -187,6 +196,11 @@ static int parse_args(int argc, char **argv) {
                 "net_latency: --size %zu: UDP messages must fit one frame (at most "
                 "1472 B)\n",
                 o.size);
+        return -1;
+    }
+    if (o.http != NULL &&
+        (o.udp || o.kernel || o.pipeline > 1 || o.connect_rate || o.bulk_bytes > 0)) {
+        fprintf(stderr, "net_latency: --http is dpnet TCP, one request in flight\n");
         return -1;
     }
     if (o.udp && (o.pipeline > 1 || o.connect_rate || o.bulk_bytes > 0)) {

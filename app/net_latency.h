@@ -26,6 +26,7 @@ struct lat_opts {
     uint64_t bulk_bytes; /* >0: stream this many bytes per connection, count the echo */
     const char *samples; /* write each round trip (us, one a line) to this file */
     bool trace;          /* dpnet: critical-path breakdown at exit */
+    const char *http;    /* dpnet, TCP: GET this path with keep-alive, each response checked */
 };
 
 /* Exit codes: 0 measured, 1 could not complete (error printed), 2 usage. */

@@ -569,6 +569,19 @@ LUA
     done
   fi
   stop $HP
+  # One connection over memif with a DPDK client (net_latency --http): the
+  # server's own cost per request, no kernel on either side.
+  memif_down
+  rm -f "$MSOCK"
+  bg "$A/httpd" --no-pci -l 1 --vdev=net_memif0,role=server,socket=$MSOCK -- \
+    --ip 10.97.0.1/24 --poll busy --port 80 --root "$out/www" >"$out/httpd-memif.log" 2>&1; HM=$LAST
+  if waitfor "$out/httpd-memif.log" "listening on port"; then
+    for r in $(seq $REPS); do
+      measure httpmemif_dpnet lat $r "dpnet httpd on memif (core 1, busy) <- net_latency --http (core 0, busy), GET /b64 keep-alive" - \
+        "${DNL[@]}" --port 80 --http /b64 "${LAT[@]}" || true
+    done
+  fi
+  stop $HM
   if [ $HAVE_NGINX = 1 ]; then
     cat >"$out/nginx/nginx.conf" <<EOF
 worker_processes 1;

@@ -296,7 +296,14 @@ def main():
              "and the kernel path more than the server. The 1-connection row is latency bound. "
              "Response headers differ (nginx sends more of them).")
     L.append("")
-    if not shown(["http1_dpnet", "http64_dpnet", "http1_nginx", "http64_nginx"]):
+    hm = g("httpmemif_dpnet")
+    if hm is not None:
+        L.append("One connection over memif, no kernel on either side: httpd (core 1, busy) <- "
+                 "net_latency --http /b64 (core 0, busy, keep-alive, each response's status "
+                 "checked): %s us per request (p50 / p99 / p99.9), %s req/s." % (
+                     trio(hm), rate_fmt(hm.get("rate"))))
+        L.append("")
+    if not shown(["http1_dpnet", "http64_dpnet", "http1_nginx", "http64_nginx", "httpmemif_dpnet"]):
         del L[mark:]
 
     capture_section(L, res)
