@@ -90,6 +90,13 @@
 /* RFC 793 acceptability and RFC 5961 before lwIP processes a segment of a
  * known connection (stack/tcp_guard.c). */
 #define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) dpn_tcp_inpacket(pcb, hdr, p)
+/* Zero-copy send: each reference pbuf tcp_write makes for data given with
+ * dpn_send_buf names the mbuf that holds the bytes, so the frame can carry
+ * them in place (stack/tx.c; the hook comes from config/lwip-tcp-zc.patch).
+ * The field is valid only with DPN_PBUF_FLAG_ZC set (stack/buf.h): lwIP
+ * clears the flags of every pbuf it allocates, not this field. */
+#define LWIP_PBUF_CUSTOM_DATA void *dpn_src;
+#define LWIP_HOOK_TCP_WRITE_REF(pcb, p) dpn_tcp_write_ref(p)
 
 /* ---- checksums ---- */
 #define LWIP_CHECKSUM_CTRL_PER_NETIF 1     /* offload where the PMD advertises it, software otherwise */

@@ -81,6 +81,7 @@ static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_co
     caps->tx_ip_cksum = tx & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
     caps->tx_tcp_cksum = caps->tx_ip_cksum && (tx & RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
     caps->tx_udp_cksum = caps->tx_ip_cksum && (tx & RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+    caps->tx_multi_seg = tx & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 
     if (caps->rx_ip_cksum)
         conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
@@ -92,6 +93,10 @@ static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_co
         conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
     if (caps->tx_udp_cksum)
         conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    /* Chains carry zero-copy TCP payload after a header segment. ixgbe
+     * already leaves its vector TX path for the checksum offloads. */
+    if (caps->tx_multi_seg)
+        conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 }
 
 static int configure(uint16_t pid, const struct dpn_config *cfg, uint16_t nq,
@@ -218,11 +223,12 @@ int dpn_port_open(const struct dpn_config *cfg, uint16_t nq, struct rte_mempool 
     *port_id = pid;
     DPN_LOG(INFO, port,
             "port %u (%s) up: %u queue pair%s, mac " RTE_ETHER_ADDR_PRT_FMT
-            ", mtu %u, rx csum %s/%s, tx csum ip %s tcp %s udp %s, rx intr %s",
+            ", mtu %u, rx csum %s/%s, tx csum ip %s tcp %s udp %s, tx chains %s, rx intr %s",
             pid, caps->driver, nq, nq == 1 ? "" : "s", RTE_ETHER_ADDR_BYTES(mac), caps->mtu,
             caps->rx_ip_cksum ? "ip" : "-", caps->rx_l4_cksum ? "l4" : "-",
             caps->tx_ip_cksum ? "hw" : "sw", caps->tx_tcp_cksum ? "hw" : "sw",
-            caps->tx_udp_cksum ? "hw" : "sw", caps->rx_intr ? "yes" : "no");
+            caps->tx_udp_cksum ? "hw" : "sw", caps->tx_multi_seg ? "yes (zero-copy send)" : "no",
+            caps->rx_intr ? "yes" : "no");
     return 0;
 }
 

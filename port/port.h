@@ -20,7 +20,8 @@ struct dpn_port_caps {
     bool tx_ip_cksum;  /* PMD fills the IPv4 header checksum */
     bool tx_tcp_cksum; /* PMD fills TCP checksums (we write the pseudo-header sum) */
     bool tx_udp_cksum;
-    bool rx_intr; /* RX interrupts usable for sleeping */
+    bool tx_multi_seg; /* PMD sends mbuf chains: zero-copy TCP send (tx.c) */
+    bool rx_intr;      /* RX interrupts usable for sleeping */
     uint16_t mtu;
     char driver[32];
 };

@@ -178,6 +178,7 @@ static void adopt_port(struct dpn_worker *w, const struct dpn_shm *shm) {
     w->caps.tx_tcp_cksum = shm->tx_tcp_cksum;
     w->caps.tx_udp_cksum = shm->tx_udp_cksum;
     w->caps.rx_l4_cksum = shm->rx_l4_cksum;
+    w->caps.tx_multi_seg = shm->tx_multi_seg;
     snprintf(w->caps.driver, sizeof(w->caps.driver), "dpnetd");
 }
 

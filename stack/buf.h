@@ -28,6 +28,10 @@ static inline void dpn_mbuf_drop(struct rte_mbuf *m) {
     rte_pktmbuf_free(m);
 }
 
+/* A pbuf flag lwIP does not use: p->dpn_src (LWIP_PBUF_CUSTOM_DATA) names
+ * the mbuf whose bytes this reference pbuf points into (zero-copy send). */
+#define DPN_PBUF_FLAG_ZC 0x80U
+
 #define DPN_MBUF_PRIV_SIZE RTE_ALIGN(sizeof(struct dpn_pbuf), RTE_MBUF_PRIV_ALIGN)
 
 /* Pool whose mbufs have room for a struct dpn_pbuf; data room fits mtu. */

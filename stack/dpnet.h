@@ -132,6 +132,10 @@ struct dpn_stats {
     uint64_t udp_unread;  /* datagrams for a socket bound without a receive callback */
     uint64_t tx_blocked;  /* TCP frames refused while the TX ring and our batch were full:
                              lwIP keeps them, we send again when the ring drains */
+    /* Zero-copy send: TCP payload pieces sent from the mbuf that holds them
+     * (data given with dpn_send_buf, first sends and retransmissions alike),
+     * and their bytes. Everything else in tx_bytes was copied into the frame. */
+    uint64_t tx_zc_segs, tx_zc_bytes;
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 
@@ -233,6 +237,8 @@ long dpn_sendv(struct dpn_conn *c, const struct dpn_iov *iov, unsigned n);
 uint64_t dpn_conn_written(const struct dpn_conn *c);
 uint64_t dpn_conn_acked(const struct dpn_conn *c);
 /* Zero-copy send: the stack takes b (on success) and frees it once acked.
+ * Frames carry b's bytes in place where the PMD takes mbuf chains (pieces
+ * of 512 bytes or more; docs/api.md section 5 says when a copy happens).
  * DPN_EAGAIN (b still yours) when it does not fit now. */
 int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b);
 /* Bytes that can be queued now. */

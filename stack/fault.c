@@ -95,11 +95,26 @@ void dpn_fault_counters(const struct dpn_worker *w, struct dpn_fault_counters *c
 /* One flipped bit after the Ethernet header: checksums must catch it. On RX
  * the NIC's verdict no longer holds; on TX the checksum is finished here,
  * before the flip, as the wire would do it (an offloading PMD would
- * otherwise checksum the corrupted data). */
-static void corrupt(struct dpn_fault *f, struct rte_mbuf *m, bool rx) {
+ * otherwise checksum the corrupted data). A chain carries bytes it shares
+ * (zero-copy send: lwIP's copy for retransmission, tx.c), so it is
+ * corrupted in a private copy. */
+static struct rte_mbuf *corrupt(struct dpn_fault *f, struct rte_mbuf *m, bool rx,
+                                struct rte_mempool *pool) {
+    if (m->nb_segs > 1) {
+        struct rte_mbuf *c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
+        if (c == NULL || c->nb_segs > 1) {
+            rte_pktmbuf_free(c);
+            return m; /* no room for a copy: this one goes through intact */
+        }
+        c->ol_flags = m->ol_flags;
+        c->l2_len = m->l2_len;
+        c->l3_len = m->l3_len;
+        rte_pktmbuf_free(m);
+        m = c;
+    }
     uint32_t len = rte_pktmbuf_data_len(m);
     if (len <= RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
-        return;
+        return m;
     struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, RTE_ETHER_HDR_LEN);
     if (rx) {
         m->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
@@ -122,6 +137,7 @@ static void corrupt(struct dpn_fault *f, struct rte_mbuf *m, bool rx) {
     uint32_t off = RTE_ETHER_HDR_LEN + (uint32_t)(next_rand(f) % (len - RTE_ETHER_HDR_LEN));
     rte_pktmbuf_mtod(m, uint8_t *)[off] ^= (uint8_t)(1u << (next_rand(f) % 8));
     f->c.corrupted++;
+    return m;
 }
 
 struct out {
@@ -183,7 +199,7 @@ static void one(struct dpn_fault *f, struct fault_dir *d, struct out *o, struct 
         return;
     }
     if (chance(f, f->s.corrupt))
-        corrupt(f, m, rx);
+        m = corrupt(f, m, rx, pool);
     if (chance(f, f->s.dup)) {
         struct rte_mbuf *c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
         if (c != NULL) {

@@ -382,13 +382,14 @@ static void print_stats(const struct dpn_worker *w) {
             " refused to tcp), rx copied %" PRIu64 ", time_wait %" PRIu64 ", tcp guard %" PRIu64
             " unacceptable %" PRIu64 " bad ack %" PRIu64 " challenged %" PRIu64
             " limited, arp %" PRIu64 " dropped %" PRIu64 " probes %" PRIu64 " moved, udp %" PRIu64
-            " bad source %" PRIu64 " unread, mbufs free %u (%u after start-up)\n",
+            " bad source %" PRIu64 " unread, zero-copy tx %" PRIu64 " pieces %" PRIu64
+            " bytes, mbufs free %u (%u after start-up)\n",
             st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
             st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_cookies,
             st.syn_cookies_ok, st.tx_full, st.tx_blocked, st.rx_copied, st.time_wait,
             st.tcp_unacceptable, st.tcp_bad_ack, st.tcp_challenged, st.tcp_acks_limited,
             st.arp_dropped, st.arp_probes, st.arp_moved, st.udp_bad_src, st.udp_unread,
-            dpn_mbufs_free(w), w->mbufs_start);
+            st.tx_zc_segs, st.tx_zc_bytes, dpn_mbufs_free(w), w->mbufs_start);
     struct rte_eth_stats es;
     if (w->rx_queues > 1 && w->att == NULL && rte_eth_stats_get(w->port_id, &es) == 0)
         fprintf(stderr,

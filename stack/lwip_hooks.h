@@ -24,6 +24,9 @@ u16_t dpn_ooseq_pbufs_limit(const struct tcp_pcb *pcb);
 
 /* The input guard (tcp_guard.c): ERR_OK lets lwIP process the segment. */
 err_t dpn_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *h, const struct pbuf *p);
+/* tcp_write made reference pbuf p for data given with dpn_send_buf: tag
+ * it with the mbuf that holds the bytes (tcp.c). */
+void dpn_tcp_write_ref(struct pbuf *p);
 /* Its counters into st (the guard's fields of struct dpn_stats). */
 struct dpn_stats;
 void dpn_tcp_guard_stats(struct dpn_stats *st);

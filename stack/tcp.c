@@ -16,6 +16,7 @@
 
 #include "abi.h"
 #include "buf.h"
+#include "lwip_hooks.h"
 #include "tcp_tw.h"
 #include "trace.h"
 #include "worker.h"
@@ -730,11 +731,28 @@ long dpn_sendv(struct dpn_conn *c, const struct dpn_iov *iov, unsigned n) {
     return done;
 }
 
+/* The mbuf whose bytes tcp_write is referencing now (one worker per
+ * process): the hook below tags the reference pbufs it makes with it, and
+ * the TX path sends those bytes in place (tx.c). */
+static struct rte_mbuf *write_src;
+
+void dpn_tcp_write_ref(struct pbuf *p) {
+    if (write_src != NULL) {
+        p->flags |= DPN_PBUF_FLAG_ZC;
+        p->dpn_src = write_src;
+    }
+}
+
 /* Queue every segment of a chain. Callers checked the room first, so a
  * failure cannot happen; if it does, abort rather than send a hole. */
 static int write_chain(struct dpn_conn *c, struct pbuf *p, u8_t flags) {
     for (struct pbuf *q = p; q != NULL; q = q->next) {
-        if (q->len > 0 && tcp_write(c->pcb, q->payload, q->len, flags) != ERR_OK) {
+        if (q->len == 0)
+            continue;
+        write_src = flags & TCP_WRITE_FLAG_COPY ? NULL : dpn_pbuf_mbuf(q);
+        err_t e = tcp_write(c->pcb, q->payload, q->len, flags);
+        write_src = NULL;
+        if (e != ERR_OK) {
             dpn_abort(c);
             pbuf_free(p);
             return -DPN_ECONNABORTED;

@@ -40,6 +40,8 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
         {"syn_cookies_ok", st.syn_cookies_ok},
         {"tx_full", st.tx_full},
         {"tx_blocked", st.tx_blocked},
+        {"tx_zc_segs", st.tx_zc_segs},
+        {"tx_zc_bytes", st.tx_zc_bytes},
         {"rx_copied", st.rx_copied},
         {"time_wait", st.time_wait},
         {"tcp_unacceptable", st.tcp_unacceptable},

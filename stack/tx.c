@@ -1,7 +1,10 @@
-/* TX path of a worker: lwIP's link output copies each frame into one mbuf
- * (lwIP keeps its own segments for retransmission), marks checksum offloads,
- * and queues it; dpn_tx_flush sends the batch with one tx_burst per poll
- * iteration. */
+/* TX path of a worker: lwIP's link output turns each frame into an mbuf
+ * chain, marks checksum offloads, and queues it; dpn_tx_flush sends the
+ * batch with one tx_burst per poll iteration. Headers and small or
+ * copied-on-send data are copied into the first mbuf; TCP payload that
+ * lwIP references in an mbuf (dpn_send_buf) goes out in place, as an
+ * indirect mbuf on that buffer, so neither the first send nor a
+ * retransmission copies it. */
 #include <string.h>
 
 #include <rte_ethdev.h>
@@ -99,6 +102,43 @@ void dpn_tx_retry_blocked(struct dpn_worker *w) {
         w->blocked[w->blocked_n++] = todo[i];
 }
 
+/* Pieces shorter than this are copied: below it a second descriptor, an
+ * mbuf and two reference count updates cost more than the copy. */
+#define ZC_MIN 512
+/* Segments per frame: within every PMD's limit (ixgbe takes 40). */
+#define TX_SEGS 8
+
+/* The mbuf holding q's bytes when q may go out in place, else NULL. The
+ * tag comes from tcp_write (tcp.c); the range check makes a stale one
+ * harmless. Every piece boundary stays at an even offset of the frame:
+ * net_tap sums each piece on its own for its checksum offload. */
+static inline struct rte_mbuf *zc_source(const struct pbuf *q, uint32_t off, uint16_t segs) {
+    if (!(q->flags & DPN_PBUF_FLAG_ZC) || q->len < ZC_MIN || segs >= TX_SEGS || (off & 1) ||
+        (q->next != NULL && (q->len & 1)))
+        return NULL;
+    struct rte_mbuf *s = q->dpn_src;
+    const char *b = s->buf_addr, *d = q->payload;
+    if (!RTE_MBUF_DIRECT(s) || s->priv_size != DPN_MBUF_PRIV_SIZE || d < b ||
+        d + q->len > b + s->buf_len)
+        return NULL;
+    return s;
+}
+
+/* An indirect mbuf on s's bytes [d, d + len): s stays allocated until the
+ * PMD has sent it, whatever lwIP or the application free meanwhile. */
+static inline struct rte_mbuf *zc_piece(struct rte_mempool *pool, struct rte_mbuf *s, const void *d,
+                                        uint16_t len) {
+    struct rte_mbuf *mi = rte_pktmbuf_alloc(pool);
+    if (unlikely(mi == NULL))
+        return NULL;
+    rte_pktmbuf_attach(mi, s);
+    mi->ol_flags = RTE_MBUF_F_INDIRECT; /* not s's receive flags */
+    mi->data_off = (uint16_t)((const char *)d - (const char *)s->buf_addr);
+    mi->data_len = len;
+    mi->pkt_len = len;
+    return mi;
+}
+
 err_t dpn_linkoutput(struct netif *netif, struct pbuf *p) {
     struct dpn_worker *w = netif->state;
     DPN_TRACE(w, DPN_T_LINK_OUT);
@@ -115,16 +155,38 @@ err_t dpn_linkoutput(struct netif *netif, struct pbuf *p) {
         w->st.tx_dropped++;
         return ERR_MEM;
     }
-    char *dst = rte_pktmbuf_append(m, p->tot_len);
-    if (unlikely(dst == NULL)) {
-        rte_pktmbuf_free(m);
-        w->st.tx_dropped++;
-        return ERR_BUF;
+    /* cur takes copied bytes; tail is the chain's last segment. The first
+     * pbuf (the headers) is always copied: offloads read them from m. */
+    struct rte_mbuf *cur = m, *tail = m;
+    uint32_t off = 0;
+    for (const struct pbuf *q = p; q != NULL; off += q->len, q = q->next) {
+        struct rte_mbuf *s = q != p && w->caps.tx_multi_seg ? zc_source(q, off, m->nb_segs) : NULL;
+        struct rte_mbuf *mi = s != NULL ? zc_piece(w->pool, s, q->payload, q->len) : NULL;
+        if (mi != NULL) {
+            tail->next = mi;
+            tail = mi;
+            cur = NULL;
+            m->nb_segs++;
+            w->st.tx_zc_segs++;
+            w->st.tx_zc_bytes += q->len;
+        } else {
+            if (cur == NULL || rte_pktmbuf_tailroom(cur) < q->len) {
+                struct rte_mbuf *n = rte_pktmbuf_alloc(w->pool);
+                if (unlikely(n == NULL || rte_pktmbuf_tailroom(n) < q->len)) {
+                    rte_pktmbuf_free(n);
+                    rte_pktmbuf_free(m);
+                    w->st.tx_dropped++;
+                    return n == NULL ? ERR_MEM : ERR_BUF;
+                }
+                tail->next = n;
+                tail = cur = n;
+                m->nb_segs++;
+            }
+            rte_memcpy(rte_pktmbuf_mtod_offset(cur, char *, cur->data_len), q->payload, q->len);
+            cur->data_len = (uint16_t)(cur->data_len + q->len);
+        }
     }
-    for (const struct pbuf *q = p; q != NULL; q = q->next) {
-        rte_memcpy(dst, q->payload, q->len);
-        dst += q->len;
-    }
+    m->pkt_len = p->tot_len;
     dpn_cksum_tx_prepare(m, w->caps.tx_ip_cksum, w->caps.tx_tcp_cksum, w->caps.tx_udp_cksum);
     w->st.tx_bytes += p->tot_len;
     w->tx_pkts[w->tx_n++] = m;

@@ -623,6 +623,7 @@ static void publish(struct dpnd *d) {
     s->tx_tcp_cksum = w->caps.tx_tcp_cksum;
     s->tx_udp_cksum = w->caps.tx_udp_cksum;
     s->rx_l4_cksum = w->caps.rx_l4_cksum;
+    s->tx_multi_seg = w->caps.tx_multi_seg;
     s->hw_steering = d->hw;
     s->workers_poll = !d->hw;
     snprintf(s->steering, sizeof(s->steering), "%s", steering_name(d));

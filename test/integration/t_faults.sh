@@ -5,7 +5,9 @@
 # profile moves FAULT_MB MiB each way (default 64), compared by SHA-256:
 # nothing lost or altered, or a clear error, never a hang. The 5% loss
 # profile (FAULT_LOSS_MB, default 64) is the slow one: lwIP recovers from
-# several losses in a window by timeout (no SACK on its send side).
+# several losses in a window by timeout (no SACK on its send side). The
+# echo is sent zero-copy (mbuf chains): retransmissions, duplicates and
+# corrupted copies must leave the data that lwIP keeps intact.
 source "$(dirname "$0")/lib.sh"
 
 MB=${FAULT_MB:-64}
@@ -42,6 +44,10 @@ profile() {
   grep -h "^dpnet faults:" "$log" | sed "s/^/# $name ($((t1 - t0)) s): /"
   check "$name: faults were injected" grep -qE "^dpnet faults: .*[1-9]" "$log"
   check "$name: no mbuf leaked" mbufs_back "$log"
+  # The echo goes back with dpn_send_buf: net_tap takes mbuf chains, so
+  # the payload (retransmissions too) goes out in place, never copied.
+  grep -ho "zero-copy tx [0-9]* pieces [0-9]* bytes" "$log" | sed "s/^/# $name: /"
+  check "$name: echoed data sent in place (zero-copy)" grep -qE "zero-copy tx [1-9][0-9]* pieces" "$log"
 }
 
 profile loss "drop=0.025,seed=11" 0.025
