@@ -2,6 +2,7 @@
  * request in flight (or --pipeline K); a request's round trip ends when its
  * whole echo is back. --connect-rate opens a connection per request;
  * --bulk streams and counts the echoed bytes. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,25 @@ static void on_connected(void *ctx, struct dpn_conn *c, int err) {
         start_all();
 }
 
+/* --verify: the echo of stream offset k is s.payload[k % BULK_CHUNK]. */
+static bool bulk_intact(const struct flow *f, const struct dpn_buf *b) {
+    uint64_t k = f->bulk_in;
+    for (const struct dpn_buf *seg = dpn_buf_first(b); seg != NULL; seg = dpn_buf_next(seg)) {
+        size_t n, done = 0;
+        const uint8_t *d = dpn_buf_data(seg, &n);
+        while (done < n) {
+            size_t off = (size_t)((k + done) % BULK_CHUNK), run = BULK_CHUNK - off;
+            if (run > n - done)
+                run = n - done;
+            if (memcmp(d + done, s.payload + off, run) != 0)
+                return false;
+            done += run;
+        }
+        k += n;
+    }
+    return true;
+}
+
 static void on_recv_bulk(struct flow *f, size_t len) {
     f->bulk_in += len;
     s.bulk_in += len;
@@ -174,6 +194,15 @@ static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
     struct flow *f = ctx;
     size_t len = dpn_buf_len(b);
     if (s.done || s.o->bulk_bytes > 0) {
+        if (!s.done && s.o->verify && !bulk_intact(f, b)) {
+            fprintf(stderr,
+                    "net_latency: the echo differs from what was sent, within bytes "
+                    "%" PRIu64 "-%" PRIu64 " of connection %ld\n",
+                    f->bulk_in, f->bulk_in + len, (long)(f - s.flows));
+            dpn_recv_done(c, b);
+            finish(1);
+            return;
+        }
         dpn_recv_done(c, b);
         if (!s.done)
             on_recv_bulk(f, len);

@@ -51,6 +51,8 @@ static void usage(const char *prog) {
         "                   to end of echo, msgs_per_s counts connections\n"
         "  --bulk BYTES     TCP: stream BYTES on each connection and read the echo back;\n"
         "                   reports echoed Gbit/s after the first eighth (--size: write size)\n"
+        "  --verify         with --bulk (dpnet): compare every echoed byte with the one\n"
+        "                   sent; a difference ends the run with exit 1\n"
         "  --samples FILE   write every measured round trip (us, one a line, in order)\n"
         "  --trace          dpnet: time the stages of each answer received and request\n"
         "                   sent; print per-stage medians at exit\n",
@@ -91,6 +93,7 @@ static int parse_args(int argc, char **argv) {
                                          {"pipeline", required_argument, NULL, 'P'},
                                          {"connect-rate", no_argument, NULL, 'C'},
                                          {"bulk", required_argument, NULL, 'B'},
+                                         {"verify", no_argument, NULL, 'V'},
                                          {"samples", required_argument, NULL, 'S'},
                                          {"trace", no_argument, NULL, 'T'},
                                          {"http", required_argument, NULL, 'H'},
@@ -172,6 +175,9 @@ static int parse_args(int argc, char **argv) {
                 return -1;
             o.bulk_bytes = v;
             break;
+        case 'V':
+            o.verify = true;
+            break;
         case 'S':
             o.samples = optarg;
             break;
@@ -206,6 +212,10 @@ static int parse_args(int argc, char **argv) {
     if (o.udp && (o.pipeline > 1 || o.connect_rate || o.bulk_bytes > 0)) {
         fprintf(stderr, "net_latency: --pipeline, --connect-rate and --bulk are TCP only\n");
         return -1;
+    }
+    if (o.verify && (o.bulk_bytes == 0 || o.kernel)) {
+        fprintf(stderr, "net_latency: --verify goes with --bulk, on dpnet\n");
+        return 2;
     }
     if ((o.pipeline > 1) + o.connect_rate + (o.bulk_bytes > 0) > 1) {
         fprintf(stderr, "net_latency: --pipeline, --connect-rate and --bulk exclude each other\n");

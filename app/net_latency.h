@@ -24,6 +24,7 @@ struct lat_opts {
     unsigned pipeline;   /* TCP: requests in flight per connection (default 1) */
     bool connect_rate;   /* each request on a new connection: connect, echo, close */
     uint64_t bulk_bytes; /* >0: stream this many bytes per connection, count the echo */
+    bool verify;         /* --bulk (dpnet): compare every echoed byte with what was sent */
     const char *samples; /* write each round trip (us, one a line) to this file */
     bool trace;          /* dpnet: critical-path breakdown at exit */
     const char *http;    /* dpnet, TCP: GET this path with keep-alive, each response checked */

@@ -53,15 +53,19 @@
 #define IP_DEFAULT_TTL 64
 
 /* ---- TCP ---- */
-#define TCP_MSS 1460                       /* Ethernet MTU 1500 */
+/* The largest MSS lwIP builds and advertises: jumbo frames (port.mtu up to
+ * 9000) carry 8960. Each connection uses the least of this, its netif's
+ * MTU - 40 (TCP_CALCULATE_EFF_SEND_MSS) and the peer's MSS: 1460 at 1500. */
+#define TCP_MSS 8960
 #define LWIP_WND_SCALE 1                   /* windows above 64 KiB */
 #define TCP_RCV_SCALE 4                    /* up to 1 MiB advertised */
 #define TCP_WND (512 * 1024)               /* large window for bulk streams; per-connection rcvbuf can lower it */
 #define TCP_SND_BUF (512 * 1024)           /* large send buffer; per-connection sndbuf can lower it */
 #define TCP_SND_QUEUELEN 0xfff0            /* queue of pbufs per connection; bounded by TCP_SND_BUF in practice */
-#define TCP_SNDLOWAT (TCP_MSS * 4)         /* report writable when this much space is free */
+#define TCP_SNDLOWAT (1460 * 4)            /* report writable when this much space is free */
 #define TCP_SNDQUEUELOWAT 64
-#define TCP_OVERSIZE TCP_MSS               /* small writes fill MSS-sized segments: fewer pbufs */
+#define TCP_WND_UPDATE_THRESHOLD (1460 * 4) /* lwIP's own, at an MSS of 1460: TCP_MSS is the jumbo one */
+#define TCP_OVERSIZE TCP_MSS               /* small writes fill MSS-sized segments (the connection's MSS): fewer pbufs */
 #define TCP_QUEUE_OOSEQ 1                  /* keep out-of-order segments: loss recovery without refetch */
 /* Out-of-order data bounded per connection and per worker (the numbers
  * are in stack/tcp_pcbs.h): peers sending holes cannot hold the mbuf pool. */

@@ -2,12 +2,15 @@
  * with the checksum offloads the PMD advertises. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
 #include <rte_bus.h>
 #include <rte_cycles.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 
@@ -133,6 +136,16 @@ static int configure(uint16_t pid, const struct dpn_config *cfg, uint16_t nq,
     return rc;
 }
 
+/* memif's buffer size (its bsize devarg; 2048 when not given). */
+static unsigned memif_bsize(const struct rte_eth_dev_info *info) {
+    const struct rte_devargs *da = info->device != NULL ? rte_dev_devargs(info->device) : NULL;
+    const char *a = da != NULL ? da->args : NULL;
+    for (const char *k = a; k != NULL && *k != '\0'; k = strchr(k, ',') ? strchr(k, ',') + 1 : NULL)
+        if (strncmp(k, "bsize=", 6) == 0)
+            return (unsigned)strtoul(k + 6, NULL, 0);
+    return 2048;
+}
+
 static void set_mtu(uint16_t pid, const struct dpn_config *cfg, struct dpn_port_caps *caps) {
     uint16_t cur = 0;
     rte_eth_dev_get_mtu(pid, &cur);
@@ -140,6 +153,27 @@ static void set_mtu(uint16_t pid, const struct dpn_config *cfg, struct dpn_port_
     if (cur == cfg->mtu)
         return;
     int rc = rte_eth_dev_set_mtu(pid, cfg->mtu);
+    struct rte_eth_dev_info info;
+    if (rc == -ENOTSUP && rte_eth_dev_info_get(pid, &info) == 0 && info.driver_name != NULL &&
+        strcmp(info.driver_name, "net_memif") == 0) {
+        /* DPDK 22.11's memif has no MTU to set, nor a limit on what it
+         * carries, but a frame over one memif buffer breaks it: its TX
+         * marks chained buffers and never clears the mark on a buffer it
+         * reuses, and the receiver joins unrelated frames (seen: garbage
+         * lengths, the link lost). So every frame must fit one buffer. */
+        unsigned need = cfg->mtu + RTE_ETHER_HDR_LEN, bsize = memif_bsize(&info);
+        if (bsize >= need) {
+            DPN_LOG(INFO, port, "port %u (net_memif): MTU %u, memif buffers of %u bytes", pid,
+                    cfg->mtu, bsize);
+            return;
+        }
+        caps->mtu = cur != 0 && cur < cfg->mtu ? cur : cfg->mtu;
+        DPN_LOG(WARNING, port,
+                "port %u (net_memif): MTU %u needs memif buffers of %u bytes or more "
+                "(bsize=%u in the vdev, on both ends; it is %u); using %u",
+                pid, cfg->mtu, need, RTE_ALIGN_CEIL(need, 1024u), bsize, caps->mtu);
+        return;
+    }
     if (rc != 0) {
         /* Keep running at the device's MTU rather than fail: say so. */
         caps->mtu = cur != 0 && cur < cfg->mtu ? cur : cfg->mtu;

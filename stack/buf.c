@@ -63,7 +63,7 @@ void dpn_buf_free(struct dpn_buf *b) {
 }
 
 struct dpn_buf *dpn_buf_alloc(struct dpn_worker *w, size_t len) {
-    if (len == 0 || len > TCP_MSS)
+    if (len == 0 || len > (size_t)w->netif.mtu - 40u) /* one segment of the MSS */
         return NULL;
     struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
     if (m == NULL)

@@ -785,7 +785,7 @@ int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b) {
      * piece costs lwIP a header pbuf plus a reference pbuf). */
     u16_t segs = 0;
     for (struct pbuf *q = p; q != NULL; q = q->next)
-        segs = (u16_t)(segs + 2 * (q->len / TCP_MSS + 1));
+        segs = (u16_t)(segs + 2 * (q->len / c->pcb->mss + 1));
     if (p->tot_len > c->pcb->snd_buf || (u32_t)c->pcb->snd_queuelen + segs >= TCP_SND_QUEUELEN)
         return -DPN_EAGAIN;
     int rc = write_chain(c, p, 0); /* no copy flag: lwIP references the mbuf's bytes */

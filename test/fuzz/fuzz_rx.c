@@ -68,6 +68,9 @@
 #include "arp_guard.h"
 #include "fuzz_common.h"
 
+/* The MSS at the harness's MTU of 1500 (TCP_MSS is the jumbo maximum). */
+#define FUZZ_MSS 1460
+
 #define LPORT 80
 #define UPORT 7777
 #define PEER_PORT 40000
@@ -350,7 +353,7 @@ static void app_call(const struct fz_rec *r) {
     case 1: {
         if (c == NULL)
             break;
-        struct dpn_buf *b = dpn_buf_alloc(w, arg % TCP_MSS + 1);
+        struct dpn_buf *b = dpn_buf_alloc(w, arg % FUZZ_MSS + 1);
         if (b != NULL && dpn_send_buf(c, b) != 0)
             dpn_buf_free(b);
         break;
@@ -631,7 +634,7 @@ static bool sv_goto(int target, uint8_t v, uint32_t isn) {
         return true;
     bool infl = v & V_INFLIGHT;
     if (v & V_PEERDATA) {
-        uint8_t d[TCP_MSS];
+        uint8_t d[FUZZ_MSS];
         memset(d, 'p', sizeof(d));
         for (size_t n = sv_data, k; n > 0; n -= k) {
             k = RTE_MIN(n, sizeof(d));

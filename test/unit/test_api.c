@@ -26,6 +26,9 @@
 #include "timer.h"
 #include "unit_eal.h"
 
+/* The MSS at the tests' MTU of 1500 (TCP_MSS is the jumbo maximum). */
+#define MSS1500 1460
+
 static struct dpn_worker *w;
 static unsigned base_mbufs; /* free mbufs after start-up */
 static uint64_t base_conns;
@@ -256,7 +259,7 @@ static struct unit_seg peer_syn(struct peer *p, uint16_t lport, uint16_t pport, 
     ck_assert_uint_eq(s.sport, lport);
     ck_assert_uint_eq(s.dport, pport);
     ck_assert_uint_eq(s.len, 0);
-    ck_assert_int_eq(tcp_opt(&s, 2), TCP_MSS);
+    ck_assert_int_eq(tcp_opt(&s, 2), MSS1500);
     ck_assert_int_eq(tcp_opt(&s, 3) >= 0, wscale); /* scaling only when offered */
     p->rcv_nxt = s.seq + 1;
     unit_tx_drop(w);
@@ -1078,12 +1081,12 @@ START_TEST(test_tcp_window_reopen) {
     struct dpn_conn *c = p.c;
     tcpwnd_size_t wnd0 = c->pcb->rcv_wnd;
     ck_assert_uint_eq(wnd0, 0xffff);
-    uint8_t data[TCP_MSS];
+    uint8_t data[MSS1500];
     memset(data, 'z', sizeof(data));
     for (int i = 0; i < 4; i++)
         peer_send(&p, RTE_TCP_ACK_FLAG, data, sizeof(data));
     ck_assert_int_eq(ev.nbufs, 4);
-    ck_assert_uint_eq(c->pcb->rcv_wnd, wnd0 - 4 * TCP_MSS);
+    ck_assert_uint_eq(c->pcb->rcv_wnd, wnd0 - 4 * MSS1500);
     ck_assert_uint_eq(dpn_mbufs_free(w) + w->tx_n, base_mbufs - 4);
     /* lwIP acknowledged every second segment; the window it announced shrank. */
     ck_assert_int_ge(w->tx_n, 1);
@@ -1291,7 +1294,7 @@ START_TEST(test_tcp_connect) {
     struct unit_seg s = tx_tcp(0);
     ck_assert_uint_eq(s.flags, RTE_TCP_SYN_FLAG);
     ck_assert_uint_eq(s.dport, 5001);
-    ck_assert_int_eq(tcp_opt(&s, 2), TCP_MSS);
+    ck_assert_int_eq(tcp_opt(&s, 2), MSS1500);
     ck_assert_int_eq(dpn_send(c, "x", 1), -DPN_ENOTCONN); /* not yet */
     struct peer p = {.lport = s.sport, .pport = 5001, .snd_nxt = 0xfffffff0u, .rcv_nxt = s.seq + 1};
     unit_tx_drop(w);
@@ -1512,18 +1515,18 @@ START_TEST(test_tcp_send_full) {
     for (int i = 0; i < w->tx_n; i++) {
         struct unit_seg s = tx_tcp(i);
         ck_assert_uint_eq(s.seq, seq);
-        ck_assert_uint_le(s.len, TCP_MSS);
+        ck_assert_uint_le(s.len, MSS1500);
         ck_assert_int_eq(memcmp(s.data, big + off, s.len), 0);
         seq += s.len;
         off += s.len;
     }
     unit_tx_drop(w);
     /* Acknowledging the first segment makes room again. */
-    p.rcv_nxt += TCP_MSS;
+    p.rcv_nxt += MSS1500;
     peer_ack(&p);
-    ck_assert_uint_eq(ev.sent, TCP_MSS);
-    ck_assert_uint_eq(dpn_send_space(c), TCP_MSS);
-    ck_assert_int_eq(dpn_send(c, big, big_len), TCP_MSS);
+    ck_assert_uint_eq(ev.sent, MSS1500);
+    ck_assert_uint_eq(dpn_send_space(c), MSS1500);
+    ck_assert_int_eq(dpn_send(c, big, big_len), MSS1500);
     unit_tx_drop(w);
     dpn_abort(c);
     ck_assert_uint_eq(w->st.conns_open, base_conns);
@@ -1848,13 +1851,13 @@ START_TEST(test_udp_io) {
     ck_assert_int_eq(w->tx_n, 0);
 
     /* A freshly allocated buffer, zero copy to the wire. */
-    struct dpn_buf *b = dpn_buf_alloc(w, TCP_MSS);
-    memset(dpn_buf_mut(b), 'u', TCP_MSS);
+    struct dpn_buf *b = dpn_buf_alloc(w, MSS1500);
+    memset(dpn_buf_mut(b), 'u', MSS1500);
     ck_assert_int_eq(dpn_udp_sendto_buf(u, b, UNIT_PEER_IP, 6002), 0);
     ck_assert_int_eq(w->tx_n, 1);
     s = tx_udp(0);
-    ck_assert_uint_eq(s.len, TCP_MSS);
-    ck_assert_uint_eq(s.data[TCP_MSS - 1], 'u');
+    ck_assert_uint_eq(s.len, MSS1500);
+    ck_assert_uint_eq(s.data[MSS1500 - 1], 'u');
     unit_tx_drop(w);
     ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
 

@@ -19,6 +19,9 @@
 #include "cksum.h"
 #include "unit_eal.h"
 
+/* The MSS at the tests' MTU of 1500 (TCP_MSS is the jumbo maximum). */
+#define MSS1500 1460
+
 #define LPORT 80
 #define UPORT 7
 #define F_FIN RTE_TCP_FIN_FLAG
@@ -145,7 +148,7 @@ struct peer {
  * end of a poll iteration (dpn_send's writes are flushed). */
 static void peer_tx(struct peer *p, uint32_t seq, uint8_t flags, uint16_t win, const uint8_t *opt,
                     unsigned optlen, unsigned len) {
-    uint8_t data[TCP_MSS];
+    uint8_t data[MSS1500];
     ck_assert_uint_le(len, sizeof(data));
     for (unsigned i = 0; i < len; i++)
         data[i] = peer_pat(seq - (p->isn + 1) + i);
@@ -258,7 +261,7 @@ static void drain(struct peer *p, uint32_t total) {
             tcp_tmr();
             t = take_tx(p);
         }
-        ck_assert_uint_le(t.max_len, TCP_MSS);
+        ck_assert_uint_le(t.max_len, MSS1500);
         ck_assert(!(t.flags & (F_RST | F_FIN)));
     }
     ck_assert_uint_eq(p->rcv_nxt - (p->iss + 1), total);
@@ -298,8 +301,8 @@ static void check_got(const struct peer *p) {
 static void close_window_to(struct peer *p, tcpwnd_size_t left) {
     struct tcp_pcb *pcb = app.conn->pcb;
     app.mode = APP_HOLD;
-    while (pcb->rcv_wnd > left + TCP_MSS)
-        peer_data(p, TCP_MSS, 65535);
+    while (pcb->rcv_wnd > left + MSS1500)
+        peer_data(p, MSS1500, 65535);
     peer_data(p, pcb->rcv_wnd - left, 65535);
     ck_assert_uint_eq(pcb->rcv_wnd, left);
     ck_assert_uint_eq(pcb->rcv_nxt, p->snd_nxt);
@@ -334,7 +337,7 @@ START_TEST(r2_ooseq_past_window_app_not_reading) {
     establish(&p, 41002, 65535);
     close_window_to(&p, 1000);
     uint32_t rcv_nxt = p.snd_nxt, got0 = app.ngot;
-    peer_tx(&p, rcv_nxt + 1, F_ACK, 65535, NULL, 0, TCP_MSS); /* starts in the window */
+    peer_tx(&p, rcv_nxt + 1, F_ACK, 65535, NULL, 0, MSS1500); /* starts in the window */
     struct txsum t = take_tx(&p);
     ck_assert(t.acked);
     ck_assert_uint_eq(t.ack, rcv_nxt); /* a duplicate ACK: a hole */
@@ -353,7 +356,7 @@ START_TEST(r2_ooseq_past_window_app_not_reading) {
     ck_assert(t.acked);
     ck_assert_uint_gt(t.win, 1000);
     app.mode = APP_READ;
-    peer_data(&p, rcv_nxt + 1 + TCP_MSS - p.snd_nxt, 65535);
+    peer_data(&p, rcv_nxt + 1 + MSS1500 - p.snd_nxt, 65535);
     check_got(&p);
     still_works(&p);
     check_got(&p);
@@ -368,9 +371,9 @@ START_TEST(r2_ooseq_fills_whole_window) {
     establish(&p, 41003, 65535);
     app.mode = APP_READ;
     uint32_t r = p.snd_nxt, wnd = app.conn->pcb->rcv_wnd, far = r + wnd - 1;
-    peer_tx(&p, far, F_ACK, 65535, NULL, 0, TCP_MSS); /* 1459 bytes past the edge */
-    for (uint32_t s = r + 1; (int32_t)(s - far) < 0; s += TCP_MSS)
-        peer_tx(&p, s, F_ACK, 65535, NULL, 0, TCP_MSS);
+    peer_tx(&p, far, F_ACK, 65535, NULL, 0, MSS1500); /* 1459 bytes past the edge */
+    for (uint32_t s = r + 1; (int32_t)(s - far) < 0; s += MSS1500)
+        peer_tx(&p, s, F_ACK, 65535, NULL, 0, MSS1500);
     take_tx(&p);
     ck_assert_uint_eq(app.ngot, 0);
     peer_tx(&p, r, F_ACK, 65535, NULL, 0, 1);
@@ -382,7 +385,7 @@ START_TEST(r2_ooseq_fills_whole_window) {
     ck_assert(t.acked);
     ck_assert_uint_eq(t.ack, r + wnd);
     p.snd_nxt = r + wnd;
-    peer_data(&p, far + TCP_MSS - p.snd_nxt, 65535);
+    peer_data(&p, far + MSS1500 - p.snd_nxt, 65535);
     check_got(&p);
     still_works(&p);
     check_got(&p);
@@ -436,24 +439,24 @@ START_TEST(r4_mss_option_mid_connection) {
     struct peer p;
     establish(&p, 41005, 65535);
     app.mode = APP_ANSWER;
-    app.answer = TCP_MSS;
+    app.answer = MSS1500;
     peer_data(&p, 1, 65535);
     struct txsum t = take_tx(&p);
     ck_assert_int_eq(t.data_segs, 1);
-    ck_assert_uint_eq(p.rcv_nxt - (p.iss + 1), TCP_MSS); /* the first answer went out */
+    ck_assert_uint_eq(p.rcv_nxt - (p.iss + 1), MSS1500); /* the first answer went out */
     peer_data(&p, 1, 0);                                 /* window 0: the next one waits */
     t = take_tx(&p);
     ck_assert_int_eq(t.data_segs, 0);
     const uint8_t mss[4] = {2, 4, 0, 100};
     peer_tx(&p, p.snd_nxt, F_ACK | F_PSH, 0, mss, sizeof(mss), 1);
     p.snd_nxt++;
-    ck_assert_uint_eq(app.written, 3 * TCP_MSS);
+    ck_assert_uint_eq(app.written, 3 * MSS1500);
     t = take_tx(&p);
     ck_assert_int_eq(t.data_segs, 0);
     ck_assert(t.acked);
     ck_assert_uint_eq(t.ack, p.snd_nxt);
     /* The window opens: both answers go out, in segments up to the MSS. */
-    drain(&p, 3 * TCP_MSS);
+    drain(&p, 3 * MSS1500);
     check_got(&p);
     still_works(&p);
 }
@@ -468,7 +471,7 @@ START_TEST(r5_persist_split_after_mss_option) {
     struct peer p;
     establish(&p, 41006, 65535);
     app.mode = APP_ANSWER;
-    app.answer = TCP_MSS;
+    app.answer = MSS1500;
     peer_data(&p, 1, 65535);
     take_tx(&p);
     peer_data(&p, 1, 0); /* acknowledges the first answer, closes the window */
@@ -487,7 +490,7 @@ START_TEST(r5_persist_split_after_mss_option) {
     }
     ck_assert_int_eq(t.data_segs, 1);
     ck_assert_uint_eq(p.rcv_nxt - una, 1000);
-    drain(&p, 2 * TCP_MSS);
+    drain(&p, 2 * MSS1500);
     check_got(&p);
     still_works(&p);
 }
@@ -548,16 +551,16 @@ START_TEST(r7_syn_window_zero_then_small) {
     struct peer p;
     establish(&p, 41009, 0);
     app.mode = APP_ANSWER;
-    app.answer = TCP_MSS;
+    app.answer = MSS1500;
     peer_data(&p, 1, 0);
     struct txsum t = take_tx(&p);
     ck_assert_int_eq(t.data_segs, 0);
     peer_data(&p, 1, 100);
-    ck_assert_uint_eq(app.written, 2 * TCP_MSS);
+    ck_assert_uint_eq(app.written, 2 * MSS1500);
     t = take_tx(&p);
     ck_assert(t.acked);
     ck_assert_uint_eq(t.ack, p.snd_nxt);
-    drain(&p, 2 * TCP_MSS);
+    drain(&p, 2 * MSS1500);
     check_got(&p);
     still_works(&p);
 }
