@@ -83,6 +83,17 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp);
 /* Poll the queue and run callbacks and timers until dpn_stop() or SIGINT/SIGTERM. */
 int dpn_run(struct dpn_worker *w);
 
+/* One turn of dpn_run's loop without its idle policy, for a program with a
+ * loop of its own (the sockets layer, posix/): receive a burst, run due
+ * timers and the callbacks, send what they wrote. Returns the frames
+ * received (0: nothing came). Never sleeps: sleep on dpn_wait_fd. */
+int dpn_poll(struct dpn_worker *w);
+/* A file descriptor that is readable while frames wait for this worker
+ * (a standalone worker on net_tap: its queues), for the caller's own epoll
+ * or poll; -1 where there is none (memif, null, PCI, attached workers):
+ * then poll, napping briefly when idle. */
+int dpn_wait_fd(const struct dpn_worker *w);
+
 /* Ask dpn_run() to return after the current iteration. Async-signal-safe. */
 void dpn_stop(struct dpn_worker *w);
 
@@ -162,7 +173,8 @@ const void *dpn_buf_data(const struct dpn_buf *seg, size_t *len);
 /* Copy up to len bytes starting at offset into dst; returns bytes copied. */
 size_t dpn_buf_copy(const struct dpn_buf *b, void *dst, size_t len, size_t offset);
 void dpn_buf_free(struct dpn_buf *b);
-/* A fresh single-segment buffer with room for len bytes (len <= MSS), for
+/* A fresh single-segment buffer with room for len bytes (len <= the MSS of
+ * the port's MTU: 1460 at 1500, 8960 at 9000), for
  * zero-copy sending; fill it through dpn_buf_mut(). NULL when out of mbufs. */
 struct dpn_buf *dpn_buf_alloc(struct dpn_worker *w, size_t len);
 void *dpn_buf_mut(struct dpn_buf *b);

@@ -209,6 +209,17 @@ int dpn_run(struct dpn_worker *w) {
     return 0;
 }
 
+int dpn_poll(struct dpn_worker *w) {
+    uint16_t n = dpn_poll_once(w, rte_rdtsc());
+    w->st.polls++;
+    return n;
+}
+
+int dpn_wait_fd(const struct dpn_worker *w) {
+    /* Attached, dpnetd writes our wake-up only while we say we sleep. */
+    return w->att == NULL ? w->sleep_fd : -1;
+}
+
 void dpn_stop(struct dpn_worker *w) {
     w->stop = 1;
 }

@@ -83,7 +83,7 @@ pkg libdpnet-dev
 move libdpnet-dev usr/include/dpnet.h "usr/lib/$multi/libdpnet.so" "usr/lib/$multi/libdpnet.a" \
   "usr/lib/$multi/pkgconfig/dpnet.pc"
 pkg dpnet
-move dpnet usr/bin/dpnetd usr/bin/dpnetctl
+move dpnet usr/bin/dpnetd usr/bin/dpnetctl "usr/lib/$multi/libdpnet-posix.so"
 install -D -m 755 "$top/tools/dpnet-run" "$work/dpnet/usr/bin/dpnet-run"
 install -D -m 755 "$top/tools/dpnet-hugepages" "$work/dpnet/usr/lib/dpnet/dpnet-hugepages"
 install -D -m 644 "$top/tools/dpnetd.service" "$work/dpnet/lib/systemd/system/dpnetd.service"
@@ -107,7 +107,8 @@ control libdpnet-dev "libdpnet0 (= $version), libdpdk-dev, libconfig-dev" "dpnet
 control dpnet "$(depends dpnet "libdpnet0 (= $version), dpdk")" "dpnet: user-level TCP/IP stack on DPDK (daemon and tools)
  dpnetd owns the port as DPDK primary, hands out queues and ports to
  workers, programs the flow rules and answers ARP/ICMP; dpnetctl looks
- inside it; dpnet-run starts workers. dpnetd.service runs it."
+ inside it; dpnet-run starts workers (and, with --preload and
+ libdpnet-posix.so, unmodified socket programs). dpnetd.service runs it."
 control dpnet-examples "$(depends dpnet-examples "libdpnet0 (= $version)")" "dpnet: user-level TCP/IP stack on DPDK (example programs)
  echoserver (TCP/UDP echo), httpd (HTTP/1.1 static files), kvd (memcached
  text protocol) and net_latency

@@ -1,0 +1,1310 @@
+/* libdpnet-posix.so: POSIX TCP sockets and epoll on a dpnet worker, for
+ * unmodified programs (LD_PRELOAD, started by tools/dpnet-run --preload).
+ *
+ * Each dpnet socket keeps the kernel socket socket() made: its number is
+ * the program's descriptor (no clash with files, closed by the kernel at
+ * exit), and the kernel socket itself carries nothing. A socket goes to
+ * dpnet when it is bound to dpnet's address or to any address, or connects
+ * to anything but loopback; UDP, IPv6, unix sockets, loopback and every
+ * other descriptor stay the kernel's. Blocking calls and epoll_wait run the
+ * worker's loop (dpn_poll) while they wait; a program's epoll set keeps its
+ * kernel descriptors in the kernel and its dpnet sockets here, and waits on
+ * both. One mutex serialises every call into dpnet: a program's threads
+ * may share sockets, and whichever thread waits polls. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dpnet.h"
+
+#define MAXFD 65536
+#define RXQ 1024            /* received buffers held per socket before reading pauses */
+#define SPIN_NS 50000       /* busy-poll this long before sleeping */
+#define NAP_MAX_US 200      /* longest nap without a descriptor to sleep on (memif) */
+#define SLEEP_MAX_MS 10     /* lwIP's timers run at least this often while asleep */
+#define WAIT_TAG UINT64_MAX /* epoll data of dpnet's own descriptor in a program's set */
+
+/* ---- the C library's functions ---- */
+static struct {
+    int (*socket)(int, int, int);
+    int (*bind)(int, const struct sockaddr *, socklen_t);
+    int (*listen)(int, int);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    int (*connect)(int, const struct sockaddr *, socklen_t);
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*write)(int, const void *, size_t);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*writev)(int, const struct iovec *, int);
+    ssize_t (*recv)(int, void *, size_t, int);
+    ssize_t (*send)(int, const void *, size_t, int);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    ssize_t (*sendfile)(int, int, off_t *, size_t);
+    int (*close)(int);
+    int (*shutdown)(int, int);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*fcntl)(int, int, ...);
+    int (*ioctl)(int, unsigned long, ...);
+    int (*setsockopt)(int, int, int, const void *, socklen_t);
+    int (*getsockopt)(int, int, int, void *, socklen_t *);
+    int (*getsockname)(int, struct sockaddr *, socklen_t *);
+    int (*getpeername)(int, struct sockaddr *, socklen_t *);
+    int (*epoll_create1)(int);
+    int (*epoll_ctl)(int, int, int, struct epoll_event *);
+    int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+    int (*poll)(struct pollfd *, nfds_t, int);
+} real;
+
+#define RESOLVE(f) real.f = dlsym(RTLD_NEXT, #f)
+static void resolve(void) {
+    RESOLVE(socket), RESOLVE(bind), RESOLVE(listen), RESOLVE(accept4), RESOLVE(connect);
+    RESOLVE(read), RESOLVE(write), RESOLVE(readv), RESOLVE(writev), RESOLVE(recv), RESOLVE(send);
+    RESOLVE(recvfrom), RESOLVE(sendto), RESOLVE(recvmsg), RESOLVE(sendmsg), RESOLVE(sendfile);
+    RESOLVE(close), RESOLVE(shutdown), RESOLVE(dup), RESOLVE(dup2), RESOLVE(dup3);
+    RESOLVE(fcntl), RESOLVE(ioctl), RESOLVE(setsockopt), RESOLVE(getsockopt);
+    RESOLVE(getsockname), RESOLVE(getpeername), RESOLVE(epoll_create1), RESOLVE(epoll_ctl);
+    RESOLVE(epoll_pwait), RESOLVE(poll);
+}
+__attribute__((constructor)) static void on_load(void) {
+    resolve();
+}
+#define REAL(f) (real.f != NULL ? real.f : (resolve(), real.f))
+
+/* ---- state ---- */
+struct psock {
+    int refs; /* descriptors naming it (dup) */
+    bool dp;  /* on dpnet; false: the kernel's, not yet decided */
+    bool nonblock, listening, connecting, connected, eof, rd_shut, wr_shut, rx_paused;
+    int err; /* errno to report (SO_ERROR, or the next call) */
+    uint16_t lport;
+    uint32_t seq; /* bumped by every event: edge-triggered epoll */
+    struct dpn_listener *lis;
+    struct psock **acq; /* accepted, waiting for accept() */
+    unsigned acq_head, acq_n, acq_cap;
+    struct dpn_conn *c;
+    struct dpn_buf *rxq[RXQ];
+    unsigned rx_head, rx_n;
+    size_t rx_off, rx_bytes; /* into the first buffer; bytes held */
+};
+
+struct pep_ent {
+    int fd;
+    struct psock *ps; /* the socket the entry was made for: gone or replaced = dropped */
+    struct epoll_event ev;
+    uint32_t seen; /* ps->seq last reported (EPOLLET) */
+};
+struct pep { /* a program's epoll set: its dpnet members */
+    struct pep_ent *e;
+    unsigned n, cap;
+};
+
+static pthread_mutex_t big = PTHREAD_MUTEX_INITIALIZER;
+static __thread int inside; /* in dpnet or DPDK: every call is the kernel's */
+/* dpn_init runs with big held and waits for DPDK's threads, whose calls
+ * must not wait for big: while it runs, every thread's are the kernel's. */
+static volatile int starting;
+static struct dpn_worker *W;
+static int state; /* 0 not started, 1 running, -1 failed or closed */
+static uint32_t our_ip, wait_fd = (uint32_t)-1;
+static struct psock *tab[MAXFD];
+static struct pep *eps[MAXFD];
+
+static void say(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dpnet-posix: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static struct psock *dpsock(int fd) {
+    struct psock *ps = fd >= 0 && fd < MAXFD ? tab[fd] : NULL;
+    return ps != NULL && ps->dp ? ps : NULL;
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void worker_close(void) {
+    pthread_mutex_lock(&big);
+    if (state == 1) {
+        inside++;
+        dpn_close(W);
+        inside--;
+        state = -1;
+    }
+    pthread_mutex_unlock(&big);
+}
+
+/* Start the worker on first use, from DPNET_ARGS ("EAL options -- dpnet
+ * options", as on an echoserver's command line). Called with big held. */
+static bool started(void) {
+    if (state != 0)
+        return state == 1;
+    state = -1;
+    const char *env = getenv("DPNET_ARGS");
+    if (env == NULL || *env == '\0') {
+        say("DPNET_ARGS is not set: every socket stays the kernel's");
+        return false;
+    }
+    static char buf[4096];
+    static char *argv[128];
+    int argc = 0;
+    snprintf(buf, sizeof(buf), "%s", env);
+    argv[argc++] = "dpnet-posix";
+    for (char *t = strtok(buf, " \t"); t != NULL && argc < 127; t = strtok(NULL, " \t"))
+        argv[argc++] = t;
+    argv[argc] = NULL;
+    /* dpn_init takes SIGINT and SIGTERM for dpn_run: the program keeps its own. */
+    struct sigaction si, st;
+    sigaction(SIGINT, NULL, &si);
+    sigaction(SIGTERM, NULL, &st);
+    char **av = argv;
+    inside++;
+    starting = 1;
+    int rc = dpn_init(&argc, &av, &W);
+    starting = 0;
+    inside--;
+    sigaction(SIGINT, &si, NULL);
+    sigaction(SIGTERM, &st, NULL);
+    if (rc != 0) {
+        say("dpnet did not start (%s): every socket stays the kernel's", dpn_strerror(rc));
+        return false;
+    }
+    our_ip = dpn_local_ip(W);
+    wait_fd = (uint32_t)dpn_wait_fd(W);
+    state = 1;
+    atexit(worker_close);
+    return true;
+}
+
+/* One turn of the worker's loop (big held). */
+static void pump(void) {
+    if (state == 1) {
+        inside++;
+        dpn_poll(W);
+        inside--;
+    }
+}
+
+static void ps_free(struct psock *ps) {
+    free(ps->acq);
+    free(ps);
+}
+
+static void rx_drop_all(struct psock *ps) {
+    for (; ps->rx_n > 0; ps->rx_n--, ps->rx_head = (ps->rx_head + 1) % RXQ)
+        dpn_buf_free(ps->rxq[ps->rx_head]);
+    ps->rx_bytes = ps->rx_off = 0;
+}
+
+/* ---- dpnet's callbacks (inside dpn_poll, big held) ---- */
+static const struct dpn_tcp_ops ops;
+
+static int on_accepted(void *lctx, struct dpn_conn *c) {
+    struct psock *l = lctx;
+    if (l == NULL || l->acq_n == l->acq_cap)
+        return -1; /* backlog full (or closing): reset, as a full SYN queue would not */
+    struct psock *ps = calloc(1, sizeof(*ps));
+    if (ps == NULL)
+        return -1;
+    ps->dp = ps->connected = true;
+    ps->c = c;
+    dpn_conn_set_ctx(c, ps);
+    l->acq[(l->acq_head + l->acq_n++) % l->acq_cap] = ps;
+    l->seq++;
+    return 0;
+}
+
+static void on_connected(void *ctx, struct dpn_conn *c, int err) {
+    struct psock *ps = ctx;
+    ps->connecting = false;
+    if (err != 0) {
+        ps->err = -err;
+        ps->c = NULL;
+    } else {
+        ps->connected = true;
+        ps->c = c;
+    }
+    ps->seq++;
+}
+
+static void on_recv(void *ctx, struct dpn_conn *c, struct dpn_buf *b) {
+    struct psock *ps = ctx;
+    if (ps->rd_shut) { /* SHUT_RD: dropped, as Linux does */
+        dpn_recv_done(c, b);
+        return;
+    }
+    ps->rxq[(ps->rx_head + ps->rx_n++) % RXQ] = b;
+    ps->rx_bytes += dpn_buf_len(b);
+    if (ps->rx_n == RXQ - 1 && !ps->rx_paused) {
+        dpn_read_stop(c);
+        ps->rx_paused = true;
+    }
+    ps->seq++;
+}
+
+static void on_eof(void *ctx, struct dpn_conn *c) {
+    (void)c;
+    struct psock *ps = ctx;
+    ps->eof = true;
+    ps->seq++;
+}
+
+static void on_sent(void *ctx, struct dpn_conn *c, size_t len) {
+    (void)c, (void)len;
+    ((struct psock *)ctx)->seq++;
+}
+
+static void on_closed(void *ctx, struct dpn_conn *c, int err) {
+    (void)c;
+    struct psock *ps = ctx;
+    ps->c = NULL;
+    ps->eof = true;
+    if (err != 0 && ps->err == 0)
+        ps->err = -err;
+    ps->seq++;
+}
+
+static const struct dpn_tcp_ops ops = {.accepted = on_accepted,
+                                       .connected = on_connected,
+                                       .recv = on_recv,
+                                       .eof = on_eof,
+                                       .sent = on_sent,
+                                       .closed = on_closed};
+
+/* ---- readiness ---- */
+static uint32_t ps_events(const struct psock *ps) {
+    if (ps->listening)
+        return ps->acq_n > 0 ? EPOLLIN : 0;
+    if (ps->connecting)
+        return 0;
+    uint32_t ev = 0;
+    if (ps->rx_n > 0 || ps->eof)
+        ev |= EPOLLIN | EPOLLRDNORM;
+    if (ps->eof)
+        ev |= EPOLLRDHUP;
+    if (ps->c == NULL && (ps->connected || ps->err != 0))
+        ev |= EPOLLIN | EPOLLOUT | EPOLLHUP; /* as Linux: a dead socket is readable and writable */
+    if (ps->err != 0)
+        ev |= EPOLLERR;
+    if (ps->c != NULL && !ps->wr_shut && dpn_send_space(ps->c) > 0)
+        ev |= EPOLLOUT | EPOLLWRNORM;
+    return ev;
+}
+
+/* Wait for dpnet (big held; released while asleep): one turn of the loop,
+ * then, once SPIN_NS passed without progress since t0, a sleep on dpnet's
+ * descriptor or a short nap. Returns false once the deadline (0: none)
+ * has passed. */
+static bool wait_turn(uint64_t t0, uint64_t deadline) {
+    pump();
+    uint64_t now = now_ns();
+    if (deadline != 0 && now >= deadline)
+        return false;
+    if (now - t0 < SPIN_NS)
+        return true;
+    pthread_mutex_unlock(&big);
+    if ((int)wait_fd >= 0) {
+        struct pollfd p = {.fd = (int)wait_fd, .events = POLLIN};
+        int ms = SLEEP_MAX_MS;
+        if (deadline != 0 && (deadline - now) / 1000000 < (uint64_t)ms)
+            ms = (int)((deadline - now + 999999) / 1000000);
+        REAL(poll)(&p, 1, ms);
+    } else {
+        usleep(NAP_MAX_US);
+    }
+    pthread_mutex_lock(&big);
+    return true;
+}
+
+static uint64_t deadline_of(int timeout_ms) {
+    return timeout_ms < 0 ? 0 : now_ns() + (uint64_t)timeout_ms * 1000000ull + 1;
+}
+
+/* ---- socket calls ---- */
+int socket(int domain, int type, int protocol) {
+    int fd = REAL(socket)(domain, type, protocol);
+    if (fd < 0 || inside || starting || domain != AF_INET || (type & 0xf) != SOCK_STREAM ||
+        fd >= MAXFD || (protocol != 0 && protocol != IPPROTO_TCP))
+        return fd;
+    struct psock *ps = calloc(1, sizeof(*ps));
+    if (ps == NULL)
+        return fd; /* the kernel's then */
+    ps->refs = 1;
+    ps->nonblock = (type & SOCK_NONBLOCK) != 0;
+    pthread_mutex_lock(&big);
+    tab[fd] = ps;
+    pthread_mutex_unlock(&big);
+    return fd;
+}
+
+/* An undecided socket goes to the kernel for good. */
+static void to_kernel(int fd) {
+    struct psock *ps = tab[fd];
+    if (ps != NULL && !ps->dp) {
+        tab[fd] = NULL;
+        if (--ps->refs == 0)
+            ps_free(ps);
+    }
+}
+
+static bool is_loopback(uint32_t ip) {
+    return (ip >> 24) == 127;
+}
+
+int bind(int fd, const struct sockaddr *sa, socklen_t len) {
+    if (inside || fd < 0 || fd >= MAXFD || tab[fd] == NULL)
+        return REAL(bind)(fd, sa, len);
+    if (tab[fd]->dp) {
+        errno = EINVAL; /* bound already */
+        return -1;
+    }
+    if (sa == NULL || len < sizeof(struct sockaddr_in) || sa->sa_family != AF_INET)
+        return REAL(bind)(fd, sa, len); /* the kernel says what is wrong */
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    uint32_t ip = ntohl(in->sin_addr.s_addr);
+    pthread_mutex_lock(&big);
+    bool ours = started() && (ip == INADDR_ANY || ip == our_ip);
+    if (!ours) {
+        to_kernel(fd);
+        pthread_mutex_unlock(&big);
+        return REAL(bind)(fd, sa, len);
+    }
+    struct psock *ps = tab[fd];
+    ps->dp = true;
+    ps->lport = ntohs(in->sin_port);
+    pthread_mutex_unlock(&big);
+    return 0;
+}
+
+int listen(int fd, int backlog) {
+    if (inside || starting)
+        return REAL(listen)(fd, backlog);
+    struct psock *ps = dpsock(fd);
+    if (ps == NULL) {
+        pthread_mutex_lock(&big);
+        if (fd >= 0 && fd < MAXFD && tab[fd] != NULL)
+            to_kernel(fd); /* listen without bind: the kernel's choice of port */
+        pthread_mutex_unlock(&big);
+        return REAL(listen)(fd, backlog);
+    }
+    pthread_mutex_lock(&big);
+    int rc = 0;
+    if (ps->listening) {
+        rc = 0; /* Linux: a second listen only changes the backlog */
+    } else if (ps->lport == 0) {
+        say("listen on an unbound socket or port 0 is not supported on dpnet");
+        rc = -EOPNOTSUPP;
+    } else {
+        unsigned cap = backlog < 1 ? 1 : backlog > 4096 ? 4096 : (unsigned)backlog;
+        ps->acq = calloc(cap, sizeof(*ps->acq));
+        if (ps->acq == NULL) {
+            rc = -ENOMEM;
+        } else {
+            ps->acq_cap = cap;
+            inside++;
+            rc = dpn_listen(W, ps->lport, &ops, ps, &ps->lis);
+            inside--;
+            if (rc == 0)
+                ps->listening = true;
+        }
+    }
+    pthread_mutex_unlock(&big);
+    return rc < 0 ? (errno = -rc, -1) : 0;
+}
+
+static void fill_addr(struct sockaddr *sa, socklen_t *len, uint32_t ip, uint16_t port) {
+    if (sa == NULL || len == NULL)
+        return;
+    struct sockaddr_in in = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(ip)};
+    memcpy(sa, &in, *len < sizeof(in) ? *len : sizeof(in));
+    *len = sizeof(in);
+}
+
+int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
+    struct psock *l = inside ? NULL : dpsock(fd);
+    if (l == NULL)
+        return REAL(accept4)(fd, sa, len, flags);
+    pthread_mutex_lock(&big);
+    int rc;
+    for (uint64_t t0 = now_ns();;) {
+        if (!l->listening) {
+            rc = -EINVAL;
+            break;
+        }
+        if (l->acq_n > 0) {
+            struct psock *ps = l->acq[l->acq_head];
+            int nfd = REAL(socket)(AF_INET, SOCK_STREAM | (flags & SOCK_CLOEXEC), 0);
+            if (nfd < 0 || nfd >= MAXFD) {
+                rc = nfd < 0 ? -errno : -EMFILE;
+                if (nfd >= 0)
+                    REAL(close)(nfd);
+                break; /* it stays queued */
+            }
+            l->acq_head = (l->acq_head + 1) % l->acq_cap;
+            l->acq_n--;
+            ps->refs = 1;
+            ps->nonblock = (flags & SOCK_NONBLOCK) != 0;
+            if (ps->nonblock)
+                REAL(fcntl)(nfd, F_SETFL, O_NONBLOCK);
+            tab[nfd] = ps;
+            uint32_t ip = 0;
+            uint16_t port = 0;
+            if (ps->c != NULL)
+                dpn_conn_peer(ps->c, &ip, &port);
+            fill_addr(sa, len, ip, port);
+            rc = nfd;
+            break;
+        }
+        if (l->nonblock) {
+            rc = -EAGAIN;
+            break;
+        }
+        uint64_t before = l->seq;
+        wait_turn(t0, 0);
+        if (l->seq != before)
+            t0 = now_ns();
+    }
+    pthread_mutex_unlock(&big);
+    return rc < 0 ? (errno = -rc, -1) : rc;
+}
+
+int accept(int fd, struct sockaddr *sa, socklen_t *len) {
+    return accept4(fd, sa, len, 0);
+}
+
+int connect(int fd, const struct sockaddr *sa, socklen_t len) {
+    if (inside || fd < 0 || fd >= MAXFD || tab[fd] == NULL)
+        return REAL(connect)(fd, sa, len);
+    if (sa == NULL || len < sizeof(struct sockaddr_in) || sa->sa_family != AF_INET)
+        return REAL(connect)(fd, sa, len);
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    uint32_t ip = ntohl(in->sin_addr.s_addr);
+    pthread_mutex_lock(&big);
+    struct psock *ps = tab[fd];
+    if (!ps->dp && (is_loopback(ip) || !started())) {
+        to_kernel(fd);
+        pthread_mutex_unlock(&big);
+        return REAL(connect)(fd, sa, len);
+    }
+    int rc = 0;
+    if (ps->connected || ps->c != NULL) {
+        rc = ps->connecting ? -EALREADY : -EISCONN;
+    } else if (ps->listening) {
+        rc = -EINVAL;
+    } else if (ps->lport != 0) {
+        say("connect from a bound port is not supported on dpnet (an ephemeral port is used)");
+        rc = -EOPNOTSUPP;
+    } else {
+        ps->dp = true;
+        ps->connecting = true;
+        ps->err = 0;
+        inside++;
+        rc = dpn_connect(W, ip, ntohs(in->sin_port), &ops, ps, &ps->c);
+        inside--;
+        if (rc != 0) {
+            ps->connecting = false;
+            ps->c = NULL;
+        } else if (ps->nonblock) {
+            rc = -EINPROGRESS;
+        } else {
+            for (uint64_t t0 = now_ns(); ps->connecting;)
+                wait_turn(t0, 0);
+            if (ps->err != 0) {
+                rc = -ps->err;
+                ps->err = 0;
+            }
+        }
+    }
+    pthread_mutex_unlock(&big);
+    return rc < 0 ? (errno = -rc, -1) : 0;
+}
+
+/* Copy up to len received bytes into the iovec (big held). */
+static size_t rx_take(struct psock *ps, const struct iovec *iov, int iovcnt, bool peek) {
+    size_t done = 0;
+    unsigned h = ps->rx_head, n = ps->rx_n;
+    size_t off = ps->rx_off;
+    for (int i = 0; i < iovcnt && n > 0; i++) {
+        size_t got = 0;
+        while (got < iov[i].iov_len && n > 0) {
+            struct dpn_buf *b = ps->rxq[h];
+            size_t k = dpn_buf_copy(b, (char *)iov[i].iov_base + got, iov[i].iov_len - got, off);
+            got += k;
+            off += k;
+            if (off == dpn_buf_len(b)) {
+                if (!peek) {
+                    if (ps->c != NULL)
+                        dpn_recv_done(ps->c, b);
+                    else
+                        dpn_buf_free(b);
+                }
+                h = (h + 1) % RXQ;
+                n--;
+                off = 0;
+            }
+        }
+        done += got;
+    }
+    if (!peek) {
+        ps->rx_head = h;
+        ps->rx_n = n;
+        ps->rx_off = off;
+        ps->rx_bytes -= done;
+        if (ps->rx_paused && ps->rx_n < RXQ / 2 && ps->c != NULL) {
+            dpn_read_start(ps->c);
+            ps->rx_paused = false;
+        }
+    }
+    return done;
+}
+
+static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, int flags) {
+    size_t want = 0;
+    for (int i = 0; i < iovcnt; i++)
+        want += iov[i].iov_len;
+    pthread_mutex_lock(&big);
+    ssize_t rc;
+    for (uint64_t t0 = now_ns();;) {
+        if (ps->listening || (!ps->connected && !ps->connecting && ps->err == 0)) {
+            rc = -ENOTCONN;
+            break;
+        }
+        if (ps->rx_n > 0 || want == 0) {
+            rc = (ssize_t)rx_take(ps, iov, iovcnt, flags & MSG_PEEK);
+            if ((flags & MSG_WAITALL) && (size_t)rc < want && rc > 0 && !ps->eof && !ps->nonblock &&
+                !(flags & MSG_DONTWAIT)) {
+                rx_take(ps, iov, iovcnt, false); /* keep it simple: return what came */
+            }
+            break;
+        }
+        if (ps->err != 0 && !ps->connecting) {
+            rc = -ps->err;
+            ps->err = 0;
+            break;
+        }
+        if (ps->eof || ps->rd_shut) {
+            rc = 0;
+            break;
+        }
+        if (ps->nonblock || (flags & MSG_DONTWAIT)) {
+            rc = -EAGAIN;
+            break;
+        }
+        uint32_t before = ps->seq;
+        wait_turn(t0, 0);
+        if (ps->seq != before)
+            t0 = now_ns();
+    }
+    pthread_mutex_unlock(&big);
+    return rc < 0 ? (errno = (int)-rc, -1) : rc;
+}
+
+static ssize_t ps_send(struct psock *ps, const struct iovec *iov, int iovcnt, int flags) {
+    pthread_mutex_lock(&big);
+    ssize_t done = 0, rc = 0;
+    int i = 0;
+    size_t off = 0;
+    for (uint64_t t0 = now_ns();;) {
+        if (ps->c == NULL || ps->wr_shut) {
+            rc = ps->connecting ? -EAGAIN : ps->err != 0 ? -ps->err : -EPIPE;
+            if (ps->err != 0)
+                ps->err = 0;
+            break;
+        }
+        while (i < iovcnt) {
+            if (iov[i].iov_len == off) {
+                i++, off = 0;
+                continue;
+            }
+            long n = dpn_send(ps->c, (const char *)iov[i].iov_base + off, iov[i].iov_len - off);
+            if (n <= 0) {
+                if (n != -DPN_EAGAIN)
+                    rc = n;
+                break;
+            }
+            done += n;
+            off += (size_t)n;
+        }
+        if (i == iovcnt || rc != 0 || ps->nonblock || (flags & MSG_DONTWAIT))
+            break;
+        uint32_t before = ps->seq;
+        wait_turn(t0, 0);
+        if (ps->seq != before)
+            t0 = now_ns();
+    }
+    pthread_mutex_unlock(&big);
+    if (done > 0)
+        return done;
+    if (rc == 0)
+        rc = -EAGAIN; /* nothing fitted (non-blocking) */
+    if (rc == -EPIPE && !(flags & MSG_NOSIGNAL))
+        raise(SIGPIPE);
+    errno = (int)-rc;
+    return -1;
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(recv)(fd, buf, len, flags);
+    struct iovec v = {buf, len};
+    return ps_recv(ps, &v, 1, flags);
+}
+
+ssize_t read(int fd, void *buf, size_t len) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(read)(fd, buf, len);
+    struct iovec v = {buf, len};
+    return ps_recv(ps, &v, 1, 0);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int iovcnt) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    return ps == NULL ? REAL(readv)(fd, iov, iovcnt) : ps_recv(ps, iov, iovcnt, 0);
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa, socklen_t *alen) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(recvfrom)(fd, buf, len, flags, sa, alen);
+    struct iovec v = {buf, len};
+    ssize_t n = ps_recv(ps, &v, 1, flags);
+    if (n >= 0 && sa != NULL && alen != NULL) {
+        uint32_t ip = 0;
+        uint16_t port = 0;
+        pthread_mutex_lock(&big);
+        if (ps->c != NULL)
+            dpn_conn_peer(ps->c, &ip, &port);
+        pthread_mutex_unlock(&big);
+        fill_addr(sa, alen, ip, port);
+    }
+    return n;
+}
+
+ssize_t recvmsg(int fd, struct msghdr *m, int flags) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(recvmsg)(fd, m, flags);
+    m->msg_controllen = 0;
+    m->msg_flags = 0;
+    return ps_recv(ps, m->msg_iov, (int)m->msg_iovlen, flags);
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(send)(fd, buf, len, flags);
+    struct iovec v = {(void *)buf, len};
+    return ps_send(ps, &v, 1, flags);
+}
+
+ssize_t write(int fd, const void *buf, size_t len) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(write)(fd, buf, len);
+    struct iovec v = {(void *)buf, len};
+    return ps_send(ps, &v, 1, 0);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    return ps == NULL ? REAL(writev)(fd, iov, iovcnt) : ps_send(ps, iov, iovcnt, 0);
+}
+
+ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa,
+               socklen_t alen) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(sendto)(fd, buf, len, flags, sa, alen);
+    struct iovec v = {(void *)buf, len};
+    return ps_send(ps, &v, 1, flags); /* connected TCP: the address is ignored, as Linux does */
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *m, int flags) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    return ps == NULL ? REAL(sendmsg)(fd, m, flags)
+                      : ps_send(ps, m->msg_iov, (int)m->msg_iovlen, flags);
+}
+
+/* From a file into a dpnet socket: read into a buffer, then send (one copy
+ * more than a page-cache-to-mbuf path would need). */
+ssize_t sendfile(int out, int in, off_t *offset, size_t count) {
+    struct psock *ps = inside ? NULL : dpsock(out);
+    if (ps == NULL)
+        return REAL(sendfile)(out, in, offset, count);
+    char buf[65536];
+    size_t done = 0;
+    off_t pos = offset != NULL ? *offset : 0;
+    while (done < count) {
+        size_t want = count - done < sizeof(buf) ? count - done : sizeof(buf);
+        ssize_t r = offset != NULL ? pread(in, buf, want, pos) : REAL(read)(in, buf, want);
+        if (r <= 0) {
+            if (r < 0 && done == 0)
+                return -1;
+            break;
+        }
+        struct iovec v = {buf, (size_t)r};
+        ssize_t w = ps_send(ps, &v, 1, 0);
+        if (w <= 0) {
+            if (done == 0)
+                return -1;
+            break;
+        }
+        done += (size_t)w;
+        pos += w;
+        if (offset == NULL && w < r)
+            lseek(in, (off_t)(w - r), SEEK_CUR); /* give back what did not fit */
+        if (w < r)
+            break;
+    }
+    if (offset != NULL)
+        *offset = pos;
+    return (ssize_t)done;
+}
+
+static void ps_release(struct psock *ps) {
+    inside++;
+    if (ps->lis != NULL) {
+        dpn_unlisten(ps->lis);
+        ps->lis = NULL;
+        for (; ps->acq_n > 0; ps->acq_n--, ps->acq_head = (ps->acq_head + 1) % ps->acq_cap) {
+            struct psock *a = ps->acq[ps->acq_head];
+            rx_drop_all(a);
+            if (a->c != NULL)
+                dpn_abort(a->c);
+            ps_free(a);
+        }
+    }
+    rx_drop_all(ps);
+    if (ps->c != NULL) {
+        if (ps->connecting)
+            dpn_abort(ps->c);
+        else
+            dpn_close_conn(ps->c); /* queued data still goes out */
+        ps->c = NULL;
+    }
+    inside--;
+    ps_free(ps);
+}
+
+int close(int fd) {
+    if (inside || fd < 0 || fd >= MAXFD || (tab[fd] == NULL && eps[fd] == NULL))
+        return REAL(close)(fd);
+    pthread_mutex_lock(&big);
+    struct psock *ps = tab[fd];
+    tab[fd] = NULL;
+    if (ps != NULL && --ps->refs == 0) {
+        if (ps->dp && state == 1)
+            ps_release(ps);
+        else
+            ps_free(ps);
+    }
+    struct pep *p = eps[fd];
+    eps[fd] = NULL;
+    if (p != NULL) {
+        free(p->e);
+        free(p);
+    }
+    pthread_mutex_unlock(&big);
+    return REAL(close)(fd);
+}
+
+int shutdown(int fd, int how) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(shutdown)(fd, how);
+    pthread_mutex_lock(&big);
+    int rc = 0;
+    if (ps->c == NULL && !ps->connected) {
+        rc = -ENOTCONN;
+    } else {
+        if (how == SHUT_RD || how == SHUT_RDWR) {
+            ps->rd_shut = true;
+            rx_drop_all(ps);
+        }
+        if ((how == SHUT_WR || how == SHUT_RDWR) && !ps->wr_shut) {
+            ps->wr_shut = true;
+            if (ps->c != NULL) {
+                inside++;
+                dpn_shutdown(ps->c);
+                inside--;
+            }
+        }
+        if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+            rc = -EINVAL;
+    }
+    ps->seq++;
+    pthread_mutex_unlock(&big);
+    return rc < 0 ? (errno = -rc, -1) : 0;
+}
+
+/* dup: the new number names the same socket. */
+static int dup_to(int old, int nfd) {
+    if (nfd < 0 || old == nfd)
+        return nfd;
+    if (nfd >= MAXFD)
+        return nfd;
+    pthread_mutex_lock(&big);
+    struct psock *ps = old >= 0 && old < MAXFD ? tab[old] : NULL;
+    struct psock *prev = tab[nfd]; /* dup2 closed what nfd was */
+    if (prev != NULL && --prev->refs == 0) {
+        if (prev->dp && state == 1)
+            ps_release(prev);
+        else
+            ps_free(prev);
+    }
+    tab[nfd] = ps;
+    if (ps != NULL)
+        ps->refs++;
+    pthread_mutex_unlock(&big);
+    return nfd;
+}
+
+int dup(int fd) {
+    return inside ? REAL(dup)(fd) : dup_to(fd, REAL(dup)(fd));
+}
+int dup2(int fd, int nfd) {
+    return inside ? REAL(dup2)(fd, nfd) : dup_to(fd, REAL(dup2)(fd, nfd));
+}
+int dup3(int fd, int nfd, int flags) {
+    return inside ? REAL(dup3)(fd, nfd, flags) : dup_to(fd, REAL(dup3)(fd, nfd, flags));
+}
+
+int fcntl(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    long arg = va_arg(ap, long);
+    va_end(ap);
+    int rc = REAL(fcntl)(fd, cmd, arg);
+    if (inside || rc < 0 || fd < 0 || fd >= MAXFD || tab[fd] == NULL)
+        return rc;
+    if (cmd == F_SETFL) {
+        pthread_mutex_lock(&big);
+        if (tab[fd] != NULL)
+            tab[fd]->nonblock = (arg & O_NONBLOCK) != 0;
+        pthread_mutex_unlock(&big);
+    } else if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+        return dup_to(fd, rc);
+    }
+    return rc;
+}
+
+int ioctl(int fd, unsigned long req, ...) {
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps != NULL && req == FIONREAD) {
+        pthread_mutex_lock(&big);
+        *(int *)arg = ps->rx_bytes > INT32_MAX ? INT32_MAX : (int)ps->rx_bytes;
+        pthread_mutex_unlock(&big);
+        return 0;
+    }
+    int rc = REAL(ioctl)(fd, req, arg);
+    if (rc == 0 && req == FIONBIO && !inside && fd >= 0 && fd < MAXFD && tab[fd] != NULL) {
+        pthread_mutex_lock(&big);
+        if (tab[fd] != NULL)
+            tab[fd]->nonblock = *(int *)arg != 0;
+        pthread_mutex_unlock(&big);
+    }
+    return rc;
+}
+
+/* Options: the kernel socket checks the arguments and keeps the values
+ * (getsockopt reads them back); dpnet acts on keepalive. */
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
+    int rc = REAL(setsockopt)(fd, level, name, val, len);
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL || rc != 0)
+        return rc;
+    pthread_mutex_lock(&big);
+    if (level == SOL_SOCKET && name == SO_KEEPALIVE && ps->c != NULL && len >= sizeof(int)) {
+        inside++;
+        dpn_conn_keepalive(ps->c, *(const int *)val ? 60000 : 0, 10000, 9);
+        inside--;
+    }
+    pthread_mutex_unlock(&big);
+    return 0;
+}
+
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps != NULL && level == SOL_SOCKET && name == SO_ERROR && val != NULL && len != NULL &&
+        *len >= sizeof(int)) {
+        pthread_mutex_lock(&big);
+        *(int *)val = ps->connecting ? 0 : ps->err;
+        if (!ps->connecting)
+            ps->err = 0;
+        pthread_mutex_unlock(&big);
+        *len = sizeof(int);
+        return 0;
+    }
+    return REAL(getsockopt)(fd, level, name, val, len);
+}
+
+int getsockname(int fd, struct sockaddr *sa, socklen_t *len) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(getsockname)(fd, sa, len);
+    pthread_mutex_lock(&big);
+    uint32_t ip = our_ip;
+    uint16_t port = ps->lport;
+    if (ps->c != NULL)
+        dpn_conn_local(ps->c, &ip, &port);
+    pthread_mutex_unlock(&big);
+    fill_addr(sa, len, ip, port);
+    return 0;
+}
+
+int getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    if (ps == NULL)
+        return REAL(getpeername)(fd, sa, len);
+    pthread_mutex_lock(&big);
+    uint32_t ip = 0;
+    uint16_t port = 0;
+    if (ps->c != NULL)
+        dpn_conn_peer(ps->c, &ip, &port);
+    pthread_mutex_unlock(&big);
+    if (ip == 0) {
+        errno = ENOTCONN;
+        return -1;
+    }
+    fill_addr(sa, len, ip, port);
+    return 0;
+}
+
+/* ---- epoll ---- */
+int epoll_create1(int flags) {
+    int fd = REAL(epoll_create1)(flags);
+    if (fd < 0 || inside || starting || fd >= MAXFD)
+        return fd;
+    struct pep *p = calloc(1, sizeof(*p));
+    pthread_mutex_lock(&big);
+    eps[fd] = p;
+    /* dpnet's own descriptor (net_tap) wakes the program's sleep */
+    if (p != NULL && state == 1 && (int)wait_fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAIT_TAG};
+        REAL(epoll_ctl)(fd, EPOLL_CTL_ADD, (int)wait_fd, &ev);
+    }
+    pthread_mutex_unlock(&big);
+    return fd;
+}
+
+int epoll_create(int size) {
+    if (size <= 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return epoll_create1(0);
+}
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
+    struct psock *ps = inside ? NULL : dpsock(fd);
+    struct pep *p = epfd >= 0 && epfd < MAXFD ? eps[epfd] : NULL;
+    if (ps == NULL || p == NULL)
+        return REAL(epoll_ctl)(epfd, op, fd, ev);
+    pthread_mutex_lock(&big);
+    int rc = 0;
+    unsigned i = 0;
+    while (i < p->n && p->e[i].fd != fd)
+        i++;
+    bool have = i < p->n && p->e[i].ps == ps;
+    if (i < p->n && !have) { /* a stale entry of a closed socket with this number */
+        p->e[i] = p->e[--p->n];
+        i = p->n;
+    }
+    if (op == EPOLL_CTL_ADD) {
+        if (have) {
+            rc = -EEXIST;
+        } else if (ev == NULL) {
+            rc = -EFAULT;
+        } else {
+            if (p->n == p->cap) {
+                unsigned cap = p->cap ? 2 * p->cap : 16;
+                struct pep_ent *e = realloc(p->e, cap * sizeof(*e));
+                if (e == NULL) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                p->e = e, p->cap = cap;
+            }
+            p->e[p->n++] = (struct pep_ent){.fd = fd, .ps = ps, .ev = *ev, .seen = ps->seq - 1};
+            /* the kernel set also wakes on dpnet (added at creation if dpnet ran then) */
+            if ((int)wait_fd >= 0) {
+                struct epoll_event w = {.events = EPOLLIN, .data.u64 = WAIT_TAG};
+                REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, (int)wait_fd, &w);
+            }
+        }
+    } else if (op == EPOLL_CTL_MOD) {
+        if (!have)
+            rc = -ENOENT;
+        else if (ev == NULL)
+            rc = -EFAULT;
+        else {
+            p->e[i].ev = *ev;
+            p->e[i].seen = ps->seq - 1; /* re-armed: report what holds now */
+        }
+    } else if (op == EPOLL_CTL_DEL) {
+        if (!have)
+            rc = -ENOENT;
+        else
+            p->e[i] = p->e[--p->n];
+    } else {
+        rc = -EINVAL;
+    }
+out:
+    pthread_mutex_unlock(&big);
+    return rc < 0 ? (errno = -rc, -1) : 0;
+}
+
+/* The dpnet members that are ready (big held). */
+static int pep_collect(struct pep *p, struct epoll_event *out, int max) {
+    int n = 0;
+    for (unsigned i = 0; i < p->n && n < max;) {
+        struct pep_ent *e = &p->e[i];
+        if (e->fd >= MAXFD || tab[e->fd] != e->ps) { /* closed: the kernel drops it too */
+            *e = p->e[--p->n];
+            continue;
+        }
+        uint32_t want = e->ev.events | EPOLLERR | EPOLLHUP;
+        uint32_t r = ps_events(e->ps) & want;
+        if (r != 0 && (!(e->ev.events & EPOLLET) || e->seen != e->ps->seq)) {
+            e->seen = e->ps->seq;
+            out[n].events = r;
+            out[n].data = e->ev.data;
+            n++;
+            if (e->ev.events & EPOLLONESHOT)
+                e->ev.events = 0;
+        }
+        i++;
+    }
+    return n;
+}
+
+/* Kernel events, without dpnet's own descriptor. */
+static int kernel_wait(int epfd, struct epoll_event *ev, int max, int ms, const sigset_t *sig) {
+    int k = REAL(epoll_pwait)(epfd, ev, max, ms, sig);
+    int n = 0;
+    for (int i = 0; i < k; i++)
+        if (ev[i].data.u64 != WAIT_TAG)
+            ev[n++] = ev[i];
+    return k < 0 ? k : n;
+}
+
+int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *sig) {
+    struct pep *p = !inside && epfd >= 0 && epfd < MAXFD ? eps[epfd] : NULL;
+    if (p == NULL || state != 1 || max <= 0)
+        return REAL(epoll_pwait)(epfd, ev, max, timeout, sig);
+    uint64_t deadline = deadline_of(timeout), t0 = now_ns();
+    for (;;) {
+        pthread_mutex_lock(&big);
+        pump();
+        int n = pep_collect(p, ev, max);
+        pthread_mutex_unlock(&big);
+        if (n < max) {
+            int k = kernel_wait(epfd, ev + n, max - n, 0, sig);
+            if (k < 0 && n == 0)
+                return -1;
+            if (k > 0)
+                n += k;
+        }
+        if (n > 0)
+            return n;
+        uint64_t now = now_ns();
+        if (timeout == 0 || (deadline != 0 && now >= deadline))
+            return 0;
+        if (now - t0 < SPIN_NS)
+            continue;
+        /* Asleep in the kernel on the program's descriptors and dpnet's. */
+        int ms = SLEEP_MAX_MS;
+        if (deadline != 0 && (deadline - now) / 1000000 < (uint64_t)ms)
+            ms = (int)((deadline - now) / 1000000);
+        if ((int)wait_fd < 0)
+            ms = 0;
+        int k = kernel_wait(epfd, ev, max, ms, sig);
+        if (k != 0)
+            return k; /* events, or an error (EINTR) */
+        if ((int)wait_fd < 0)
+            usleep(NAP_MAX_US);
+    }
+}
+
+int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) {
+    return epoll_pwait(epfd, ev, max, timeout, NULL);
+}
+
+/* ---- poll and select ---- */
+int poll(struct pollfd *fds, nfds_t n, int timeout) {
+    bool any = false;
+    for (nfds_t i = 0; i < n && !any && !inside; i++)
+        any = dpsock(fds[i].fd) != NULL;
+    if (!any)
+        return REAL(poll)(fds, n, timeout);
+    /* The kernel's descriptors are polled by the kernel; a dpnet socket's
+     * kernel socket is idle, so its fd is hidden (negative) meanwhile. */
+    uint64_t deadline = deadline_of(timeout), t0 = now_ns();
+    short *mine = calloc(n, sizeof(*mine)); /* our revents: the kernel clears hidden ones */
+    if (mine == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (;;) {
+        int ready = 0;
+        pthread_mutex_lock(&big);
+        pump();
+        for (nfds_t i = 0; i < n; i++) {
+            struct psock *ps = dpsock(fds[i].fd);
+            if (ps == NULL)
+                continue;
+            uint32_t r = ps_events(ps), out = 0;
+            if (r & EPOLLIN)
+                out |= POLLIN & fds[i].events;
+            if (r & EPOLLOUT)
+                out |= POLLOUT & fds[i].events;
+            if (r & EPOLLRDHUP)
+                out |= POLLRDHUP & fds[i].events;
+            if (r & EPOLLHUP)
+                out |= POLLHUP;
+            if (r & EPOLLERR)
+                out |= POLLERR;
+            mine[i] = (short)out;
+            ready += out != 0;
+            fds[i].fd = ~fds[i].fd; /* hidden from the kernel */
+        }
+        pthread_mutex_unlock(&big);
+        uint64_t now = now_ns();
+        bool sleep =
+            ready == 0 && timeout != 0 && now - t0 >= SPIN_NS && (deadline == 0 || now < deadline);
+        int ms = 0;
+        if (sleep) {
+            ms = (int)wait_fd >= 0 ? SLEEP_MAX_MS : 0;
+            if (deadline != 0 && (deadline - now) / 1000000 < (uint64_t)ms)
+                ms = (int)((deadline - now) / 1000000);
+        }
+        int k = REAL(poll)(fds, n, ms);
+        for (nfds_t i = 0; i < n; i++)
+            if (fds[i].fd < 0 && dpsock(~fds[i].fd) != NULL) {
+                fds[i].fd = ~fds[i].fd;
+                fds[i].revents = mine[i];
+            }
+        if (k < 0) {
+            free(mine);
+            return -1;
+        }
+        ready += k;
+        if (ready > 0 || timeout == 0 || (deadline != 0 && now_ns() >= deadline)) {
+            free(mine);
+            return ready;
+        }
+        if (sleep && (int)wait_fd < 0)
+            usleep(NAP_MAX_US);
+    }
+}
+
+int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
+    bool any = false;
+    for (int fd = 0; fd < nfds && fd < MAXFD && !any && !inside; fd++)
+        any = ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w))) && dpsock(fd) != NULL;
+    if (!any) {
+        int (*sel)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
+            dlsym(RTLD_NEXT, "select");
+        return sel(nfds, r, w, e, tv);
+    }
+    struct pollfd p[FD_SETSIZE];
+    nfds_t n = 0;
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+        short evs =
+            (short)((r && FD_ISSET(fd, r) ? POLLIN : 0) | (w && FD_ISSET(fd, w) ? POLLOUT : 0));
+        if (evs != 0)
+            p[n++] = (struct pollfd){.fd = fd, .events = evs};
+    }
+    int ms = tv == NULL ? -1 : (int)(tv->tv_sec * 1000 + tv->tv_usec / 1000);
+    int k = poll(p, n, ms);
+    if (k < 0)
+        return -1;
+    if (r)
+        FD_ZERO(r);
+    if (w)
+        FD_ZERO(w);
+    if (e)
+        FD_ZERO(e);
+    int ready = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        if (r && (p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+            FD_SET(p[i].fd, r), ready++;
+        if (w && (p[i].revents & (POLLOUT | POLLERR)))
+            FD_SET(p[i].fd, w), ready++;
+    }
+    return ready;
+}
+
+/* ---- the other names programs reach these by ---- */
+/* Large-file names (glibc's for _FILE_OFFSET_BITS=64 programs). */
+int fcntl64(int fd, int cmd, ...) {
+    va_list ap;
+    va_start(ap, cmd);
+    long arg = va_arg(ap, long);
+    va_end(ap);
+    return fcntl(fd, cmd, arg);
+}
+ssize_t sendfile64(int out, int in, off_t *offset, size_t count) {
+    return sendfile(out, in, offset, count);
+}
+/* _FORTIFY_SOURCE builds (Debian's) call the checking variants. */
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen) {
+    if (len > buflen)
+        abort(); /* as glibc's __chk_fail: a buffer overflow in the program */
+    return read(fd, buf, len);
+}
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags) {
+    if (len > buflen)
+        abort();
+    return recv(fd, buf, len, flags);
+}
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *sa,
+                       socklen_t *alen) {
+    if (len > buflen)
+        abort();
+    return recvfrom(fd, buf, len, flags, sa, alen);
+}
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen) {
+    if (fdslen / sizeof(*fds) < n)
+        abort();
+    return poll(fds, n, timeout);
+}
