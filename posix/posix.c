@@ -945,6 +945,53 @@ int ioctl(int fd, unsigned long req, ...) {
     return rc;
 }
 
+/* What dpnet does with an option the kernel socket accepted, said once per
+ * option: a program's expectations may differ. */
+static void option_note(int level, int name) {
+    static struct {
+        int level, name;
+        const char *what;
+        bool said;
+    } notes[] = {
+        {SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR: accepted (dpnet binds no matter)", false},
+        {SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT: accepted; one process per worker serves the port",
+         false},
+        {SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF: accepted, not applied (window up to 512 KiB)", false},
+        {SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF: accepted, not applied (send buffer 512 KiB)", false},
+        {SOL_SOCKET, SO_LINGER,
+         "SO_LINGER: accepted; close always lingers up to 5 s for queued data", false},
+        {IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY: dpnet never delays small segments anyway", false},
+        {IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE: accepted, not applied (SO_KEEPALIVE: 60 s)",
+         false},
+        {IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL: accepted, not applied (10 s)", false},
+        {IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT: accepted, not applied (9)", false},
+        {IPPROTO_TCP, TCP_CORK,
+         "TCP_CORK: accepted; what is written goes out at the end of "
+         "the worker's loop turn, partial segments included",
+         false},
+    };
+    for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
+        if (notes[i].level == level && notes[i].name == name) {
+            if (!notes[i].said)
+                say("%s", notes[i].what);
+            notes[i].said = true;
+            return;
+        }
+    static int seen[16][2];
+    static unsigned nseen;
+    if (level == SOL_SOCKET && name == SO_KEEPALIVE)
+        return;
+    for (unsigned i = 0; i < nseen; i++)
+        if (seen[i][0] == level && seen[i][1] == name)
+            return;
+    if (nseen < 16) {
+        seen[nseen][0] = level, seen[nseen][1] = name;
+        nseen++;
+        say("setsockopt level %d option %d: kept by the kernel socket only, not applied on dpnet",
+            level, name);
+    }
+}
+
 /* Options: the kernel socket checks the arguments and keeps the values
  * (getsockopt reads them back); dpnet acts on keepalive. */
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
@@ -953,6 +1000,7 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
     if (ps == NULL || rc != 0)
         return rc;
     pthread_mutex_lock(&big);
+    option_note(level, name);
     if (level == SOL_SOCKET && name == SO_KEEPALIVE && ps->c != NULL && len >= sizeof(int)) {
         inside++;
         dpn_conn_keepalive(ps->c, *(const int *)val ? 60000 : 0, 10000, 9);

@@ -12,6 +12,8 @@ PKGS=(libdpdk-dev dpdk libconfig-dev check meson ninja-build pkg-config
       iproute2 iptables iputils-ping python3 python3-scapy sockperf dpkg-dev gcc clang
       libclang-rt-14-dev libfuzzer-14-dev procps psmisc curl wrk apache2-utils nginx-light
       python3-matplotlib patch libpcap-dev tcpdump libmemcached-tools python3-pymemcache
+      # test/integration/t_servers.sh: unmodified servers on the sockets layer
+      redis-server redis-tools memcached
       # tools/guest.sh: a Debian-kernel guest (flower, multiq, netem) under qemu
       qemu-system-x86 busybox-static kmod cpio)
 
