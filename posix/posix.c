@@ -1224,20 +1224,24 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
         any = dpsock(fds[i].fd) != NULL;
     if (!any)
         return REAL(poll)(fds, n, timeout);
-    /* The kernel's descriptors are polled by the kernel; a dpnet socket's
-     * kernel socket is idle, so its fd is hidden (negative) meanwhile. */
-    uint64_t deadline = deadline_of(timeout), t0 = now_ns();
-    short *mine = calloc(n, sizeof(*mine)); /* our revents: the kernel clears hidden ones */
-    if (mine == NULL) {
+    /* The kernel polls a copy: the program's kernel descriptors, dpnet
+     * sockets hidden (negative: skipped), and dpnet's own descriptor last. */
+    struct pollfd *k = calloc(1, (n + 1) * sizeof(*k) + n * sizeof(short));
+    short *mine = (short *)(k + n + 1); /* our revents: the kernel clears hidden ones */
+    if (k == NULL) {
         errno = ENOMEM;
         return -1;
     }
+    uint64_t deadline = deadline_of(timeout), t0 = now_ns();
+    int rc;
     for (;;) {
         int ready = 0;
         pthread_mutex_lock(&big);
         pump();
         for (nfds_t i = 0; i < n; i++) {
             struct psock *ps = dpsock(fds[i].fd);
+            k[i] = fds[i];
+            k[i].revents = 0;
             if (ps == NULL)
                 continue;
             uint32_t r = ps_events(ps), out = 0;
@@ -1251,38 +1255,42 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
                 out |= POLLHUP;
             if (r & EPOLLERR)
                 out |= POLLERR;
-            mine[i] = (short)out;
+            k[i].fd = -1;
+            k[i].revents = (short)out;
             ready += out != 0;
-            fds[i].fd = ~fds[i].fd; /* hidden from the kernel */
         }
         pthread_mutex_unlock(&big);
         uint64_t now = now_ns();
         bool sleep =
             ready == 0 && timeout != 0 && now - t0 >= SPIN_NS && (deadline == 0 || now < deadline);
         int ms = 0;
-        if (sleep) {
-            ms = (int)wait_fd >= 0 ? SLEEP_MAX_MS : 0;
+        if (sleep && (int)wait_fd >= 0) {
+            ms = SLEEP_MAX_MS;
             if (deadline != 0 && (deadline - now) / 1000000 < (uint64_t)ms)
                 ms = (int)((deadline - now) / 1000000);
         }
-        int k = REAL(poll)(fds, n, ms);
+        k[n] = (struct pollfd){.fd = ms > 0 ? (int)wait_fd : -1, .events = POLLIN};
         for (nfds_t i = 0; i < n; i++)
-            if (fds[i].fd < 0 && dpsock(~fds[i].fd) != NULL) {
-                fds[i].fd = ~fds[i].fd;
-                fds[i].revents = mine[i];
-            }
-        if (k < 0) {
-            free(mine);
-            return -1;
+            mine[i] = k[i].fd == -1 ? k[i].revents : 0;
+        int got = REAL(poll)(k, n + 1, ms);
+        if (got < 0) {
+            rc = -1;
+            break;
         }
-        ready += k;
+        ready = 0;
+        for (nfds_t i = 0; i < n; i++) {
+            fds[i].revents = dpsock(fds[i].fd) != NULL ? mine[i] : k[i].revents;
+            ready += fds[i].revents != 0;
+        }
         if (ready > 0 || timeout == 0 || (deadline != 0 && now_ns() >= deadline)) {
-            free(mine);
-            return ready;
+            rc = ready;
+            break;
         }
         if (sleep && (int)wait_fd < 0)
             usleep(NAP_MAX_US);
     }
+    free(k);
+    return rc;
 }
 
 int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {

@@ -91,8 +91,9 @@ int dpn_poll(struct dpn_worker *w);
 /* A file descriptor that is readable while frames wait for this worker
  * (a standalone worker on net_tap: its queues), for the caller's own epoll
  * or poll; -1 where there is none (memif, null, PCI, attached workers):
- * then poll, napping briefly when idle. */
-int dpn_wait_fd(const struct dpn_worker *w);
+ * then poll, napping briefly when idle. Asking turns off net_tap's signal
+ * per frame, which would interrupt the caller's own system calls. */
+int dpn_wait_fd(struct dpn_worker *w);
 
 /* Ask dpn_run() to return after the current iteration. Async-signal-safe. */
 void dpn_stop(struct dpn_worker *w);

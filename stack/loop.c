@@ -215,9 +215,15 @@ int dpn_poll(struct dpn_worker *w) {
     return n;
 }
 
-int dpn_wait_fd(const struct dpn_worker *w) {
+int dpn_wait_fd(struct dpn_worker *w) {
     /* Attached, dpnetd writes our wake-up only while we say we sleep. */
-    return w->att == NULL ? w->sleep_fd : -1;
+    if (w->att != NULL || w->sleep_fd < 0)
+        return -1;
+    /* The fd wakes the caller: net_tap's per-frame real-time signal would
+     * only interrupt the program's own system calls (EINTR). */
+    if (w->tapsig != NULL)
+        dpn_tapsig_quiet_always(w->tapsig);
+    return w->sleep_fd;
 }
 
 void dpn_stop(struct dpn_worker *w) {

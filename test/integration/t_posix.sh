@@ -62,6 +62,26 @@ check "a socket client connects out through the layer: 2000 round trips (exit $r
 check "... from dpnet's address (its worker counted the connection)" \
   grep -q "^dpnet stats: .*connections 1 total" "$CLOG"
 
+# The calls' contracts (test/tools/posixprobe.c), through the layer against
+# a Linux peer: an echo port, a resetting port, a closed port.
+ip netns exec "$NS" $PY "$HERE/posix_peer.py" 17 18 >/dev/null 2>&1 &
+track_pid $!
+PL=/tmp/dpn-px-probe-$TAG.log; track_file "$PL"; track_file "$PL.err"
+ip netns exec "$NS" "$RUN" --preload --standalone --cpus 1 \
+  --eal "--no-pci --file-prefix ${PFX}p --log-level=pmd.net.tap:error --vdev=net_tap0,iface=${IFC}p" \
+  --dpnet "--ip 10.89.0.2/24 --poll hybrid" -- "$B/test/tools/posixprobe" 10.89.0.1 17 18 19 \
+  >"$PL" 2>"$PL.err" &
+PP=$!; track_pid $PP; track_prefix "${PFX}p"
+probe_tap() { ip netns exec "$NS" ip link show "${IFC}p" >/dev/null 2>&1; }
+wait_for 20 probe_tap || true
+ip netns exec "$NS" ip addr add 10.89.0.1/24 dev "${IFC}p" 2>/dev/null || true
+ip netns exec "$NS" ip link set "${IFC}p" up 2>/dev/null || true
+r=0; wait $PP || r=$?
+sed 's/^/  /' "$PL"
+check "posixprobe: every contract held (exit $r)" bash -c "[ $r = 0 ] && grep -q '^# posixprobe: 0 failed' '$PL'"
+check "... through dpnet (its worker's counters)" grep -q "^dpnet stats: .*connections [1-9][0-9]* total" "$PL.err"
+check "... the refused listen said why" grep -q "listen on an unbound socket or port 0 is not supported" "$PL.err"
+
 # Without DPNET_ARGS the layer says so and the kernel serves (an address
 # of the namespace's own, not loopback, which never asks for dpnet).
 ip netns exec "$NS" ip addr add 10.88.0.1/32 dev lo

@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Linux-side peer of posixprobe (t_posix.sh): an echo port that closes on
+EOF, and a port that answers its first byte with a reset.
+    posix_peer.py ECHO_PORT RESET_PORT"""
+import socket
+import struct
+import sys
+import threading
+
+
+def echo(c):
+    with c:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                return
+            c.sendall(d)
+
+
+def reset(c):
+    c.recv(1)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+
+
+def serve(port, fn):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(64)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=fn, args=(c,), daemon=True).start()
+
+
+threading.Thread(target=serve, args=(int(sys.argv[2]), reset), daemon=True).start()
+serve(int(sys.argv[1]), echo)

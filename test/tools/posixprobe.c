@@ -1,0 +1,203 @@
+/* posixprobe: the socket calls' contracts, from a plain Linux program (no
+ * dpnet in it), run under the sockets layer by t_posix.sh against a Linux
+ * peer: an echo port, a port that resets, a closed port.
+ *   posixprobe IP ECHO_PORT RESET_PORT CLOSED_PORT
+ * Prints "ok - ..." / "not ok - ..." per check; exit 1 when one failed. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static int fails;
+static struct sockaddr_in peer;
+
+static void check(int ok, const char *what) {
+    printf("%s - %s\n", ok ? "ok" : "not ok", what);
+    if (!ok)
+        fails++;
+    fflush(stdout);
+}
+
+static struct sockaddr_in at(unsigned short port) {
+    struct sockaddr_in a = peer;
+    a.sin_port = htons(port);
+    return a;
+}
+
+static int connected(unsigned short port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = at(port);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        perror("posixprobe: connect");
+        exit(1);
+    }
+    return fd;
+}
+
+/* Read exactly n bytes (blocking socket). */
+static int read_all(int fd, char *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k <= 0)
+            return -1;
+        got += (size_t)k;
+    }
+    return 0;
+}
+
+static int sigpipes;
+static void on_pipe(int s) {
+    (void)s;
+    sigpipes++;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: posixprobe IP ECHO_PORT RESET_PORT CLOSED_PORT\n");
+        return 2;
+    }
+    peer.sin_family = AF_INET;
+    inet_pton(AF_INET, argv[1], &peer.sin_addr);
+    unsigned short echo = (unsigned short)atoi(argv[2]), rst = (unsigned short)atoi(argv[3]),
+                   closed = (unsigned short)atoi(argv[4]);
+    signal(SIGPIPE, on_pipe);
+    char buf[4096], data[1000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)('A' + i % 23);
+
+    /* a closed port: RST */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = at(closed);
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+    check(rc == -1 && errno == ECONNREFUSED, "blocking connect to a closed port: ECONNREFUSED");
+    close(fd);
+
+    /* non-blocking connect: EINPROGRESS, EPOLLOUT, SO_ERROR 0 */
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    a = at(echo);
+    rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
+    check(rc == -1 && errno == EINPROGRESS, "non-blocking connect: EINPROGRESS");
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLOUT, .data.fd = fd}, out[4];
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    int n = epoll_wait(ep, out, 4, 5000);
+    check(n == 1 && out[0].data.fd == fd && (out[0].events & EPOLLOUT), "... then EPOLLOUT");
+    int err = -1;
+    socklen_t len = sizeof(err);
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    check(err == 0, "... and SO_ERROR 0");
+    check(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1 && errno == EEXIST,
+          "epoll_ctl ADD twice: EEXIST");
+    check(read(fd, buf, 10) == -1 && errno == EAGAIN, "non-blocking read with nothing: EAGAIN");
+
+    /* data, FIONREAD, MSG_PEEK */
+    check(send(fd, data, 100, 0) == 100, "send 100 bytes");
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    check(poll(&p, 1, 5000) == 1 && (p.revents & POLLIN), "poll: the echo is readable");
+    int avail = 0;
+    for (int i = 0; i < 100 && avail < 100; i++) { /* the echo may come in pieces */
+        ioctl(fd, FIONREAD, &avail);
+        if (avail < 100)
+            poll(&p, 1, 50);
+    }
+    check(avail == 100, "FIONREAD: 100");
+    check(recv(fd, buf, 10, MSG_PEEK) == 10 && memcmp(buf, data, 10) == 0, "MSG_PEEK 10 bytes");
+    check(recv(fd, buf, sizeof(buf), 0) == 100 && memcmp(buf, data, 100) == 0,
+          "recv: the 100 bytes, peeked ones included");
+
+    /* edge-triggered epoll: one report per arrival */
+    ev.events = EPOLLIN | EPOLLET;
+    epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+    send(fd, data, 10, 0);
+    n = epoll_wait(ep, out, 4, 5000);
+    check(n == 1 && (out[0].events & EPOLLIN), "EPOLLET: the echo is reported");
+    n = epoll_wait(ep, out, 4, 200);
+    check(n == 0, "EPOLLET: not again while unread");
+    send(fd, data, 10, 0);
+    n = epoll_wait(ep, out, 4, 5000);
+    check(n == 1, "EPOLLET: reported again when more comes");
+    usleep(100000);
+    check(recv(fd, buf, sizeof(buf), 0) == 20, "... 20 bytes waited");
+    check(epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) == 0, "epoll_ctl DEL");
+    check(epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) == -1 && errno == ENOENT,
+          "epoll_ctl DEL again: ENOENT");
+
+    /* writev / readv, select */
+    int fl = fcntl(fd, F_GETFL);
+    check(fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0, "fcntl: back to blocking");
+    struct iovec wv[3] = {{data, 7}, {data + 7, 300}, {data + 307, 93}};
+    check(writev(fd, wv, 3) == 400, "writev of 3 pieces");
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(fd, &rs);
+    struct timeval tv = {5, 0};
+    check(select(fd + 1, &rs, NULL, NULL, &tv) == 1 && FD_ISSET(fd, &rs), "select: readable");
+    for (int i = 0; i < 100 && avail < 400; i++) { /* all 400 echoed before reading */
+        ioctl(fd, FIONREAD, &avail);
+        if (avail < 400)
+            usleep(20000);
+    }
+    char r1[50], r2[350];
+    struct iovec rv[2] = {{r1, sizeof(r1)}, {r2, sizeof(r2)}};
+    check(readv(fd, rv, 2) == 400 && memcmp(r1, data, 50) == 0 && memcmp(r2, data + 50, 350) == 0,
+          "readv into 2 pieces: the 400 bytes in order");
+
+    /* dup: one socket, two numbers */
+    int d = dup(fd);
+    check(d >= 0 && write(d, data, 50) == 50 && read_all(fd, buf, 50) == 0 &&
+              memcmp(buf, data, 50) == 0,
+          "dup: write on the copy, read on the original");
+    close(fd);
+    check(write(d, data, 5) == 5 && read_all(d, buf, 5) == 0, "... the copy works after close");
+    struct sockaddr_in me, him;
+    socklen_t ml = sizeof(me), hl = sizeof(him);
+    check(getsockname(d, (struct sockaddr *)&me, &ml) == 0 && me.sin_port != 0 &&
+              getpeername(d, (struct sockaddr *)&him, &hl) == 0 && him.sin_port == htons(echo) &&
+              him.sin_addr.s_addr == peer.sin_addr.s_addr,
+          "getsockname / getpeername");
+
+    /* half-close: the echo server sees EOF and closes: read returns 0 */
+    check(shutdown(d, SHUT_WR) == 0, "shutdown SHUT_WR");
+    check(read(d, buf, sizeof(buf)) == 0, "... the peer's close reads as 0");
+    close(d);
+
+    /* a reset connection */
+    fd = connected(rst);
+    send(fd, "x", 1, 0);
+    ssize_t k = recv(fd, buf, sizeof(buf), 0);
+    check(k == -1 && errno == ECONNRESET, "recv on a reset connection: ECONNRESET");
+    k = send(fd, data, 10, MSG_NOSIGNAL);
+    check(k == -1 && errno == EPIPE && sigpipes == 0,
+          "send after it: EPIPE, no SIGPIPE with MSG_NOSIGNAL");
+    k = send(fd, data, 10, 0);
+    check(k == -1 && errno == EPIPE && sigpipes == 1, "send without MSG_NOSIGNAL: SIGPIPE");
+    close(fd);
+
+    /* refusals */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+    bind(fd, (struct sockaddr *)&any, sizeof(any)); /* port 0 */
+    check(listen(fd, 8) == -1 && errno == EOPNOTSUPP, "listen on port 0: EOPNOTSUPP (said why)");
+    close(fd);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    any.sin_port = htons(4321);
+    check(bind(fd, (struct sockaddr *)&any, sizeof(any)) == 0 && listen(fd, 8) == 0,
+          "bind any:4321 and listen on dpnet");
+    check(accept(fd, NULL, NULL) == -1 && errno == EAGAIN, "non-blocking accept with none: EAGAIN");
+    close(fd);
+
+    printf("# posixprobe: %d failed\n", fails);
+    return fails ? 1 : 0;
+}
