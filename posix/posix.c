@@ -40,10 +40,13 @@
 #include "dpnet.h"
 
 #define MAXFD 65536
-#define RXQ 1024            /* received buffers held per socket before reading pauses */
-#define SPIN_NS 50000       /* busy-poll this long before sleeping */
-#define NAP_MAX_US 200      /* longest nap without a descriptor to sleep on (memif) */
-#define SLEEP_MAX_MS 10     /* lwIP's timers run at least this often while asleep */
+#define RXQ 1024              /* received buffers held per socket before reading pauses */
+#define SPIN_NS 50000         /* busy-poll this long before sleeping (DPNET_POSIX_SPIN_US) */
+#define KERNEL_EVERY_NS 20000 /* a spinning epoll_wait looks at kernel fds this often */
+#define NAP_MAX_US 200        /* longest nap without a descriptor to sleep on (memif) */
+/* Asleep at most this long: lwIP's timers, and the wake-ups net_tap's fds
+ * miss (0.2% of a client's round trips waited the whole sleep; cause unknown). */
+#define SLEEP_MAX_MS 2
 #define WAIT_TAG UINT64_MAX /* epoll data of dpnet's own descriptor in a program's set */
 
 /* ---- the C library's functions ---- */
@@ -122,6 +125,7 @@ struct pep_ent {
 struct pep { /* a program's epoll set: its dpnet members */
     struct pep_ent *e;
     unsigned n, cap;
+    int kernel_n; /* kernel descriptors added (a hint: closing one does not tell us) */
 };
 
 static pthread_mutex_t big = PTHREAD_MUTEX_INITIALIZER;
@@ -132,6 +136,7 @@ static volatile int starting;
 static struct dpn_worker *W;
 static int state; /* 0 not started, 1 running, -1 failed or closed */
 static uint32_t our_ip, wait_fd = (uint32_t)-1;
+static uint64_t spin_ns = SPIN_NS; /* UINT64_MAX: never sleep (benchmarks) */
 static struct psock *tab[MAXFD];
 static struct pep *eps[MAXFD];
 
@@ -202,6 +207,17 @@ static bool started(void) {
         return false;
     }
     our_ip = dpn_local_ip(W);
+    const char *spin = getenv("DPNET_POSIX_SPIN_US");
+    if (spin != NULL && *spin != '\0') {
+        char *end;
+        long us = strtol(spin, &end, 10);
+        if (strcmp(spin, "busy") == 0 || (*end == '\0' && us < 0))
+            spin_ns = UINT64_MAX;
+        else if (*end == '\0')
+            spin_ns = (uint64_t)us * 1000u;
+        else
+            say("DPNET_POSIX_SPIN_US=%s: not a number of microseconds or 'busy'; 50 used", spin);
+    }
     wait_fd = (uint32_t)dpn_wait_fd(W);
     state = 1;
     atexit(worker_close);
@@ -332,15 +348,16 @@ static bool wait_turn(uint64_t t0, uint64_t deadline) {
     uint64_t now = now_ns();
     if (deadline != 0 && now >= deadline)
         return false;
-    if (now - t0 < SPIN_NS)
+    if (now - t0 < spin_ns)
         return true;
     pthread_mutex_unlock(&big);
     if ((int)wait_fd >= 0) {
-        struct pollfd p = {.fd = (int)wait_fd, .events = POLLIN};
+        /* dpnet's descriptor is an epoll set: wait in it, as dpn_run does */
+        struct epoll_event e;
         int ms = SLEEP_MAX_MS;
         if (deadline != 0 && (deadline - now) / 1000000 < (uint64_t)ms)
             ms = (int)((deadline - now + 999999) / 1000000);
-        REAL(poll)(&p, 1, ms);
+        REAL(epoll_pwait)((int)wait_fd, &e, 1, ms, NULL);
     } else {
         usleep(NAP_MAX_US);
     }
@@ -1085,8 +1102,12 @@ int epoll_create(int size) {
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
     struct psock *ps = inside ? NULL : dpsock(fd);
     struct pep *p = epfd >= 0 && epfd < MAXFD ? eps[epfd] : NULL;
-    if (ps == NULL || p == NULL)
-        return REAL(epoll_ctl)(epfd, op, fd, ev);
+    if (ps == NULL || p == NULL) {
+        int rc = REAL(epoll_ctl)(epfd, op, fd, ev);
+        if (rc == 0 && p != NULL && !inside)
+            p->kernel_n += op == EPOLL_CTL_ADD ? 1 : op == EPOLL_CTL_DEL ? -1 : 0;
+        return rc;
+    }
     pthread_mutex_lock(&big);
     int rc = 0;
     unsigned i = 0;
@@ -1179,13 +1200,17 @@ int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const si
     struct pep *p = !inside && epfd >= 0 && epfd < MAXFD ? eps[epfd] : NULL;
     if (p == NULL || state != 1 || max <= 0)
         return REAL(epoll_pwait)(epfd, ev, max, timeout, sig);
-    uint64_t deadline = deadline_of(timeout), t0 = now_ns();
+    uint64_t deadline = deadline_of(timeout), t0 = now_ns(), kernel_at = 0;
     for (;;) {
         pthread_mutex_lock(&big);
         pump();
         int n = pep_collect(p, ev, max);
         pthread_mutex_unlock(&big);
-        if (n < max) {
+        /* The program's kernel descriptors: a system call, so while spinning
+         * at most every KERNEL_EVERY_NS (and never for a set of none). */
+        uint64_t t = p->kernel_n > 0 ? now_ns() : 0;
+        if (n < max && p->kernel_n > 0 && (kernel_at == 0 || t - kernel_at >= KERNEL_EVERY_NS)) {
+            kernel_at = t;
             int k = kernel_wait(epfd, ev + n, max - n, 0, sig);
             if (k < 0 && n == 0)
                 return -1;
@@ -1197,7 +1222,7 @@ int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const si
         uint64_t now = now_ns();
         if (timeout == 0 || (deadline != 0 && now >= deadline))
             return 0;
-        if (now - t0 < SPIN_NS)
+        if (now - t0 < spin_ns)
             continue;
         /* Asleep in the kernel on the program's descriptors and dpnet's. */
         int ms = SLEEP_MAX_MS;
@@ -1262,7 +1287,7 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
         pthread_mutex_unlock(&big);
         uint64_t now = now_ns();
         bool sleep =
-            ready == 0 && timeout != 0 && now - t0 >= SPIN_NS && (deadline == 0 || now < deadline);
+            ready == 0 && timeout != 0 && now - t0 >= spin_ns && (deadline == 0 || now < deadline);
         int ms = 0;
         if (sleep && (int)wait_fd >= 0) {
             ms = SLEEP_MAX_MS;

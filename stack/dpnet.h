@@ -92,7 +92,8 @@ int dpn_poll(struct dpn_worker *w);
  * (a standalone worker on net_tap: its queues), for the caller's own epoll
  * or poll; -1 where there is none (memif, null, PCI, attached workers):
  * then poll, napping briefly when idle. Asking turns off net_tap's signal
- * per frame, which would interrupt the caller's own system calls. */
+ * per frame (which would interrupt the caller's own system calls): the
+ * worker reads its queues on every dpn_poll instead. */
 int dpn_wait_fd(struct dpn_worker *w);
 
 /* Ask dpn_run() to return after the current iteration. Async-signal-safe. */

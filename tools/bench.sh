@@ -15,6 +15,10 @@
 #   7. RTT through dpnetd (attached echoserver) vs standalone, Linux client
 #      over net_tap; and, if it comes up, two dpnetd over memif
 #   8. httpd (dpnet, net_tap) vs nginx (veth) under wrk, 1 and 64 connections
+#   9. unmodified servers on the sockets layer (libdpnet-posix.so): redis-server
+#      (redis-benchmark GET/SET, -P 1 and -P 16) and nginx (wrk -c1/-c64) on
+#      dpnet over net_tap vs the same binaries on Linux over veth; and what
+#      the layer costs: kecho through it vs echoserver, 64 B over memif
 # and, before each case 1 run, the machine's own noise: spin_noise on both
 # cores at once (how often a busy poller loses the core, and for how long).
 # Each case runs REPS times; the tables show the median run. Results:
@@ -24,7 +28,7 @@
 #   tools/bench.sh [--quick] [--cases LIST]   DPNET_BUILD=DIR (default build/), BENCH_OUT=DIR
 # --cases: a comma-separated subset of lat (1, 2 and the noise probe), floor,
 # size, tput, conns (4b), cps, bulk, tap, workers (7d), memifd (7b), guest (7c), http,
-# capture (what packet capture costs a worker per frame);
+# servers (9), capture (what packet capture costs a worker per frame);
 # default all. A
 # subset reports to bench/tmp/cases-LIST/ (not committed) unless BENCH_OUT.
 set -euo pipefail
@@ -34,7 +38,7 @@ say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { say "error: $*" >&2; exit 1; }
 
 QUICK=0
-ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,workers,memifd,guest,http,capture
+ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,workers,memifd,guest,http,servers,capture
 CASES=$ALL_CASES
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -624,6 +628,85 @@ EOF
     done
     kill -QUIT $NGX 2>/dev/null || true; sleep 0.5; stop $NGX
   fi
+fi
+
+# ---- 9: unmodified servers on the sockets layer -----------------------------
+HAVE_REDIS=1
+command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || HAVE_REDIS=0
+if want servers; then
+  say "case 9: unmodified servers on libdpnet-posix.so (net_tap) vs Linux (veth); the layer's cost (memif)"
+  PRE=(env DPNET_POSIX_LIB="$B/posix/libdpnet-posix.so" DPNET_POSIX_SPIN_US=busy "$top/tools/dpnet-run"
+       --preload --standalone --cpus 1)
+  RN=$([ "$QUICK" = 1 ] && echo 20000 || echo 100000)
+  # redis-benchmark's CSV (ms: avg min p50 p95 p99 max) as wrk's JSON (us;
+  # its p90 field holds p95, its p99.9 the max)
+  rb_json='import csv, json, sys
+r = [x for x in csv.reader(sys.stdin) if x and x[0] != "test"][-1]
+us = lambda i: float(r[i]) * 1000
+print(json.dumps({"requests": 0, "duration_us": 0, "errors": 0, "rps": float(r[1]), "p50": us(4),
+                  "p90": us(5), "p99": us(6), "p99.9": us(7), "max": us(7)}))'
+  rb_run() { # id rep label ns ip test conns pipeline
+    kmeasure "$1" wrk "$2" "$3" - ip netns exec "$4" taskset -c 0 bash -c \
+      "redis-benchmark -h $5 -p 6379 -t $6 -c $7 -P $8 -n $RN --csv | $PY -c '$rb_json'"
+  }
+  rb_all() { # system ns ip label
+    local t c
+    for r in $(seq $REPS); do
+      for t in get set; do
+        rb_run srv_redis_${t}1_$1 $r "$4 <- redis-benchmark -t $t -c 1 -P 1 (core 0)" "$2" "$3" $t 1 1
+        rb_run srv_redis_${t}16_$1 $r "$4 <- redis-benchmark -t $t -c 16 -P 16 (core 0)" "$2" "$3" $t 16 16
+      done
+    done
+  }
+  RARGS=(--port 6379 --save '' --appendonly no --protected-mode no --daemonize no)
+  if [ $HAVE_REDIS = 1 ]; then
+    bg "${nsT[@]}" "${PRE[@]}" --eal "--no-pci --file-prefix bsr$tag --log-level=pmd.net.tap:error --vdev=net_tap0,iface=bt4$tag" \
+      --dpnet "--ip $TIP/24 --poll busy" -- redis-server --bind 0.0.0.0 "${RARGS[@]}" >"$out/redis-dpnet.log" 2>&1; RP=$LAST
+    tap_up bt4$tag "$out/redis-dpnet.log" "Ready to accept" && rb_all dpnet "$NS_T" $TIP "redis-server 7 on dpnet (layer, net_tap, core 1, busy)"
+    stop $RP
+    bg "${nsS[@]}" taskset -c 1 redis-server --bind $SIP "${RARGS[@]}" >"$out/redis-linux.log" 2>&1; RP=$LAST
+    waitfor "$out/redis-linux.log" "Ready to accept" && rb_all linux "$NS_C" $SIP "redis-server 7 on Linux (veth, core 1)"
+    stop $RP
+  else
+    say "  redis-server or redis-benchmark missing: redis rows skipped (tools/setup.sh installs them)"
+  fi
+  if [ $HAVE_WRK = 1 ] && [ $HAVE_NGINX = 1 ] && [ -f "$out/report.lua" ]; then
+    mkdir -p "$out/nginx-dp/tmp"
+    sed -e "s|^daemon off;|daemon off;\nmaster_process off;|" -e "s|listen $SIP:8080|listen 8080|" \
+      -e "s|$out/nginx/|$out/nginx-dp/|g" "$out/nginx/nginx.conf" >"$out/nginx-dp/nginx.conf"
+    bg "${nsT[@]}" "${PRE[@]}" --eal "--no-pci --file-prefix bsn$tag --log-level=pmd.net.tap:error --vdev=net_tap0,iface=bt5$tag" \
+      --dpnet "--ip $TIP/24 --poll busy" -- nginx -e "$out/nginx-dp/error.log" -p "$out/nginx-dp" \
+      -c "$out/nginx-dp/nginx.conf" >"$out/nginx-dpnet.log" 2>&1; NP=$LAST
+    if tap_up bt5$tag "$out/nginx-dpnet.log" "dpnet: port 0 (net_tap) up"; then
+      for r in $(seq $REPS); do
+        wrk_run srv_nginx1_dpnet $r "nginx 1.22 (one process) on dpnet (layer, net_tap, core 1, busy) <- wrk -t1 -c1 (core 0)" "$NS_T" http://$TIP:8080/b64 1
+        wrk_run srv_nginx64_dpnet $r "nginx 1.22 (one process) on dpnet (layer, net_tap, core 1, busy) <- wrk -t1 -c64 (core 0)" "$NS_T" http://$TIP:8080/b64 64
+      done
+    fi
+    stop $NP
+  else
+    say "  nginx rows need case http (its nginx.conf and wrk script) and wrk/nginx"
+  fi
+  # The layer's own cost: kecho (epoll, plain sockets) through it vs
+  # echoserver on the callback API, both over memif, net_latency the client.
+  memif_up
+  for r in $(seq $REPS); do
+    measure srv_echo_memif lat $r "echoserver (callback API) on memif (core 1, busy) <- net_latency (core 0, busy), TCP 64 B" - \
+      "${DNL[@]}" "${LAT[@]}" || true
+  done
+  memif_down
+  rm -f "$MSOCK"
+  bg env LD_PRELOAD="$B/posix/libdpnet-posix.so" DPNET_POSIX_SPIN_US=busy \
+    DPNET_ARGS="--no-pci -l 1 --file-prefix bsk$tag --vdev=net_memif0,role=server,socket=$MSOCK -- --ip 10.97.0.1/24 --poll busy" \
+    "$A/kecho" -p 7 >"$out/kecho-layer.log" 2>&1; KP=$LAST
+  if waitfor "$out/kecho-layer.log" "kecho: listening"; then
+    for r in $(seq $REPS); do
+      measure srv_kecho_memif lat $r "kecho (epoll, sockets) through libdpnet-posix.so on memif (core 1, busy) <- net_latency (core 0, busy), TCP 64 B" - \
+        "${DNL[@]}" "${LAT[@]}" || true
+    done
+  fi
+  stop $KP
+  rm -rf /dev/hugepages/bs[rnk]$tag* /var/run/dpdk/bs[rnk]$tag
 fi
 
 # ---- report ----------------------------------------------------------------

@@ -91,6 +91,53 @@ def f2(x, nd=2):
     return ("%." + str(nd) + "f") % x
 
 
+def servers_section(L, g, ratios):
+    """Case 9: unmodified servers on the sockets layer vs the same on Linux."""
+    ids = ["srv_redis_%s%d_%s" % (t, c, s) for t in ("get", "set") for c in (1, 16)
+           for s in ("dpnet", "linux")] + ["srv_nginx1_dpnet", "srv_nginx64_dpnet",
+                                           "srv_kecho_memif", "srv_echo_memif"]
+    if not any(g(i) is not None for i in ids):
+        return
+    pq = lambda r: "-" if r is None else "%s / %s" % (f2(r.get("p50")), f2(r.get("p99")))
+    L.append("## Unmodified servers on the sockets layer (libdpnet-posix.so)")
+    L.append("")
+    L.append("| case | dpnet req/s | dpnet p50 / p99 us | Linux req/s | Linux p50 / p99 us | dpnet/Linux req/s |")
+    L.append("|---|---|---|---|---|---|")
+    rows = [("redis %s, -c %d -P %d" % (t.upper(), c, c), "srv_redis_%s%d_dpnet" % (t, c),
+             "srv_redis_%s%d_linux" % (t, c)) for t in ("get", "set") for c in (1, 16)]
+    rows += [("nginx 64 B file, wrk -c%d" % c, "srv_nginx%d_dpnet" % c, "http%d_nginx" % c)
+             for c in (1, 64)]
+    for case, did, lid in rows:
+        d, l = g(did), g(lid)
+        if d is None and l is None:
+            continue
+        rr = ratio(d, l, "rate")
+        L.append("| %s | %s | %s | %s | %s | %s |" % (
+            case, rate_fmt(d["rate"]) if d else "failed", pq(d),
+            rate_fmt(l["rate"]) if l else "failed", pq(l), rfmt(rr)))
+        ratios.append({"case": case, "dpnet": did, "reference": lid, "reference_name": "Linux",
+                       "rate": rr})
+    L.append("")
+    L.append("The same Debian binaries (redis-server 7, nginx 1.22 as one process) on dpnet "
+             "through tools/dpnet-run --preload (standalone on net_tap, core 1, the layer "
+             "polling without sleeping) and on Linux over veth (core 1); the client, a kernel "
+             "program, on core 0. redis-benchmark reports p50 / p95 / p99 / max: p50 and p99 "
+             "are shown. On the dpnet side net_tap costs a system call per frame (and wrk or "
+             "redis-benchmark are kernel clients either way), which bounds the rows with many "
+             "requests in flight; the -c 1 / -P 1 rows are latency bound.")
+    k, e = g("srv_kecho_memif"), g("srv_echo_memif")
+    if k is not None and e is not None:
+        rr = ratio(k, e, "p50")
+        L.append("")
+        L.append("What the layer costs: kecho (an epoll server for Linux sockets) through the "
+                 "layer %s us vs echoserver on the callback API %s us, 64 B TCP round trips "
+                 "over memif from net_latency (p50 / p99 / p99.9): **%s** of the callback API." % (
+                     trio(k), trio(e), rfmt(rr)))
+        ratios.append({"case": "layer cost, TCP 64 B over memif", "dpnet": "srv_kecho_memif",
+                       "reference": "srv_echo_memif", "reference_name": "echoserver", "p50": rr})
+    L.append("")
+
+
 def trio(r):
     return "%s / %s / %s" % (f2(r.get("p50")), f2(r.get("p99")), f2(r.get("p99.9")))
 
@@ -309,6 +356,7 @@ def main():
     if not shown(["http1_dpnet", "http64_dpnet", "http1_nginx", "http64_nginx", "httpmemif_dpnet"]):
         del L[mark:]
 
+    servers_section(L, g, ratios)
     capture_section(L, res)
     tails = noise_section(L, res)
 
