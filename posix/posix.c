@@ -134,7 +134,7 @@ static __thread int inside; /* in dpnet or DPDK: every call is the kernel's */
  * must not wait for big: while it runs, every thread's are the kernel's. */
 static volatile int starting;
 static struct dpn_worker *W;
-static int state; /* 0 not started, 1 running, -1 failed or closed */
+static int state; /* 0 not started, 1 running, -1 failed or closed, 2 a forked child */
 static uint32_t our_ip, wait_fd = (uint32_t)-1;
 static uint64_t spin_ns = SPIN_NS; /* UINT64_MAX: never sleep (benchmarks) */
 static struct psock *tab[MAXFD];
@@ -149,9 +149,27 @@ static void say(const char *fmt, ...) {
     va_end(ap);
 }
 
+/* A forked child shares the parent's DPDK memory and port: it must not run
+ * the worker, free its mbufs or close it at exit. Its dpnet sockets act as
+ * the unconnected kernel sockets behind their numbers (ENOTCONN, ...). */
+static void on_fork_child(void) {
+    pthread_mutex_init(&big, NULL); /* another thread may have held it */
+    if (state == 1)
+        state = 2;
+}
+
 static struct psock *dpsock(int fd) {
     struct psock *ps = fd >= 0 && fd < MAXFD ? tab[fd] : NULL;
-    return ps != NULL && ps->dp ? ps : NULL;
+    if (ps == NULL || !ps->dp)
+        return NULL;
+    if (state == 2) {
+        static bool said;
+        if (!said)
+            say("pid %d: a forked child cannot use its parent's dpnet sockets", (int)getpid());
+        said = true;
+        return NULL;
+    }
+    return ps;
 }
 
 static uint64_t now_ns(void) {
@@ -221,6 +239,7 @@ static bool started(void) {
     wait_fd = (uint32_t)dpn_wait_fd(W);
     state = 1;
     atexit(worker_close);
+    pthread_atfork(NULL, NULL, on_fork_child);
     return true;
 }
 

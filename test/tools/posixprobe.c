@@ -17,6 +17,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int fails;
@@ -183,6 +184,22 @@ int main(int argc, char **argv) {
           "send after it: EPIPE, no SIGPIPE with MSG_NOSIGNAL");
     k = send(fd, data, 10, 0);
     check(k == -1 && errno == EPIPE && sigpipes == 1, "send without MSG_NOSIGNAL: SIGPIPE");
+    close(fd);
+
+    /* fork: the child shares the worker's memory and port; closing the
+     * socket and exiting there must leave the parent's connection alone */
+    fd = connected(echo);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = send(fd, "x", 1, MSG_NOSIGNAL) == -1;
+        close(fd);
+        exit(ok ? 0 : 3);
+    }
+    int st = -1;
+    waitpid(pid, &st, 0);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork: the child's send on a dpnet socket fails");
+    check(send(fd, data, 30, 0) == 30 && read_all(fd, buf, 30) == 0 && memcmp(buf, data, 30) == 0,
+          "... and once it closed it and exited, the parent's connection still echoes");
     close(fd);
 
     /* refusals */
