@@ -107,6 +107,13 @@ struct psock {
     int err; /* errno to report (SO_ERROR, or the next call) */
     uint16_t lport;
     uint32_t seq; /* bumped by every event: edge-triggered epoll */
+    /* epoll sets it joined before it was decided (they went to the kernel):
+     * moved to ours when it goes to dpnet */
+    struct {
+        int epfd;
+        struct epoll_event ev;
+    } early[4];
+    unsigned early_n;
     struct dpn_listener *lis;
     struct psock **acq; /* accepted, waiting for accept() */
     unsigned acq_head, acq_n, acq_cap;
@@ -405,6 +412,23 @@ int socket(int domain, int type, int protocol) {
     return fd;
 }
 
+static int pep_add(struct pep *p, int fd, struct psock *ps, const struct epoll_event *ev);
+
+/* The socket just went to dpnet: the epoll sets it joined while undecided
+ * hold its idle kernel socket (which reports EPOLLOUT|EPOLLHUP while
+ * unconnected); it leaves them for our side of each (big held). */
+static void adopt_early(int fd, struct psock *ps) {
+    for (unsigned i = 0; i < ps->early_n; i++) {
+        int epfd = ps->early[i].epfd;
+        if (epfd < 0 || epfd >= MAXFD || eps[epfd] == NULL)
+            continue; /* closed since */
+        REAL(epoll_ctl)(epfd, EPOLL_CTL_DEL, fd, NULL);
+        eps[epfd]->kernel_n--;
+        pep_add(eps[epfd], fd, ps, &ps->early[i].ev);
+    }
+    ps->early_n = 0;
+}
+
 /* An undecided socket goes to the kernel for good. */
 static void to_kernel(int fd) {
     struct psock *ps = tab[fd];
@@ -439,6 +463,7 @@ int bind(int fd, const struct sockaddr *sa, socklen_t len) {
     }
     struct psock *ps = tab[fd];
     ps->dp = true;
+    adopt_early(fd, ps);
     ps->lport = ntohs(in->sin_port);
     pthread_mutex_unlock(&big);
     return 0;
@@ -565,6 +590,7 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len) {
         rc = -EOPNOTSUPP;
     } else {
         ps->dp = true;
+        adopt_early(fd, ps);
         ps->connecting = true;
         ps->err = 0;
         inside++;
@@ -1123,8 +1149,24 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
     struct pep *p = epfd >= 0 && epfd < MAXFD ? eps[epfd] : NULL;
     if (ps == NULL || p == NULL) {
         int rc = REAL(epoll_ctl)(epfd, op, fd, ev);
-        if (rc == 0 && p != NULL && !inside)
+        if (rc == 0 && p != NULL && !inside) {
+            pthread_mutex_lock(&big);
             p->kernel_n += op == EPOLL_CTL_ADD ? 1 : op == EPOLL_CTL_DEL ? -1 : 0;
+            struct psock *u = fd >= 0 && fd < MAXFD ? tab[fd] : NULL;
+            if (u != NULL && !u->dp) { /* undecided: remember the set */
+                unsigned i = 0;
+                while (i < u->early_n && u->early[i].epfd != epfd)
+                    i++;
+                if (op == EPOLL_CTL_DEL && i < u->early_n) {
+                    u->early[i] = u->early[--u->early_n];
+                } else if (op != EPOLL_CTL_DEL && ev != NULL && i < 4) {
+                    u->early[i].epfd = epfd, u->early[i].ev = *ev;
+                    if (i == u->early_n)
+                        u->early_n++;
+                }
+            }
+            pthread_mutex_unlock(&big);
+        }
         return rc;
     }
     pthread_mutex_lock(&big);
@@ -1138,26 +1180,16 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
         i = p->n;
     }
     if (op == EPOLL_CTL_ADD) {
-        if (have) {
+        if (have)
             rc = -EEXIST;
-        } else if (ev == NULL) {
+        else if (ev == NULL)
             rc = -EFAULT;
-        } else {
-            if (p->n == p->cap) {
-                unsigned cap = p->cap ? 2 * p->cap : 16;
-                struct pep_ent *e = realloc(p->e, cap * sizeof(*e));
-                if (e == NULL) {
-                    rc = -ENOMEM;
-                    goto out;
-                }
-                p->e = e, p->cap = cap;
-            }
-            p->e[p->n++] = (struct pep_ent){.fd = fd, .ps = ps, .ev = *ev, .seen = ps->seq - 1};
-            /* the kernel set also wakes on dpnet (added at creation if dpnet ran then) */
-            if ((int)wait_fd >= 0) {
-                struct epoll_event w = {.events = EPOLLIN, .data.u64 = WAIT_TAG};
-                REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, (int)wait_fd, &w);
-            }
+        else
+            rc = pep_add(p, fd, ps, ev);
+        /* the kernel set also wakes on dpnet (added at creation if dpnet ran then) */
+        if (rc == 0 && (int)wait_fd >= 0) {
+            struct epoll_event w = {.events = EPOLLIN, .data.u64 = WAIT_TAG};
+            REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, (int)wait_fd, &w);
         }
     } else if (op == EPOLL_CTL_MOD) {
         if (!have)
@@ -1176,9 +1208,20 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
     } else {
         rc = -EINVAL;
     }
-out:
     pthread_mutex_unlock(&big);
     return rc < 0 ? (errno = -rc, -1) : 0;
+}
+
+static int pep_add(struct pep *p, int fd, struct psock *ps, const struct epoll_event *ev) {
+    if (p->n == p->cap) {
+        unsigned cap = p->cap ? 2 * p->cap : 16;
+        struct pep_ent *e = realloc(p->e, cap * sizeof(*e));
+        if (e == NULL)
+            return -ENOMEM;
+        p->e = e, p->cap = cap;
+    }
+    p->e[p->n++] = (struct pep_ent){.fd = fd, .ps = ps, .ev = *ev, .seen = ps->seq - 1};
+    return 0;
 }
 
 /* The dpnet members that are ready (big held). */

@@ -186,6 +186,25 @@ int main(int argc, char **argv) {
     check(k == -1 && errno == EPIPE && sigpipes == 1, "send without MSG_NOSIGNAL: SIGPIPE");
     close(fd);
 
+    /* in an epoll set before connect: its events come from dpnet once it
+     * connects (not from the idle kernel socket's EPOLLOUT|EPOLLHUP) */
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int ep2 = epoll_create1(0);
+    ev = (struct epoll_event){.events = EPOLLOUT | EPOLLIN, .data.fd = fd};
+    epoll_ctl(ep2, EPOLL_CTL_ADD, fd, &ev);
+    a = at(echo);
+    connect(fd, (struct sockaddr *)&a, sizeof(a));
+    n = epoll_wait(ep2, out, 4, 5000);
+    check(n == 1 && (out[0].events & EPOLLOUT) && !(out[0].events & (EPOLLHUP | EPOLLERR)),
+          "added to epoll before connect: EPOLLOUT once connected, no EPOLLHUP");
+    ev.events = EPOLLIN;
+    epoll_ctl(ep2, EPOLL_CTL_MOD, fd, &ev);
+    check(send(fd, data, 20, 0) == 20 && epoll_wait(ep2, out, 4, 5000) == 1 &&
+              (out[0].events & EPOLLIN),
+          "... and EPOLLIN for the echo");
+    close(ep2);
+    close(fd);
+
     /* fork: the child shares the worker's memory and port; closing the
      * socket and exiting there must leave the parent's connection alone */
     fd = connected(echo);
