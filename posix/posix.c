@@ -1,12 +1,12 @@
-/* libdpnet-posix.so: POSIX TCP sockets and epoll on a dpnet worker, for
- * unmodified programs (LD_PRELOAD, started by tools/dpnet-run --preload).
+/* libdpnet-posix.so: POSIX TCP and UDP sockets and epoll on a dpnet worker,
+ * for unmodified programs (LD_PRELOAD, started by tools/dpnet-run --preload).
  *
  * Each dpnet socket keeps the kernel socket socket() made: its number is
  * the program's descriptor (no clash with files, closed by the kernel at
  * exit), and the kernel socket itself carries nothing. A socket goes to
  * dpnet when it is bound to dpnet's address or to any address, or connects
- * to anything but loopback; UDP, IPv6, unix sockets, loopback and every
- * other descriptor stay the kernel's. Blocking calls and epoll_wait run the
+ * (UDP: or first sends) to anything but loopback; IPv6, unix sockets,
+ * loopback and every other descriptor stay the kernel's. Blocking calls and epoll_wait run the
  * worker's loop (dpn_poll) while they wait; a program's epoll set keeps its
  * kernel descriptors in the kernel and its dpnet sockets here, and waits on
  * both. One mutex serialises every call into dpnet: a program's threads
@@ -100,9 +100,20 @@ __attribute__((constructor)) static void on_load(void) {
 #define REAL(f) (real.f != NULL ? real.f : (resolve(), real.f))
 
 /* ---- state ---- */
+struct udp_src { /* where a queued datagram came from */
+    uint32_t ip;
+    uint16_t port;
+};
+
 struct psock {
     int refs; /* descriptors naming it (dup) */
     bool dp;  /* on dpnet; false: the kernel's, not yet decided */
+    bool udp; /* SOCK_DGRAM: u, datagrams in rxq with their sources in src */
+    struct dpn_udp *u;
+    struct udp_src *src;
+    uint32_t peer_ip; /* connect()ed UDP: the default destination */
+    uint16_t peer_port;
+    uint64_t udp_dropped; /* datagrams that found the queue full */
     bool nonblock, listening, connecting, connected, eof, rd_shut, wr_shut, rx_paused;
     int err; /* errno to report (SO_ERROR, or the next call) */
     uint16_t lport;
@@ -134,6 +145,8 @@ struct pep { /* a program's epoll set: its dpnet members */
     unsigned n, cap;
     int kernel_n; /* kernel descriptors added (a hint: closing one does not tell us) */
 };
+
+static void adopt_early(int fd, struct psock *ps);
 
 static pthread_mutex_t big = PTHREAD_MUTEX_INITIALIZER;
 static __thread int inside; /* in dpnet or DPDK: every call is the kernel's */
@@ -261,6 +274,7 @@ static void pump(void) {
 
 static void ps_free(struct psock *ps) {
     free(ps->acq);
+    free(ps->src);
     free(ps);
 }
 
@@ -338,6 +352,34 @@ static void on_closed(void *ctx, struct dpn_conn *c, int err) {
     ps->seq++;
 }
 
+static void on_udp(void *ctx, struct dpn_udp *u, struct dpn_buf *b, uint32_t ip, uint16_t port) {
+    (void)u;
+    struct psock *ps = ctx;
+    if (ps->rx_n == RXQ) { /* as a full socket buffer: dropped */
+        ps->udp_dropped++;
+        dpn_buf_free(b);
+        return;
+    }
+    unsigned i = (ps->rx_head + ps->rx_n++) % RXQ;
+    ps->rxq[i] = b;
+    ps->src[i] = (struct udp_src){ip, port};
+    ps->rx_bytes += dpn_buf_len(b);
+    ps->seq++;
+}
+
+/* A UDP socket goes to dpnet on port (0: ephemeral); big held. */
+static int udp_open(int fd, struct psock *ps, uint16_t port) {
+    inside++;
+    int rc = dpn_udp_bind(W, port, on_udp, ps, &ps->u);
+    inside--;
+    if (rc != 0)
+        return rc;
+    ps->dp = true;
+    ps->lport = port;
+    adopt_early(fd, ps);
+    return 0;
+}
+
 static const struct dpn_tcp_ops ops = {.accepted = on_accepted,
                                        .connected = on_connected,
                                        .recv = on_recv,
@@ -347,6 +389,8 @@ static const struct dpn_tcp_ops ops = {.accepted = on_accepted,
 
 /* ---- readiness ---- */
 static uint32_t ps_events(const struct psock *ps) {
+    if (ps->udp)
+        return (ps->rx_n > 0 ? EPOLLIN | EPOLLRDNORM : 0) | EPOLLOUT | EPOLLWRNORM;
     if (ps->listening)
         return ps->acq_n > 0 ? EPOLLIN : 0;
     if (ps->connecting)
@@ -398,12 +442,19 @@ static uint64_t deadline_of(int timeout_ms) {
 /* ---- socket calls ---- */
 int socket(int domain, int type, int protocol) {
     int fd = REAL(socket)(domain, type, protocol);
-    if (fd < 0 || inside || starting || domain != AF_INET || (type & 0xf) != SOCK_STREAM ||
-        fd >= MAXFD || (protocol != 0 && protocol != IPPROTO_TCP))
+    int kind = type & 0xf;
+    bool tcp = kind == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+    bool udp = kind == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+    if (fd < 0 || inside || starting || domain != AF_INET || !(tcp || udp) || fd >= MAXFD)
         return fd;
     struct psock *ps = calloc(1, sizeof(*ps));
+    if (ps != NULL && udp && (ps->src = calloc(RXQ, sizeof(*ps->src))) == NULL) {
+        free(ps);
+        ps = NULL;
+    }
     if (ps == NULL)
         return fd; /* the kernel's then */
+    ps->udp = udp;
     ps->refs = 1;
     ps->nonblock = (type & SOCK_NONBLOCK) != 0;
     pthread_mutex_lock(&big);
@@ -462,11 +513,16 @@ int bind(int fd, const struct sockaddr *sa, socklen_t len) {
         return REAL(bind)(fd, sa, len);
     }
     struct psock *ps = tab[fd];
-    ps->dp = true;
-    adopt_early(fd, ps);
-    ps->lport = ntohs(in->sin_port);
+    int rc = 0;
+    if (ps->udp) {
+        rc = udp_open(fd, ps, ntohs(in->sin_port));
+    } else {
+        ps->dp = true;
+        adopt_early(fd, ps);
+        ps->lport = ntohs(in->sin_port);
+    }
     pthread_mutex_unlock(&big);
-    return 0;
+    return rc < 0 ? (errno = -rc, -1) : 0;
 }
 
 int listen(int fd, int backlog) {
@@ -482,7 +538,9 @@ int listen(int fd, int backlog) {
     }
     pthread_mutex_lock(&big);
     int rc = 0;
-    if (ps->listening) {
+    if (ps->udp) {
+        rc = -EOPNOTSUPP; /* as Linux: datagram sockets do not listen */
+    } else if (ps->listening) {
         rc = 0; /* Linux: a second listen only changes the backlog */
     } else if (ps->lport == 0) {
         say("listen on an unbound socket or port 0 is not supported on dpnet");
@@ -581,6 +639,17 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len) {
         return REAL(connect)(fd, sa, len);
     }
     int rc = 0;
+    if (ps->udp) { /* a default destination; bound to an ephemeral port if not yet */
+        if (!ps->dp)
+            rc = udp_open(fd, ps, 0);
+        if (rc == 0) {
+            ps->peer_ip = ip;
+            ps->peer_port = ntohs(in->sin_port);
+            ps->connected = true;
+        }
+        pthread_mutex_unlock(&big);
+        return rc < 0 ? (errno = -rc, -1) : 0;
+    }
     if (ps->connected || ps->c != NULL) {
         rc = ps->connecting ? -EALREADY : -EISCONN;
     } else if (ps->listening) {
@@ -653,7 +722,75 @@ static size_t rx_take(struct psock *ps, const struct iovec *iov, int iovcnt, boo
     return done;
 }
 
+/* One datagram into the iovec (big taken here): the rest of a longer one is
+ * dropped (MSG_TRUNC in *mflags), as Linux does. */
+static ssize_t udp_recv(struct psock *ps, const struct iovec *iov, int iovcnt, int flags,
+                        struct udp_src *from, int *mflags) {
+    pthread_mutex_lock(&big);
+    ssize_t rc;
+    for (uint64_t t0 = now_ns();;) {
+        if (ps->rx_n > 0) {
+            unsigned h = ps->rx_head;
+            struct dpn_buf *b = ps->rxq[h];
+            size_t len = dpn_buf_len(b), off = 0;
+            for (int i = 0; i < iovcnt && off < len; i++)
+                off += dpn_buf_copy(b, iov[i].iov_base, iov[i].iov_len, off);
+            if (from != NULL)
+                *from = ps->src[h];
+            if (off < len && mflags != NULL)
+                *mflags |= MSG_TRUNC;
+            rc = (flags & MSG_TRUNC) ? (ssize_t)len : (ssize_t)off;
+            if (!(flags & MSG_PEEK)) {
+                dpn_buf_free(b);
+                ps->rx_head = (h + 1) % RXQ;
+                ps->rx_n--;
+                ps->rx_bytes -= len;
+            }
+            break;
+        }
+        if (ps->nonblock || (flags & MSG_DONTWAIT)) {
+            rc = -EAGAIN;
+            break;
+        }
+        uint32_t before = ps->seq;
+        wait_turn(t0, 0);
+        if (ps->seq != before)
+            t0 = now_ns();
+    }
+    pthread_mutex_unlock(&big);
+    return rc < 0 ? (errno = (int)-rc, -1) : rc;
+}
+
+/* One datagram from the iovec, to ip:port or (to == false) the connected
+ * peer. Datagrams leave whole or not at all: no IP fragmentation. */
+static ssize_t udp_send(struct psock *ps, const struct iovec *iov, int iovcnt, bool to, uint32_t ip,
+                        uint16_t port) {
+    char buf[9216]; /* the largest MTU's payload fits */
+    size_t len = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > sizeof(buf) - len) {
+            errno = EMSGSIZE;
+            return -1;
+        }
+        memcpy(buf + len, iov[i].iov_base, iov[i].iov_len);
+        len += iov[i].iov_len;
+    }
+    pthread_mutex_lock(&big);
+    int rc = 0;
+    if (!to && !ps->connected) {
+        rc = -EDESTADDRREQ;
+    } else {
+        inside++;
+        rc = dpn_udp_sendto(ps->u, buf, len, to ? ip : ps->peer_ip, to ? port : ps->peer_port);
+        inside--;
+    }
+    pthread_mutex_unlock(&big);
+    return rc < 0 ? (errno = -rc, -1) : (ssize_t)len;
+}
+
 static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, int flags) {
+    if (ps->udp)
+        return udp_recv(ps, iov, iovcnt, flags, NULL, NULL);
     size_t want = 0;
     for (int i = 0; i < iovcnt; i++)
         want += iov[i].iov_len;
@@ -695,6 +832,8 @@ static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, in
 }
 
 static ssize_t ps_send(struct psock *ps, const struct iovec *iov, int iovcnt, int flags) {
+    if (ps->udp)
+        return udp_send(ps, iov, iovcnt, false, 0, 0);
     pthread_mutex_lock(&big);
     ssize_t done = 0, rc = 0;
     int i = 0;
@@ -764,6 +903,13 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa, 
     if (ps == NULL)
         return REAL(recvfrom)(fd, buf, len, flags, sa, alen);
     struct iovec v = {buf, len};
+    if (ps->udp) {
+        struct udp_src from = {0, 0};
+        ssize_t n = udp_recv(ps, &v, 1, flags, &from, NULL);
+        if (n >= 0)
+            fill_addr(sa, alen, from.ip, from.port);
+        return n;
+    }
     ssize_t n = ps_recv(ps, &v, 1, flags);
     if (n >= 0 && sa != NULL && alen != NULL) {
         uint32_t ip = 0;
@@ -783,6 +929,13 @@ ssize_t recvmsg(int fd, struct msghdr *m, int flags) {
         return REAL(recvmsg)(fd, m, flags);
     m->msg_controllen = 0;
     m->msg_flags = 0;
+    if (ps->udp) {
+        struct udp_src from = {0, 0};
+        ssize_t n = udp_recv(ps, m->msg_iov, (int)m->msg_iovlen, flags, &from, &m->msg_flags);
+        if (n >= 0 && m->msg_name != NULL)
+            fill_addr(m->msg_name, &m->msg_namelen, from.ip, from.port);
+        return n;
+    }
     return ps_recv(ps, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 
@@ -807,19 +960,57 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt) {
     return ps == NULL ? REAL(writev)(fd, iov, iovcnt) : ps_send(ps, iov, iovcnt, 0);
 }
 
+/* A UDP socket's first sendto decides it, as bind or connect would: dpnet
+ * unless the destination is loopback (or dpnet did not start). */
+static struct psock *udp_decide(int fd, const struct sockaddr *sa, socklen_t alen) {
+    if (inside || fd < 0 || fd >= MAXFD || tab[fd] == NULL || !tab[fd]->udp || tab[fd]->dp ||
+        sa == NULL || alen < sizeof(struct sockaddr_in) || sa->sa_family != AF_INET)
+        return NULL;
+    uint32_t ip = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+    pthread_mutex_lock(&big);
+    struct psock *ps = tab[fd];
+    if (is_loopback(ip) || !started() || udp_open(fd, ps, 0) != 0) {
+        to_kernel(fd);
+        ps = NULL;
+    }
+    pthread_mutex_unlock(&big);
+    return ps;
+}
+
+static ssize_t udp_sendto(struct psock *ps, const struct iovec *iov, int iovcnt,
+                          const struct sockaddr *sa, socklen_t alen) {
+    if (sa == NULL)
+        return udp_send(ps, iov, iovcnt, false, 0, 0);
+    if (alen < sizeof(struct sockaddr_in) || sa->sa_family != AF_INET) {
+        errno = alen < sizeof(struct sockaddr_in) ? EINVAL : EAFNOSUPPORT;
+        return -1;
+    }
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    return udp_send(ps, iov, iovcnt, true, ntohl(in->sin_addr.s_addr), ntohs(in->sin_port));
+}
+
 ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa,
                socklen_t alen) {
     struct psock *ps = inside ? NULL : dpsock(fd);
     if (ps == NULL)
+        ps = udp_decide(fd, sa, alen);
+    if (ps == NULL)
         return REAL(sendto)(fd, buf, len, flags, sa, alen);
     struct iovec v = {(void *)buf, len};
+    if (ps->udp)
+        return udp_sendto(ps, &v, 1, sa, alen);
     return ps_send(ps, &v, 1, flags); /* connected TCP: the address is ignored, as Linux does */
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *m, int flags) {
     struct psock *ps = inside ? NULL : dpsock(fd);
-    return ps == NULL ? REAL(sendmsg)(fd, m, flags)
-                      : ps_send(ps, m->msg_iov, (int)m->msg_iovlen, flags);
+    if (ps == NULL)
+        ps = udp_decide(fd, m->msg_name, m->msg_namelen);
+    if (ps == NULL)
+        return REAL(sendmsg)(fd, m, flags);
+    if (ps->udp)
+        return udp_sendto(ps, m->msg_iov, (int)m->msg_iovlen, m->msg_name, m->msg_namelen);
+    return ps_send(ps, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 
 /* From a file into a dpnet socket: read into a buffer, then send (one copy
@@ -872,6 +1063,10 @@ static void ps_release(struct psock *ps) {
         }
     }
     rx_drop_all(ps);
+    if (ps->u != NULL) {
+        dpn_udp_close(ps->u);
+        ps->u = NULL;
+    }
     if (ps->c != NULL) {
         if (ps->connecting)
             dpn_abort(ps->c);
@@ -993,7 +1188,10 @@ int ioctl(int fd, unsigned long req, ...) {
     struct psock *ps = inside ? NULL : dpsock(fd);
     if (ps != NULL && req == FIONREAD) {
         pthread_mutex_lock(&big);
-        *(int *)arg = ps->rx_bytes > INT32_MAX ? INT32_MAX : (int)ps->rx_bytes;
+        if (ps->udp) /* as Linux: the next datagram's length */
+            *(int *)arg = ps->rx_n > 0 ? (int)dpn_buf_len(ps->rxq[ps->rx_head]) : 0;
+        else
+            *(int *)arg = ps->rx_bytes > INT32_MAX ? INT32_MAX : (int)ps->rx_bytes;
         pthread_mutex_unlock(&big);
         return 0;
     }
@@ -1110,6 +1308,8 @@ int getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
     uint16_t port = 0;
     if (ps->c != NULL)
         dpn_conn_peer(ps->c, &ip, &port);
+    if (ps->udp && ps->connected)
+        ip = ps->peer_ip, port = ps->peer_port;
     pthread_mutex_unlock(&big);
     if (ip == 0) {
         errno = ENOTCONN;

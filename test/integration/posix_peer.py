@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Linux-side peer of posixprobe (t_posix.sh): an echo port that closes on
-EOF, and a port that answers its first byte with a reset.
+EOF (and a UDP echo on the same number), and a port that answers its first
+byte with a reset.
     posix_peer.py ECHO_PORT RESET_PORT"""
 import socket
 import struct
@@ -33,5 +34,14 @@ def serve(port, fn):
         threading.Thread(target=fn, args=(c,), daemon=True).start()
 
 
+def udp_echo(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    while True:
+        d, a = s.recvfrom(65536)
+        s.sendto(d, a)
+
+
 threading.Thread(target=serve, args=(int(sys.argv[2]), reset), daemon=True).start()
+threading.Thread(target=udp_echo, args=(int(sys.argv[1]),), daemon=True).start()
 serve(int(sys.argv[1]), echo)

@@ -34,6 +34,7 @@ check "3000 TCP round trips from Linux to kecho on dpnet" \
   $PY -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if r["messages"] == 3000 else 1)' "$out"
 check "16 MiB echoed intact" peer bulk $SIP 7 $((16 << 20)) 120
 check "50 concurrent connections x 3 rounds" peer concurrent $SIP 7 50
+check "UDP: kecho's datagram socket on dpnet echoes every size 1..1472" peer udp $SIP 7
 check "64 connections in flight at once" bash -c "ip netns exec $NS '$B/app/net_latency' --kernel \
   --server $SIP --port 7 --conns 64 --count 20000 --json | tail -1 | grep -q '\"messages\": 20000'"
 check "kecho stops on SIGINT (its own handler; the layer keeps it)" stop_proc $KPID

@@ -115,7 +115,7 @@ check "nginx stops on SIGTERM, its worker's counters printed, mbufs back" stoppe
 # ---- memcached ----
 ML=$D/memcached.log
 check "memcached -t 1 (a listener and a worker thread) starts on dpnet" \
-  serve m 93 "$ML" memcached -t 1 -U 0 -p 11211 -l 0.0.0.0 -u root
+  serve m 93 "$ML" memcached -t 1 -U 11211 -p 11211 -l 0.0.0.0 -u root
 check "... 300 set/get of 1 B to 100 KiB intact (pymemcache)" in_ns $PY -c '
 from pymemcache.client.base import Client
 c = Client(("10.93.0.2", 11211), connect_timeout=5, timeout=10)
@@ -124,6 +124,17 @@ for k, v in vals.items():
     assert c.set(k, v, noreply=False)
 assert all(c.get(k) == v for k, v in vals.items())
 c.close()'
+check "... UDP (memcached's frame header): set, then get it back" in_ns $PY -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+def ask(rid, cmd):
+    s.sendto(rid.to_bytes(2, "big") + b"\x00\x00\x00\x01\x00\x00" + cmd, ("10.93.0.2", 11211))
+    d, _ = s.recvfrom(65536)
+    assert d[:2] == rid.to_bytes(2, "big"), d
+    return d[8:]
+assert ask(7, b"set udpkey 0 0 11\r\nhello world\r\n") == b"STORED\r\n"
+assert ask(8, b"get udpkey\r\n") == b"VALUE udpkey 0 11\r\nhello world\r\nEND\r\n"'
 check "memcached stops on SIGTERM, its worker's counters printed, mbufs back" stopped $SPID "$ML"
 
 # ---- clients through the layer, to Linux servers (outgoing connections) ----

@@ -221,6 +221,38 @@ int main(int argc, char **argv) {
           "... and once it closed it and exited, the parent's connection still echoes");
     close(fd);
 
+    /* UDP: the first sendto decides the socket (dpnet: not loopback) */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    a = at(echo);
+    check(sendto(u, data, 300, 0, (struct sockaddr *)&a, sizeof(a)) == 300, "UDP sendto 300 bytes");
+    p = (struct pollfd){.fd = u, .events = POLLIN};
+    struct sockaddr_in from;
+    socklen_t froml = sizeof(from);
+    check(poll(&p, 1, 5000) == 1 &&
+              recvfrom(u, buf, sizeof(buf), 0, (struct sockaddr *)&from, &froml) == 300 &&
+              memcmp(buf, data, 300) == 0 && from.sin_port == htons(echo) &&
+              from.sin_addr.s_addr == peer.sin_addr.s_addr,
+          "... recvfrom: the echo, from the peer's address");
+    check(recv(u, buf, sizeof(buf), MSG_DONTWAIT) == -1 && errno == EAGAIN,
+          "UDP recv with nothing: EAGAIN");
+    check(connect(u, (struct sockaddr *)&a, sizeof(a)) == 0 && send(u, data, 100, 0) == 100,
+          "UDP connect, then send");
+    poll(&p, 1, 5000);
+    avail = 0;
+    ioctl(u, FIONREAD, &avail);
+    check(avail == 100, "... FIONREAD: the next datagram's 100 bytes");
+    struct iovec iv = {buf, 40};
+    struct msghdr mh = {.msg_iov = &iv, .msg_iovlen = 1};
+    check(recvmsg(u, &mh, 0) == 40 && (mh.msg_flags & MSG_TRUNC) && memcmp(buf, data, 40) == 0,
+          "... recvmsg into 40 bytes: MSG_TRUNC, the rest dropped");
+    send(u, data, 10, 0);
+    poll(&p, 1, 5000);
+    check(recv(u, buf, sizeof(buf), 0) == 10, "... the next datagram whole");
+    static char huge[10000];
+    check(send(u, huge, sizeof(huge), 0) == -1 && errno == EMSGSIZE, "UDP 10000 bytes: EMSGSIZE");
+    check(listen(u, 1) == -1 && errno == EOPNOTSUPP, "listen on UDP: EOPNOTSUPP");
+    close(u);
+
     /* refusals */
     fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
