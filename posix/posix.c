@@ -633,7 +633,10 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len) {
     uint32_t ip = ntohl(in->sin_addr.s_addr);
     pthread_mutex_lock(&big);
     struct psock *ps = tab[fd];
-    if (!ps->dp && (is_loopback(ip) || !started())) {
+    /* DNS goes the host's way: glibc's resolver sends with sendmmsg, and the
+     * name server is the host's, reached through the kernel. */
+    bool dns = ps->udp && ntohs(in->sin_port) == 53;
+    if (!ps->dp && (is_loopback(ip) || dns || !started())) {
         to_kernel(fd);
         pthread_mutex_unlock(&big);
         return REAL(connect)(fd, sa, len);
@@ -967,9 +970,10 @@ static struct psock *udp_decide(int fd, const struct sockaddr *sa, socklen_t ale
         sa == NULL || alen < sizeof(struct sockaddr_in) || sa->sa_family != AF_INET)
         return NULL;
     uint32_t ip = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+    bool dns = ntohs(((const struct sockaddr_in *)sa)->sin_port) == 53; /* as in connect */
     pthread_mutex_lock(&big);
     struct psock *ps = tab[fd];
-    if (is_loopback(ip) || !started() || udp_open(fd, ps, 0) != 0) {
+    if (is_loopback(ip) || dns || !started() || udp_open(fd, ps, 0) != 0) {
         to_kernel(fd);
         ps = NULL;
     }
