@@ -435,6 +435,15 @@ static bool wait_turn(uint64_t t0, uint64_t deadline) {
     return true;
 }
 
+/* One wait_turn for ps's next event: the spin before sleeping restarts
+ * whenever the socket saw one (big held). */
+static void wait_event(const struct psock *ps, uint64_t *t0) {
+    uint32_t before = ps->seq;
+    wait_turn(*t0, 0);
+    if (ps->seq != before)
+        *t0 = now_ns();
+}
+
 static uint64_t deadline_of(int timeout_ms) {
     return timeout_ms < 0 ? 0 : now_ns() + (uint64_t)timeout_ms * 1000000ull + 1;
 }
@@ -611,10 +620,7 @@ int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
             rc = -EAGAIN;
             break;
         }
-        uint64_t before = l->seq;
-        wait_turn(t0, 0);
-        if (l->seq != before)
-            t0 = now_ns();
+        wait_event(l, &t0);
     }
     pthread_mutex_unlock(&big);
     return rc < 0 ? (errno = -rc, -1) : rc;
@@ -755,10 +761,7 @@ static ssize_t udp_recv(struct psock *ps, const struct iovec *iov, int iovcnt, i
             rc = -EAGAIN;
             break;
         }
-        uint32_t before = ps->seq;
-        wait_turn(t0, 0);
-        if (ps->seq != before)
-            t0 = now_ns();
+        wait_event(ps, &t0);
     }
     pthread_mutex_unlock(&big);
     return rc < 0 ? (errno = (int)-rc, -1) : rc;
@@ -825,10 +828,7 @@ static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, in
             rc = -EAGAIN;
             break;
         }
-        uint32_t before = ps->seq;
-        wait_turn(t0, 0);
-        if (ps->seq != before)
-            t0 = now_ns();
+        wait_event(ps, &t0);
     }
     pthread_mutex_unlock(&big);
     return rc < 0 ? (errno = (int)-rc, -1) : rc;
@@ -864,10 +864,7 @@ static ssize_t ps_send(struct psock *ps, const struct iovec *iov, int iovcnt, in
         }
         if (i == iovcnt || rc != 0 || ps->nonblock || (flags & MSG_DONTWAIT))
             break;
-        uint32_t before = ps->seq;
-        wait_turn(t0, 0);
-        if (ps->seq != before)
-            t0 = now_ns();
+        wait_event(ps, &t0);
     }
     pthread_mutex_unlock(&big);
     if (done > 0)
