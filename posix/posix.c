@@ -1014,40 +1014,161 @@ ssize_t sendmsg(int fd, const struct msghdr *m, int flags) {
     return ps_send(ps, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 
-/* From a file into a dpnet socket: read into a buffer, then send (one copy
- * more than a page-cache-to-mbuf path would need). */
+/* sendfile: the file's bytes are read (one copy, by the kernel, from the
+ * page cache) straight into mbufs that then go out in place (dpn_send_buf,
+ * zero-copy send). Mapping the file instead would save that copy, but a
+ * file truncated while its pages are in flight would then stop the worker
+ * with SIGBUS wherever a PMD or the checksum touches them; a short read is
+ * harmless. The send buffer's mbufs come from the port's pool, so this path
+ * is taken only while most of the pool is free (receive must not starve);
+ * else, and for a file that cannot be read at an offset, the bytes are
+ * copied through a buffer as by write(). */
+#define SF_BATCH 64 /* pieces per preadv */
+
+static size_t sf_piece;     /* bytes per mbuf: one segment at the port's MTU */
+static unsigned sf_reserve; /* free mbufs kept for receive */
+
+/* Up to want bytes of in at pos into mbufs sent on ps (big held). Returns
+ * the bytes sent, 0 at the end of the file, with no room or no mbufs to
+ * spare, or -errno. */
+static ssize_t sf_mbufs(struct psock *ps, int in, off_t pos, size_t want, bool *eof) {
+    if (sf_piece == 0) {
+        for (size_t n = 8960; n >= 1460 && sf_piece == 0; n = n > 1460 ? 1460 : 0) {
+            struct dpn_buf *b = dpn_buf_alloc(W, n);
+            if (b != NULL)
+                sf_piece = n, dpn_buf_free(b);
+        }
+        sf_reserve = dpn_mbufs_free(W) / 2;
+        if (sf_piece == 0)
+            return 0;
+    }
+    size_t room = dpn_send_space(ps->c);
+    if (want > room)
+        want = room;
+    unsigned k = (unsigned)((want + sf_piece - 1) / sf_piece);
+    if (k > SF_BATCH)
+        k = SF_BATCH;
+    if (k == 0 || dpn_mbufs_free(W) < sf_reserve + k)
+        return 0;
+    struct dpn_buf *b[SF_BATCH];
+    struct iovec v[SF_BATCH];
+    size_t asked = 0;
+    unsigned got = 0;
+    for (; got < k; got++) {
+        size_t n = want - asked < sf_piece ? want - asked : sf_piece;
+        if ((b[got] = dpn_buf_alloc(W, n)) == NULL)
+            break;
+        v[got] = (struct iovec){dpn_buf_mut(b[got]), n};
+        asked += n;
+    }
+    ssize_t r = got > 0 ? preadv(in, v, (int)got, pos) : 0;
+    ssize_t sent = r < 0 ? -errno : 0;
+    *eof = got > 0 && r == 0;
+    for (unsigned i = 0; i < got; i++) {
+        size_t n = r > 0 ? ((size_t)r - (size_t)sent < v[i].iov_len ? (size_t)r - (size_t)sent
+                                                                    : v[i].iov_len)
+                         : 0;
+        if (n > 0 && n < v[i].iov_len) { /* the file ended here: the tail piece, shorter */
+            struct dpn_buf *t = dpn_buf_alloc(W, n);
+            if (t != NULL)
+                memcpy(dpn_buf_mut(t), v[i].iov_base, n);
+            dpn_buf_free(b[i]);
+            b[i] = t;
+        }
+        if (n == 0 || b[i] == NULL || dpn_send_buf(ps->c, b[i]) != 0) {
+            for (unsigned j = b[i] == NULL ? i + 1 : i; j < got; j++)
+                dpn_buf_free(b[j]);
+            break;
+        }
+        sent += (ssize_t)n;
+    }
+    return sent;
+}
+
+/* The copy path: up to want bytes of in at pos through a buffer (big
+ * held). Bytes sent, 0 at the end of the file or with no room, or -errno. */
+static ssize_t sf_copy(struct psock *ps, int in, off_t pos, size_t want, bool *eof) {
+    char buf[16384];
+    size_t room = dpn_send_space(ps->c);
+    if (want > room)
+        want = room;
+    if (want > sizeof(buf))
+        want = sizeof(buf);
+    if (want == 0)
+        return 0;
+    ssize_t r = pread(in, buf, want, pos);
+    if (r <= 0) {
+        *eof = r == 0;
+        return r < 0 ? -errno : 0;
+    }
+    long k = dpn_send(ps->c, buf, (size_t)r); /* what does not fit is read again */
+    return k == -DPN_EAGAIN ? 0 : k;
+}
+
+static ssize_t ps_sendfile(struct psock *ps, int in, off_t *offset, size_t count) {
+    off_t pos = offset != NULL ? *offset : lseek(in, 0, SEEK_CUR);
+    if (pos < 0 || ps->udp) { /* a pipe, or a UDP socket: a datagram through a buffer */
+        char buf[65536];
+        size_t want = count < sizeof(buf) ? count : sizeof(buf);
+        if (!ps->udp && ps->nonblock && ps->c != NULL && want > dpn_send_space(ps->c))
+            want = dpn_send_space(ps->c); /* what is read from a pipe must be sent */
+        if (want == 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        ssize_t r = REAL(read)(in, buf, want);
+        if (r <= 0)
+            return r;
+        struct iovec v = {buf, (size_t)r};
+        return ps_send(ps, &v, 1, 0);
+    }
+    pthread_mutex_lock(&big);
+    ssize_t done = 0, rc = 0;
+    bool eof = false;
+    for (uint64_t t0 = now_ns(); (size_t)done < count && !eof;) {
+        if (ps->c == NULL || ps->wr_shut) {
+            rc = ps->connecting ? -EAGAIN : ps->err != 0 ? -ps->err : -EPIPE;
+            if (ps->err != 0)
+                ps->err = 0;
+            break;
+        }
+        size_t want = count - (size_t)done;
+        ssize_t n = sf_mbufs(ps, in, pos + done, want, &eof);
+        if (n == 0 && !eof)
+            n = sf_copy(ps, in, pos + done, want, &eof);
+        if (n < 0) {
+            rc = n;
+            break;
+        }
+        done += n;
+        if (n > 0 || eof)
+            continue;
+        if (ps->nonblock) {
+            rc = -EAGAIN;
+            break;
+        }
+        wait_event(ps, &t0);
+    }
+    pthread_mutex_unlock(&big);
+    if (offset != NULL)
+        *offset = pos + done;
+    else if (done > 0)
+        lseek(in, pos + done, SEEK_SET);
+    if (done > 0 || rc == 0)
+        return done; /* 0: the file ended at the offset */
+    if (rc == -EPIPE)
+        raise(SIGPIPE);
+    errno = (int)-rc;
+    return -1;
+}
+
 ssize_t sendfile(int out, int in, off_t *offset, size_t count) {
     struct psock *ps = inside ? NULL : dpsock(out);
     if (ps == NULL)
         return REAL(sendfile)(out, in, offset, count);
-    char buf[65536];
-    size_t done = 0;
-    off_t pos = offset != NULL ? *offset : 0;
-    while (done < count) {
-        size_t want = count - done < sizeof(buf) ? count - done : sizeof(buf);
-        ssize_t r = offset != NULL ? pread(in, buf, want, pos) : REAL(read)(in, buf, want);
-        if (r <= 0) {
-            if (r < 0 && done == 0)
-                return -1;
-            break;
-        }
-        struct iovec v = {buf, (size_t)r};
-        ssize_t w = ps_send(ps, &v, 1, 0);
-        if (w <= 0) {
-            if (done == 0)
-                return -1;
-            break;
-        }
-        done += (size_t)w;
-        pos += w;
-        if (offset == NULL && w < r)
-            lseek(in, (off_t)(w - r), SEEK_CUR); /* give back what did not fit */
-        if (w < r)
-            break;
-    }
-    if (offset != NULL)
-        *offset = pos;
-    return (ssize_t)done;
+    if (count == 0)
+        return 0;
+    return ps_sendfile(ps, in, offset, count);
 }
 
 static void ps_release(struct psock *ps) {

@@ -253,7 +253,7 @@ uint64_t dpn_conn_acked(const struct dpn_conn *c);
 /* Zero-copy send: the stack takes b (on success) and frees it once acked.
  * Frames carry b's bytes in place where the PMD takes mbuf chains (pieces
  * of 512 bytes or more; docs/api.md section 5 says when a copy happens).
- * DPN_EAGAIN (b still yours) when it does not fit now. */
+ * DPN_EAGAIN when it does not fit now. On any error b is still yours. */
 int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b);
 /* Bytes that can be queued now. */
 size_t dpn_send_space(const struct dpn_conn *c);

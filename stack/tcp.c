@@ -752,9 +752,8 @@ static int write_chain(struct dpn_conn *c, struct pbuf *p, u8_t flags) {
         write_src = flags & TCP_WRITE_FLAG_COPY ? NULL : dpn_pbuf_mbuf(q);
         err_t e = tcp_write(c->pcb, q->payload, q->len, flags);
         write_src = NULL;
-        if (e != ERR_OK) {
+        if (e != ERR_OK) { /* the abort frees lwIP's references: p stays the caller's */
             dpn_abort(c);
-            pbuf_free(p);
             return -DPN_ECONNABORTED;
         }
     }

@@ -111,6 +111,9 @@ for c in 1 64; do
     ! grep -qE 'Socket errors|Non-2xx' $D/wrk$c"
 done
 check "nginx stops on SIGTERM, its worker's counters printed, mbufs back" stopped $SPID "$NL"
+zc=$(sed -n 's/^dpnet stats: .*zero-copy tx [0-9]* pieces \([0-9]*\) bytes.*/\1/p' "$NL")
+check "... its sendfile sent the 1 MiB file out of mbufs filled from it (zero-copy tx ${zc:-?} bytes)" \
+  test "${zc:-0}" -ge 1048576
 
 # ---- memcached ----
 ML=$D/memcached.log

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -252,6 +253,64 @@ int main(int argc, char **argv) {
     check(send(u, huge, sizeof(huge), 0) == -1 && errno == EMSGSIZE, "UDP 10000 bytes: EMSGSIZE");
     check(listen(u, 1) == -1 && errno == EOPNOTSUPP, "listen on UDP: EOPNOTSUPP");
     close(u);
+
+    /* sendfile: from a file at an offset (non-blocking, interleaved with
+     * the echo), from the file's position, at its end, blocking, from a pipe */
+    enum { SF_LEN = 3000001 };
+    static char file[SF_LEN], back[SF_LEN];
+    for (size_t i = 0; i < SF_LEN; i++)
+        file[i] = (char)(i * 7 + i / 251);
+    char path[] = "/tmp/posixprobe-sf-XXXXXX";
+    int ffd = mkstemp(path);
+    unlink(path);
+    check(ffd >= 0 && write(ffd, file, SF_LEN) == SF_LEN && lseek(ffd, 0, SEEK_SET) == 0,
+          "sendfile: a file of 3000001 bytes");
+    fd = connected(echo);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    off_t off = 1;
+    size_t got = 0, want = SF_LEN - 1;
+    int eagain = 0, bad = 0;
+    for (int i = 0; i < 200000 && (got < want || (size_t)off < SF_LEN) && !bad; i++) {
+        if ((size_t)off < SF_LEN) {
+            ssize_t k = sendfile(fd, ffd, &off, SF_LEN - (size_t)off);
+            if (k < 0 && errno == EAGAIN)
+                eagain++;
+            else if (k <= 0)
+                bad = 1;
+        }
+        ssize_t r = recv(fd, back + got, want - got, MSG_DONTWAIT);
+        if (r > 0) {
+            got += (size_t)r;
+        } else {
+            struct pollfd q = {.fd = fd, .events = POLLIN | ((size_t)off < SF_LEN ? POLLOUT : 0)};
+            poll(&q, 1, 100);
+        }
+    }
+    check(!bad && got == want && memcmp(back, file + 1, want) == 0,
+          "... non-blocking, from offset 1: the echo intact");
+    printf("# sendfile: %d EAGAIN on the way\n", eagain);
+    check(off == SF_LEN && lseek(ffd, 0, SEEK_CUR) == 0,
+          "... the offset advanced, the file's position untouched");
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    lseek(ffd, SF_LEN - 11, SEEK_SET);
+    check(sendfile(fd, ffd, NULL, 100) == 11 && lseek(ffd, 0, SEEK_CUR) == SF_LEN &&
+              read_all(fd, back, 11) == 0 && memcmp(back, file + SF_LEN - 11, 11) == 0,
+          "... from the file's position: the last 11 bytes, the position at the end");
+    check(sendfile(fd, ffd, NULL, 100) == 0, "... at the end of the file: 0");
+    off = 4096;
+    check(sendfile(fd, ffd, &off, 100000) == 100000 && off == 104096 &&
+              read_all(fd, back, 100000) == 0 && memcmp(back, file + 4096, 100000) == 0,
+          "... blocking, 100000 bytes from 4096: all sent, the echo intact");
+    int pfd[2];
+    check(pipe(pfd) == 0 && write(pfd[1], data, 50) == 50 && sendfile(fd, pfd[0], NULL, 50) == 50 &&
+              read_all(fd, back, 50) == 0 && memcmp(back, data, 50) == 0,
+          "... from a pipe: 50 bytes");
+    close(pfd[0]);
+    close(pfd[1]);
+    off = 0;
+    check(sendfile(fd, -1, &off, 10) == -1 && errno == EBADF, "... from a bad descriptor: EBADF");
+    close(fd);
+    close(ffd);
 
     /* refusals */
     fd = socket(AF_INET, SOCK_STREAM, 0);
