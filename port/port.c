@@ -77,7 +77,7 @@ bool dpn_port_is_tap(const struct dpn_config *cfg) {
 }
 
 static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_conf *conf,
-                          struct dpn_port_caps *caps) {
+                          struct dpn_port_caps *caps, uint32_t tso) {
     uint64_t rx = info->rx_offload_capa, tx = info->tx_offload_capa;
     caps->rx_ip_cksum = rx & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
     caps->rx_l4_cksum = (rx & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) && (rx & RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
@@ -100,6 +100,21 @@ static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_co
      * already leaves its vector TX path for the checksum offloads. */
     if (caps->tx_multi_seg)
         conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    /* TSO needs the chains and the TCP checksum offload it implies. ixgbe
+     * takes 40 descriptors per frame. DPDK 22.11's net_tap segments in
+     * software (still one write per segment) and refuses a TSO frame when
+     * tso_segsz plus all the headers, Ethernet's included, exceed the MTU
+     * (an L3 limit): a full-sized segment never passes, and its MTU cannot
+     * be raised past 1504 (max_rx_pktlen 1522). So net_tap gets TSO only
+     * with port.tso 2, and then sends 14 bytes under the MSS (tcp.c). */
+    bool tap = info->driver_name != NULL && strcmp(info->driver_name, "net_tap") == 0;
+    caps->tx_tso = (tso == 2 || (tso == 1 && !tap)) && (tx & RTE_ETH_TX_OFFLOAD_TCP_TSO) &&
+                   caps->tx_multi_seg && caps->tx_tcp_cksum;
+    caps->tx_tso_l2 = caps->tx_tso && tap;
+    uint16_t lim = info->tx_desc_lim.nb_seg_max;
+    caps->tx_tso_segs = lim == 0 || lim > 40 ? 40 : lim;
+    if (caps->tx_tso)
+        conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_TSO;
 }
 
 static int configure(uint16_t pid, const struct dpn_config *cfg, uint16_t nq,
@@ -110,7 +125,7 @@ static int configure(uint16_t pid, const struct dpn_config *cfg, uint16_t nq,
     if (rc != 0)
         return rc;
     memset(&conf, 0, sizeof(conf));
-    pick_offloads(&info, &conf, caps);
+    pick_offloads(&info, &conf, caps, cfg->tso);
     conf.intr_conf.rxq = want_intr ? 1 : 0;
     rc = rte_eth_dev_configure(pid, nq, nq, &conf);
     if (rc != 0)
@@ -255,14 +270,18 @@ int dpn_port_open(const struct dpn_config *cfg, uint16_t nq, struct rte_mempool 
         caps->rx_intr =
             rte_eth_dev_rx_intr_ctl_q(pid, q, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD, NULL) == 0;
     *port_id = pid;
-    DPN_LOG(INFO, port,
-            "port %u (%s) up: %u queue pair%s, mac " RTE_ETHER_ADDR_PRT_FMT
-            ", mtu %u, rx csum %s/%s, tx csum ip %s tcp %s udp %s, tx chains %s, rx intr %s",
-            pid, caps->driver, nq, nq == 1 ? "" : "s", RTE_ETHER_ADDR_BYTES(mac), caps->mtu,
-            caps->rx_ip_cksum ? "ip" : "-", caps->rx_l4_cksum ? "l4" : "-",
-            caps->tx_ip_cksum ? "hw" : "sw", caps->tx_tcp_cksum ? "hw" : "sw",
-            caps->tx_udp_cksum ? "hw" : "sw", caps->tx_multi_seg ? "yes (zero-copy send)" : "no",
-            caps->rx_intr ? "yes" : "no");
+    DPN_LOG(
+        INFO, port,
+        "port %u (%s) up: %u queue pair%s, mac " RTE_ETHER_ADDR_PRT_FMT
+        ", mtu %u, rx csum %s/%s, tx csum ip %s tcp %s udp %s, tx chains %s, tso %s, rx intr %s",
+        pid, caps->driver, nq, nq == 1 ? "" : "s", RTE_ETHER_ADDR_BYTES(mac), caps->mtu,
+        caps->rx_ip_cksum ? "ip" : "-", caps->rx_l4_cksum ? "l4" : "-",
+        caps->tx_ip_cksum ? "hw" : "sw", caps->tx_tcp_cksum ? "hw" : "sw",
+        caps->tx_udp_cksum ? "hw" : "sw", caps->tx_multi_seg ? "yes (zero-copy send)" : "no",
+        caps->tx_tso_l2 ? "yes (net_tap: segments 14 bytes under the MSS)"
+        : caps->tx_tso  ? "yes"
+                        : "no",
+        caps->rx_intr ? "yes" : "no");
     return 0;
 }
 

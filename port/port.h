@@ -21,7 +21,11 @@ struct dpn_port_caps {
     bool tx_tcp_cksum; /* PMD fills TCP checksums (we write the pseudo-header sum) */
     bool tx_udp_cksum;
     bool tx_multi_seg; /* PMD sends mbuf chains: zero-copy TCP send (tx.c) */
-    bool rx_intr;      /* RX interrupts usable for sleeping */
+    bool tx_tso; /* PMD segments TCP (port.tso on): tx.c sends runs of segments as one frame */
+    uint16_t tx_tso_segs; /* mbufs per TSO frame the PMD takes */
+    bool tx_tso_l2;       /* DPDK 22.11 net_tap: segments must fit the MTU with their Ethernet
+                             header (port.c says why; tcp.c sends 14 bytes under the MSS) */
+    bool rx_intr;         /* RX interrupts usable for sleeping */
     uint16_t mtu;
     char driver[32];
 };

@@ -179,6 +179,9 @@ static void adopt_port(struct dpn_worker *w, const struct dpn_shm *shm) {
     w->caps.tx_udp_cksum = shm->tx_udp_cksum;
     w->caps.rx_l4_cksum = shm->rx_l4_cksum;
     w->caps.tx_multi_seg = shm->tx_multi_seg;
+    w->caps.tx_tso = shm->tx_tso;
+    w->caps.tx_tso_segs = shm->tx_tso_segs;
+    w->caps.tx_tso_l2 = shm->tx_tso_l2;
     snprintf(w->caps.driver, sizeof(w->caps.driver), "dpnetd");
 }
 

@@ -149,6 +149,9 @@ struct dpn_stats {
      * (data given with dpn_send_buf, first sends and retransmissions alike),
      * and their bytes. Everything else in tx_bytes was copied into the frame. */
     uint64_t tx_zc_segs, tx_zc_bytes;
+    /* TCP segmentation offload: frames sent as one run of segments for the
+     * PMD to cut, and the segments they carried. */
+    uint64_t tx_tso_frames, tx_tso_segs;
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 

@@ -330,11 +330,23 @@ static void lw_err(void *arg, err_t err) {
     conn_free(c);
 }
 
+/* DPDK 22.11's net_tap takes a TSO frame only if its segments fit the MTU
+ * with their Ethernet header (port.c): with TSO on there, the segments we
+ * send are 14 bytes shorter than the MSS, so that lwIP's segments are the
+ * ones on the wire and a run of them can join (tx.c). */
+static void tso_clamp_mss(struct dpn_conn *c) {
+    const struct dpn_port_caps *k = &c->w->caps;
+    u16_t most = (u16_t)(k->mtu - 40 - RTE_ETHER_HDR_LEN);
+    if (k->tx_tso_l2 && k->mtu > 576 && c->pcb->mss > most)
+        c->pcb->mss = most;
+}
+
 static err_t lw_connected(void *arg, struct tcp_pcb *pcb, err_t err) {
     struct dpn_conn *c = arg;
     (void)err; /* always ERR_OK in lwIP 2.1; failures go to lw_err */
     c->connecting = false;
     apply_rcvbuf(c);
+    tso_clamp_mss(c);
     if (c->ops->connected == NULL)
         return ERR_OK;
     CALLBACK_BEGIN(pcb);
@@ -355,6 +367,7 @@ static err_t lw_accept(void *arg, struct tcp_pcb *newpcb, err_t err) {
     c->ctx = l->ctx;
     pcb_setup(c, newpcb);
     apply_rcvbuf(c);
+    tso_clamp_mss(c);
     CALLBACK_BEGIN(newpcb);
     int keep = l->ops->accepted != NULL ? l->ops->accepted(l->ctx, c) : 0;
     cb_pcb = NULL;

@@ -42,6 +42,8 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
         {"tx_blocked", st.tx_blocked},
         {"tx_zc_segs", st.tx_zc_segs},
         {"tx_zc_bytes", st.tx_zc_bytes},
+        {"tx_tso_frames", st.tx_tso_frames},
+        {"tx_tso_segs", st.tx_tso_segs},
         {"rx_copied", st.rx_copied},
         {"time_wait", st.time_wait},
         {"tcp_unacceptable", st.tcp_unacceptable},

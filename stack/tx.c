@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include <rte_ethdev.h>
+#include <rte_ip.h>
 #include <rte_memcpy.h>
+#include <rte_tcp.h>
 
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
@@ -139,6 +141,92 @@ static inline struct rte_mbuf *zc_piece(struct rte_mempool *pool, struct rte_mbu
     return mi;
 }
 
+/* TSO: a TCP segment that continues the last frame of the batch (the same
+ * connection, the next sequence number, the same ACK, window and options,
+ * no flag but ACK and PSH) joins it, and the PMD cuts the frame again at
+ * the first segment's size. Segments join only while every one before is
+ * of that size, so the frames on the wire are lwIP's own, bit for bit but
+ * the IP ID; a shorter one closes the frame. */
+#define TSO_MAX_SEGS 32 /* net_tap's GSO takes 64 pieces; ixgbe 40 descriptors */
+
+struct tso_hdrs {
+    struct rte_ipv4_hdr *ip;
+    struct rte_tcp_hdr *tcp;
+    uint16_t hlen, plen; /* headers from the Ethernet header on; TCP payload */
+};
+
+static inline bool tso_parse(struct rte_mbuf *m, struct tso_hdrs *h) {
+    struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+    if (m->data_len < sizeof(*eth) + 40 || eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+        return false;
+    h->ip = (struct rte_ipv4_hdr *)(eth + 1);
+    if (h->ip->version_ihl != 0x45 || h->ip->next_proto_id != IPPROTO_TCP ||
+        (h->ip->fragment_offset &
+         rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG)))
+        return false;
+    h->tcp = (struct rte_tcp_hdr *)(h->ip + 1);
+    h->hlen = (uint16_t)(sizeof(*eth) + 20 + (h->tcp->data_off >> 4) * 4);
+    if (h->hlen > m->data_len || m->pkt_len <= h->hlen ||
+        (h->tcp->tcp_flags & ~RTE_TCP_PSH_FLAG) != RTE_TCP_ACK_FLAG)
+        return false;
+    h->plen = (uint16_t)(m->pkt_len - h->hlen);
+    return true;
+}
+
+static bool tso_join(struct dpn_worker *w, struct rte_mbuf *m) {
+    struct rte_mbuf *f = w->tx_pkts[w->tx_n - 1];
+    struct tso_hdrs a, b;
+    if (!tso_parse(f, &a) || !tso_parse(m, &b) || a.hlen != b.hlen)
+        return false;
+    uint16_t seg = (f->ol_flags & RTE_MBUF_F_TX_TCP_SEG) ? f->tso_segsz : a.plen;
+    uint32_t fp = f->pkt_len - a.hlen; /* f's payload: a.plen is cut to 16 bits */
+    if (fp % seg != 0 || b.plen > seg || fp / seg >= TSO_MAX_SEGS ||
+        f->pkt_len + b.plen > 65535u + sizeof(struct rte_ether_hdr) ||
+        f->nb_segs + m->nb_segs > w->caps.tx_tso_segs ||
+        rte_be_to_cpu_32(b.tcp->sent_seq) != rte_be_to_cpu_32(a.tcp->sent_seq) + fp ||
+        a.ip->src_addr != b.ip->src_addr || a.ip->dst_addr != b.ip->dst_addr ||
+        a.tcp->src_port != b.tcp->src_port || a.tcp->dst_port != b.tcp->dst_port ||
+        a.tcp->recv_ack != b.tcp->recv_ack || a.tcp->rx_win != b.tcp->rx_win ||
+        a.ip->type_of_service != b.ip->type_of_service ||
+        a.ip->time_to_live != b.ip->time_to_live ||
+        memcmp(a.tcp + 1, b.tcp + 1, a.hlen - sizeof(struct rte_ether_hdr) - 40) != 0)
+        return false;
+    bool first = !(f->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+    if (w->caps.tx_tso_l2 && seg + a.hlen > w->caps.mtu)
+        return false; /* net_tap would refuse it (tcp.c: tso_clamp_mss) */
+    /* m's payload: after its headers in its first mbuf (copied bytes), or
+     * from its second mbuf on when the first holds only the headers. */
+    uint8_t flags = b.tcp->tcp_flags; /* b points into m, which may be freed below */
+    struct rte_mbuf *pay = m;
+    if (m->data_len == b.hlen) {
+        pay = m->next;
+        pay->nb_segs = (uint16_t)(m->nb_segs - 1);
+        pay->pkt_len = b.plen;
+        m->next = NULL;
+        m->nb_segs = 1;
+        rte_pktmbuf_free(m);
+    } else {
+        rte_pktmbuf_adj(m, b.hlen);
+    }
+    rte_pktmbuf_lastseg(f)->next = pay;
+    f->nb_segs = (uint16_t)(f->nb_segs + pay->nb_segs);
+    f->pkt_len += pay->pkt_len;
+    a.tcp->tcp_flags |= flags; /* PSH moves to the last segment */
+    a.ip->total_length = rte_cpu_to_be_16((uint16_t)(f->pkt_len - sizeof(struct rte_ether_hdr)));
+    if (first) {
+        f->ol_flags |= RTE_MBUF_F_TX_TCP_SEG;
+        f->tso_segsz = seg;
+        f->l4_len = (uint64_t)(a.tcp->data_off >> 4) * 4;
+        w->st.tx_tso_frames++;
+        w->st.tx_tso_segs++;
+    }
+    w->st.tx_tso_segs++;
+    /* With TSO the pseudo-header sum leaves the length out (each segment's
+     * differs): the PMD adds it. */
+    a.tcp->cksum = rte_ipv4_phdr_cksum(a.ip, f->ol_flags);
+    return true;
+}
+
 err_t dpn_linkoutput(struct netif *netif, struct pbuf *p) {
     struct dpn_worker *w = netif->state;
     DPN_TRACE(w, DPN_T_LINK_OUT);
@@ -187,8 +275,10 @@ err_t dpn_linkoutput(struct netif *netif, struct pbuf *p) {
         }
     }
     m->pkt_len = p->tot_len;
-    dpn_cksum_tx_prepare(m, w->caps.tx_ip_cksum, w->caps.tx_tcp_cksum, w->caps.tx_udp_cksum);
     w->st.tx_bytes += p->tot_len;
+    if (w->caps.tx_tso && w->tx_n > w->tx_held && likely(w->fault == NULL) && tso_join(w, m))
+        return ERR_OK;
+    dpn_cksum_tx_prepare(m, w->caps.tx_ip_cksum, w->caps.tx_tcp_cksum, w->caps.tx_udp_cksum);
     w->tx_pkts[w->tx_n++] = m;
     return ERR_OK;
 }

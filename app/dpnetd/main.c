@@ -624,6 +624,9 @@ static void publish(struct dpnd *d) {
     s->tx_udp_cksum = w->caps.tx_udp_cksum;
     s->rx_l4_cksum = w->caps.rx_l4_cksum;
     s->tx_multi_seg = w->caps.tx_multi_seg;
+    s->tx_tso = w->caps.tx_tso;
+    s->tx_tso_segs = w->caps.tx_tso_segs;
+    s->tx_tso_l2 = w->caps.tx_tso_l2;
     s->hw_steering = d->hw;
     s->workers_poll = !d->hw;
     snprintf(s->steering, sizeof(s->steering), "%s", steering_name(d));
