@@ -82,8 +82,10 @@ sed 's/^/  /' "$PL"
 check "posixprobe: every contract held (exit $r)" bash -c "[ $r = 0 ] && grep -q '^# posixprobe: 0 failed' '$PL'"
 check "... through dpnet (its worker's counters)" grep -q "^dpnet stats: .*connections [1-9][0-9]* total" "$PL.err"
 zc=$(sed -n 's/^dpnet stats: .*zero-copy tx [0-9]* pieces \([0-9]*\) bytes.*/\1/p' "$PL.err")
+# 3.1 MB through sendfile; a piece under 512 bytes (the tail of a partial
+# send) is copied into the frame, as any small piece is (tx.c: ZC_MIN).
 check "... sendfile's 3.1 MB went out of mbufs filled from the file (zero-copy tx ${zc:-?} bytes)" \
-  test "${zc:-0}" -ge 3100000
+  test "${zc:-0}" -ge 3000000
 check "... the refused listen said why" grep -q "listen on an unbound socket or port 0 is not supported" "$PL.err"
 
 # Without DPNET_ARGS the layer says so and the kernel serves (an address
