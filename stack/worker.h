@@ -130,8 +130,9 @@ struct dpn_worker {
     uint32_t max_frame;          /* MTU + Ethernet header: longer received frames are dropped */
     uint32_t rx_low_water;       /* fewer free mbufs than this: copy received frames (rx.c) */
     bool rx_low;                 /* the RX pool is below rx_low_water */
-    uint16_t rx_queues;          /* queues queue_id.. read every poll: 1, or net_tap's
-                                    SYN guard queues (tapsteer.h) */
+    uint16_t rx_queues;          /* queues queue_id.. we read: 1, or net_tap's SYN guard
+                                    queues too (tapsteer.h; loop.c: less often under load) */
+    uint8_t guard_turn;          /* loaded iterations since the guard queues were read */
     struct dpn_tapsig *tapsig;   /* net_tap's RX signal (tapsig.h), NULL on other ports */
     int sleep_fd;                /* net_tap: epoll on our queues' fds (attached: and our wake-up
                                     eventfd), else -1 */
