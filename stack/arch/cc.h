@@ -11,6 +11,11 @@
 #define LWIP_NO_CTYPE_H 0
 
 #define BYTE_ORDER LITTLE_ENDIAN
+/* Byte swaps inline (lwIP's own are out-of-line functions in def.c, called
+ * for every header field on the per-segment path). */
+#define lwip_htons(x) ((uint16_t)__builtin_bswap16((uint16_t)(x)))
+#define lwip_htonl(x) ((uint32_t)__builtin_bswap32((uint32_t)(x)))
+#define LWIP_DONT_PROVIDE_BYTEORDER_FUNCTIONS /* htons and friends stay libc's */
 
 void dpn_lwip_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void dpn_lwip_assert(const char *msg, const char *file, int line) __attribute__((noreturn));
