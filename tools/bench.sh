@@ -27,7 +27,7 @@
 #
 #   tools/bench.sh [--quick] [--cases LIST]   DPNET_BUILD=DIR (default build/), BENCH_OUT=DIR
 # --cases: a comma-separated subset of lat (1, 2 and the noise probe), floor,
-# size, tput, conns (4b), cps, bulk, tap, workers (7d), memifd (7b), guest (7c), http,
+# size, tput, conns (4b), work (4c), cps, bulk, tap, workers (7d), memifd (7b), guest (7c), http,
 # servers (9), capture (what packet capture costs a worker per frame);
 # default all. A
 # subset reports to bench/tmp/cases-LIST/ (not committed) unless BENCH_OUT.
@@ -38,7 +38,7 @@ say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { say "error: $*" >&2; exit 1; }
 
 QUICK=0
-ALL_CASES=lat,floor,size,tput,conns,cps,bulk,tap,workers,memifd,guest,http,servers,capture
+ALL_CASES=lat,floor,size,tput,conns,work,cps,bulk,tap,workers,memifd,guest,http,servers,capture
 CASES=$ALL_CASES
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -331,6 +331,11 @@ if [ $HAVE_TESTPMD = 1 ] && want floor; then
     fi
     echo "stop" >&7 || true; echo "quit" >&7 || true; exec 7>&-
     stop $TPID
+    # TCP against the floor, interleaved: right after each floor run, so that
+    # the host's slow spells hit both.
+    dmeasure tcp64_pair lat $r "$L_DP (right after each floor run)" "$out/raw/tcp64_pair.r$r.samples" \
+      "${LAT[@]}" --samples "$out/raw/tcp64_pair.r$r.samples"
+    memif_down
   done
   trap - PIPE
 fi
@@ -370,6 +375,26 @@ if want conns; then
       w=$((4 * 8 * c)); [ $w -ge $TP_WARM ] || w=$TP_WARM
       dmeasure conns${c}_dpnet rate $r "$L_DP, $c connections" - --conns $c --pipeline 8 \
         "${TP_RUN[@]}" --warmup $w
+    done
+  done
+  memif_down
+fi
+
+# ---- 4c: cost vs work -------------------------------------------------------
+# What a request costs as the work grows: the 64 B echo with 1, 64, 1024 and
+# 8192 connections, one request in flight on each (RTT and requests/s), and
+# bulk with 1, 4 and 16 streams (one connection each, the same bytes in
+# all). A fresh echoserver for each connection count.
+if want work; then
+  say "case 4c: cost vs work: 64 B echo, 1/64/1024/8192 connections x 1 in flight; bulk, 1/4/16 streams"
+  for r in $(seq $REPS); do
+    for c in 1 64 1024 8192; do
+      memif_down
+      w=$((4 * c)); [ $w -ge $TP_WARM ] || w=$TP_WARM
+      dmeasure work_c$c rate $r "$L_DP, $c connection(s) x 1 in flight" - --conns $c "${TP_RUN[@]}" --warmup $w
+    done
+    for s in 1 4 16; do
+      dmeasure work_s$s bulk $r "$L_DP, $s stream(s) of $((BULK / s >> 20)) MiB" - --conns $s --bulk $((BULK / s))
     done
   done
   memif_down

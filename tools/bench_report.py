@@ -180,6 +180,8 @@ def main():
     comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "Linux spinning (non-blocking, both ends)", "udp64_linuxspin"))
     comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "Linux (sockperf, 2 x one-way)", "udp64_sockperf"))
     comparisons.append(("rtt", "UDP 64 B", "udp64_dpnet", "floor: dpnet <-> testpmd 5tswap", "udp64_floor"))
+    comparisons.append(("rtt", "TCP 64 B (each run right after a floor run)", "tcp64_pair",
+                        "floor: dpnet <-> testpmd 5tswap (UDP)", "udp64_floor"))
     for s in SIZES[1:]:  # 64 B is the first row
         d = "tcp64_dpnet" if s == 64 else "size%d_dpnet" % s
         l = "tcp64_linux" if s == 64 else "size%d_linux" % s
@@ -259,6 +261,7 @@ def main():
         del L[mark:]
 
     scaling_section(L, res, ratios)
+    work_section(L, res)
 
     mark = len(L)
     L.append("## Through dpnetd (attached worker) vs standalone (us: p50 / p99 / p99.9)")
@@ -446,6 +449,43 @@ def scaling_section(L, res, ratios):
                    "rate": rr, "each_run": each})
 
 
+WORK_CONNS = (1, 64, 1024, 8192)
+WORK_STREAMS = (1, 4, 16)
+
+
+def work_section(L, res):
+    """Case 4c: cost vs work, one request in flight per connection, and
+    bulk over several streams."""
+    if not any(("work_c%d" % c) in res for c in WORK_CONNS) and \
+            not any(("work_s%d" % s) in res for s in WORK_STREAMS):
+        return
+    L.append("## Cost vs work (dpnet over memif, busy polling, client core 0, server core 1)")
+    L.append("")
+    L.append("| connections (1 request in flight each, 64 B echo) | requests/s | RTT p50 / p99 / p99.9 us "
+             "| us of server time per request |")
+    L.append("|---|---|---|---|")
+    for c in WORK_CONNS:
+        r = res.get("work_c%d" % c)
+        L.append("| %d | %s | %s | %s |" % (c, rate_fmt(r["rate"]) if r else "failed",
+                                          trio(r) if r else "-",
+                                          f2(1e6 / r["rate"], 3) if r and r["rate"] else "-"))
+    L.append("")
+    L.append("| bulk streams (one connection each, echoed) | Gbit/s each way (median run) | each run |")
+    L.append("|---|---|---|")
+    for s in WORK_STREAMS:
+        r = res.get("work_s%d" % s)
+        L.append("| %d | %s | %s |" % (s, f2(r["gbit_per_s"]) if r else "failed",
+                                      ", ".join(f2(x) for x in r["each_run"]) if r else "-"))
+    L.append("")
+    L.append("With one request in flight per connection, each connection sends its next request "
+             "when its answer arrives: the mean RTT is the queue's (Little's law: connections / "
+             "requests/s), and requests/s shows what a request costs once the cores are saturated "
+             "(server time per request = 1 / requests/s, the client's core being as busy). A p50 "
+             "well under the mean, with a long p99, means some connections wait longer than others "
+             "(the burst order). work.png plots both.")
+    L.append("")
+
+
 def above(samples_file, limit):
     """Round trips above limit us, all round trips, and the seconds they span."""
     n = count = 0
@@ -619,6 +659,44 @@ def plots(outdir, res, samples):
     fig.tight_layout()
     fig.savefig(os.path.join(outdir, "throughput.png"), dpi=110)
     plt.close(fig)
+
+    # Cost vs work (case 4c)
+    cs = [c for c in WORK_CONNS if res.get("work_c%d" % c)]
+    ss = [s for s in WORK_STREAMS if res.get("work_s%d" % s)]
+    if cs or ss:
+        fig, axs = plt.subplots(1, 2, figsize=(12, 4.5))
+        if cs:
+            ax = axs[0]
+            ax.plot(cs, [res["work_c%d" % c]["rate"] / 1e6 for c in cs], "o-", color="C0",
+                    label="requests/s (M)")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(cs)
+            ax.set_xticklabels([str(c) for c in cs])
+            ax.set_xlabel("connections, 1 request in flight each (64 B echo)")
+            ax.set_ylabel("million requests/s", color="C0")
+            ax.grid(True, which="both", alpha=0.3)
+            ax2 = ax.twinx()
+            ax2.plot(cs, [res["work_c%d" % c]["p50"] for c in cs], "s--", color="C3", label="RTT p50")
+            ax2.plot(cs, [res["work_c%d" % c]["p99"] for c in cs], "^:", color="C3", alpha=0.6,
+                     label="RTT p99")
+            ax2.set_yscale("log")
+            ax2.set_ylabel("round-trip time (us)", color="C3")
+            ax2.legend(fontsize=8, loc="upper center")
+            ax.set_title("requests/s and RTT vs connections")
+        if ss:
+            ax = axs[1]
+            vals = [res["work_s%d" % s]["gbit_per_s"] for s in ss]
+            bars = ax.bar([str(s) for s in ss], vals, color="C0")
+            for b, v in zip(bars, vals):
+                ax.text(b.get_x() + b.get_width() / 2, v, "%.2f" % v, ha="center", va="bottom", fontsize=8)
+            ax.set_xlabel("bulk streams (one connection each)")
+            ax.set_ylabel("echoed Gbit/s each way")
+            ax.grid(True, axis="y", alpha=0.3)
+            ax.set_title("bulk vs streams")
+        fig.suptitle("Cost vs work: dpnet over memif, one core per side (median run)")
+        fig.tight_layout()
+        fig.savefig(os.path.join(outdir, "work.png"), dpi=110)
+        plt.close(fig)
 
 
 if __name__ == "__main__":
