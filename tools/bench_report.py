@@ -462,7 +462,7 @@ def work_section(L, res):
     L.append("## Cost vs work (dpnet over memif, busy polling, client core 0, server core 1)")
     L.append("")
     L.append("| connections (1 request in flight each, 64 B echo) | requests/s | RTT p50 / p99 / p99.9 us "
-             "| us of server time per request |")
+             "| 1 / requests/s, us |")
     L.append("|---|---|---|---|")
     for c in WORK_CONNS:
         r = res.get("work_c%d" % c)
