@@ -106,9 +106,28 @@ last_failed && tail -15 "$WLOG" | sed 's/^/#   /'
 tx_whole() { ctl pools | awk '$1 ~ /^dpnd_q1(\.[0-9]+)?$/ { ok = ($3 == $2) } END { exit !ok }'; }
 check "dpnetd has the worker's TX pool whole again" wait_for 20 tx_whole
 last_failed && ctl pools | sed 's/^/# /'
+# An unmodified program through the sockets layer on the PCI port:
+# dpnet-run --preload passes -a too (the worker starts at kecho's first
+# socket call).
+KLOG=/tmp/dpn-pci-k-$TAG.log; track_file "$KLOG"
+DPNET_APP_SECRET= DPNET_POSIX_LIB=$B/posix/libdpnet-posix.so \
+  "$top/tools/dpnet-run" --preload --file-prefix "$PFX" --cpus 1 -- \
+  "$B/app/kecho" -p 7 >"$KLOG" 2>&1 &
+KP=$!; track_pid $KP
+check "dpnet-run --preload: kecho (plain sockets) attached on the PCI port" \
+  wait_log "$KLOG" "kecho: listening" 90
+check "... TCP 256 KiB echoed intact through the layer" peer bulk $SIP 7 262144
+kstop() {
+  kill -TERM $KP 2>/dev/null || return 1
+  for _ in $(seq 300); do kill -0 $KP 2>/dev/null || break; sleep 0.1; done
+  kill -0 $KP 2>/dev/null && return 1
+  wait $KP && grep -q "^dpnet stats: .*connections [1-9][0-9]* total" "$KLOG"
+}
+check "... it stops cleanly on SIGTERM, its worker's counters printed" kstop
+last_failed && tail -15 "$KLOG" | sed 's/^/#   /'
 check "dpnetd stops cleanly on SIGINT" stop_proc $DPID
-if grep -qE "AddressSanitizer|runtime error:" "$SLOG" "$DLOG" "$WLOG"; then
-  grep -hE -A20 "AddressSanitizer|runtime error:" "$SLOG" "$DLOG" "$WLOG" | head -40 | sed 's/^/#   /'
+if grep -qE "AddressSanitizer|runtime error:" "$SLOG" "$DLOG" "$WLOG" "$KLOG"; then
+  grep -hE -A20 "AddressSanitizer|runtime error:" "$SLOG" "$DLOG" "$WLOG" "$KLOG" | head -40 | sed 's/^/#   /'
   not_ok "no sanitizer report"
 else
   ok "no sanitizer report"
