@@ -55,8 +55,8 @@ struct dpn_config {
     uint32_t spin_us;      /* hybrid: spin this long without packets before sleeping (0..1000000),
                               default 50 */
     uint32_t sleep_max_us; /* hybrid/interrupt: longest single sleep (1..1000000), default 1000 */
-    uint32_t tso; /* TCP segmentation offload: 0 off, 1 (default) where the PMD has it but
-                     DPDK 22.11's net_tap, 2 net_tap too (port.c) */
+    uint32_t tso;          /* TCP segmentation offload: 0 off, 1 (default) where the PMD has it but
+                              DPDK 22.11's net_tap, 2 net_tap too (port.c) */
     uint32_t syn_guard;    /* net_tap standalone: SYN guard queues (tapsteer.h), 0 or 1 (default) */
 
     /* pools */
