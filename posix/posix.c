@@ -16,6 +16,7 @@
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -795,11 +796,24 @@ static ssize_t udp_send(struct psock *ps, const struct iovec *iov, int iovcnt, b
 }
 
 static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, int flags) {
+    if (iovcnt < 0 || iovcnt > IOV_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
     if (ps->udp)
         return udp_recv(ps, iov, iovcnt, flags, NULL, NULL);
     size_t want = 0;
     for (int i = 0; i < iovcnt; i++)
         want += iov[i].iov_len;
+    /* MSG_WAITALL on a blocking socket: what came is copied in and the
+     * call waits for the rest (the window reopens as it is taken), until
+     * the buffer is full, the stream ends, or an error; as Linux, without
+     * MSG_PEEK. */
+    bool all = (flags & MSG_WAITALL) && !(flags & (MSG_PEEK | MSG_DONTWAIT)) && !ps->nonblock;
+    struct iovec left[iovcnt > 0 ? iovcnt : 1];
+    const struct iovec *v = iov;
+    int vn = iovcnt;
+    size_t got = 0;
     pthread_mutex_lock(&big);
     ssize_t rc;
     for (uint64_t t0 = now_ns();;) {
@@ -808,20 +822,33 @@ static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, in
             break;
         }
         if (ps->rx_n > 0 || want == 0) {
-            rc = (ssize_t)rx_take(ps, iov, iovcnt, flags & MSG_PEEK);
-            if ((flags & MSG_WAITALL) && (size_t)rc < want && rc > 0 && !ps->eof && !ps->nonblock &&
-                !(flags & MSG_DONTWAIT)) {
-                rx_take(ps, iov, iovcnt, false); /* keep it simple: return what came */
+            size_t k = rx_take(ps, v, vn, flags & MSG_PEEK);
+            got += k;
+            rc = (ssize_t)got;
+            if (!all || got == want)
+                break;
+            /* the rest of the buffer: skip what is filled */
+            vn = 0;
+            size_t skip = got;
+            for (int i = 0; i < iovcnt; i++) {
+                if (skip >= iov[i].iov_len) {
+                    skip -= iov[i].iov_len;
+                    continue;
+                }
+                left[vn++] = (struct iovec){(char *)iov[i].iov_base + skip, iov[i].iov_len - skip};
+                skip = 0;
             }
-            break;
+            v = left;
+            continue;
         }
         if (ps->err != 0 && !ps->connecting) {
-            rc = -ps->err;
-            ps->err = 0;
+            rc = got > 0 ? (ssize_t)got : -ps->err;
+            if (got == 0)
+                ps->err = 0; /* reported now; else at the next call */
             break;
         }
         if (ps->eof || ps->rd_shut) {
-            rc = 0;
+            rc = (ssize_t)got;
             break;
         }
         if (ps->nonblock || (flags & MSG_DONTWAIT)) {
@@ -835,6 +862,10 @@ static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, in
 }
 
 static ssize_t ps_send(struct psock *ps, const struct iovec *iov, int iovcnt, int flags) {
+    if (iovcnt < 0 || iovcnt > IOV_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
     if (ps->udp)
         return udp_send(ps, iov, iovcnt, false, 0, 0);
     pthread_mutex_lock(&big);

@@ -256,6 +256,17 @@ static void malformed(int *fdp) {
             uint32_t abi = DPN_ABI_VERSION;
             memcpy(junk, &abi, sizeof(abi));
             len = sizeof(struct dpn_req);
+            /* The requests any connection may make (a free lcore, the
+             * connection list, a capture) can be well-formed by chance
+             * (3 in 65536 types; about one run in 30 drew one): those
+             * become a BIND, which needs an attached worker. */
+            uint16_t type;
+            memcpy(&type, junk + offsetof(struct dpn_req, type), sizeof(type));
+            if (type == DPN_REQ_LCORE || type == DPN_REQ_CONNS || type == DPN_REQ_CAPTURE ||
+                type == DPN_REQ_CAPTURE_STOP) {
+                type = DPN_REQ_BIND;
+                memcpy(junk + offsetof(struct dpn_req, type), &type, sizeof(type));
+            }
         }
         uint32_t s = ++seq;
         memcpy(junk + offsetof(struct dpn_req, seq), &s, sizeof(s));

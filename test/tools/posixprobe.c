@@ -312,6 +312,27 @@ int main(int argc, char **argv) {
     close(fd);
     close(ffd);
 
+    /* MSG_WAITALL: one call returns the whole echo, however it arrives */
+    fd = connected(echo);
+    static char big[200000], bigback[200000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)(i * 13 + i / 97);
+    check(send(fd, big, sizeof(big), 0) == (ssize_t)sizeof(big), "send 200000 bytes");
+    check(recv(fd, bigback, sizeof(bigback), MSG_WAITALL) == (ssize_t)sizeof(bigback) &&
+              memcmp(big, bigback, sizeof(big)) == 0,
+          "recv MSG_WAITALL: all 200000 echoed bytes in one call, intact");
+    send(fd, data, 30, 0);
+    struct pollfd pw = {.fd = fd, .events = POLLIN};
+    poll(&pw, 1, 5000);
+    usleep(50000);
+    check(recv(fd, buf, 10, MSG_PEEK | MSG_WAITALL) == 10 && memcmp(buf, data, 10) == 0 &&
+              recv(fd, buf, 30, MSG_WAITALL) == 30 && memcmp(buf, data, 30) == 0,
+          "MSG_PEEK | MSG_WAITALL consumes nothing");
+    struct iovec one = {buf, 1};
+    volatile int neg = -1; /* a bad count the compiler does not see */
+    check(readv(fd, &one, neg) == -1 && errno == EINVAL, "readv with a negative count: EINVAL");
+    close(fd);
+
     /* refusals */
     fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
