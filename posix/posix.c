@@ -1410,6 +1410,14 @@ static void option_note(int level, int name) {
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
     int rc = REAL(setsockopt)(fd, level, name, val, len);
     struct psock *ps = inside ? NULL : dpsock(fd);
+    /* A socket not yet bound or connected may still become dpnet's: its
+     * options are named too (SO_REUSEPORT comes before bind). */
+    if (ps == NULL && rc == 0 && !inside && state == 1 && fd >= 0 && fd < MAXFD &&
+        tab[fd] != NULL && !tab[fd]->dp) {
+        pthread_mutex_lock(&big);
+        option_note(level, name);
+        pthread_mutex_unlock(&big);
+    }
     if (ps == NULL || rc != 0)
         return rc;
     pthread_mutex_lock(&big);

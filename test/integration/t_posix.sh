@@ -86,6 +86,8 @@ zc=$(sed -n 's/^dpnet stats: .*zero-copy tx [0-9]* pieces \([0-9]*\) bytes.*/\1/
 # send) is copied into the frame, as any small piece is (tx.c: ZC_MIN).
 check "... sendfile's 3.1 MB went out of mbufs filled from the file (zero-copy tx ${zc:-?} bytes)" \
   test "${zc:-0}" -ge 3000000
+check "... SO_REUSEPORT was named as accepted, once" \
+  bash -c "[ \$(grep -c 'SO_REUSEPORT: accepted' '$PL.err') = 1 ]"
 check "... the refused listen said why" grep -q "listen on an unbound socket or port 0 is not supported" "$PL.err"
 
 # Without DPNET_ARGS the layer says so and the kernel serves (an address

@@ -333,6 +333,22 @@ int main(int argc, char **argv) {
     check(readv(fd, &one, neg) == -1 && errno == EINVAL, "readv with a negative count: EINVAL");
     close(fd);
 
+    /* options: applied, or accepted and kept by the kernel socket (and
+     * named once on stderr: t_posix.sh checks) */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    int on = 1, v = 0;
+    socklen_t vl = sizeof(v);
+    check(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == 0 &&
+              getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &v, &vl) == 0 && v == 1,
+          "SO_REUSEPORT: accepted, reads back 1");
+    vl = sizeof(v);
+    check(setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) == 0 &&
+              getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &vl) == 0 && v == 1,
+          "SO_KEEPALIVE: set, reads back 1");
+    check(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, 1) == -1 && errno == EINVAL,
+          "SO_REUSEPORT with a 1-byte value: EINVAL, as the kernel says");
+    close(fd);
+
     /* refusals */
     fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
