@@ -861,6 +861,16 @@ static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, in
     return rc < 0 ? (errno = (int)-rc, -1) : rc;
 }
 
+/* Why ps cannot send now (big held): -EAGAIN while connecting, its
+ * pending error (reported once), -EPIPE once shut or closed; 0 if it can. */
+static ssize_t send_err(struct psock *ps) {
+    if (ps->c != NULL && !ps->wr_shut)
+        return 0;
+    ssize_t rc = ps->connecting ? -EAGAIN : ps->err != 0 ? -ps->err : -EPIPE;
+    ps->err = 0;
+    return rc;
+}
+
 static ssize_t ps_send(struct psock *ps, const struct iovec *iov, int iovcnt, int flags) {
     if (iovcnt < 0 || iovcnt > IOV_MAX) {
         errno = EINVAL;
@@ -873,12 +883,8 @@ static ssize_t ps_send(struct psock *ps, const struct iovec *iov, int iovcnt, in
     int i = 0;
     size_t off = 0;
     for (uint64_t t0 = now_ns();;) {
-        if (ps->c == NULL || ps->wr_shut) {
-            rc = ps->connecting ? -EAGAIN : ps->err != 0 ? -ps->err : -EPIPE;
-            if (ps->err != 0)
-                ps->err = 0;
+        if ((rc = send_err(ps)) != 0)
             break;
-        }
         while (i < iovcnt) {
             if (iov[i].iov_len == off) {
                 i++, off = 0;
@@ -1157,12 +1163,8 @@ static ssize_t ps_sendfile(struct psock *ps, int in, off_t *offset, size_t count
     ssize_t done = 0, rc = 0;
     bool eof = false;
     for (uint64_t t0 = now_ns(); (size_t)done < count && !eof;) {
-        if (ps->c == NULL || ps->wr_shut) {
-            rc = ps->connecting ? -EAGAIN : ps->err != 0 ? -ps->err : -EPIPE;
-            if (ps->err != 0)
-                ps->err = 0;
+        if ((rc = send_err(ps)) != 0)
             break;
-        }
         size_t want = count - (size_t)done;
         ssize_t n = sf_mbufs(ps, in, pos + done, want, &eof);
         if (n == 0 && !eof)
