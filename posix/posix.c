@@ -582,6 +582,51 @@ static void fill_addr(struct sockaddr *sa, socklen_t *len, uint32_t ip, uint16_t
     *len = sizeof(in);
 }
 
+static bool is_keepalive(int level, int name) {
+    return (level == SOL_SOCKET && name == SO_KEEPALIVE) ||
+           (level == IPPROTO_TCP &&
+            (name == TCP_KEEPIDLE || name == TCP_KEEPINTVL || name == TCP_KEEPCNT));
+}
+
+/* Keepalive as the kernel socket kfd holds it (SO_KEEPALIVE, TCP_KEEPIDLE,
+ * TCP_KEEPINTVL, TCP_KEEPCNT: checked and kept there, Linux's defaults
+ * included) onto ps's connection (big held). Called when one of them is set
+ * on a connection, and when a connection starts: set before connect, or on
+ * the listener, whose accepted sockets inherit them as on Linux. */
+static void keepalive_sync(int kfd, struct psock *ps) {
+    int on = 0, idle = 0, intvl = 0, cnt = 0;
+    socklen_t l = sizeof(int);
+    if (ps->c == NULL || REAL(getsockopt)(kfd, SOL_SOCKET, SO_KEEPALIVE, &on, &l) != 0)
+        return;
+    l = sizeof(int);
+    REAL(getsockopt)(kfd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l);
+    l = sizeof(int);
+    REAL(getsockopt)(kfd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l);
+    l = sizeof(int);
+    REAL(getsockopt)(kfd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, &l);
+    if (on && (idle <= 0 || intvl <= 0 || cnt <= 0))
+        return; /* the kernel never holds these; nothing sane to apply */
+    inside++;
+    dpn_conn_keepalive(ps->c, on ? (uint32_t)idle * 1000u : 0, (uint32_t)intvl * 1000u,
+                       (uint32_t)cnt);
+    inside--;
+}
+
+/* An accepted socket's kernel descriptor takes the listener's keepalive
+ * options, as Linux's accepted sockets do (getsockopt reads them back). */
+static void keepalive_inherit(int lfd, int nfd) {
+    static const int opts[][2] = {{SOL_SOCKET, SO_KEEPALIVE},
+                                  {IPPROTO_TCP, TCP_KEEPIDLE},
+                                  {IPPROTO_TCP, TCP_KEEPINTVL},
+                                  {IPPROTO_TCP, TCP_KEEPCNT}};
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        int v;
+        socklen_t l = sizeof(v);
+        if (REAL(getsockopt)(lfd, opts[i][0], opts[i][1], &v, &l) == 0)
+            REAL(setsockopt)(nfd, opts[i][0], opts[i][1], &v, l);
+    }
+}
+
 int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
     struct psock *l = inside ? NULL : dpsock(fd);
     if (l == NULL)
@@ -609,6 +654,8 @@ int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
             if (ps->nonblock)
                 REAL(fcntl)(nfd, F_SETFL, O_NONBLOCK);
             tab[nfd] = ps;
+            keepalive_inherit(fd, nfd);
+            keepalive_sync(nfd, ps);
             uint32_t ip = 0;
             uint16_t port = 0;
             if (ps->c != NULL)
@@ -675,6 +722,8 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len) {
         inside++;
         rc = dpn_connect(W, ip, ntohs(in->sin_port), &ops, ps, &ps->c);
         inside--;
+        if (rc == 0)
+            keepalive_sync(fd, ps); /* set before connect */
         if (rc != 0) {
             ps->connecting = false;
             ps->c = NULL;
@@ -1376,10 +1425,6 @@ static void option_note(int level, int name) {
         {SOL_SOCKET, SO_LINGER,
          "SO_LINGER: accepted; close always lingers up to 5 s for queued data", false},
         {IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY: dpnet never delays small segments anyway", false},
-        {IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE: accepted, not applied (SO_KEEPALIVE: 60 s)",
-         false},
-        {IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL: accepted, not applied (10 s)", false},
-        {IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT: accepted, not applied (9)", false},
         {IPPROTO_TCP, TCP_CORK,
          "TCP_CORK: accepted; what is written goes out at the end of "
          "the worker's loop turn, partial segments included",
@@ -1394,7 +1439,7 @@ static void option_note(int level, int name) {
         }
     static int seen[16][2];
     static unsigned nseen;
-    if (level == SOL_SOCKET && name == SO_KEEPALIVE)
+    if (is_keepalive(level, name))
         return;
     for (unsigned i = 0; i < nseen; i++)
         if (seen[i][0] == level && seen[i][1] == name)
@@ -1424,11 +1469,8 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
         return rc;
     pthread_mutex_lock(&big);
     option_note(level, name);
-    if (level == SOL_SOCKET && name == SO_KEEPALIVE && ps->c != NULL && len >= sizeof(int)) {
-        inside++;
-        dpn_conn_keepalive(ps->c, *(const int *)val ? 60000 : 0, 10000, 9);
-        inside--;
-    }
+    if (is_keepalive(level, name))
+        keepalive_sync(fd, ps);
     pthread_mutex_unlock(&big);
     return 0;
 }

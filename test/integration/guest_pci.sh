@@ -117,6 +117,7 @@ KP=$!; track_pid $KP
 check "dpnet-run --preload: kecho (plain sockets) attached on the PCI port" \
   wait_log "$KLOG" "kecho: listening" 90
 check "... TCP 256 KiB echoed intact through the layer" peer bulk $SIP 7 262144
+last_failed && tail -20 "$KLOG" | sed 's/^/#   /'
 kstop() {
   kill -TERM $KP 2>/dev/null || return 1
   for _ in $(seq 300); do kill -0 $KP 2>/dev/null || break; sleep 0.1; done
@@ -125,6 +126,7 @@ kstop() {
 }
 check "... it stops cleanly on SIGTERM, its worker's counters printed" kstop
 last_failed && tail -15 "$KLOG" | sed 's/^/#   /'
+grep "^dpnet stats:" "$KLOG" | sed 's/^/# /'
 check "dpnetd stops cleanly on SIGINT" stop_proc $DPID
 if grep -qE "AddressSanitizer|runtime error:" "$SLOG" "$DLOG" "$WLOG" "$KLOG"; then
   grep -hE -A20 "AddressSanitizer|runtime error:" "$SLOG" "$DLOG" "$WLOG" "$KLOG" | head -40 | sed 's/^/#   /'

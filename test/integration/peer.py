@@ -738,7 +738,11 @@ def udpwait(host, port, n, timeout_s=15):
 if __name__ == "__main__":
     cmd, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rest = [int(x) for x in sys.argv[4:]]
-    {"bulk": bulk, "concurrent": concurrent, "halfclose": halfclose, "rst": rst,
+    cmds = {"bulk": bulk, "concurrent": concurrent, "halfclose": halfclose, "rst": rst,
      "refused": refused, "udp": udp, "hold": hold, "keeper": keeper,
      "unreach": unreach, "exhaust": exhaust, "load": load, "noread": noread,
-     "holdcheck": holdcheck, "sticky": sticky, "stuff": stuff, "udpwait": udpwait}[cmd](host, port, *rest)
+     "holdcheck": holdcheck, "sticky": sticky, "stuff": stuff, "udpwait": udpwait}
+    try:
+        cmds[cmd](host, port, *rest)
+    except OSError as e:  # a timeout, a refusal or a reset: said where checks are read
+        fail(f"{cmd}: {e!r}")

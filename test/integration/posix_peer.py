@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Linux-side peer of posixprobe (t_posix.sh): an echo port that closes on
-EOF (and a UDP echo on the same number), and a port that answers its first
-byte with a reset.
-    posix_peer.py ECHO_PORT RESET_PORT"""
+EOF (and a UDP echo on the same number), a port that answers its first
+byte with a reset, and a silent port: once it has accepted, this host drops
+everything the client sends (keepalive probes go unanswered).
+    posix_peer.py ECHO_PORT RESET_PORT SILENT_PORT"""
 import socket
 import struct
+import subprocess
 import sys
 import threading
 
@@ -22,6 +24,14 @@ def reset(c):
     c.recv(1)
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
+
+
+def silent(c):
+    ip, port = c.getpeername()
+    subprocess.run(["iptables", "-w", "-I", "INPUT", "-p", "tcp", "-s", ip, "--sport", str(port),
+                    "-j", "DROP"], check=True)
+    while c.recv(65536):  # nothing comes: held until the test ends
+        pass
 
 
 def serve(port, fn):
@@ -43,5 +53,6 @@ def udp_echo(port):
 
 
 threading.Thread(target=serve, args=(int(sys.argv[2]), reset), daemon=True).start()
+threading.Thread(target=serve, args=(int(sys.argv[3]), silent), daemon=True).start()
 threading.Thread(target=udp_echo, args=(int(sys.argv[1]),), daemon=True).start()
 serve(int(sys.argv[1]), echo)

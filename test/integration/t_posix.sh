@@ -64,13 +64,13 @@ check "... from dpnet's address (its worker counted the connection)" \
   grep -q "^dpnet stats: .*connections 1 total" "$CLOG"
 
 # The calls' contracts (test/tools/posixprobe.c), through the layer against
-# a Linux peer: an echo port, a resetting port, a closed port.
-ip netns exec "$NS" $PY "$HERE/posix_peer.py" 17 18 >/dev/null 2>&1 &
+# a Linux peer: an echo port, a resetting port, a closed port, a silent one.
+ip netns exec "$NS" $PY "$HERE/posix_peer.py" 17 18 20 >/dev/null 2>&1 &
 track_pid $!
 PL=/tmp/dpn-px-probe-$TAG.log; track_file "$PL"; track_file "$PL.err"
 ip netns exec "$NS" "$RUN" --preload --standalone --cpus 1 \
   --eal "--no-pci --file-prefix ${PFX}p --log-level=pmd.net.tap:error --vdev=net_tap0,iface=${IFC}p" \
-  --dpnet "--ip 10.89.0.2/24 --poll hybrid" -- "$B/test/tools/posixprobe" 10.89.0.1 17 18 19 \
+  --dpnet "--ip 10.89.0.2/24 --poll hybrid" -- "$B/test/tools/posixprobe" 10.89.0.1 17 18 19 20 \
   >"$PL" 2>"$PL.err" &
 PP=$!; track_pid $PP; track_prefix "${PFX}p"
 probe_tap() { ip netns exec "$NS" ip link show "${IFC}p" >/dev/null 2>&1; }

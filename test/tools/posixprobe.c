@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,14 +67,15 @@ static void on_pipe(int s) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: posixprobe IP ECHO_PORT RESET_PORT CLOSED_PORT\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: posixprobe IP ECHO_PORT RESET_PORT CLOSED_PORT [SILENT_PORT]\n");
         return 2;
     }
     peer.sin_family = AF_INET;
     inet_pton(AF_INET, argv[1], &peer.sin_addr);
     unsigned short echo = (unsigned short)atoi(argv[2]), rst = (unsigned short)atoi(argv[3]),
-                   closed = (unsigned short)atoi(argv[4]);
+                   closed = (unsigned short)atoi(argv[4]),
+                   silent = argc == 6 ? (unsigned short)atoi(argv[5]) : 0;
     signal(SIGPIPE, on_pipe);
     char buf[4096], data[1000];
     for (size_t i = 0; i < sizeof(data); i++)
@@ -348,6 +350,29 @@ int main(int argc, char **argv) {
     check(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, 1) == -1 && errno == EINVAL,
           "SO_REUSEPORT with a 1-byte value: EINVAL, as the kernel says");
     close(fd);
+
+    /* keepalive set before connect, with TCP_KEEPIDLE/INTVL/CNT: the silent
+     * port's peer drops everything of ours once it has accepted, so the
+     * probes go unanswered and the connection ends (Linux's defaults, 2 h
+     * idle, would keep it past the poll's 20 s). */
+    if (silent != 0) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        int idle = 1, intvl = 1, cnt = 2;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+        struct sockaddr_in sa = at(silent);
+        check(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
+              "connect to the silent port, keepalive set before");
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, 20000);
+        errno = 0;
+        ssize_t n = pr == 1 ? recv(fd, buf, 1, 0) : 0;
+        check(pr == 1 && n == -1 && errno == ETIMEDOUT,
+              "... 2 probes a second apart unanswered after 1 s idle: ETIMEDOUT");
+        close(fd);
+    }
 
     /* refusals */
     fd = socket(AF_INET, SOCK_STREAM, 0);
