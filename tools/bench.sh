@@ -432,6 +432,26 @@ if want bulk; then
     done
   fi
   stop "$JPID"; rm -f "$JSOCK"
+  # The ceiling: raw DPDK bursts of 1514-byte frames (bench/memif_burst, no
+  # stack) over the same memif link, sent back by testpmd's io forwarding on
+  # core 1; counted as 1460 payload bytes per frame, like the rows above.
+  if [ $HAVE_TESTPMD = 1 ] && [ -x "$B/bench/memif_burst" ]; then
+    for r in $(seq $REPS); do
+      csock=$out/ceil$r.sock clog=$out/testpmd-ceil$r.log
+      rm -f "$csock"
+      # --stats-period: forwards until SIGINT (else it quits at stdin's EOF).
+      bg dpdk-testpmd --no-pci -l 0,1 --main-lcore 0 --in-memory --log-level=pmd.net.memif:error \
+        --vdev=net_memif0,role=server,socket="$csock" -- --forward-mode=io --auto-start \
+        --nb-cores=1 --total-num-mbufs=16384 --stats-period 600 >"$clog" 2>&1
+      CPID=$LAST
+      if waitfor "$clog" "start packet forwarding"; then
+        kmeasure bulk_ceiling bulk $r "ceiling: bench/memif_burst (core 0) <-memif-> dpdk-testpmd io (core 1), 1514 B frames" - \
+          "$B/bench/memif_burst" --no-pci -l 0 --in-memory --log-level=pmd.net.memif:error \
+          --vdev=net_memif0,role=client,socket=$csock -- --bytes $BULK
+      fi
+      stop "$CPID"; rm -f "$csock"
+    done
+  fi
 fi
 memif_down
 
