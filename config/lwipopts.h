@@ -101,6 +101,27 @@
  * clears the flags of every pbuf it allocates, not this field. */
 #define LWIP_PBUF_CUSTOM_DATA void *dpn_src;
 #define LWIP_HOOK_TCP_WRITE_REF(pcb, p) dpn_tcp_write_ref(p)
+/* Sanitizer (test) builds check the queue tails config/lwip-tcp-tails.patch
+ * keeps against a walk of each queue, wherever lwIP uses them: every TCP
+ * test and the fuzzers then prove the patch's bookkeeping. Not in a
+ * production build (the walk is what the patch takes out). */
+#ifdef __SANITIZE_ADDRESS__
+#define DPN_TAIL_CHECK(q, tail, what)                                                   \
+    do {                                                                               \
+        const struct tcp_seg *t_ = (q);                                                \
+        if (t_ != NULL && (tail) != NULL) {                                            \
+            while (t_->next != NULL)                                                   \
+                t_ = t_->next;                                                         \
+            if (t_ != (tail))                                                          \
+                LWIP_PLATFORM_ASSERT("dpnet: " what " is not the last segment");      \
+        }                                                                              \
+    } while (0)
+#define LWIP_DPNET_TAILS_CHECK(pcb)                                                     \
+    do {                                                                               \
+        DPN_TAIL_CHECK((pcb)->unsent, (pcb)->unsent_tail, "unsent_tail");              \
+        DPN_TAIL_CHECK((pcb)->unacked, (pcb)->unacked_tail, "unacked_tail");           \
+    } while (0)
+#endif
 
 /* ---- checksums ---- */
 #define LWIP_CHECKSUM_CTRL_PER_NETIF 1     /* offload where the PMD advertises it, software otherwise */
