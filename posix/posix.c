@@ -582,10 +582,17 @@ static void fill_addr(struct sockaddr *sa, socklen_t *len, uint32_t ip, uint16_t
     *len = sizeof(in);
 }
 
+/* The keepalive options, in the order keepalive_sync reads them. */
+static const int ka_opts[4][2] = {{SOL_SOCKET, SO_KEEPALIVE},
+                                  {IPPROTO_TCP, TCP_KEEPIDLE},
+                                  {IPPROTO_TCP, TCP_KEEPINTVL},
+                                  {IPPROTO_TCP, TCP_KEEPCNT}};
+
 static bool is_keepalive(int level, int name) {
-    return (level == SOL_SOCKET && name == SO_KEEPALIVE) ||
-           (level == IPPROTO_TCP &&
-            (name == TCP_KEEPIDLE || name == TCP_KEEPINTVL || name == TCP_KEEPCNT));
+    for (size_t i = 0; i < 4; i++)
+        if (ka_opts[i][0] == level && ka_opts[i][1] == name)
+            return true;
+    return false;
 }
 
 /* Keepalive as the kernel socket kfd holds it (SO_KEEPALIVE, TCP_KEEPIDLE,
@@ -594,36 +601,28 @@ static bool is_keepalive(int level, int name) {
  * on a connection, and when a connection starts: set before connect, or on
  * the listener, whose accepted sockets inherit them as on Linux. */
 static void keepalive_sync(int kfd, struct psock *ps) {
-    int on = 0, idle = 0, intvl = 0, cnt = 0;
-    socklen_t l = sizeof(int);
-    if (ps->c == NULL || REAL(getsockopt)(kfd, SOL_SOCKET, SO_KEEPALIVE, &on, &l) != 0)
-        return;
-    l = sizeof(int);
-    REAL(getsockopt)(kfd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l);
-    l = sizeof(int);
-    REAL(getsockopt)(kfd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l);
-    l = sizeof(int);
-    REAL(getsockopt)(kfd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, &l);
-    if (on && (idle <= 0 || intvl <= 0 || cnt <= 0))
-        return; /* the kernel never holds these; nothing sane to apply */
+    int v[4] = {0}; /* on, idle s, interval s, count */
+    for (size_t i = 0; i < 4 && ps->c != NULL; i++) {
+        socklen_t l = sizeof(v[i]);
+        if (REAL(getsockopt)(kfd, ka_opts[i][0], ka_opts[i][1], &v[i], &l) != 0)
+            return;
+    }
+    if (ps->c == NULL || (v[0] && (v[1] <= 0 || v[2] <= 0 || v[3] <= 0)))
+        return; /* the kernel never holds such values; nothing sane to apply */
     inside++;
-    dpn_conn_keepalive(ps->c, on ? (uint32_t)idle * 1000u : 0, (uint32_t)intvl * 1000u,
-                       (uint32_t)cnt);
+    dpn_conn_keepalive(ps->c, v[0] ? (uint32_t)v[1] * 1000u : 0, (uint32_t)v[2] * 1000u,
+                       (uint32_t)v[3]);
     inside--;
 }
 
 /* An accepted socket's kernel descriptor takes the listener's keepalive
  * options, as Linux's accepted sockets do (getsockopt reads them back). */
 static void keepalive_inherit(int lfd, int nfd) {
-    static const int opts[][2] = {{SOL_SOCKET, SO_KEEPALIVE},
-                                  {IPPROTO_TCP, TCP_KEEPIDLE},
-                                  {IPPROTO_TCP, TCP_KEEPINTVL},
-                                  {IPPROTO_TCP, TCP_KEEPCNT}};
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+    for (size_t i = 0; i < 4; i++) {
         int v;
         socklen_t l = sizeof(v);
-        if (REAL(getsockopt)(lfd, opts[i][0], opts[i][1], &v, &l) == 0)
-            REAL(setsockopt)(nfd, opts[i][0], opts[i][1], &v, l);
+        if (REAL(getsockopt)(lfd, ka_opts[i][0], ka_opts[i][1], &v, &l) == 0)
+            REAL(setsockopt)(nfd, ka_opts[i][0], ka_opts[i][1], &v, l);
     }
 }
 
@@ -722,19 +721,20 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len) {
         inside++;
         rc = dpn_connect(W, ip, ntohs(in->sin_port), &ops, ps, &ps->c);
         inside--;
-        if (rc == 0)
-            keepalive_sync(fd, ps); /* set before connect */
         if (rc != 0) {
             ps->connecting = false;
             ps->c = NULL;
-        } else if (ps->nonblock) {
-            rc = -EINPROGRESS;
         } else {
-            for (uint64_t t0 = now_ns(); ps->connecting;)
-                wait_turn(t0, 0);
-            if (ps->err != 0) {
-                rc = -ps->err;
-                ps->err = 0;
+            keepalive_sync(fd, ps); /* set before connect */
+            if (ps->nonblock) {
+                rc = -EINPROGRESS;
+            } else {
+                for (uint64_t t0 = now_ns(); ps->connecting;)
+                    wait_turn(t0, 0);
+                if (ps->err != 0) {
+                    rc = -ps->err;
+                    ps->err = 0;
+                }
             }
         }
     }
