@@ -111,7 +111,8 @@ int main(int argc, char **argv) {
         unsigned k = (unsigned)RTE_MIN(RTE_MIN(room, left), (uint64_t)BURST);
         if (k > 0 && rte_pktmbuf_alloc_bulk(mp, b, k) == 0) {
             for (unsigned i = 0; i < k; i++)
-                frame(b[i], &mac);
+                if (frame(b[i], &mac) != 0)
+                    return die("an mbuf too small for a 1514-byte frame");
             unsigned s = rte_eth_tx_burst(0, 0, b, (uint16_t)k);
             if (s < k)
                 rte_pktmbuf_free_bulk(b + s, k - s);

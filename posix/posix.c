@@ -583,13 +583,14 @@ static void fill_addr(struct sockaddr *sa, socklen_t *len, uint32_t ip, uint16_t
 }
 
 /* The keepalive options, in the order keepalive_sync reads them. */
-static const int ka_opts[4][2] = {{SOL_SOCKET, SO_KEEPALIVE},
-                                  {IPPROTO_TCP, TCP_KEEPIDLE},
-                                  {IPPROTO_TCP, TCP_KEEPINTVL},
-                                  {IPPROTO_TCP, TCP_KEEPCNT}};
+enum { KA_OPTS = 4 };
+static const int ka_opts[KA_OPTS][2] = {{SOL_SOCKET, SO_KEEPALIVE},
+                                        {IPPROTO_TCP, TCP_KEEPIDLE},
+                                        {IPPROTO_TCP, TCP_KEEPINTVL},
+                                        {IPPROTO_TCP, TCP_KEEPCNT}};
 
 static bool is_keepalive(int level, int name) {
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < KA_OPTS; i++)
         if (ka_opts[i][0] == level && ka_opts[i][1] == name)
             return true;
     return false;
@@ -601,13 +602,15 @@ static bool is_keepalive(int level, int name) {
  * on a connection, and when a connection starts: set before connect, or on
  * the listener, whose accepted sockets inherit them as on Linux. */
 static void keepalive_sync(int kfd, struct psock *ps) {
-    int v[4] = {0}; /* on, idle s, interval s, count */
-    for (size_t i = 0; i < 4 && ps->c != NULL; i++) {
+    if (ps->c == NULL)
+        return;
+    int v[KA_OPTS] = {0}; /* on, idle s, interval s, count */
+    for (size_t i = 0; i < KA_OPTS; i++) {
         socklen_t l = sizeof(v[i]);
         if (REAL(getsockopt)(kfd, ka_opts[i][0], ka_opts[i][1], &v[i], &l) != 0)
             return;
     }
-    if (ps->c == NULL || (v[0] && (v[1] <= 0 || v[2] <= 0 || v[3] <= 0)))
+    if (v[0] && (v[1] <= 0 || v[2] <= 0 || v[3] <= 0))
         return; /* the kernel never holds such values; nothing sane to apply */
     inside++;
     dpn_conn_keepalive(ps->c, v[0] ? (uint32_t)v[1] * 1000u : 0, (uint32_t)v[2] * 1000u,
@@ -618,7 +621,7 @@ static void keepalive_sync(int kfd, struct psock *ps) {
 /* An accepted socket's kernel descriptor takes the listener's keepalive
  * options, as Linux's accepted sockets do (getsockopt reads them back). */
 static void keepalive_inherit(int lfd, int nfd) {
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < KA_OPTS; i++) {
         int v;
         socklen_t l = sizeof(v);
         if (REAL(getsockopt)(lfd, ka_opts[i][0], ka_opts[i][1], &v, &l) == 0)
