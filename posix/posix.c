@@ -83,6 +83,7 @@ static struct {
     int (*epoll_ctl)(int, int, int, struct epoll_event *);
     int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
     int (*poll)(struct pollfd *, nfds_t, int);
+    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 } real;
 
 #define RESOLVE(f) real.f = dlsym(RTLD_NEXT, #f)
@@ -93,7 +94,7 @@ static void resolve(void) {
     RESOLVE(close), RESOLVE(shutdown), RESOLVE(dup), RESOLVE(dup2), RESOLVE(dup3);
     RESOLVE(fcntl), RESOLVE(ioctl), RESOLVE(setsockopt), RESOLVE(getsockopt);
     RESOLVE(getsockname), RESOLVE(getpeername), RESOLVE(epoll_create1), RESOLVE(epoll_ctl);
-    RESOLVE(epoll_pwait), RESOLVE(poll);
+    RESOLVE(epoll_pwait), RESOLVE(poll), RESOLVE(sigaction);
 }
 __attribute__((constructor)) static void on_load(void) {
     resolve();
@@ -118,7 +119,8 @@ struct psock {
     bool nonblock, listening, connecting, connected, eof, rd_shut, wr_shut, rx_paused;
     int err; /* errno to report (SO_ERROR, or the next call) */
     uint16_t lport;
-    uint32_t seq; /* bumped by every event: edge-triggered epoll */
+    uint32_t seq;                /* bumped by every event: edge-triggered epoll */
+    uint64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO, SO_SNDTIMEO in ns (0: none) */
     /* epoll sets it joined before it was decided (they went to the kernel):
      * moved to ours when it goes to dpnet */
     struct {
@@ -199,6 +201,92 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- signals ----
+ * A wait in dpnet spins in the program's thread, or sleeps on a descriptor
+ * the program does not know: a signal caught then runs its handler and
+ * would leave the call waiting (nginx, told to stop while it spun, never
+ * returned from epoll_wait). So the program's handlers run through
+ * on_signal, which counts them for the thread they interrupt, and a wait
+ * ends as the kernel's would: epoll_wait, poll and select with EINTR after
+ * any handler; a blocking socket call after a handler without SA_RESTART,
+ * or after any when the socket has a timeout (SO_RCVTIMEO, SO_SNDTIMEO). */
+static struct sigaction handlers[NSIG]; /* the program's, where on_signal stands in */
+static volatile sig_atomic_t wrapped[NSIG];
+/* Per thread, initial-exec: read in a handler without an allocation. */
+static __thread __attribute__((tls_model("initial-exec"))) volatile unsigned sig_any, sig_intr;
+
+static void on_signal(int sig, siginfo_t *si, void *uc) {
+    struct sigaction h = handlers[sig];
+    sig_any++;
+    if (!(h.sa_flags & SA_RESTART))
+        sig_intr++;
+    if (h.sa_flags & SA_RESETHAND) { /* the kernel reset its own handler */
+        wrapped[sig] = 0;
+        handlers[sig].sa_handler = SIG_DFL;
+    }
+    if (h.sa_flags & SA_SIGINFO)
+        h.sa_sigaction(sig, si, uc);
+    else if (h.sa_handler != SIG_DFL && h.sa_handler != SIG_IGN)
+        h.sa_handler(sig);
+}
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    if (inside || sig <= 0 || sig >= NSIG)
+        return REAL(sigaction)(sig, act, old);
+    struct sigaction prev = handlers[sig], k;
+    bool was = wrapped[sig];
+    /* SIG_DFL and SIG_IGN are the kernel's to act on (either union member) */
+    bool wrap = act != NULL && act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN;
+    if (wrap) {
+        handlers[sig] = *act; /* before the kernel can call on_signal for it */
+        k = *act;
+        k.sa_flags |= SA_SIGINFO;
+        k.sa_sigaction = on_signal;
+    }
+    int rc = REAL(sigaction)(sig, wrap ? &k : act, old);
+    if (rc != 0) {
+        handlers[sig] = prev;
+        return rc;
+    }
+    if (act != NULL)
+        wrapped[sig] = wrap;
+    if (old != NULL && was)
+        *old = prev;
+    return 0;
+}
+
+/* glibc's signal() reaches its sigaction inside the library: not here. */
+sighandler_t signal(int sig, sighandler_t h) {
+    if (h == SIG_ERR || sig <= 0 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction a = {.sa_handler = h, .sa_flags = SA_RESTART}, o; /* BSD semantics */
+    sigemptyset(&a.sa_mask);
+    sigaddset(&a.sa_mask, sig);
+    return sigaction(sig, &a, &o) == 0 ? o.sa_handler : SIG_ERR;
+}
+
+/* What a blocking call on one socket waits with: since when it spins, until
+ * when (its socket's timeout; 0: none), and the thread's signal counts when
+ * it began. */
+struct waiter {
+    uint64_t t0, deadline;
+    unsigned any, intr;
+};
+
+static struct waiter waiter_of(uint64_t timeout_ns) {
+    uint64_t t = now_ns();
+    return (struct waiter){t, timeout_ns != 0 ? t + timeout_ns : 0, sig_any, sig_intr};
+}
+
+/* -EINTR if a handler ran since w began that ends the wait, as the kernel's:
+ * any with a timeout set, one without SA_RESTART otherwise. */
+static int interrupted(const struct waiter *w) {
+    bool intr = w->deadline != 0 ? sig_any != w->any : sig_intr != w->intr;
+    return intr ? -EINTR : 0;
+}
+
 static void worker_close(void) {
     pthread_mutex_lock(&big);
     if (state == 1) {
@@ -229,18 +317,29 @@ static bool started(void) {
     for (char *t = strtok(buf, " \t"); t != NULL && argc < 127; t = strtok(NULL, " \t"))
         argv[argc++] = t;
     argv[argc] = NULL;
-    /* dpn_init takes SIGINT and SIGTERM for dpn_run: the program keeps its own. */
+    /* dpn_init takes SIGINT and SIGTERM for dpn_run: the program keeps its
+     * own. DPDK's threads start with every signal blocked but the ones a
+     * fault raises: a signal for the process goes to one of the program's
+     * threads, whose handler ends its wait (see on_signal), as without
+     * dpnet; not to a DPDK thread, leaving the program's asleep. */
     struct sigaction si, st;
-    sigaction(SIGINT, NULL, &si);
-    sigaction(SIGTERM, NULL, &st);
+    REAL(sigaction)(SIGINT, NULL, &si);
+    REAL(sigaction)(SIGTERM, NULL, &st);
+    sigset_t block, mask;
+    sigfillset(&block);
+    const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+        sigdelset(&block, faults[i]);
+    pthread_sigmask(SIG_BLOCK, &block, &mask);
     char **av = argv;
     inside++;
     starting = 1;
     int rc = dpn_init(&argc, &av, &W);
     starting = 0;
     inside--;
-    sigaction(SIGINT, &si, NULL);
-    sigaction(SIGTERM, &st, NULL);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
+    REAL(sigaction)(SIGINT, &si, NULL);
+    REAL(sigaction)(SIGTERM, &st, NULL);
     if (rc != 0) {
         say("dpnet did not start (%s): every socket stays the kernel's", dpn_strerror(rc));
         return false;
@@ -436,13 +535,21 @@ static bool wait_turn(uint64_t t0, uint64_t deadline) {
     return true;
 }
 
-/* One wait_turn for ps's next event: the spin before sleeping restarts
- * whenever the socket saw one (big held). */
-static void wait_event(const struct psock *ps, uint64_t *t0) {
+/* One wait_turn for ps's next event, the spin before sleeping restarted
+ * whenever the socket saw one (big held). The caller has looked at ps since
+ * the last turn: 0, or why the wait ends first: -EINTR (interrupted), or
+ * -EAGAIN once the socket's timeout has passed. */
+static int wait_event(const struct psock *ps, struct waiter *w) {
+    int rc = interrupted(w);
+    if (rc != 0)
+        return rc;
+    if (w->deadline != 0 && now_ns() >= w->deadline)
+        return -EAGAIN;
     uint32_t before = ps->seq;
-    wait_turn(*t0, 0);
+    wait_turn(w->t0, w->deadline);
     if (ps->seq != before)
-        *t0 = now_ns();
+        w->t0 = now_ns();
+    return 0;
 }
 
 static uint64_t deadline_of(int timeout_ms) {
@@ -629,13 +736,45 @@ static void keepalive_inherit(int lfd, int nfd) {
     }
 }
 
+static bool is_timeout(int level, int name) {
+    return level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO);
+}
+
+/* The socket timeouts as the kernel socket kfd holds them (checked there)
+ * onto ps: the blocking calls' deadlines (big held). */
+static void timeouts_sync(int kfd, struct psock *ps) {
+    const int names[2] = {SO_RCVTIMEO, SO_SNDTIMEO};
+    uint64_t *to[2] = {&ps->rcvtimeo, &ps->sndtimeo};
+    for (size_t i = 0; i < 2; i++) {
+        struct timeval tv;
+        socklen_t l = sizeof(tv);
+        if (REAL(getsockopt)(kfd, SOL_SOCKET, names[i], &tv, &l) == 0)
+            *to[i] = (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000u;
+    }
+}
+
+/* An accepted socket takes the listener's timeouts, as on Linux; its kernel
+ * descriptor too, for getsockopt. */
+static void timeouts_inherit(const struct psock *l, int nfd, struct psock *ps) {
+    const int names[2] = {SO_RCVTIMEO, SO_SNDTIMEO};
+    const uint64_t to[2] = {l->rcvtimeo, l->sndtimeo};
+    for (size_t i = 0; i < 2; i++) {
+        struct timeval tv = {(time_t)(to[i] / 1000000000u),
+                             (suseconds_t)(to[i] % 1000000000u / 1000u)};
+        if (to[i] != 0)
+            REAL(setsockopt)(nfd, SOL_SOCKET, names[i], &tv, sizeof(tv));
+    }
+    ps->rcvtimeo = l->rcvtimeo;
+    ps->sndtimeo = l->sndtimeo;
+}
+
 int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
     struct psock *l = inside ? NULL : dpsock(fd);
     if (l == NULL)
         return REAL(accept4)(fd, sa, len, flags);
     pthread_mutex_lock(&big);
     int rc;
-    for (uint64_t t0 = now_ns();;) {
+    for (struct waiter w = waiter_of(l->rcvtimeo);;) {
         if (!l->listening) {
             rc = -EINVAL;
             break;
@@ -657,6 +796,7 @@ int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
                 REAL(fcntl)(nfd, F_SETFL, O_NONBLOCK);
             tab[nfd] = ps;
             keepalive_inherit(fd, nfd);
+            timeouts_inherit(l, nfd, ps);
             keepalive_sync(nfd, ps);
             uint32_t ip = 0;
             uint16_t port = 0;
@@ -670,7 +810,8 @@ int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
             rc = -EAGAIN;
             break;
         }
-        wait_event(l, &t0);
+        if ((rc = wait_event(l, &w)) != 0)
+            break;
     }
     pthread_mutex_unlock(&big);
     return rc < 0 ? (errno = -rc, -1) : rc;
@@ -732,9 +873,13 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len) {
             if (ps->nonblock) {
                 rc = -EINPROGRESS;
             } else {
-                for (uint64_t t0 = now_ns(); ps->connecting;)
-                    wait_turn(t0, 0);
-                if (ps->err != 0) {
+                /* Interrupted or timed out (SO_SNDTIMEO), it goes on connecting,
+                 * as the kernel's: EINTR, or EINPROGRESS. */
+                for (struct waiter w = waiter_of(ps->sndtimeo); ps->connecting && rc == 0;)
+                    rc = wait_event(ps, &w);
+                if (rc == -EAGAIN)
+                    rc = -EINPROGRESS;
+                if (rc == 0 && ps->err != 0) {
                     rc = -ps->err;
                     ps->err = 0;
                 }
@@ -790,7 +935,7 @@ static ssize_t udp_recv(struct psock *ps, const struct iovec *iov, int iovcnt, i
                         struct udp_src *from, int *mflags) {
     pthread_mutex_lock(&big);
     ssize_t rc;
-    for (uint64_t t0 = now_ns();;) {
+    for (struct waiter w = waiter_of(ps->rcvtimeo);;) {
         if (ps->rx_n > 0) {
             unsigned h = ps->rx_head;
             struct dpn_buf *b = ps->rxq[h];
@@ -814,7 +959,8 @@ static ssize_t udp_recv(struct psock *ps, const struct iovec *iov, int iovcnt, i
             rc = -EAGAIN;
             break;
         }
-        wait_event(ps, &t0);
+        if ((rc = wait_event(ps, &w)) != 0)
+            break;
     }
     pthread_mutex_unlock(&big);
     return rc < 0 ? (errno = (int)-rc, -1) : rc;
@@ -868,7 +1014,7 @@ static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, in
     size_t got = 0;
     pthread_mutex_lock(&big);
     ssize_t rc;
-    for (uint64_t t0 = now_ns();;) {
+    for (struct waiter w = waiter_of(ps->rcvtimeo);;) {
         if (ps->listening || (!ps->connected && !ps->connecting && ps->err == 0)) {
             rc = -ENOTCONN;
             break;
@@ -907,7 +1053,11 @@ static ssize_t ps_recv(struct psock *ps, const struct iovec *iov, int iovcnt, in
             rc = -EAGAIN;
             break;
         }
-        wait_event(ps, &t0);
+        if ((rc = wait_event(ps, &w)) != 0) {
+            if (got > 0)
+                rc = (ssize_t)got; /* MSG_WAITALL: what came before */
+            break;
+        }
     }
     pthread_mutex_unlock(&big);
     return rc < 0 ? (errno = (int)-rc, -1) : rc;
@@ -934,7 +1084,7 @@ static ssize_t ps_send(struct psock *ps, const struct iovec *iov, int iovcnt, in
     ssize_t done = 0, rc = 0;
     int i = 0;
     size_t off = 0;
-    for (uint64_t t0 = now_ns();;) {
+    for (struct waiter w = waiter_of(ps->sndtimeo);;) {
         if ((rc = send_err(ps)) != 0)
             break;
         while (i < iovcnt) {
@@ -953,7 +1103,8 @@ static ssize_t ps_send(struct psock *ps, const struct iovec *iov, int iovcnt, in
         }
         if (i == iovcnt || rc != 0 || ps->nonblock || (flags & MSG_DONTWAIT))
             break;
-        wait_event(ps, &t0);
+        if ((rc = wait_event(ps, &w)) != 0)
+            break; /* what went before is the count */
     }
     pthread_mutex_unlock(&big);
     if (done > 0)
@@ -1214,7 +1365,7 @@ static ssize_t ps_sendfile(struct psock *ps, int in, off_t *offset, size_t count
     pthread_mutex_lock(&big);
     ssize_t done = 0, rc = 0;
     bool eof = false;
-    for (uint64_t t0 = now_ns(); (size_t)done < count && !eof;) {
+    for (struct waiter w = waiter_of(ps->sndtimeo); (size_t)done < count && !eof;) {
         if ((rc = send_err(ps)) != 0)
             break;
         size_t want = count - (size_t)done;
@@ -1232,7 +1383,8 @@ static ssize_t ps_sendfile(struct psock *ps, int in, off_t *offset, size_t count
             rc = -EAGAIN;
             break;
         }
-        wait_event(ps, &t0);
+        if ((rc = wait_event(ps, &w)) != 0)
+            break;
     }
     pthread_mutex_unlock(&big);
     if (offset != NULL)
@@ -1442,8 +1594,8 @@ static void option_note(int level, int name) {
         }
     static int seen[16][2];
     static unsigned nseen;
-    if (is_keepalive(level, name))
-        return;
+    if (is_keepalive(level, name) || is_timeout(level, name))
+        return; /* applied */
     for (unsigned i = 0; i < nseen; i++)
         if (seen[i][0] == level && seen[i][1] == name)
             return;
@@ -1456,9 +1608,16 @@ static void option_note(int level, int name) {
 }
 
 /* Options: the kernel socket checks the arguments and keeps the values
- * (getsockopt reads them back); dpnet acts on keepalive. */
+ * (getsockopt reads them back); dpnet acts on keepalive and the timeouts. */
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
     int rc = REAL(setsockopt)(fd, level, name, val, len);
+    if (rc == 0 && !inside && is_timeout(level, name) && fd >= 0 && fd < MAXFD &&
+        tab[fd] != NULL) { /* before it is decided too: it may become dpnet's */
+        pthread_mutex_lock(&big);
+        if (tab[fd] != NULL)
+            timeouts_sync(fd, tab[fd]);
+        pthread_mutex_unlock(&big);
+    }
     struct psock *ps = inside ? NULL : dpsock(fd);
     /* A socket not yet bound or connected may still become dpnet's: its
      * options are named too (SO_REUSEPORT comes before bind). */
@@ -1671,6 +1830,7 @@ int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const si
     if (p == NULL || state != 1 || max <= 0)
         return REAL(epoll_pwait)(epfd, ev, max, timeout, sig);
     uint64_t deadline = deadline_of(timeout), t0 = now_ns(), kernel_at = 0;
+    unsigned sig0 = sig_any;
     for (;;) {
         pthread_mutex_lock(&big);
         pump();
@@ -1689,6 +1849,10 @@ int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const si
         }
         if (n > 0)
             return n;
+        if (sig_any != sig0) { /* a handler ran while it spun or slept */
+            errno = EINTR;
+            return -1;
+        }
         uint64_t now = now_ns();
         if (timeout == 0 || (deadline != 0 && now >= deadline))
             return 0;
@@ -1728,6 +1892,7 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
         return -1;
     }
     uint64_t deadline = deadline_of(timeout), t0 = now_ns();
+    unsigned sig0 = sig_any;
     int rc;
     for (;;) {
         int ready = 0;
@@ -1779,6 +1944,11 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
         }
         if (ready > 0 || timeout == 0 || (deadline != 0 && now_ns() >= deadline)) {
             rc = ready;
+            break;
+        }
+        if (sig_any != sig0) { /* a handler ran while it spun or slept */
+            errno = EINTR;
+            rc = -1;
             break;
         }
         if (sleep && (int)wait_fd < 0)

@@ -2,13 +2,15 @@
 """Linux-side peer of posixprobe (t_posix.sh): an echo port that closes on
 EOF (and a UDP echo on the same number), a port that answers its first
 byte with a reset, and a silent port: once it has accepted, this host drops
-everything the client sends (keepalive probes go unanswered).
-    posix_peer.py ECHO_PORT RESET_PORT SILENT_PORT"""
+everything the client sends (keepalive probes go unanswered), and a late
+port: it sends "late" half a second after it accepts, then closes.
+    posix_peer.py ECHO_PORT RESET_PORT SILENT_PORT [LATE_PORT]"""
 import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 
 
 def echo(c):
@@ -34,6 +36,12 @@ def silent(c):
         pass
 
 
+def late(c):
+    with c:
+        time.sleep(0.5)
+        c.sendall(b"late")
+
+
 def serve(port, fn):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -54,5 +62,7 @@ def udp_echo(port):
 
 threading.Thread(target=serve, args=(int(sys.argv[2]), reset), daemon=True).start()
 threading.Thread(target=serve, args=(int(sys.argv[3]), silent), daemon=True).start()
+if len(sys.argv) > 4:
+    threading.Thread(target=serve, args=(int(sys.argv[4]), late), daemon=True).start()
 threading.Thread(target=udp_echo, args=(int(sys.argv[1]),), daemon=True).start()
 serve(int(sys.argv[1]), echo)

@@ -64,8 +64,9 @@ check "... from dpnet's address (its worker counted the connection)" \
   grep -q "^dpnet stats: .*connections 1 total" "$CLOG"
 
 # The calls' contracts (test/tools/posixprobe.c), through the layer against
-# a Linux peer: an echo port, a resetting port, a closed port, a silent one.
-ip netns exec "$NS" $PY "$HERE/posix_peer.py" 17 18 20 >/dev/null 2>&1 &
+# a Linux peer: an echo port, a resetting port, a closed port, a silent one
+# (and a late one, for the signals below).
+ip netns exec "$NS" $PY "$HERE/posix_peer.py" 17 18 20 21 >/dev/null 2>&1 &
 track_pid $!
 PL=/tmp/dpn-px-probe-$TAG.log; track_file "$PL"; track_file "$PL.err"
 ip netns exec "$NS" "$RUN" --preload --standalone --cpus 1 \
@@ -89,6 +90,30 @@ check "... sendfile's 3.1 MB went out of mbufs filled from the file (zero-copy t
 check "... SO_REUSEPORT was named as accepted, once" \
   bash -c "[ \$(grep -c 'SO_REUSEPORT: accepted' '$PL.err') = 1 ]"
 check "... the refused listen said why" grep -q "listen on an unbound socket or port 0 is not supported" "$PL.err"
+
+# A caught signal and a socket timeout end a blocking call as the kernel's
+# do (posixprobe --signals): while the layer sleeps in the kernel (the
+# default) and while it spins in the program's thread (busy: a signal then
+# never meets a system call; nginx once missed its SIGTERM that way).
+sub=90
+for spin in 50 busy; do
+  SL=/tmp/dpn-px-sig$sub-$TAG.log; track_file "$SL"; track_file "$SL.err"; track_prefix "${PFX}s$sub"
+  ip netns exec "$NS" env DPNET_POSIX_SPIN_US=$spin "$RUN" --preload --standalone --cpus 1 \
+    --eal "--no-pci --file-prefix ${PFX}s$sub --log-level=pmd.net.tap:error --vdev=net_tap0,iface=${IFC}s$sub" \
+    --dpnet "--ip 10.$sub.0.2/24 --poll hybrid" -- "$B/test/tools/posixprobe" --signals 10.$sub.0.1 17 20 21 \
+    >"$SL" 2>"$SL.err" &
+  PP=$!; track_pid $PP
+  sig_tap() { ip netns exec "$NS" ip link show "${IFC}s$sub" >/dev/null 2>&1; }
+  wait_for 20 sig_tap || true
+  ip netns exec "$NS" ip addr add 10.$sub.0.1/24 dev "${IFC}s$sub" 2>/dev/null || true
+  ip netns exec "$NS" ip link set "${IFC}s$sub" up 2>/dev/null || true
+  r=0; wait $PP || r=$?
+  sed 's/^/  /' "$SL"
+  check "signals and timeouts, the layer's wait spinning $spin: every contract held (exit $r)" \
+    bash -c "[ $r = 0 ] && grep -q '^# posixprobe: 0 failed' '$SL'"
+  check "... through dpnet (its worker's counters)" grep -q "^dpnet stats: .*connections [1-9][0-9]* total" "$SL.err"
+  sub=$((sub + 1))
+done
 
 # Without DPNET_ARGS the layer says so and the kernel serves (an address
 # of the namespace's own, not loopback, which never asks for dpnet).

@@ -1,7 +1,10 @@
 /* posixprobe: the socket calls' contracts, from a plain Linux program (no
  * dpnet in it), run under the sockets layer by t_posix.sh against a Linux
- * peer: an echo port, a port that resets, a closed port.
- *   posixprobe IP ECHO_PORT RESET_PORT CLOSED_PORT
+ * peer: an echo port, a port that resets, a closed port, a silent one.
+ *   posixprobe IP ECHO_PORT RESET_PORT CLOSED_PORT [SILENT_PORT]
+ *   posixprobe --signals IP ECHO_PORT SILENT_PORT LATE_PORT
+ * The second form checks only how caught signals and socket timeouts end
+ * blocking calls (the late port sends "late" 0.5 s after it accepts).
  * Prints "ok - ..." / "not ok - ..." per check; exit 1 when one failed. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,8 +19,12 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,7 +73,201 @@ static void on_pipe(int s) {
     sigpipes++;
 }
 
+/* ---- signals ---- */
+static volatile sig_atomic_t alarms;
+static void on_alarm(int s) {
+    (void)s;
+    alarms++;
+}
+
+/* SIGALRM caught (with SA_RESTART or without) in 100 ms. */
+static void arm(int restart) {
+    struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = restart ? SA_RESTART : 0};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarms = 0;
+    struct itimerval it = {.it_value = {0, 100000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static double secs_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void set_timeout(int fd, int name, long ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv));
+}
+
+/* A call that never returns fails the run instead of hanging it. */
+static void *watchdog(void *arg) {
+    (void)arg;
+    sleep(60);
+    printf("not ok - a blocking call was still waiting after 60 s\n");
+    fflush(stdout);
+    _exit(1);
+}
+
+/* Every thread but the caller (and the watchdog, which blocks all) blocks
+ * SIGALRM and SIGTERM: the worker's threads leave the program's signals to
+ * the program's threads. */
+static int others_block(pid_t except) {
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int bad = 0, seen = 0;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == except)
+            continue;
+        char path[300], line[256];
+        snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+            unsigned long long blk;
+            if (sscanf(line, "SigBlk: %llx", &blk) == 1) {
+                unsigned long long want = (1ull << (SIGALRM - 1)) | (1ull << (SIGTERM - 1));
+                seen++;
+                bad += (blk & want) != want;
+            }
+        }
+        if (f != NULL)
+            fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    printf("# %d other threads, %d of them take SIGALRM or SIGTERM\n", seen, bad);
+    return seen > 1 && bad == 0; /* the watchdog and at least one of DPDK's */
+}
+
+static void signals(unsigned short echo, unsigned short silent, unsigned short late) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* the watchdog inherits it */
+    pthread_t dog;
+    pthread_create(&dog, NULL, watchdog, NULL);
+    sigemptyset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
+    char buf[4096];
+    struct timespec t0;
+    int l = socket(AF_INET, SOCK_STREAM, 0); /* the first socket starts the worker */
+    struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(4322)};
+    check(bind(l, (struct sockaddr *)&any, sizeof(any)) == 0 && listen(l, 8) == 0,
+          "signals: a listener on dpnet (any:4322)");
+    check(others_block((pid_t)gettid()), "... the worker's threads block the program's signals");
+
+    /* the handlers the program set are the ones it reads back */
+    struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART}, q;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    check(sigaction(SIGALRM, NULL, &q) == 0 && q.sa_handler == on_alarm &&
+              (q.sa_flags & SA_RESTART),
+          "sigaction reads back the program's handler and SA_RESTART");
+    check(signal(SIGUSR1, on_alarm) != SIG_ERR && signal(SIGUSR1, SIG_IGN) == on_alarm,
+          "signal() returns the handler it replaced");
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGUSR2, &sa, NULL);
+    alarms = 0;
+    raise(SIGUSR2);
+    check(alarms == 1 && sigaction(SIGUSR2, NULL, &q) == 0 && q.sa_handler == SIG_DFL,
+          "SA_RESETHAND: the handler ran once, then reads back SIG_DFL");
+
+    /* epoll_wait, poll, select: EINTR whatever SA_RESTART says */
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l}, out[2];
+    epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+    arm(1);
+    int n = epoll_wait(ep, out, 2, 5000);
+    check(n == -1 && errno == EINTR && alarms == 1,
+          "epoll_wait on a dpnet listener, SIGALRM caught (SA_RESTART): EINTR");
+    close(ep);
+    arm(1);
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    n = poll(&p, 1, 5000);
+    check(n == -1 && errno == EINTR && alarms == 1, "poll: EINTR");
+    arm(1);
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(l, &rs);
+    struct timeval tv = {5, 0};
+    n = select(l + 1, &rs, NULL, NULL, &tv);
+    check(n == -1 && errno == EINTR && alarms == 1, "select: EINTR");
+
+    /* blocking accept and recv: EINTR without SA_RESTART; with it they wait
+     * on; with a timeout set, EAGAIN at the timeout, EINTR on any handler */
+    arm(0);
+    check(accept(l, NULL, NULL) == -1 && errno == EINTR && alarms == 1,
+          "blocking accept, SIGALRM caught without SA_RESTART: EINTR");
+    set_timeout(l, SO_RCVTIMEO, 300);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int r = accept(l, NULL, NULL);
+    double took = secs_since(&t0);
+    check(r == -1 && errno == EAGAIN && took >= 0.29, "accept with SO_RCVTIMEO 300 ms: EAGAIN");
+    printf("# ... after %.3f s\n", took);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = at(echo);
+    check(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect to the echo port");
+    arm(0);
+    check(recv(fd, buf, sizeof(buf), 0) == -1 && errno == EINTR && alarms == 1,
+          "blocking recv with nothing to read, no SA_RESTART: EINTR");
+    set_timeout(fd, SO_RCVTIMEO, 2000);
+    arm(1);
+    check(recv(fd, buf, sizeof(buf), 0) == -1 && errno == EINTR && alarms == 1,
+          "... with SO_RCVTIMEO, SA_RESTART or not: EINTR");
+    set_timeout(fd, SO_RCVTIMEO, 200);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = (int)recv(fd, buf, sizeof(buf), 0);
+    took = secs_since(&t0);
+    check(r == -1 && errno == EAGAIN && took >= 0.19, "... SO_RCVTIMEO 200 ms passed: EAGAIN");
+    check(send(fd, "abc", 3, 0) == 3 && recv(fd, buf, sizeof(buf), MSG_WAITALL) == 3,
+          "... the connection still echoes");
+    close(fd);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    a = at(late);
+    arm(1);
+    check(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+              recv(fd, buf, sizeof(buf), MSG_WAITALL) == 4 && memcmp(buf, "late", 4) == 0 &&
+              alarms == 1,
+          "blocking recv, SIGALRM caught with SA_RESTART: it waits on for the data (0.5 s)");
+    close(fd);
+
+    /* blocking send to a peer that has stopped taking anything: the queue
+     * fills; a signal returns what went (a count), then EINTR */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    a = at(silent);
+    check(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect to the silent port");
+    usleep(300000); /* its peer drops our segments from now on */
+    static char lots[8 << 20];
+    arm(0);
+    ssize_t k = send(fd, lots, sizeof(lots), 0);
+    check(k > 0 && k < (ssize_t)sizeof(lots) && alarms == 1,
+          "blocking send of 8 MiB into a full window, no SA_RESTART: the count that went");
+    printf("# ... %zd bytes\n", k);
+    arm(0);
+    check(send(fd, lots, sizeof(lots), 0) == -1 && errno == EINTR && alarms == 1,
+          "... then EINTR, with nothing sent");
+    set_timeout(fd, SO_SNDTIMEO, 200);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    k = send(fd, lots, sizeof(lots), 0);
+    took = secs_since(&t0);
+    check(k == -1 && errno == EAGAIN && took >= 0.19, "... SO_SNDTIMEO 200 ms: EAGAIN");
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+    close(l);
+    struct itimerval stop = {0};
+    setitimer(ITIMER_REAL, &stop, NULL);
+}
+
 int main(int argc, char **argv) {
+    if (argc == 6 && strcmp(argv[1], "--signals") == 0) {
+        peer.sin_family = AF_INET;
+        inet_pton(AF_INET, argv[2], &peer.sin_addr);
+        signals((unsigned short)atoi(argv[3]), (unsigned short)atoi(argv[4]),
+                (unsigned short)atoi(argv[5]));
+        printf("# posixprobe: %d failed\n", fails);
+        return fails ? 1 : 0;
+    }
     if (argc != 5 && argc != 6) {
         fprintf(stderr, "usage: posixprobe IP ECHO_PORT RESET_PORT CLOSED_PORT [SILENT_PORT]\n");
         return 2;
