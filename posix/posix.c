@@ -1816,8 +1816,8 @@ static int pep_collect(struct pep *p, struct epoll_event *out, int max) {
 }
 
 /* Kernel events, without dpnet's own descriptor. */
-static int kernel_wait(int epfd, struct epoll_event *ev, int max, int ms, const sigset_t *sig) {
-    int k = REAL(epoll_pwait)(epfd, ev, max, ms, sig);
+static int kernel_wait(int epfd, struct epoll_event *ev, int max, int ms) {
+    int k = REAL(epoll_pwait)(epfd, ev, max, ms, NULL);
     int n = 0;
     for (int i = 0; i < k; i++)
         if (ev[i].data.u64 != WAIT_TAG)
@@ -1825,12 +1825,33 @@ static int kernel_wait(int epfd, struct epoll_event *ev, int max, int ms, const 
     return k < 0 ? k : n;
 }
 
-int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *sig) {
-    struct pep *p = !inside && epfd >= 0 && epfd < MAXFD ? eps[epfd] : NULL;
-    if (p == NULL || state != 1 || max <= 0)
-        return REAL(epoll_pwait)(epfd, ev, max, timeout, sig);
+/* The signal mask of epoll_pwait, ppoll and pselect, set for the whole
+ * call: the layer waits outside the kernel too. The count of handlers run
+ * is taken first, so a signal the mask lets in at once ends the wait. */
+struct masked {
+    sigset_t old;
+    bool set;
+    unsigned sig0;
+};
+
+static void mask_begin(struct masked *m, const sigset_t *mask) {
+    m->sig0 = sig_any;
+    m->set = mask != NULL && pthread_sigmask(SIG_SETMASK, mask, &m->old) == 0;
+}
+
+static int mask_end(struct masked *m, int rc) {
+    int e = errno;
+    if (m->set)
+        pthread_sigmask(SIG_SETMASK, &m->old, NULL);
+    errno = e;
+    return rc;
+}
+
+/* epoll_wait on a set holding dpnet sockets; ended by a handler run since
+ * the count sig0. */
+static int epoll_on(struct pep *p, int epfd, struct epoll_event *ev, int max, int timeout,
+                    unsigned sig0) {
     uint64_t deadline = deadline_of(timeout), t0 = now_ns(), kernel_at = 0;
-    unsigned sig0 = sig_any;
     for (;;) {
         pthread_mutex_lock(&big);
         pump();
@@ -1841,7 +1862,7 @@ int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const si
         uint64_t t = p->kernel_n > 0 ? now_ns() : 0;
         if (n < max && p->kernel_n > 0 && (kernel_at == 0 || t - kernel_at >= KERNEL_EVERY_NS)) {
             kernel_at = t;
-            int k = kernel_wait(epfd, ev + n, max - n, 0, sig);
+            int k = kernel_wait(epfd, ev + n, max - n, 0);
             if (k < 0 && n == 0)
                 return -1;
             if (k > 0)
@@ -1864,7 +1885,7 @@ int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const si
             ms = (int)((deadline - now) / 1000000);
         if ((int)wait_fd < 0)
             ms = 0;
-        int k = kernel_wait(epfd, ev, max, ms, sig);
+        int k = kernel_wait(epfd, ev, max, ms);
         if (k != 0)
             return k; /* events, or an error (EINTR) */
         if ((int)wait_fd < 0)
@@ -1872,17 +1893,65 @@ int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const si
     }
 }
 
+static struct pep *our_pep(int epfd, int max) {
+    struct pep *p = !inside && epfd >= 0 && epfd < MAXFD ? eps[epfd] : NULL;
+    return p != NULL && state == 1 && max > 0 ? p : NULL;
+}
+
+int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *sig) {
+    struct pep *p = our_pep(epfd, max);
+    if (p == NULL)
+        return REAL(epoll_pwait)(epfd, ev, max, timeout, sig);
+    struct masked m;
+    mask_begin(&m, sig);
+    return mask_end(&m, epoll_on(p, epfd, ev, max, timeout, m.sig0));
+}
+
 int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout) {
-    return epoll_pwait(epfd, ev, max, timeout, NULL);
+    struct pep *p = our_pep(epfd, max);
+    if (p == NULL)
+        return REAL(epoll_pwait)(epfd, ev, max, timeout, NULL);
+    return epoll_on(p, epfd, ev, max, timeout, sig_any);
+}
+
+/* A timespec timeout (NULL: none) in ms, rounded up as the kernel rounds it. */
+static int timeout_ms(const struct timespec *t) {
+    if (t == NULL)
+        return -1;
+    if (t->tv_sec < 0 || t->tv_nsec < 0 || t->tv_nsec >= 1000000000)
+        return -2;
+    uint64_t ms = (uint64_t)t->tv_sec * 1000u + ((uint64_t)t->tv_nsec + 999999u) / 1000000u;
+    return ms > INT_MAX ? -1 : (int)ms;
+}
+
+int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *t,
+                 const sigset_t *sig) {
+    struct pep *p = our_pep(epfd, max);
+    int ms = timeout_ms(t);
+    if (p == NULL || ms == -2) {
+        int (*real2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *) =
+            dlsym(RTLD_NEXT, "epoll_pwait2");
+        if (real2 == NULL) {
+            errno = ENOSYS;
+            return -1;
+        }
+        return real2(epfd, ev, max, t, sig);
+    }
+    struct masked m;
+    mask_begin(&m, sig);
+    return mask_end(&m, epoll_on(p, epfd, ev, max, ms, m.sig0));
 }
 
 /* ---- poll and select ---- */
-int poll(struct pollfd *fds, nfds_t n, int timeout) {
+static bool any_dp(const struct pollfd *fds, nfds_t n) {
     bool any = false;
     for (nfds_t i = 0; i < n && !any && !inside; i++)
         any = dpsock(fds[i].fd) != NULL;
-    if (!any)
-        return REAL(poll)(fds, n, timeout);
+    return any;
+}
+
+/* poll on a set holding dpnet sockets; ended by a handler run since sig0. */
+static int poll_on(struct pollfd *fds, nfds_t n, int timeout, unsigned sig0) {
     /* The kernel polls a copy: the program's kernel descriptors, dpnet
      * sockets hidden (negative: skipped), and dpnet's own descriptor last. */
     struct pollfd *k = calloc(1, (n + 1) * sizeof(*k) + n * sizeof(short));
@@ -1892,7 +1961,6 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
         return -1;
     }
     uint64_t deadline = deadline_of(timeout), t0 = now_ns();
-    unsigned sig0 = sig_any;
     int rc;
     for (;;) {
         int ready = 0;
@@ -1958,15 +2026,33 @@ int poll(struct pollfd *fds, nfds_t n, int timeout) {
     return rc;
 }
 
-int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
+int poll(struct pollfd *fds, nfds_t n, int timeout) {
+    if (!any_dp(fds, n))
+        return REAL(poll)(fds, n, timeout);
+    return poll_on(fds, n, timeout, sig_any);
+}
+
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *sig) {
+    int ms = timeout_ms(t);
+    if (!any_dp(fds, n) || ms == -2) {
+        int (*real)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *) =
+            dlsym(RTLD_NEXT, "ppoll");
+        return real(fds, n, t, sig);
+    }
+    struct masked m;
+    mask_begin(&m, sig);
+    return mask_end(&m, poll_on(fds, n, ms, m.sig0));
+}
+
+static bool any_dp_set(int nfds, fd_set *r, fd_set *w) {
     bool any = false;
     for (int fd = 0; fd < nfds && fd < MAXFD && !any && !inside; fd++)
         any = ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w))) && dpsock(fd) != NULL;
-    if (!any) {
-        int (*sel)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
-            dlsym(RTLD_NEXT, "select");
-        return sel(nfds, r, w, e, tv);
-    }
+    return any;
+}
+
+/* select on sets holding dpnet sockets, through poll_on. */
+static int select_on(int nfds, fd_set *r, fd_set *w, fd_set *e, int ms, unsigned sig0) {
     struct pollfd p[FD_SETSIZE];
     nfds_t n = 0;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
@@ -1975,8 +2061,7 @@ int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
         if (evs != 0)
             p[n++] = (struct pollfd){.fd = fd, .events = evs};
     }
-    int ms = tv == NULL ? -1 : (int)(tv->tv_sec * 1000 + tv->tv_usec / 1000);
-    int k = poll(p, n, ms);
+    int k = poll_on(p, n, ms, sig0);
     if (k < 0)
         return -1;
     if (r)
@@ -1993,6 +2078,29 @@ int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
             FD_SET(p[i].fd, w), ready++;
     }
     return ready;
+}
+
+int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
+    if (!any_dp_set(nfds, r, w) || (tv != NULL && (tv->tv_sec < 0 || tv->tv_usec < 0))) {
+        int (*sel)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
+            dlsym(RTLD_NEXT, "select");
+        return sel(nfds, r, w, e, tv);
+    }
+    int ms = tv == NULL ? -1 : (int)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000);
+    return select_on(nfds, r, w, e, ms, sig_any);
+}
+
+int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t,
+            const sigset_t *sig) {
+    int ms = timeout_ms(t);
+    if (!any_dp_set(nfds, r, w) || ms == -2) {
+        int (*real)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *) =
+            dlsym(RTLD_NEXT, "pselect");
+        return real(nfds, r, w, e, t, sig);
+    }
+    struct masked m;
+    mask_begin(&m, sig);
+    return mask_end(&m, select_on(nfds, r, w, e, ms, m.sig0));
 }
 
 /* ---- the other names programs reach these by ---- */
@@ -2028,4 +2136,10 @@ int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen) {
     if (fdslen / sizeof(*fds) < n)
         abort();
     return poll(fds, n, timeout);
+}
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *sig,
+                size_t fdslen) {
+    if (fdslen / sizeof(*fds) < n)
+        abort();
+    return ppoll(fds, n, t, sig);
 }

@@ -8,7 +8,9 @@ say() { printf '[setup] %s\n' "$*"; }
 
 [ "$(id -u)" -eq 0 ] || { echo "setup.sh: must run as root (apt, hugepages)" >&2; exit 1; }
 
-PKGS=(libdpdk-dev dpdk libconfig-dev check meson ninja-build pkg-config
+# dpdk-dev: testpmd, dumpcap, pdump, proc-info and dpdk-telemetry.py, which
+# Debian's 22.11.11-0+deb12u1 moved there from dpdk (the tests use them).
+PKGS=(libdpdk-dev dpdk dpdk-dev libconfig-dev check meson ninja-build pkg-config
       iproute2 iptables iputils-ping python3 python3-scapy sockperf dpkg-dev gcc clang
       libclang-rt-14-dev libfuzzer-14-dev procps psmisc curl wrk apache2-utils nginx-light
       python3-matplotlib patch libpcap-dev tcpdump libmemcached-tools python3-pymemcache
@@ -67,6 +69,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   if [ "$own_prc" -eq 1 ]; then rm -f "$prc"; fi
 fi
+# The DPDK tools the tests run: a package that stops shipping one fails here,
+# saying which, not as "command not found" deep inside a test.
+for t in dpdk-testpmd dpdk-dumpcap dpdk-telemetry.py; do
+  command -v "$t" >/dev/null || { echo "setup.sh: $t not found after installing ${PKGS[*]:0:3}: which Debian package ships it now?" >&2; exit 1; }
+done
 
 if [ ! -d "$lwip_dir/src/core" ]; then
   say "fetching lwIP source (apt-get source lwip) into $lwip_dir"

@@ -193,6 +193,35 @@ static void signals(unsigned short echo, unsigned short silent, unsigned short l
     n = select(l + 1, &rs, NULL, NULL, &tv);
     check(n == -1 && errno == EINTR && alarms == 1, "select: EINTR");
 
+    /* the p-calls: the mask given lets in a signal pending since before the
+     * call (blocked until then): EINTR at once */
+    sigset_t alrm, none;
+    sigemptyset(&alrm);
+    sigemptyset(&none);
+    sigaddset(&alrm, SIGALRM);
+    const char *pname[3] = {"ppoll", "pselect", "epoll_pwait"};
+    for (int i = 0; i < 3; i++) {
+        pthread_sigmask(SIG_BLOCK, &alrm, NULL);
+        arm(1);
+        usleep(200000); /* SIGALRM pending */
+        struct timespec ts = {5, 0};
+        p = (struct pollfd){.fd = l, .events = POLLIN};
+        FD_ZERO(&rs);
+        FD_SET(l, &rs);
+        ep = epoll_create1(0);
+        epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+        n = i == 0   ? ppoll(&p, 1, &ts, &none)
+            : i == 1 ? pselect(l + 1, &rs, NULL, NULL, &ts, &none)
+                     : epoll_pwait(ep, out, 2, 5000, &none);
+        int e = errno;
+        close(ep);
+        pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
+        char what[120];
+        snprintf(what, sizeof(what),
+                 "%s whose mask lets in a SIGALRM pending before the call: EINTR", pname[i]);
+        check(n == -1 && e == EINTR && alarms == 1, what);
+    }
+
     /* blocking accept and recv: EINTR without SA_RESTART; with it they wait
      * on; with a timeout set, EAGAIN at the timeout, EINTR on any handler */
     arm(0);
@@ -221,6 +250,16 @@ static void signals(unsigned short echo, unsigned short silent, unsigned short l
     check(r == -1 && errno == EAGAIN && took >= 0.19, "... SO_RCVTIMEO 200 ms passed: EAGAIN");
     check(send(fd, "abc", 3, 0) == 3 && recv(fd, buf, sizeof(buf), MSG_WAITALL) == 3,
           "... the connection still echoes");
+    struct timespec ts = {5, 0};
+    p = (struct pollfd){.fd = fd, .events = POLLIN};
+    check(send(fd, "d", 1, 0) == 1 && ppoll(&p, 1, &ts, NULL) == 1 && p.revents == POLLIN &&
+              recv(fd, buf, 1, 0) == 1,
+          "ppoll on a dpnet connection: POLLIN for its echo, nothing else");
+    FD_ZERO(&rs);
+    FD_SET(fd, &rs);
+    check(send(fd, "e", 1, 0) == 1 && pselect(fd + 1, &rs, NULL, NULL, &ts, NULL) == 1 &&
+              FD_ISSET(fd, &rs) && recv(fd, buf, 1, 0) == 1,
+          "pselect: readable for its echo");
     close(fd);
     fd = socket(AF_INET, SOCK_STREAM, 0);
     a = at(late);
