@@ -40,7 +40,7 @@
 #include <rte_ether.h>
 #include <rte_jhash.h>
 
-#define DPN_ABI_VERSION 12
+#define DPN_ABI_VERSION 13
 #define DPN_SHM_NAME "dpnd_shm"
 #define DPN_SHM_MAGIC 0x64706e64u             /* "dpnd" */
 #define DPN_CTL_SOCKET "dpnetd_ctl"           /* in rte_eal_get_runtime_dir() */
@@ -208,10 +208,11 @@ struct dpn_shm {
      * it is a PCI device: a worker must then probe it too (EAL -a NAME). */
     char port_dev[64];
     uint8_t port_pci;
-    uint8_t tx_multi_seg; /* the port's TX queues take mbuf chains */
-    uint8_t tx_tso;       /* ... and segment TCP (RTE_ETH_TX_OFFLOAD_TCP_TSO, port.tso on) */
-    uint16_t tx_tso_segs; /* mbufs per TSO frame */
-    uint8_t tx_tso_l2;    /* net_tap's check: the send MSS 14 bytes short (port.h) */
+    uint8_t tx_multi_seg;      /* the port's TX queues take mbuf chains */
+    uint8_t tx_tso;            /* ... and segment TCP (RTE_ETH_TX_OFFLOAD_TCP_TSO, port.tso on) */
+    uint16_t tx_tso_segs;      /* mbufs per TSO frame */
+    uint8_t tx_tso_l2;         /* net_tap's check: the send MSS 14 bytes short (port.h) */
+    uint8_t rx_trust, tx_none; /* port.csum: TCP/UDP checksums not checked, not filled */
     struct dpn_slot slots[DPN_MAX_SLOTS];
     struct dpn_neigh neigh[DPN_NEIGH_SIZE];
     struct dpn_binding bindings[DPN_MAX_BINDINGS + 1]; /* [0] unused: index 0 = none */

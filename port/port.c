@@ -77,7 +77,7 @@ bool dpn_port_is_tap(const struct dpn_config *cfg) {
 }
 
 static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_conf *conf,
-                          struct dpn_port_caps *caps, uint32_t tso) {
+                          struct dpn_port_caps *caps, uint32_t tso, enum dpn_csum_mode csum) {
     uint64_t rx = info->rx_offload_capa, tx = info->tx_offload_capa;
     caps->rx_ip_cksum = rx & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
     caps->rx_l4_cksum = (rx & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) && (rx & RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
@@ -85,6 +85,11 @@ static void pick_offloads(const struct rte_eth_dev_info *info, struct rte_eth_co
     caps->tx_tcp_cksum = caps->tx_ip_cksum && (tx & RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
     caps->tx_udp_cksum = caps->tx_ip_cksum && (tx & RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
     caps->tx_multi_seg = tx & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    bool memif = info->driver_name != NULL && strcmp(info->driver_name, "net_memif") == 0;
+    if (csum == DPN_CSUM_AUTO)
+        csum = memif ? DPN_CSUM_TRUST : DPN_CSUM_FULL;
+    caps->rx_trust = csum == DPN_CSUM_TRUST || csum == DPN_CSUM_NONE;
+    caps->tx_none = csum == DPN_CSUM_NONE;
 
     if (caps->rx_ip_cksum)
         conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
@@ -125,7 +130,7 @@ static int configure(uint16_t pid, const struct dpn_config *cfg, uint16_t nq,
     if (rc != 0)
         return rc;
     memset(&conf, 0, sizeof(conf));
-    pick_offloads(&info, &conf, caps, cfg->tso);
+    pick_offloads(&info, &conf, caps, cfg->tso, cfg->csum);
     conf.intr_conf.rxq = want_intr ? 1 : 0;
     rc = rte_eth_dev_configure(pid, nq, nq, &conf);
     if (rc != 0)
@@ -273,11 +278,18 @@ int dpn_port_open(const struct dpn_config *cfg, uint16_t nq, struct rte_mempool 
     DPN_LOG(
         INFO, port,
         "port %u (%s) up: %u queue pair%s, mac " RTE_ETHER_ADDR_PRT_FMT
-        ", mtu %u, rx csum %s/%s, tx csum ip %s tcp %s udp %s, tx chains %s, tso %s, rx intr %s",
+        ", mtu %u, rx csum %s/%s%s, tx csum ip %s tcp %s udp %s, tx chains %s, tso %s, rx intr %s",
         pid, caps->driver, nq, nq == 1 ? "" : "s", RTE_ETHER_ADDR_BYTES(mac), caps->mtu,
         caps->rx_ip_cksum ? "ip" : "-", caps->rx_l4_cksum ? "l4" : "-",
-        caps->tx_ip_cksum ? "hw" : "sw", caps->tx_tcp_cksum ? "hw" : "sw",
-        caps->tx_udp_cksum ? "hw" : "sw", caps->tx_multi_seg ? "yes (zero-copy send)" : "no",
+        caps->rx_trust && !caps->rx_l4_cksum ? " (l4 trusted)" : "",
+        caps->tx_ip_cksum ? "hw" : "sw",
+        caps->tx_tcp_cksum ? "hw"
+        : caps->tx_none    ? "none"
+                           : "sw",
+        caps->tx_udp_cksum ? "hw"
+        : caps->tx_none    ? "none"
+                           : "sw",
+        caps->tx_multi_seg ? "yes (zero-copy send)" : "no",
         caps->tx_tso_l2 ? "yes (net_tap: segments 14 bytes under the MSS)"
         : caps->tx_tso  ? "yes"
                         : "no",

@@ -20,6 +20,9 @@ struct dpn_port_caps {
     bool tx_ip_cksum;  /* PMD fills the IPv4 header checksum */
     bool tx_tcp_cksum; /* PMD fills TCP checksums (we write the pseudo-header sum) */
     bool tx_udp_cksum;
+    bool rx_trust;     /* port.csum trust or none: TCP/UDP checksums the PMD did not check are not
+                          checked in software either */
+    bool tx_none;      /* port.csum none: TCP/UDP checksums the PMD does not fill are left out */
     bool tx_multi_seg; /* PMD sends mbuf chains: zero-copy TCP send (tx.c) */
     bool tx_tso; /* PMD segments TCP (port.tso on): tx.c sends runs of segments as one frame */
     uint16_t tx_tso_segs; /* mbufs per TSO frame the PMD takes */

@@ -182,6 +182,8 @@ static void adopt_port(struct dpn_worker *w, const struct dpn_shm *shm) {
     w->caps.tx_tso = shm->tx_tso;
     w->caps.tx_tso_segs = shm->tx_tso_segs;
     w->caps.tx_tso_l2 = shm->tx_tso_l2;
+    w->caps.rx_trust = shm->rx_trust;
+    w->caps.tx_none = shm->tx_none;
     snprintf(w->caps.driver, sizeof(w->caps.driver), "dpnetd");
 }
 

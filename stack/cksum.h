@@ -85,8 +85,9 @@ static inline bool dpn_cksum_verify_sw(const struct rte_mbuf *m, bool ip_good, b
     return dpn_cksum_fold(sum) == 0xffff;
 }
 
-/* Per-frame decision from the NIC's flags, software where it said nothing. */
-static inline bool dpn_cksum_rx_ok(const struct rte_mbuf *m) {
+/* Per-frame decision from the NIC's flags, software where it said nothing
+ * (TCP and UDP not at all when trust_l4: port.csum trust or none). */
+static inline bool dpn_cksum_rx_check(const struct rte_mbuf *m, bool trust_l4) {
     uint64_t ipf = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
     uint64_t l4f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
     if (ipf == RTE_MBUF_F_RX_IP_CKSUM_BAD || l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD)
@@ -94,10 +95,15 @@ static inline bool dpn_cksum_rx_ok(const struct rte_mbuf *m) {
     /* NONE: the checksum field is not valid but the data was verified
      * (virtio/vhost): as good as GOOD. */
     bool ip_ok = ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD || ipf == RTE_MBUF_F_RX_IP_CKSUM_NONE;
-    bool l4_ok = l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4f == RTE_MBUF_F_RX_L4_CKSUM_NONE;
+    bool l4_ok =
+        l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD || l4f == RTE_MBUF_F_RX_L4_CKSUM_NONE || trust_l4;
     if (ip_ok && l4_ok)
         return true;
     return dpn_cksum_verify_sw(m, ip_ok, l4_ok);
+}
+
+static inline bool dpn_cksum_rx_ok(const struct rte_mbuf *m) {
+    return dpn_cksum_rx_check(m, false);
 }
 
 /* Mark a frame built by lwIP for the checksum offloads enabled (lwIP left

@@ -195,6 +195,20 @@ static int set_poll(struct dpn_config *cfg, const char *s, char *why, size_t n) 
     return fail(why, n, "must be busy, hybrid or interrupt, not \"%.*s\"", QUOTE, s);
 }
 
+const char *dpn_csum_mode_name(enum dpn_csum_mode m) {
+    static const char *const names[] = {"auto", "full", "trust", "none"};
+    return (unsigned)m <= DPN_CSUM_NONE ? names[m] : "unknown";
+}
+
+static int set_csum(struct dpn_config *cfg, const char *s, char *why, size_t n) {
+    for (int m = DPN_CSUM_AUTO; m <= DPN_CSUM_NONE; m++)
+        if (strcmp(s, dpn_csum_mode_name((enum dpn_csum_mode)m)) == 0) {
+            cfg->csum = (enum dpn_csum_mode)m;
+            return 0;
+        }
+    return fail(why, n, "must be auto, full, trust or none, not \"%.*s\"", QUOTE, s);
+}
+
 const char *dpn_steer_mode_name(enum dpn_steer_mode m) {
     static const char *const names[] = {"auto", "hardware", "software", "kernel"};
     return (unsigned)m <= DPN_STEER_KERNEL ? names[m] : "unknown";
@@ -343,6 +357,7 @@ static const struct field fields[] = {
     {"port", "tx_desc", NULL, INT(tx_desc, 64, 4096, true)},
     {"port", "syn_guard", "syn-guard", INT(syn_guard, 0, 1, false)},
     {"port", "tso", "tso", INT(tso, 0, 2, false)},
+    {"port", "csum", "csum", STR(set_csum, "auto, full, trust or none")},
     {"ip", "address", "ip", STR(set_address, "ADDR/LEN like 10.0.0.2/24")},
     {"ip", "gateway", "gw", STR(set_gateway, "an IPv4 address like 10.0.0.1")},
     {"ip", "mac", "mac", STR(set_mac, "a MAC like 02:00:00:00:00:01")},

@@ -9,6 +9,12 @@
 #include <stdint.h>
 
 enum dpn_poll_mode { DPN_POLL_BUSY = 0, DPN_POLL_HYBRID, DPN_POLL_INTERRUPT };
+/* TCP and UDP checksums where the PMD does not offload them (port.c):
+ * full: computed on TX, verified on RX; trust: computed on TX, not verified
+ * on RX (a link of shared memory, no wire: memif's default, as Linux trusts
+ * veth); none: neither (both ends dpnet with trust or none, as two Linux
+ * namespaces over veth). auto: trust on memif, full elsewhere. */
+enum dpn_csum_mode { DPN_CSUM_AUTO = 0, DPN_CSUM_FULL, DPN_CSUM_TRUST, DPN_CSUM_NONE };
 enum dpn_steer_mode {
     DPN_STEER_AUTO = 0,
     DPN_STEER_HARDWARE,
@@ -57,7 +63,8 @@ struct dpn_config {
     uint32_t sleep_max_us; /* hybrid/interrupt: longest single sleep (1..1000000), default 1000 */
     uint32_t tso;          /* TCP segmentation offload: 0 off, 1 (default) where the PMD has it but
                               DPDK 22.11's net_tap, 2 net_tap too (port.c) */
-    uint32_t syn_guard;    /* net_tap standalone: SYN guard queues (tapsteer.h), 0 or 1 (default) */
+    enum dpn_csum_mode csum; /* port.csum, default auto */
+    uint32_t syn_guard; /* net_tap standalone: SYN guard queues (tapsteer.h), 0 or 1 (default) */
 
     /* pools */
     uint32_t mbufs;      /* mbufs in the worker's pool (1024..1048576), default 16383 */
@@ -119,6 +126,7 @@ int dpn_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
 const char *dpn_poll_mode_name(enum dpn_poll_mode m);
 const char *dpn_steer_mode_name(enum dpn_steer_mode m);
+const char *dpn_csum_mode_name(enum dpn_csum_mode m);
 
 /* Fault spec "drop=P,dup=P,reorder=P,corrupt=P,delay=US[:JITTER],down=AT:FOR,
  * seed=N,dir=rx|tx|both" (see stack/fault.h). 0, or -1 with a reason. */

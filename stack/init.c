@@ -391,6 +391,12 @@ static void print_stats(const struct dpn_worker *w) {
         st.tcp_challenged, st.tcp_acks_limited, st.arp_dropped, st.arp_probes, st.arp_moved,
         st.udp_bad_src, st.udp_unread, st.tx_zc_segs, st.tx_zc_bytes, st.tx_tso_frames,
         st.tx_tso_segs, dpn_mbufs_free(w), w->mbufs_start);
+    if (w->csum0_drops > 0)
+        fprintf(stderr,
+                "dpnet: %" PRIu64 " TCP segments with a zero checksum failed the check: if the "
+                "peer sends without checksums (port.csum none), set port.csum trust or none here "
+                "too\n",
+                w->csum0_drops);
     struct rte_eth_stats es;
     if (w->rx_queues > 1 && w->att == NULL && rte_eth_stats_get(w->port_id, &es) == 0)
         fprintf(stderr,

@@ -47,10 +47,10 @@ static err_t netif_init_cb(struct netif *nif) {
     u16_t flags = NETIF_CHECKSUM_CHECK_ICMP | NETIF_CHECKSUM_GEN_ICMP;
     if (!w->caps.tx_ip_cksum)
         flags |= NETIF_CHECKSUM_GEN_IP;
-    if (!w->caps.tx_tcp_cksum)
+    if (!w->caps.tx_tcp_cksum && !w->caps.tx_none)
         flags |= NETIF_CHECKSUM_GEN_TCP;
-    if (!w->caps.tx_udp_cksum)
-        flags |= NETIF_CHECKSUM_GEN_UDP;
+    if (!w->caps.tx_udp_cksum && !w->caps.tx_none)
+        flags |= NETIF_CHECKSUM_GEN_UDP; /* else 0: IPv4's "no checksum" */
     NETIF_SET_CHECKSUM_CTRL(nif, flags);
     return ERR_OK;
 }

@@ -112,12 +112,26 @@ static bool chain_plain(const struct rte_mbuf *m) {
     return true;
 }
 
+/* A TCP segment whose checksum field is 0: likely sent by a peer with
+ * port.csum none (a true sum of 0 is written as 0xffff only by UDP). */
+static bool csum_zero(const struct rte_mbuf *m) {
+    const size_t hl = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr);
+    if (rte_pktmbuf_data_len(m) < hl + sizeof(struct rte_tcp_hdr))
+        return false;
+    const struct rte_ipv4_hdr *ip =
+        rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
+    const struct rte_tcp_hdr *t = rte_pktmbuf_mtod_offset(m, const struct rte_tcp_hdr *, hl);
+    return ip->version_ihl == 0x45 && ip->next_proto_id == IPPROTO_TCP && t->cksum == 0;
+}
+
 static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     w->st.rx_bytes += rte_pktmbuf_pkt_len(m);
     if (unlikely(w->bye_on) && unlikely(dpn_bye_input(w, m))) /* a memif peer leaving */
         return;
     /* Larger than the MTU allows: never ours (and never echoed back larger). */
-    if (unlikely(!dpn_cksum_rx_ok(m) || rte_pktmbuf_pkt_len(m) > w->max_frame || short_l3(m))) {
+    if (unlikely(!dpn_cksum_rx_check(m, w->caps.rx_trust) ||
+                 rte_pktmbuf_pkt_len(m) > w->max_frame || short_l3(m))) {
+        w->csum0_drops += csum_zero(m); /* dpn_close gives the hint */
         w->st.rx_dropped++;
         dpn_mbuf_drop(m);
         return;

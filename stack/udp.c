@@ -191,7 +191,7 @@ static bool send_in_place(struct dpn_udp *u, struct pbuf *p, uint32_t ip, uint16
     } else {
         iph->hdr_checksum = rte_ipv4_cksum(iph);
     }
-    if (!(m->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM)) {
+    if (!(m->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM) && !w->caps.tx_none) {
         uint32_t sum = dpn_raw_cksum(uh, sizeof(*uh) + len);
         sum += rte_ipv4_phdr_cksum(iph, 0);
         uint16_t c = (uint16_t)~dpn_cksum_fold(sum);

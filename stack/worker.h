@@ -169,8 +169,9 @@ struct dpn_worker {
     struct dpn_conn *conn_open;
     struct dpn_tw *tw; /* connections in TIME_WAIT (tcp_tw.h) */
     /* memif goodbye (memif_bye.c) */
-    bool bye_on;       /* the port is net_memif */
-    bool bye_saw_down; /* ... the link went down since */
+    bool bye_on;          /* the port is net_memif */
+    uint64_t csum0_drops; /* rx.c: TCP segments with a zero checksum that failed the check */
+    bool bye_saw_down;    /* ... the link went down since */
     uint64_t bye_since_tsc;
     uint32_t cookie_sent_ms;
     uint16_t tcp_eph_next; /* standalone: next local port to try for connect */

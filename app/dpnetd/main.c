@@ -627,6 +627,8 @@ static void publish(struct dpnd *d) {
     s->tx_tso = w->caps.tx_tso;
     s->tx_tso_segs = w->caps.tx_tso_segs;
     s->tx_tso_l2 = w->caps.tx_tso_l2;
+    s->rx_trust = w->caps.rx_trust;
+    s->tx_none = w->caps.tx_none;
     s->hw_steering = d->hw;
     s->workers_poll = !d->hw;
     snprintf(s->steering, sizeof(s->steering), "%s", steering_name(d));
