@@ -36,8 +36,15 @@ void dpn_tx_flush(struct dpn_worker *w) {
         dpn_cap_frames(w->cap, w->tx_pkts + w->tx_held, (uint16_t)(n - w->tx_held), w->queue_id,
                        DPN_CAP_OUT);
     DPN_TRACE(w, DPN_T_TX_CALL);
-    for (int tries = 0; sent < n && tries < 4; tries++)
-        sent += rte_eth_tx_burst(w->port_id, w->queue_id, w->tx_pkts + sent, n - sent);
+    /* Again only while the ring takes some: a full one stays full for
+     * longer than a retry, which only pulls its indexes from the peer's
+     * cache (memif: both cores then slow down). */
+    for (int tries = 0; sent < n && tries < 4; tries++) {
+        uint16_t k = rte_eth_tx_burst(w->port_id, w->queue_id, w->tx_pkts + sent, n - sent);
+        sent += k;
+        if (k == 0)
+            break;
+    }
     w->st.tx_pkts += sent;
     /* A full ring (the peer is slower): keep the rest for the next
      * iteration instead of dropping it, which would cost TCP a timeout.
