@@ -726,13 +726,16 @@ static void keepalive_sync(int kfd, struct psock *ps) {
 }
 
 /* An accepted socket's kernel descriptor takes the listener's keepalive
- * options, as Linux's accepted sockets do (getsockopt reads them back). */
-static void keepalive_inherit(int lfd, int nfd) {
-    for (size_t i = 0; i < KA_OPTS; i++) {
-        int v;
+ * options and timeouts, as Linux's accepted sockets do (getsockopt reads
+ * them back; keepalive_sync and timeouts_sync act on them). */
+static void options_inherit(int lfd, int nfd) {
+    static const int more[2][2] = {{SOL_SOCKET, SO_RCVTIMEO}, {SOL_SOCKET, SO_SNDTIMEO}};
+    for (size_t i = 0; i < KA_OPTS + 2; i++) {
+        const int *o = i < KA_OPTS ? ka_opts[i] : more[i - KA_OPTS];
+        struct timeval v; /* the largest of them */
         socklen_t l = sizeof(v);
-        if (REAL(getsockopt)(lfd, ka_opts[i][0], ka_opts[i][1], &v, &l) == 0)
-            REAL(setsockopt)(nfd, ka_opts[i][0], ka_opts[i][1], &v, l);
+        if (REAL(getsockopt)(lfd, o[0], o[1], &v, &l) == 0)
+            REAL(setsockopt)(nfd, o[0], o[1], &v, l);
     }
 }
 
@@ -751,21 +754,6 @@ static void timeouts_sync(int kfd, struct psock *ps) {
         if (REAL(getsockopt)(kfd, SOL_SOCKET, names[i], &tv, &l) == 0)
             *to[i] = (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000u;
     }
-}
-
-/* An accepted socket takes the listener's timeouts, as on Linux; its kernel
- * descriptor too, for getsockopt. */
-static void timeouts_inherit(const struct psock *l, int nfd, struct psock *ps) {
-    const int names[2] = {SO_RCVTIMEO, SO_SNDTIMEO};
-    const uint64_t to[2] = {l->rcvtimeo, l->sndtimeo};
-    for (size_t i = 0; i < 2; i++) {
-        struct timeval tv = {(time_t)(to[i] / 1000000000u),
-                             (suseconds_t)(to[i] % 1000000000u / 1000u)};
-        if (to[i] != 0)
-            REAL(setsockopt)(nfd, SOL_SOCKET, names[i], &tv, sizeof(tv));
-    }
-    ps->rcvtimeo = l->rcvtimeo;
-    ps->sndtimeo = l->sndtimeo;
 }
 
 int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
@@ -795,9 +783,9 @@ int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
             if (ps->nonblock)
                 REAL(fcntl)(nfd, F_SETFL, O_NONBLOCK);
             tab[nfd] = ps;
-            keepalive_inherit(fd, nfd);
-            timeouts_inherit(l, nfd, ps);
+            options_inherit(fd, nfd);
             keepalive_sync(nfd, ps);
+            timeouts_sync(nfd, ps);
             uint32_t ip = 0;
             uint16_t port = 0;
             if (ps->c != NULL)
