@@ -194,7 +194,11 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
         dpn_tcp_flush_dirty(w);
     if (w->tx_n > 0 || unlikely(w->fault != NULL))
         dpn_tx_flush(w);
-    if (unlikely(w->blocked_n > 0) && w->tx_n == 0) { /* the ring took everything */
+    /* Refused output goes again as soon as the batch has room, not once
+     * the ring has taken everything: under a peer that is always behind,
+     * that moment rarely comes and blocked connections waited past their
+     * RTO (8192 connections x 8: p99.9 0.2-0.4 s, spurious time-outs). */
+    if (unlikely(w->blocked_n > 0) && w->tx_n < DPN_TX_BATCH / 2) {
         dpn_tx_retry_blocked(w);
         dpn_tx_flush(w);
     }

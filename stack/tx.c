@@ -89,26 +89,28 @@ static void note_blocked(struct dpn_worker *w, const struct pbuf *p) {
     struct tcp_pcb *pcb = dpn_pcbs_find(rip, rport, lport);
     struct dpn_pcb_ext *x = pcb != NULL ? dpn_pcbs_ext(pcb) : NULL;
     if (x == NULL || x->tx_blocked || w->blocked_n == DPN_TX_BLOCKED)
-        return; /* listed already, or the list is full: its timer recovers it */
+        return; /* listed already, or only entries of closed ones left room: its timer recovers it
+                 */
     x->tx_blocked = true;
-    w->blocked[w->blocked_n++] = (struct dpn_tx_blocked){pcb, rip, rport, lport};
+    w->blocked[(w->blocked_head + w->blocked_n++) % DPN_TX_BLOCKED] =
+        (struct dpn_tx_blocked){pcb, rip, rport, lport};
 }
 
+/* Oldest first, while the batch has room; a connection refused again goes
+ * to the back. A FIFO ring: every connection waits its turn, and with
+ * thousands listed nothing is copied around per retry. */
 void dpn_tx_retry_blocked(struct dpn_worker *w) {
-    static struct dpn_tx_blocked todo[DPN_TX_BLOCKED]; /* one worker per process */
-    uint16_t n = w->blocked_n, i = 0;
-    memcpy(todo, w->blocked, n * sizeof(todo[0]));
-    w->blocked_n = 0;
-    for (; i < n && w->tx_n < DPN_TX_BATCH; i++) {
-        struct tcp_pcb *pcb = dpn_pcbs_find(todo[i].rip, todo[i].rport, todo[i].lport);
-        struct dpn_pcb_ext *x = pcb == todo[i].pcb ? dpn_pcbs_ext(pcb) : NULL;
+    for (uint32_t n = w->blocked_n; n > 0 && w->tx_n < DPN_TX_BATCH; n--) {
+        struct dpn_tx_blocked b = w->blocked[w->blocked_head];
+        w->blocked_head = (w->blocked_head + 1) % DPN_TX_BLOCKED;
+        w->blocked_n--;
+        struct tcp_pcb *pcb = dpn_pcbs_find(b.rip, b.rport, b.lport);
+        struct dpn_pcb_ext *x = pcb == b.pcb ? dpn_pcbs_ext(pcb) : NULL;
         if (x == NULL || !x->tx_blocked)
             continue; /* gone (or reused) meanwhile */
         x->tx_blocked = false;
-        tcp_output(pcb); /* refused again: listed again */
+        tcp_output(pcb); /* refused again: listed again, at the back */
     }
-    for (; i < n && w->blocked_n < DPN_TX_BLOCKED; i++) /* the batch filled up: next time */
-        w->blocked[w->blocked_n++] = todo[i];
 }
 
 /* Pieces shorter than this are copied: below it a second descriptor, an

@@ -23,10 +23,12 @@
 #include "port.h"
 #include "timer.h"
 
-#define DPN_BURST 32        /* ixgbe's vector RX returns nothing for smaller bursts */
-#define DPN_TX_BATCH 256    /* frames collected before a forced mid-iteration flush */
-#define DPN_TX_BLOCKED 1024 /* connections whose output waits for room in the TX ring */
-#define DPN_DIRTY_MAX 256   /* connections with unflushed writes per iteration */
+#define DPN_BURST 32     /* ixgbe's vector RX returns nothing for smaller bursts */
+#define DPN_TX_BATCH 256 /* frames collected before a forced mid-iteration flush */
+#define DPN_TX_BLOCKED                                                                             \
+    MEMP_NUM_TCP_PCB /* a ring of connections whose output waits for room in the TX ring: every    \
+                        one fits */
+#define DPN_DIRTY_MAX 256 /* connections with unflushed writes per iteration */
 
 struct dpn_pbuf; /* buf.h */
 struct dpn_tw;   /* tcp_tw.h */
@@ -152,7 +154,7 @@ struct dpn_worker {
         uint32_t rip;
         uint16_t rport, lport;
     } blocked[DPN_TX_BLOCKED];
-    uint16_t blocked_n;
+    uint32_t blocked_head, blocked_n; /* FIFO: the oldest at blocked_head */
     struct dpn_stats st;
     struct netif netif;
     struct dpn_port_caps caps;
