@@ -107,7 +107,7 @@ static bool has_arg(char **v, int n, const char *prefix) {
  * options, then what the device and mode imply. */
 static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **cl, int ncl,
                              bool daemon, int *neal) {
-    int max = 1 + cfg->eal_argc + ncl + 6;
+    int max = 1 + cfg->eal_argc + ncl + 7;
     char **v = calloc((size_t)max + 1, sizeof(*v));
     static char vdev[DPN_CFG_STR + 8];
     static char allow[DPN_CFG_STR];
@@ -133,6 +133,14 @@ static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **c
     if (cfg->standalone && !has_arg(v, n, "--in-memory") && !has_arg(v, n, "--file-prefix") &&
         !has_arg(v, n, "--proc-type"))
         v[n++] = "--in-memory";
+    /* memif's zero-copy client hands the peer its own mbufs, which DPDK
+     * can only share with one file per memory segment list; without it
+     * the port fails to probe ("multi-file segments"). */
+    bool memif_zc = false;
+    for (int i = 0; i < n; i++)
+        memif_zc |= strstr(v[i], "net_memif") != NULL && strstr(v[i], "zero-copy=yes") != NULL;
+    if (memif_zc && !has_arg(v, n, "--single-file-segments"))
+        v[n++] = "--single-file-segments";
     /* dpnetd maps shared memory where every secondary can map it too: above
      * ASan's shadow (ends near 0x10007fff8000), below the libraries. */
     if (daemon && !has_arg(v, n, "--base-virtaddr"))
@@ -344,7 +352,7 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
     int rc = dpn_setup_eal(argc, argv, &cfg, false);
     if (rc != 0)
         return rc;
-    struct dpn_worker *w;
+    struct dpn_worker *w = NULL;
     rc = dpn_worker_new(&cfg, &w);
     if (rc == 0)
         rc = cfg.attached ? dpn_attach(w, prog) : open_port(w);
@@ -355,6 +363,12 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
     if (rc != 0) {
         if (rc != -DPN_ENOTSUP && rc != -DPN_ENODEV && !cfg.attached)
             fprintf(stderr, "%s: %s\n", prog, dpn_strerror(rc));
+        if (w != NULL) { /* what dpn_worker_new took; DPDK's own goes with the EAL */
+            dpn_tw_free(w->tw);
+            dpn_free(w->udp_ports);
+            dpn_free(w->conns);
+            dpn_free(w);
+        }
         rte_eal_cleanup();
         return rc;
     }

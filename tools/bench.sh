@@ -429,6 +429,12 @@ if want bulk; then
       kmeasure bulk_nocsum_dpnet bulk $r "$L_DP, MTU 1500, port.csum none on both ends (no TCP checksums, as veth)" - \
         "$A/net_latency" --no-pci -l 0 --vdev=net_memif0,role=client,socket=$NSOCK -- \
         --ip 10.97.0.2/24 --poll busy --csum none --server 10.97.0.1 --json --timeout 100 --bulk $BULK
+      # The client's memif in zero-copy mode: the server's memif copies
+      # into and out of the client's own mbufs, one copy per frame where
+      # there were two (dpnet adds --single-file-segments, which it needs).
+      kmeasure bulk_zc_dpnet bulk $r "$L_DP, MTU 1500, port.csum none on both ends, client memif zero-copy=yes" - \
+        "$A/net_latency" --no-pci -l 0 --vdev=net_memif0,role=client,socket=$NSOCK,zero-copy=yes -- \
+        --ip 10.97.0.2/24 --poll busy --csum none --server 10.97.0.1 --json --timeout 100 --bulk $BULK
     done
   fi
   stop "$NPID"; rm -f "$NSOCK"

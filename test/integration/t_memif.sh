@@ -43,6 +43,14 @@ check "TCP 1024 connections opened at once: every one connects and echoes" bash 
   2>$MLOG >$MLOG.out || { grep '^net_latency' $MLOG | sed 's/^/# /'; exit 1; }; json_ok 20000 <$MLOG.out"
 check "TCP 16 connections x 8 requests in flight" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --conns 16 --pipeline 8 --count 50000 --json | json_ok 50000"
 check "TCP 64 KiB messages" bash -c "$(declare -f client json_ok); B=$B SOCK=$SOCK; client --size 65536 --count 300 --warmup 10 --json | json_ok 300"
+# memif's zero-copy client: the server's memif copies straight into and out
+# of the client's own mbufs, header mbufs and zero-copy pieces alike; dpnet
+# adds the --single-file-segments it needs. Every echoed byte is compared.
+ZLOG=/tmp/dpn-memif-zc-$TAG.log; track_file "$ZLOG"
+check "TCP bulk, client memif zero-copy=yes: 64 MiB echoed intact" bash -c "\
+  '$B/app/net_latency' --no-pci -l 0 --vdev=net_memif0,role=client,socket=$SOCK,zero-copy=yes -- \
+  --ip 10.78.0.2/24 --poll hybrid --server 10.78.0.1 --timeout 60 --bulk 67108864 --verify >$ZLOG 2>&1 \
+  && grep -q 'B echoed in' $ZLOG"
 # More connections than the 16384 local ports: the client (which closes
 # first) keeps TIME_WAIT in its table and reuses the oldest ports.
 CRLOG=/tmp/dpn-memif-cr-$TAG.log; track_file "$CRLOG"
@@ -51,10 +59,10 @@ check "40000 connections, client closing first: local ports wrap through TIME_WA
   --poll hybrid --server 10.78.0.1 --timeout 60 --connect-rate --conns 16 --count 40000 --warmup 0 --json \
   2>$CRLOG | json_ok 40000 && grep -Eq 'time_wait 1[0-9]{4},' $CRLOG"
 check "text output has the percentiles" bash -c "$(declare -f client); B=$B SOCK=$SOCK; client --count 1000 | grep -q 'rtt_us min .* p50 .* p90 .* p99 .* p99.9 .* max'"
-# 8 clients ran; after each goodbye the next client was served above.
-byes() { test "$(grep -c "the memif peer is leaving" "$SLOG")" -eq 8; }
+# 9 clients ran; after each goodbye the next client was served above.
+byes() { test "$(grep -c "the memif peer is leaving" "$SLOG")" -eq 9; }
 wait_for 5 byes || true
-check "every client said goodbye before leaving ($(grep -c "the memif peer is leaving" "$SLOG") of 8)" byes
+check "every client said goodbye before leaving ($(grep -c "the memif peer is leaving" "$SLOG") of 9)" byes
 check "server stops cleanly" stop_proc $SERVER_PID
 check "server echoed TCP and UDP" grep -Eq "accepted [1-9][0-9]*.*udp [1-9][0-9]* datagrams" "$SLOG"
 finish
