@@ -154,6 +154,14 @@ static char **build_eal_argv(const struct dpn_config *cfg, char *argv0, char **c
     return v;
 }
 
+/* What dpn_worker_new allocates (dpn_tw_free and dpn_free take NULL). */
+static void worker_free(struct dpn_worker *w) {
+    dpn_tw_free(w->tw);
+    dpn_free(w->udp_ports);
+    dpn_free(w->conns);
+    dpn_free(w);
+}
+
 int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp) {
     struct dpn_worker *w = dpn_zalloc(sizeof(*w));
     if (w == NULL)
@@ -167,9 +175,7 @@ int dpn_worker_new(const struct dpn_config *cfg, struct dpn_worker **wp) {
     }
     w->udp_ports = dpn_zalloc(65536 * sizeof(*w->udp_ports));
     if (w->udp_ports == NULL || dpn_tw_new(&w->tw) != 0) {
-        dpn_free(w->udp_ports);
-        dpn_free(w->conns);
-        dpn_free(w);
+        worker_free(w);
         return -DPN_ENOMEM;
     }
     for (unsigned i = 0; i < w->nconns; i++) {
@@ -363,12 +369,8 @@ int dpn_init(int *argc, char ***argv, struct dpn_worker **wp) {
     if (rc != 0) {
         if (rc != -DPN_ENOTSUP && rc != -DPN_ENODEV && !cfg.attached)
             fprintf(stderr, "%s: %s\n", prog, dpn_strerror(rc));
-        if (w != NULL) { /* what dpn_worker_new took; DPDK's own goes with the EAL */
-            dpn_tw_free(w->tw);
-            dpn_free(w->udp_ports);
-            dpn_free(w->conns);
-            dpn_free(w);
-        }
+        if (w != NULL) /* DPDK's own memory goes with the EAL */
+            worker_free(w);
         rte_eal_cleanup();
         return rc;
     }
@@ -475,9 +477,6 @@ void dpn_close(struct dpn_worker *w) {
         rte_mempool_free(w->pool);
     }
     dpn_timers_fini(w);
-    dpn_tw_free(w->tw);
-    dpn_free(w->udp_ports);
-    dpn_free(w->conns);
-    dpn_free(w);
+    worker_free(w);
     rte_eal_cleanup();
 }

@@ -89,8 +89,7 @@ static void note_blocked(struct dpn_worker *w, const struct pbuf *p) {
     struct tcp_pcb *pcb = dpn_pcbs_find(rip, rport, lport);
     struct dpn_pcb_ext *x = pcb != NULL ? dpn_pcbs_ext(pcb) : NULL;
     if (x == NULL || x->tx_blocked || w->blocked_n == DPN_TX_BLOCKED)
-        return; /* listed already, or only entries of closed ones left room: its timer recovers it
-                 */
+        return; /* listed, or full of closed ones' entries: its timer recovers it */
     x->tx_blocked = true;
     w->blocked[(w->blocked_head + w->blocked_n++) % DPN_TX_BLOCKED] =
         (struct dpn_tx_blocked){pcb, rip, rport, lport};

@@ -25,9 +25,8 @@
 
 #define DPN_BURST 32     /* ixgbe's vector RX returns nothing for smaller bursts */
 #define DPN_TX_BATCH 256 /* frames collected before a forced mid-iteration flush */
-#define DPN_TX_BLOCKED                                                                             \
-    MEMP_NUM_TCP_PCB /* a ring of connections whose output waits for room in the TX ring: every    \
-                        one fits */
+/* A FIFO of connections whose output waits for room in the TX ring: all fit. */
+#define DPN_TX_BLOCKED MEMP_NUM_TCP_PCB
 #define DPN_DIRTY_MAX 256 /* connections with unflushed writes per iteration */
 
 struct dpn_pbuf; /* buf.h */
