@@ -77,7 +77,7 @@
 #define LWIP_TCP_KEEPALIVE 1
 #define TCP_TMR_INTERVAL 25               /* RTO granularity 50 ms instead of 500 ms: loss recovery on a LAN */
 #define TCP_MAXRTX 8                       /* give up on a dead peer sooner than lwIP's 12 */
-#define TCP_SYNMAXRTX 6                    /* SYN RTO stays 3 s, the last retry gets 50 ms: 8192 connects at once needed 3 retries */
+#define TCP_SYNMAXRTX 6                    /* SYN RTO 1, 2, 4 ... s (tcp_rto.c): a dead peer fails a connect after 63 s */
 #define LWIP_TCP_TIMESTAMPS 0              /* 12 bytes per segment for nothing on a LAN */
 #define LWIP_RANDOMIZE_INITIAL_LOCAL_PORTS 1 /* ephemeral ports not guessable */
 

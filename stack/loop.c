@@ -198,7 +198,8 @@ uint16_t dpn_poll_once(struct dpn_worker *w, uint64_t now) {
      * the ring has taken everything: under a peer that is always behind,
      * that moment rarely comes and blocked connections waited past their
      * RTO (8192 connections x 8: p99.9 0.2-0.4 s, spurious time-outs). */
-    if (unlikely(w->blocked_n > 0) && w->tx_n < DPN_TX_BATCH / 2) {
+    if (unlikely(w->blocked_n > 0 || w->cookie_q_n > 0) && w->tx_n < DPN_TX_BATCH / 2) {
+        dpn_syncookie_retry(w);
         dpn_tx_retry_blocked(w);
         dpn_tx_flush(w);
     }

@@ -100,12 +100,14 @@ static err_t to_reply_mac(struct netif *nif, struct pbuf *p, const ip4_addr_t *d
 /* Our SYN-ACK carrying the cookie, through lwIP's IP output, to the MAC the
  * SYN came from: a flood from an address nobody answers ARP for would
  * otherwise fill lwIP's ARP queue for it, and every further SYN-ACK would
- * walk that queue (ARP_QUEUE_LEN entries) to be appended and dropped. */
-static void send_synack(struct dpn_worker *w, const struct rte_mbuf *m, uint32_t rip,
-                        uint16_t rport, uint16_t lport, uint32_t seq, uint32_t ack) {
+ * walk that queue (ARP_QUEUE_LEN entries) to be appended and dropped.
+ * ERR_MEM when the TX batch was full. */
+static err_t send_synack(struct dpn_worker *w, const struct dpn_cookie_reply *r) {
+    uint32_t rip = r->rip, seq = r->seq, ack = r->ack;
+    uint16_t rport = r->rport, lport = r->lport;
     struct pbuf *p = pbuf_alloc(PBUF_IP, TCP_HLEN + 4, PBUF_RAM);
     if (p == NULL)
-        return;
+        return ERR_BUF;
     struct tcp_hdr *h = p->payload;
     h->src = lwip_htons(lport);
     h->dest = lwip_htons(rport);
@@ -127,12 +129,40 @@ static void send_synack(struct dpn_worker *w, const struct rte_mbuf *m, uint32_t
     IF__NETIF_CHECKSUM_ENABLED(&w->netif, NETIF_CHECKSUM_GEN_TCP) {
         h->chksum = ip_chksum_pseudo(p, IP_PROTO_TCP, p->tot_len, &src, &dst);
     }
-    memcpy(&reply_mac, rte_pktmbuf_mtod_offset(m, const uint8_t *, 6), sizeof(reply_mac));
+    memcpy(&reply_mac, &r->mac, sizeof(reply_mac));
     netif_output_fn out = w->netif.output;
     w->netif.output = to_reply_mac;
-    ip_output_if(p, &src, &dst, TCP_TTL, 0, IP_PROTO_TCP, &w->netif);
+    err_t err = ip_output_if(p, &src, &dst, TCP_TTL, 0, IP_PROTO_TCP, &w->netif);
     w->netif.output = out;
     pbuf_free(p);
+    if (err == ERR_OK)
+        w->st.syn_cookies++;
+    return err;
+}
+
+/* A connect storm (8192 clients at once over memif) fills the ring with
+ * SYN-ACKs faster than the peer takes them; a refused one was lost, and
+ * its client waited a SYN time-out (1 s, then 2, 4, ...) to try again:
+ * rounds of that made such a storm take 8-16 s. Queued instead, sent as
+ * the ring drains; a full queue (a flood) drops the newest. */
+static void queue_synack(struct dpn_worker *w, const struct dpn_cookie_reply *r) {
+    if (w->cookie_q_n == DPN_COOKIE_Q) {
+        w->st.tx_dropped++;
+        return;
+    }
+    w->cookie_q[(w->cookie_q_head + w->cookie_q_n++) % DPN_COOKIE_Q] = *r;
+}
+
+void dpn_syncookie_retry(struct dpn_worker *w) {
+    while (w->cookie_q_n > 0 && w->tx_n < DPN_TX_BATCH) {
+        const struct dpn_cookie_reply *r = &w->cookie_q[w->cookie_q_head];
+        w->cookie_q_head = (w->cookie_q_head + 1) % DPN_COOKIE_Q;
+        w->cookie_q_n--;
+        if (send_synack(w, r) == ERR_MEM) { /* the batch filled after all */
+            queue_synack(w, r);
+            return;
+        }
+    }
 }
 
 static err_t mute_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst) {
@@ -225,9 +255,15 @@ bool dpn_syncookie_input(struct dpn_worker *w, struct rte_mbuf *m, const uint8_t
         unsigned idx = 3;
         while (idx > 0 && msstab[idx] > mss)
             idx--;
-        send_synack(w, m, rip, rport, lport, cookie_make(rip, rport, lport, seq, idx, now),
-                    seq + 1);
-        w->st.syn_cookies++;
+        struct dpn_cookie_reply r = {.rip = rip,
+                                     .seq = cookie_make(rip, rport, lport, seq, idx, now),
+                                     .ack = seq + 1,
+                                     .rport = rport,
+                                     .lport = lport};
+        memcpy(&r.mac, rte_pktmbuf_mtod_offset(m, const uint8_t *, 6), sizeof(r.mac));
+        /* Behind those already waiting, to keep their order. */
+        if (w->cookie_q_n > 0 || send_synack(w, &r) == ERR_MEM)
+            queue_synack(w, &r);
         w->cookie_sent_ms = now;
         w->cookies_active = true;
         dpn_mbuf_drop(m);

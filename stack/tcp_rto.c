@@ -17,7 +17,11 @@
  *    timed", and tcp_ticks is 0 until its TCP timer first runs: the first
  *    connections of a process take no sample in their first 50 ms (some
  *    hundred round trips on a LAN) and keep the 3 s RTO, 6 s when doubled.
- * 3. lwIP doubles the RTO from the first retransmission: k losses in a row
+ * 3. lwIP retries a SYN every 3 s without back-off and a SYN-ACK from a 3 s
+ *    RTO. RFC 6298 (2.1, 5.5): 1 s, doubled per retry (Linux: 1, 2, 4 s).
+ *    8192 connects at once over memif lose some SYNs or SYN-ACKs to full
+ *    rings; each loss cost a 3 s round.
+ * 4. lwIP doubles the RTO from the first retransmission: k losses in a row
  *    cost 1, 3, 7, 15 x RTO. Linux sends a tail loss probe first (RFC 8985)
  *    and backs off from there: 1, 2, 4, 8 x. Here the first retransmission
  *    is that probe: the time-out after it is not doubled. (lwIP gives up
@@ -77,8 +81,12 @@ static void syn_sample(struct tcp_pcb *pcb) {
 }
 
 void dpn_tcp_rto_apply(struct tcp_pcb *pcb) {
+    if (pcb->state == SYN_SENT || pcb->state == SYN_RCVD) { /* 3. above */
+        pcb->rto = (s16_t)(RTO_INIT << (pcb->nrtx < BACKOFF_MAX ? pcb->nrtx : BACKOFF_MAX));
+        return;
+    }
     if (pcb->state < ESTABLISHED || pcb->state == TIME_WAIT)
-        return; /* handshakes keep lwIP's SYN time-outs */
+        return;
     if (!(pcb->flags & TF_DPN_RTT_INIT)) {
         if (no_sample(pcb))
             syn_sample(pcb);

@@ -28,6 +28,8 @@
 /* A FIFO of connections whose output waits for room in the TX ring: all fit. */
 #define DPN_TX_BLOCKED MEMP_NUM_TCP_PCB
 #define DPN_DIRTY_MAX 256 /* connections with unflushed writes per iteration */
+/* Cookie SYN-ACKs waiting for room in the TX ring: a connect storm's worth. */
+#define DPN_COOKIE_Q 8192
 
 struct dpn_pbuf; /* buf.h */
 struct dpn_tw;   /* tcp_tw.h */
@@ -154,6 +156,14 @@ struct dpn_worker {
         uint16_t rport, lport;
     } blocked[DPN_TX_BLOCKED];
     uint32_t blocked_head, blocked_n; /* FIFO: the oldest at blocked_head */
+    /* SYN-ACKs with a cookie refused for a full ring: no connection keeps
+     * them for a retry, so they wait here (tcp_cookie.c) */
+    struct dpn_cookie_reply {
+        uint32_t rip, seq, ack;
+        uint16_t rport, lport;
+        struct rte_ether_addr mac;
+    } cookie_q[DPN_COOKIE_Q];
+    uint32_t cookie_q_head, cookie_q_n; /* FIFO as blocked */
     struct dpn_stats st;
     struct netif netif;
     struct dpn_port_caps caps;
@@ -234,6 +244,9 @@ void dpn_udp_deliver(struct dpn_udp *u, struct pbuf *p, uint32_t src_be, uint16_
 /* tcp_cookie.c: SYN cookies for a listener whose backlog is full. True
  * when the frame was consumed (a SYN answered with a cookie). */
 bool dpn_syncookie_input(struct dpn_worker *w, struct rte_mbuf *m, const uint8_t *th);
+/* The cookie SYN-ACKs a full ring refused, oldest first, while the batch
+ * has room. */
+void dpn_syncookie_retry(struct dpn_worker *w);
 
 /* tcp.c */
 void dpn_tcp_flush_dirty(struct dpn_worker *w);

@@ -435,6 +435,9 @@ if want bulk; then
       kmeasure bulk_zc_dpnet bulk $r "$L_DP, MTU 1500, port.csum none on both ends, client memif zero-copy=yes" - \
         "$A/net_latency" --no-pci -l 0 --vdev=net_memif0,role=client,socket=$NSOCK,zero-copy=yes -- \
         --ip 10.97.0.2/24 --poll busy --csum none --server 10.97.0.1 --json --timeout 100 --bulk $BULK
+      # Linux again, beside these rows too: the host's speed swings within
+      # minutes, and all these rows are read against bulk_linux's median.
+      kmeasure bulk_linux bulk $((REPS + r)) "$L_LX, MTU 1500 (TSO/GSO on veth)" - "${KNL[@]}" --bulk $BULK
     done
   fi
   stop "$NPID"; rm -f "$NSOCK"

@@ -920,6 +920,69 @@ START_TEST(test_tcp_guard_sweep) {
 }
 END_TEST
 
+/* A cookie SYN-ACK refused because the TX batch is full (the peer is
+ * behind: a connect storm) waits in a queue, in order, and leaves once the
+ * batch has room; it used to be lost, and its client waited a SYN
+ * time-out. The batch stays full while the port is away (dpnetd left
+ * with it: dpn_tx_flush keeps what it holds). */
+START_TEST(test_tcp_syn_cookie_queued) {
+    struct dpn_listener *l;
+    ck_assert_int_eq(dpn_listen(w, 83, &ops, &ev, &l), 0);
+    struct peer p, q;
+    for (uint16_t i = 0; i < TCP_DEFAULT_LISTEN_BACKLOG; i++)
+        peer_syn(&p, 83, (uint16_t)(22000 + i), true);
+    uint64_t cookies = w->st.syn_cookies;
+    unit_tx_drop(w);
+    while (w->tx_n < DPN_TX_BATCH) {
+        w->tx_pkts[w->tx_n] = rte_pktmbuf_alloc(w->pool);
+        ck_assert_ptr_nonnull(w->tx_pkts[w->tx_n]);
+        w->tx_n++;
+    }
+    w->port_gone = true;
+    const uint8_t opts[4] = {2, 4, 0x05, 0xb4};
+    uint16_t ports[2] = {23001, 23002};
+    for (int i = 0; i < 2; i++)
+        inject(unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, ports[i], 83,
+                              PEER_ISN_BASE + ports[i], 0, RTE_TCP_SYN_FLAG, 65535, opts, 4, NULL,
+                              0));
+    ck_assert_uint_eq(w->cookie_q_n, 2);
+    ck_assert_uint_eq(w->st.syn_cookies, cookies); /* none sent yet */
+    ck_assert_int_eq(w->tx_n, DPN_TX_BATCH);
+    /* The ring takes the batch: the next poll sends both SYN-ACKs, oldest
+     * first (the port still away, so they stay in the batch to be read here). */
+    unit_tx_drop(w);
+    dpn_poll_once(w, rte_rdtsc());
+    w->port_gone = false;
+    ck_assert_uint_eq(w->cookie_q_n, 0);
+    ck_assert_uint_eq(w->st.syn_cookies, cookies + 2);
+    ck_assert_int_eq(w->tx_n, 2);
+    struct unit_seg s[2] = {tx_tcp(0), tx_tcp(1)};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_uint_eq(s[i].flags, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+        ck_assert_uint_eq(s[i].dport, ports[i]);
+        ck_assert_uint_eq(s[i].ack, PEER_ISN_BASE + ports[i] + 1);
+    }
+    unit_tx_drop(w);
+    /* The cookie it carried opens the connection. */
+    memset(&q, 0, sizeof(q));
+    q.lport = 83;
+    q.pport = ports[1];
+    q.snd_nxt = PEER_ISN_BASE + ports[1] + 1;
+    q.rcv_nxt = s[1].seq + 1;
+    int accepted = ev.accepted;
+    peer_send(&q, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "hi", 2);
+    ck_assert_int_eq(ev.accepted, accepted + 1);
+    ck_assert_int_eq(ev.nbufs, 1);
+    unit_tx_drop(w);
+    ev_reset();
+    tcp_abort(find_pcb(83, ports[1]));
+    for (uint16_t i = 0; i < TCP_DEFAULT_LISTEN_BACKLOG; i++)
+        tcp_abort(find_pcb(83, (uint16_t)(22000 + i)));
+    unit_tx_drop(w);
+    dpn_unlisten(l);
+}
+END_TEST
+
 /* A SYN flood fills the listener's backlog; from then on SYNs get cookies
  * and no state, and an ACK with a valid cookie opens the connection. */
 START_TEST(test_tcp_syn_cookies) {
@@ -2025,6 +2088,7 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_syn_rcvd_syn_fin_half_away);
     tcase_add_test(tc, test_tcp_guard_sweep);
     tcase_add_test(tc, test_tcp_syn_cookies);
+    tcase_add_test(tc, test_tcp_syn_cookie_queued);
     tcase_add_test(tc, test_tcp_ooseq_bounds);
     tcase_add_test(tc, test_tcp_reset_by_peer);
     tcase_add_test(tc, test_tcp_refuse);

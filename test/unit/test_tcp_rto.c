@@ -1,7 +1,7 @@
 /* dpnet's RTO policy (stack/tcp_rto.c) on pcbs set up as lwIP leaves them:
  * the estimator after lwIP's first sample, after many, with none (active
  * open, and the first connections of a process), the back-off, the
- * handshake states it leaves alone, and the walk once per slow tick. */
+ * handshakes' 1 s start, and the walk once per slow tick. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,14 +155,22 @@ START_TEST(test_rto_saturates) {
 }
 END_TEST
 
-START_TEST(test_handshakes_untouched) {
+/* RFC 6298 (2.1, 5.5) for SYN and SYN-ACK: 1 s, doubled per retry, where
+ * lwIP keeps 3 s; the estimator is left for the first sample. */
+START_TEST(test_handshakes_from_one_second) {
     static const enum tcp_state st[] = {SYN_SENT, SYN_RCVD};
     for (int i = 0; i < 2; i++) {
         struct tcp_pcb p;
         fresh(&p, st[i]);
+        dpn_tcp_rto_apply(&p);
+        ck_assert_int_eq(p.rto, 1000 / TCP_SLOW_INTERVAL);
         p.nrtx = 2;
         dpn_tcp_rto_apply(&p);
-        ck_assert_int_eq(p.rto, SV0);
+        ck_assert_int_eq(p.rto, 4000 / TCP_SLOW_INTERVAL);
+        p.nrtx = 12;
+        dpn_tcp_rto_apply(&p);
+        ck_assert_int_eq(p.rto, 128000 / TCP_SLOW_INTERVAL);
+        ck_assert_int_eq(p.sa, 0);
         ck_assert_int_eq(p.sv, SV0);
     }
 }
@@ -203,7 +211,7 @@ static Suite *rto_suite(void) {
     tcase_add_test(tc, test_data_being_timed_is_not_the_handshake);
     tcase_add_test(tc, test_backoff_one_step_later);
     tcase_add_test(tc, test_rto_saturates);
-    tcase_add_test(tc, test_handshakes_untouched);
+    tcase_add_test(tc, test_handshakes_from_one_second);
     tcase_add_test(tc, test_walk_once_per_tick);
     suite_add_tcase(s, tc);
     return s;
