@@ -101,6 +101,9 @@
  * clears the flags of every pbuf it allocates, not this field. */
 #define LWIP_PBUF_CUSTOM_DATA void *dpn_src;
 #define LWIP_HOOK_TCP_WRITE_REF(pcb, p) dpn_tcp_write_ref(p)
+/* While connections wait for room in the TX ring, the others' output waits
+ * behind them (stack/tx.c; the hook from config/lwip-tcp-output-hold.patch). */
+#define LWIP_HOOK_TCP_OUTPUT_HOLD(pcb) dpn_tcp_output_hold(pcb)
 /* Sanitizer (test) builds check the queue tails config/lwip-tcp-tails.patch
  * keeps against a walk of each queue, wherever lwIP uses them: every TCP
  * test and the fuzzers then prove the patch's bookkeeping. Not in a

@@ -27,6 +27,9 @@ err_t dpn_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *h, const struc
 /* tcp_write made reference pbuf p for data given with dpn_send_buf: tag
  * it with the mbuf that holds the bytes (tcp.c). */
 void dpn_tcp_write_ref(struct pbuf *p);
+/* Non-zero: tcp_output leaves pcb's output for its turn in the worker's
+ * line for the TX ring (tx.c). */
+int dpn_tcp_output_hold(struct tcp_pcb *pcb);
 /* Its counters into st (the guard's fields of struct dpn_stats). */
 struct dpn_stats;
 void dpn_tcp_guard_stats(struct dpn_stats *st);

@@ -178,9 +178,11 @@ static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
             continue;
         if (pcbs[i]->unacked != NULL)
             rte_prefetch0(pcbs[i]->unacked);
-        /* Accepted and connected pcbs carry their dpn_conn (tcp.c). */
+        /* Accepted and connected pcbs carry their dpn_conn (tcp.c); a
+         * half-open one its listener's, which may be gone. */
         const struct dpn_conn *c = pcbs[i]->callback_arg;
-        if (c == NULL || pcbs[i]->state == LISTEN || c->pcb != pcbs[i]) {
+        if (c == NULL || pcbs[i]->state == LISTEN || pcbs[i]->state == SYN_RCVD ||
+            c->pcb != pcbs[i]) {
             pcbs[i] = NULL;
             continue;
         }

@@ -156,6 +156,7 @@ struct dpn_worker {
         uint16_t rport, lport;
     } blocked[DPN_TX_BLOCKED];
     uint32_t blocked_head, blocked_n; /* FIFO: the oldest at blocked_head */
+    bool tx_retrying;                 /* output of the connection at its head */
     /* SYN-ACKs with a cookie refused for a full ring: no connection keeps
      * them for a retry, so they wait here (tcp_cookie.c) */
     struct dpn_cookie_reply {

@@ -23,8 +23,10 @@
  * LWIP_HOOK_TCP_ACTIVE_REG, so the index cannot know them: segments find
  * their pcb by lwIP's own walk here. The input guard runs as in the product. */
 #undef LWIP_HOOK_TCP_INPUT_ACTIVE_PCB
-/* Zero-copy tagging serves our TX path (stack/tx.c), which is not here. */
+/* Zero-copy tagging and the wait for room in the TX ring serve our TX path
+ * (stack/tx.c), which is not here. */
 #undef LWIP_HOOK_TCP_WRITE_REF
+#undef LWIP_HOOK_TCP_OUTPUT_HOLD
 
 /* Ours bound the out-of-order queue through TCP_OOSEQ_BYTES_LIMIT(pcb) and
  * leave these at lwIP's 0, which compiles test_tcp_oos.c's unbounded cases

@@ -1712,6 +1712,48 @@ START_TEST(test_tcp_tx_blocked_retried) {
 }
 END_TEST
 
+/* While a connection waits for room in the TX ring, another's output waits
+ * behind it even when the batch has room (lwIP's tcp_output asks first:
+ * config/lwip-tcp-output-hold.patch), and both leave in that order. Before,
+ * the later one went at once, and under a peer that stays behind the listed
+ * ones waited past the peer's RTO. The batch stays while the port is away. */
+START_TEST(test_tcp_tx_waits_its_turn) {
+    struct peer p, q;
+    establish(&p, 40013, true);
+    establish(&q, 40014, true);
+    unsigned base_mbufs = dpn_mbufs_free(w);
+    w->port_gone = true;
+    while (w->tx_n < DPN_TX_BATCH) {
+        w->tx_pkts[w->tx_n] = rte_pktmbuf_alloc(w->pool);
+        ck_assert_ptr_nonnull(w->tx_pkts[w->tx_n]);
+        w->tx_n++;
+    }
+    ck_assert_int_eq(dpn_send(p.c, "first", 5), 5);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_uint_eq(w->blocked_n, 1);
+    unit_tx_drop(w); /* the ring took the batch */
+    ck_assert_int_eq(dpn_send(q.c, "second", 6), 6);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 0); /* room, but p is first */
+    ck_assert_uint_eq(w->blocked_n, 2);
+    ck_assert_ptr_nonnull(q.c->pcb->unsent);
+    dpn_poll_once(w, rte_rdtsc());
+    ck_assert_uint_eq(w->blocked_n, 0);
+    ck_assert_int_eq(w->tx_n, 2);
+    struct unit_seg a = tx_tcp(0), b = tx_tcp(1);
+    ck_assert_uint_eq(a.dport, p.pport);
+    ck_assert_uint_eq(a.len, 5);
+    ck_assert_uint_eq(b.dport, q.pport);
+    ck_assert_uint_eq(b.len, 6);
+    w->port_gone = false;
+    unit_tx_drop(w);
+    dpn_abort(p.c);
+    dpn_abort(q.c);
+    unit_tx_drop(w);
+    ck_assert_uint_ge(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
 /* With window scaling, lwIP announces TCP_WND (512 KiB) although
  * apply_rcvbuf (stack/tcp.c) lowered rcv_wnd to tcp_rcvbuf: the peer may send
  * data the stack then drops as out of window. (Regression test: fixed in stack/.) */
@@ -2101,6 +2143,7 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_connect_time_wait_ports);
     tcase_add_test(tc, test_tcp_send_full);
     tcase_add_test(tc, test_tcp_tx_blocked_retried);
+    tcase_add_test(tc, test_tcp_tx_waits_its_turn);
     tcase_add_test(tc, test_tcp_rcvbuf_announced);
     tcase_add_test(tc, test_rx_bad_checksum_dropped);
     suite_add_tcase(s, tc);
