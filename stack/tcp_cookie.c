@@ -103,16 +103,14 @@ static err_t to_reply_mac(struct netif *nif, struct pbuf *p, const ip4_addr_t *d
  * walk that queue (ARP_QUEUE_LEN entries) to be appended and dropped.
  * ERR_MEM when the TX batch was full. */
 static err_t send_synack(struct dpn_worker *w, const struct dpn_cookie_reply *r) {
-    uint32_t rip = r->rip, seq = r->seq, ack = r->ack;
-    uint16_t rport = r->rport, lport = r->lport;
     struct pbuf *p = pbuf_alloc(PBUF_IP, TCP_HLEN + 4, PBUF_RAM);
     if (p == NULL)
         return ERR_BUF;
     struct tcp_hdr *h = p->payload;
-    h->src = lwip_htons(lport);
-    h->dest = lwip_htons(rport);
-    h->seqno = lwip_htonl(seq);
-    h->ackno = lwip_htonl(ack);
+    h->src = lwip_htons(r->lport);
+    h->dest = lwip_htons(r->rport);
+    h->seqno = lwip_htonl(r->seq);
+    h->ackno = lwip_htonl(r->ack);
     TCPH_HDRLEN_FLAGS_SET(h, 6, TCP_SYN | TCP_ACK);
     h->wnd = lwip_htons((u16_t)LWIP_MIN(w->cfg.tcp_rcvbuf, 0xffffu));
     h->chksum = 0;
@@ -125,7 +123,7 @@ static err_t send_synack(struct dpn_worker *w, const struct dpn_cookie_reply *r)
     o[3] = (uint8_t)mss;
     ip_addr_t src, dst;
     ip_addr_set_ip4_u32(&src, lwip_htonl(w->cfg.ip));
-    ip_addr_set_ip4_u32(&dst, rip);
+    ip_addr_set_ip4_u32(&dst, r->rip);
     IF__NETIF_CHECKSUM_ENABLED(&w->netif, NETIF_CHECKSUM_GEN_TCP) {
         h->chksum = ip_chksum_pseudo(p, IP_PROTO_TCP, p->tot_len, &src, &dst);
     }
@@ -155,13 +153,10 @@ static void queue_synack(struct dpn_worker *w, const struct dpn_cookie_reply *r)
 
 void dpn_syncookie_retry(struct dpn_worker *w) {
     while (w->cookie_q_n > 0 && w->tx_n < DPN_TX_BATCH) {
-        const struct dpn_cookie_reply *r = &w->cookie_q[w->cookie_q_head];
+        if (send_synack(w, &w->cookie_q[w->cookie_q_head]) == ERR_MEM)
+            return; /* the batch filled after all: it stays first */
         w->cookie_q_head = (w->cookie_q_head + 1) % DPN_COOKIE_Q;
         w->cookie_q_n--;
-        if (send_synack(w, r) == ERR_MEM) { /* the batch filled after all */
-            queue_synack(w, r);
-            return;
-        }
     }
 }
 
