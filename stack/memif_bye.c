@@ -21,6 +21,7 @@
 #define BYE_ETHERTYPE 0x88B5
 #define BYE_PARK_MS 500 /* parked at most this long unless the link goes down */
 #define BYE_WAIT_MS 200 /* the leaving side waits this long for the answer */
+#define BYE_RESEND_MS 20
 static const char bye_magic[10] = "dpnet-bye";
 enum { BYE = 1, BYE_ACK = 2 };
 
@@ -28,14 +29,15 @@ void dpn_bye_init(struct dpn_worker *w) {
     w->bye_on = strcmp(w->caps.driver, "net_memif") == 0;
 }
 
-static void bye_send(struct dpn_worker *w, uint8_t type) {
+/* True when the ring took the frame. */
+static bool bye_send(struct dpn_worker *w, uint8_t type) {
     struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
     if (m == NULL)
-        return;
+        return false;
     uint8_t *f = (uint8_t *)rte_pktmbuf_append(m, 60);
     if (f == NULL) {
         rte_pktmbuf_free(m);
-        return;
+        return false;
     }
     memset(f, 0, 60);
     memset(f, 0xff, 6);
@@ -44,8 +46,10 @@ static void bye_send(struct dpn_worker *w, uint8_t type) {
     f[13] = BYE_ETHERTYPE & 0xff;
     memcpy(f + 14, bye_magic, sizeof(bye_magic));
     f[14 + sizeof(bye_magic)] = type;
-    if (rte_eth_tx_burst(w->port_id, w->queue_id, &m, 1) != 1)
-        rte_pktmbuf_free(m);
+    if (rte_eth_tx_burst(w->port_id, w->queue_id, &m, 1) == 1)
+        return true;
+    rte_pktmbuf_free(m);
+    return false;
 }
 
 /* 0 when m is not ours, else BYE or BYE_ACK. */
@@ -63,7 +67,11 @@ bool dpn_bye_input(struct dpn_worker *w, struct rte_mbuf *m) {
         return false;
     rte_pktmbuf_free(m);
     if (t == BYE && !w->bye_parked) {
-        bye_send(w, BYE_ACK); /* before we stop touching the driver */
+        /* Before we stop touching the driver. The leaving side drains our
+         * ring while it waits, so a full ring frees up within microseconds. */
+        uint64_t end = rte_rdtsc() + w->tsc_per_ms;
+        while (!bye_send(w, BYE_ACK) && rte_rdtsc() < end)
+            ;
         w->bye_parked = true;
         w->bye_saw_down = false;
         w->bye_since_tsc = rte_rdtsc();
@@ -90,9 +98,15 @@ void dpn_bye_leave(struct dpn_worker *w) {
     struct rte_eth_link link;
     if (rte_eth_link_get_nowait(w->port_id, &link) != 0 || link.link_status == RTE_ETH_LINK_DOWN)
         return;
-    bye_send(w, BYE);
-    uint64_t end = rte_rdtsc() + BYE_WAIT_MS * w->tsc_per_ms;
-    while (rte_rdtsc() < end) {
+    /* The ring may still be full of what we sent last (a worker that
+     * aborts 4096 connections sends 4096 RSTs): the goodbye goes as soon as
+     * the peer makes room, and again every BYE_RESEND_MS until answered,
+     * else the peer was left polling a link we close (t_memif: 1 client of
+     * 9 in a CI run). A peer already parked ignores the repeats. */
+    uint64_t now = rte_rdtsc(), end = now + BYE_WAIT_MS * w->tsc_per_ms, next = now;
+    while ((now = rte_rdtsc()) < end) {
+        if (now >= next)
+            next = bye_send(w, BYE) ? now + BYE_RESEND_MS * w->tsc_per_ms : now;
         struct rte_mbuf *pkts[DPN_BURST];
         uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, DPN_BURST);
         bool acked = false;
@@ -103,4 +117,6 @@ void dpn_bye_leave(struct dpn_worker *w) {
         if (acked)
             return;
     }
+    DPN_LOG(NOTICE, stack, "port %u: the memif peer did not answer our goodbye in %d ms",
+            w->port_id, BYE_WAIT_MS);
 }
