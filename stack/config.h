@@ -73,6 +73,8 @@ struct dpn_config {
     /* TCP, bytes */
     uint32_t tcp_sndbuf; /* per connection (2*MSS .. TCP_SND_BUF), default 262144 */
     uint32_t tcp_rcvbuf; /* per connection (2*MSS .. TCP_WND), default 262144 */
+    uint32_t send_zc;    /* TCP data sent from mbufs, no copy after the application's (tcp.c,
+                            tx.c): 0 off, 1 (default) on PCI NICs, 2 on every port */
 
     bool standalone; /* own DPDK primary, lwIP does its own ARP */
     bool attached;   /* a DPDK secondary of dpnetd: addresses come from the daemon */

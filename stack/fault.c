@@ -96,11 +96,11 @@ void dpn_fault_counters(const struct dpn_worker *w, struct dpn_fault_counters *c
  * the NIC's verdict no longer holds; on TX the checksum is finished here,
  * before the flip, as the wire would do it (an offloading PMD would
  * otherwise checksum the corrupted data). A chain carries bytes it shares
- * (zero-copy send: lwIP's copy for retransmission, tx.c), so it is
- * corrupted in a private copy. */
+ * (zero-copy send: lwIP's copy for retransmission, tx.c), and so does a
+ * frame sent in its data's own mbuf: both are corrupted in a private copy. */
 static struct rte_mbuf *corrupt(struct dpn_fault *f, struct rte_mbuf *m, bool rx,
                                 struct rte_mempool *pool) {
-    if (m->nb_segs > 1) {
+    if (m->nb_segs > 1 || rte_mbuf_refcnt_read(m) > 1) { /* tx.c's in_place too */
         struct rte_mbuf *c = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
         if (c == NULL || c->nb_segs > 1) {
             rte_pktmbuf_free(c);

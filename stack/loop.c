@@ -126,6 +126,8 @@ static inline void run_timers(struct dpn_worker *w, uint64_t now) {
     if (w->env->tick != NULL)
         w->env->tick(w);
     w->rx_low = pool_free_estimate(w->rx_pool) < w->rx_low_water;
+    if (w->send_zc)
+        dpn_send_mbufs_refill(w, pool_free_estimate(w->pool));
     w->next_timer_tsc = now + w->tsc_per_ms;
 }
 

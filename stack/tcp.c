@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <rte_cycles.h>
+#include <rte_memcpy.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
@@ -698,6 +699,92 @@ size_t dpn_send_space(const struct dpn_conn *c) {
     return c->pcb->snd_buf; /* tcp_sndbuf() caps at 64 KiB */
 }
 
+/* tcp.send_zc: dpn_send copies pieces of at least this many bytes into
+ * mbufs that lwIP then references (the dpn_send_buf path, below) until the
+ * peer acks them, and tx.c sends each in its own mbuf: one copy, where
+ * lwIP's heap takes the bytes and the frame a second copy. Shorter pieces
+ * cost more as mbufs than as copies (tx.c's ZC_MIN). */
+#define SEND_MBUF_MIN 512
+
+void dpn_send_mbufs_refill(struct dpn_worker *w, unsigned pool_free) {
+    /* Sent data waits for its ACK, and ACKs arrive in mbufs of the same
+     * pool: half of it stays for receiving and headers, whatever is in
+     * flight. dpnetd's pool (attached) serves several workers: a quarter
+     * of what is above the half each tick. */
+    unsigned half = w->pool->size / 2;
+    unsigned above = pool_free > half ? pool_free - half : 0;
+    w->send_mbufs = w->att != NULL ? above / 4 : above;
+}
+
+static int send_buf(struct dpn_conn *c, struct pbuf *p);
+
+/* The data tcp_write puts in each new segment (its mss_local; no options:
+ * timestamps are off, lwipopts.h). */
+static size_t seg_size(const struct tcp_pcb *pcb) {
+    u16_t mss = LWIP_MIN(pcb->mss, TCPWND_MIN16(pcb->snd_wnd_max / 2));
+    return mss != 0 ? mss : pcb->mss;
+}
+
+/* Room left in the last unsent segment: tcp_write fills it first, so a
+ * buffer written now would be split over two segments. */
+static size_t unsent_room(const struct tcp_pcb *pcb) {
+    const struct tcp_seg *last = pcb->unsent_tail != NULL ? pcb->unsent_tail : pcb->unsent;
+    if (last == NULL)
+        return 0;
+    while (last->next != NULL)
+        last = last->next;
+    size_t mss = seg_size(pcb);
+    return last->len < mss ? mss - last->len : 0;
+}
+
+/* One segment's worth of data, copied into an mbuf that lwIP references
+ * until the peer acks it, so that the frame goes out in that mbuf (tx.c):
+ * returns the bytes taken, 0 when this way does not apply now (too short,
+ * over the budget, a partly filled segment first, no room), or a negative
+ * DPN_E* when the connection ended. */
+static long send_in_mbuf(struct dpn_conn *c, const char *data, size_t len) {
+    struct dpn_worker *w = c->w;
+    if (!w->send_zc || len < SEND_MBUF_MIN || w->send_mbufs == 0 || unsent_room(c->pcb) != 0)
+        return 0;
+    size_t n = RTE_MIN(len, seg_size(c->pcb));
+    struct dpn_buf *b = dpn_buf_alloc(w, n);
+    if (b == NULL)
+        return 0;
+    memcpy(dpn_buf_mut(b), data, n);
+    int rc = send_buf(c, (struct pbuf *)b);
+    if (rc != 0) {
+        dpn_buf_free(b);
+        return rc == -DPN_EAGAIN ? 0 : rc;
+    }
+    w->send_mbufs--;
+    return (long)n;
+}
+
+/* Copied into lwIP's own buffers: what fits of len, or only what fills the
+ * last unsent segment when the rest can go in mbufs. Returns the bytes
+ * taken (0: no room) or a negative DPN_E*. */
+static long send_copied(struct dpn_conn *c, const char *data, size_t len) {
+    size_t n = RTE_MIN(len, dpn_send_space(c));
+    if (c->w->send_zc && len >= SEND_MBUF_MIN && c->w->send_mbufs > 0) {
+        size_t fill = unsent_room(c->pcb);
+        if (fill > 0 && len - RTE_MIN(fill, len) >= SEND_MBUF_MIN)
+            n = RTE_MIN(n, fill);
+        else if (fill == 0 && n < RTE_MIN(len, seg_size(c->pcb)) && c->pcb->unacked != NULL)
+            return 0; /* a partial copy would break the pieces after it; ACKs are due */
+    }
+    n = RTE_MIN(n, (size_t)0xffff); /* tcp_write takes a u16_t */
+    if (n == 0)
+        return 0;
+    err_t e = tcp_write(c->pcb, data, (u16_t)n, TCP_WRITE_FLAG_COPY);
+    if (e == ERR_MEM)
+        return 0;
+    if (e != ERR_OK)
+        return -DPN_ENOTCONN;
+    c->written += n;
+    mark_dirty(c);
+    return (long)n;
+}
+
 long dpn_send(struct dpn_conn *c, const void *data, size_t len) {
     if (!can_send(c))
         return c == NULL ? -DPN_EINVAL : -DPN_ENOTCONN;
@@ -705,25 +792,20 @@ long dpn_send(struct dpn_conn *c, const void *data, size_t len) {
         return -DPN_EINVAL;
     size_t done = 0;
     while (done < len) {
-        size_t room = dpn_send_space(c);
-        size_t n = len - done;
-        if (n > room)
-            n = room;
-        if (n > 0xffff)
-            n = 0xffff; /* tcp_write takes a u16_t */
-        if (n == 0)
+        const char *d = (const char *)data + done;
+        long k = send_in_mbuf(c, d, len - done);
+        if (k == 0)
+            k = send_copied(c, d, len - done);
+        if (k < 0)
+            return done > 0 ? (long)done : k;
+        if (k == 0)
             break;
-        err_t e = tcp_write(c->pcb, (const char *)data + done, (u16_t)n, TCP_WRITE_FLAG_COPY);
-        if (e == ERR_MEM)
+        done += (size_t)k;
+        if (!can_send(c))
             break;
-        if (e != ERR_OK)
-            return done > 0 ? (long)done : -DPN_ENOTCONN;
-        done += n;
     }
     if (done == 0)
         return len == 0 ? 0 : -DPN_EAGAIN;
-    c->written += done;
-    mark_dirty(c);
     return (long)done;
 }
 
@@ -791,6 +873,11 @@ int dpn_send_buf(struct dpn_conn *c, struct dpn_buf *b) {
         return c == NULL || p == NULL ? -DPN_EINVAL : -DPN_ENOTCONN;
     if (p == NULL)
         return -DPN_EINVAL;
+    return send_buf(c, p);
+}
+
+/* p is the stack's once this returns 0, else still the caller's. */
+static int send_buf(struct dpn_conn *c, struct pbuf *p) {
     if (dpn_pbuf_mbuf(p) == NULL)
         return send_copy_whole(c, p);
     /* All or nothing: check room for every segment first (each MSS-sized

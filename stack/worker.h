@@ -133,6 +133,10 @@ struct dpn_worker {
     uint32_t max_frame;          /* MTU + Ethernet header: longer received frames are dropped */
     uint32_t rx_low_water;       /* fewer free mbufs than this: copy received frames (rx.c) */
     bool rx_low;                 /* the RX pool is below rx_low_water */
+    bool send_zc;                /* TCP data goes out of mbufs (tcp.send_zc): dpn_send copies
+                                    into them, frames are sent in them (tcp.c, tx.c) */
+    uint32_t send_mbufs;         /* ... and dpn_send may put this many more mbufs under sent
+                                    data before the next tick (tcp.c, loop.c) */
     uint16_t rx_queues;          /* queues queue_id.. we read: 1, or net_tap's SYN guard
                                     queues too (tapsteer.h; loop.c: less often under load) */
     uint8_t guard_turn;          /* loaded iterations since the guard queues were read */
@@ -251,6 +255,9 @@ void dpn_syncookie_retry(struct dpn_worker *w);
 
 /* tcp.c */
 void dpn_tcp_flush_dirty(struct dpn_worker *w);
+/* Once a tick: how many mbufs dpn_send may fill with sent data until the
+ * next, given the pool's free count. */
+void dpn_send_mbufs_refill(struct dpn_worker *w, unsigned pool_free);
 /* Held data of resumed connections to their recv callbacks (dpn_read_start). */
 void dpn_tcp_resume(struct dpn_worker *w);
 void dpn_tcp_close_all(struct dpn_worker *w, bool abort);

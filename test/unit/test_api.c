@@ -1291,6 +1291,110 @@ START_TEST(test_tcp_send_buf_zero_copy) {
 }
 END_TEST
 
+/* Frame i of the batch is sent in its data's own mbuf (tcp.send_zc). */
+static bool in_place(int i) {
+    const struct rte_mbuf *m = w->tx_pkts[i];
+    return m->nb_segs == 1 && rte_mbuf_refcnt_read(m) == 2;
+}
+
+/* Check frames first..first+n-1 carry data[off..] in order from seq. */
+static void check_frames(int first, int n, uint32_t seq, const uint8_t *data, size_t *off) {
+    for (int i = first; i < first + n; i++) {
+        struct unit_seg s = tx_tcp(i);
+        ck_assert_uint_eq(s.seq, seq + (uint32_t)*off);
+        ck_assert_int_eq(memcmp(s.data, data + *off, s.len), 0);
+        *off += s.len;
+    }
+}
+
+START_TEST(test_tcp_send_zc) {
+    /* tcp.send_zc (on where the NIC reads frames by DMA; net_null is not
+     * such a port, so the test turns it on): dpn_send copies once, into
+     * mbufs, and each frame goes out in its data's mbuf. */
+    struct peer p;
+    establish(&p, 41300, true);
+    struct dpn_conn *c = p.c;
+    bool was = w->send_zc;
+    w->send_zc = true;
+    dpn_send_mbufs_refill(w, dpn_mbufs_free(w));
+    enum { N = 2 * 1460 + 700 }; /* two full segments and a piece of 700: three mbufs */
+    static uint8_t data[N];
+    for (int i = 0; i < N; i++)
+        data[i] = (uint8_t)(i * 13 + 1);
+    ck_assert_int_eq(dpn_send(c, data, N), N);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 3);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 3);
+    size_t off = 0;
+    check_frames(0, 3, p.rcv_nxt, data, &off);
+    ck_assert_uint_eq(off, N);
+    for (int i = 0; i < 3; i++)
+        ck_assert(in_place(i));
+
+    /* A retransmission while those frames still wait in the batch: built
+     * in new mbufs, and the waiting frames keep their own headers. */
+    tcp_rexmit_rto(c->pcb);
+    ck_assert_int_eq(w->tx_n, 6);
+    off = 0;
+    check_frames(3, 3, p.rcv_nxt, data, &off);
+    off = 0;
+    check_frames(0, 3, p.rcv_nxt, data, &off);
+    for (int i = 3; i < 6; i++)
+        ck_assert(!in_place(i));
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 3); /* kept for retransmission */
+
+    /* Once the PMD let go, a retransmission goes in place again. */
+    tcp_rexmit_rto(c->pcb);
+    ck_assert_int_eq(w->tx_n, 3);
+    off = 0;
+    check_frames(0, 3, p.rcv_nxt, data, &off);
+    for (int i = 0; i < 3; i++)
+        ck_assert(in_place(i));
+    unit_tx_drop(w);
+    p.rcv_nxt += N;
+    peer_ack(&p);
+    ck_assert_uint_eq(ev.sent, N);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+
+    /* Over the budget (half the pool stays for receiving): copied. */
+    w->send_mbufs = 0;
+    ck_assert_int_eq(dpn_send(c, data, 1460), 1460);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert(!in_place(0));
+    off = 0;
+    check_frames(0, 1, p.rcv_nxt, data, &off);
+    unit_tx_drop(w);
+    p.rcv_nxt += 1460;
+    peer_ack(&p);
+    ck_assert_uint_eq(ev.sent, N + 1460);
+
+    /* A partly filled segment is topped up by a copy first; the pieces
+     * after it are whole segments again, each in its own mbuf. */
+    dpn_send_mbufs_refill(w, dpn_mbufs_free(w));
+    ck_assert_int_eq(dpn_send(c, data, 100), 100);
+    ck_assert_int_eq(dpn_send(c, data + 100, 1360 + 1460), 1360 + 1460);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 1);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 2);
+    ck_assert(!in_place(0));
+    ck_assert(in_place(1));
+    off = 0;
+    check_frames(0, 2, p.rcv_nxt, data, &off);
+    ck_assert_uint_eq(off, 2920);
+    unit_tx_drop(w);
+    p.rcv_nxt += 2920;
+    peer_ack(&p);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+    w->send_zc = was;
+    dpn_abort(c);
+    unit_tx_drop(w);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+}
+END_TEST
+
 START_TEST(test_tcp_send_buf_errors) {
     struct peer p;
     establish(&p, 40005, true);
@@ -2137,6 +2241,7 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_window_reopen);
     tcase_add_test(tc, test_tcp_send_buf_zero_copy);
     tcase_add_test(tc, test_tcp_send_buf_errors);
+    tcase_add_test(tc, test_tcp_send_zc);
     tcase_add_test(tc, test_tcp_abort_in_recv);
     tcase_add_test(tc, test_tcp_connect);
     tcase_add_test(tc, test_tcp_time_wait);
