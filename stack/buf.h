@@ -32,6 +32,12 @@ static inline void dpn_mbuf_drop(struct rte_mbuf *m) {
  * the mbuf whose bytes this reference pbuf points into (zero-copy send). */
 #define DPN_PBUF_FLAG_ZC 0x80U
 
+/* Data pieces shorter than this are copied, not sent from their own mbuf
+ * (tx.c, and dpn_send with tcp.send_zc in tcp.c): below it a second
+ * descriptor, an mbuf and two reference count updates cost more than the
+ * copy. */
+#define DPN_ZC_MIN 512
+
 #define DPN_MBUF_PRIV_SIZE RTE_ALIGN(sizeof(struct dpn_pbuf), RTE_MBUF_PRIV_ALIGN)
 
 /* Pool whose mbufs have room for a struct dpn_pbuf; data room fits mtu. */

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include <rte_cycles.h>
-#include <rte_memcpy.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
@@ -699,12 +698,10 @@ size_t dpn_send_space(const struct dpn_conn *c) {
     return c->pcb->snd_buf; /* tcp_sndbuf() caps at 64 KiB */
 }
 
-/* tcp.send_zc: dpn_send copies pieces of at least this many bytes into
+/* tcp.send_zc: dpn_send copies pieces of at least DPN_ZC_MIN bytes into
  * mbufs that lwIP then references (the dpn_send_buf path, below) until the
  * peer acks them, and tx.c sends each in its own mbuf: one copy, where
- * lwIP's heap takes the bytes and the frame a second copy. Shorter pieces
- * cost more as mbufs than as copies (tx.c's ZC_MIN). */
-#define SEND_MBUF_MIN 512
+ * lwIP's heap takes the bytes and the frame a second copy. */
 
 void dpn_send_mbufs_refill(struct dpn_worker *w, unsigned pool_free) {
     /* Sent data waits for its ACK, and ACKs arrive in mbufs of the same
@@ -744,7 +741,7 @@ static size_t unsent_room(const struct tcp_pcb *pcb) {
  * DPN_E* when the connection ended. */
 static long send_in_mbuf(struct dpn_conn *c, const char *data, size_t len) {
     struct dpn_worker *w = c->w;
-    if (!w->send_zc || len < SEND_MBUF_MIN || w->send_mbufs == 0 || unsent_room(c->pcb) != 0)
+    if (!w->send_zc || len < DPN_ZC_MIN || w->send_mbufs == 0 || unsent_room(c->pcb) != 0)
         return 0;
     size_t n = RTE_MIN(len, seg_size(c->pcb));
     struct dpn_buf *b = dpn_buf_alloc(w, n);
@@ -765,9 +762,9 @@ static long send_in_mbuf(struct dpn_conn *c, const char *data, size_t len) {
  * taken (0: no room) or a negative DPN_E*. */
 static long send_copied(struct dpn_conn *c, const char *data, size_t len) {
     size_t n = RTE_MIN(len, dpn_send_space(c));
-    if (c->w->send_zc && len >= SEND_MBUF_MIN && c->w->send_mbufs > 0) {
+    if (c->w->send_zc && len >= DPN_ZC_MIN && c->w->send_mbufs > 0) {
         size_t fill = unsent_room(c->pcb);
-        if (fill > 0 && len - RTE_MIN(fill, len) >= SEND_MBUF_MIN)
+        if (fill > 0 && len - RTE_MIN(fill, len) >= DPN_ZC_MIN)
             n = RTE_MIN(n, fill);
         else if (fill == 0 && n < RTE_MIN(len, seg_size(c->pcb)) && c->pcb->unacked != NULL)
             return 0; /* a partial copy would break the pieces after it; ACKs are due */

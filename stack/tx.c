@@ -141,9 +141,6 @@ void dpn_tx_retry_blocked(struct dpn_worker *w) {
     }
 }
 
-/* Pieces shorter than this are copied: below it a second descriptor, an
- * mbuf and two reference count updates cost more than the copy. */
-#define ZC_MIN 512
 /* Segments per frame: within every PMD's limit (ixgbe takes 40). */
 #define TX_SEGS 8
 
@@ -152,7 +149,7 @@ void dpn_tx_retry_blocked(struct dpn_worker *w) {
  * harmless. Every piece boundary stays at an even offset of the frame:
  * net_tap sums each piece on its own for its checksum offload. */
 static inline struct rte_mbuf *zc_source(const struct pbuf *q, uint32_t off, uint16_t segs) {
-    if (!(q->flags & DPN_PBUF_FLAG_ZC) || q->len < ZC_MIN || segs >= TX_SEGS || (off & 1) ||
+    if (!(q->flags & DPN_PBUF_FLAG_ZC) || q->len < DPN_ZC_MIN || segs >= TX_SEGS || (off & 1) ||
         (q->next != NULL && (q->len & 1)))
         return NULL;
     struct rte_mbuf *s = q->dpn_src;
