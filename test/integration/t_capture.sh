@@ -227,9 +227,10 @@ sleep 0.3
 check "the standalone worker stops cleanly" stop_proc "$SERVER_PID"
 check "it said what it wrote" grep -qE "dpnet capture: [1-9][0-9]* frames written to .*, 0 lost" "$SLOG"
 out=$(rd "$F" -A)
-check "handshake, payload, no ICMP, no ARP" bash -c "grep -q 'Flags \[S\]' <<<'$out' && \
-  grep -q 'Flags \[S\.\]' <<<'$out' && [ \$(grep -c standalone-capture <<<'$out') -ge 2 ] && \
-  ! grep -qE 'ICMP|ARP' <<<'$out'"
+# The dump goes by the environment: its bytes (tcpdump -A) may hold a quote.
+check "handshake, payload, no ICMP, no ARP" env OUT="$out" bash -c 'grep -q "Flags \[S\]" <<<"$OUT" &&
+  grep -q "Flags \[S\.\]" <<<"$OUT" && [ $(grep -c standalone-capture <<<"$OUT") -ge 2 ] &&
+  ! grep -qE "ICMP|ARP" <<<"$OUT"'
 last_failed && echo "$out" | head -20 | sed 's/^/# /'
 e=$(ip netns exec "$NS2" "$B/app/echoserver" --no-pci -l 1 --vdev=net_tap0,iface=dx$TAG -- \
   --ip 10.90.0.3/24 --capture "$DIR/x.pcapng" --capture-filter "port nonsense" 2>&1) && r=0 || r=$?
