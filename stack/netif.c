@@ -64,8 +64,8 @@ int dpn_netif_setup(struct dpn_worker *w) {
         w->rx_pool = w->pool;
     /* TCP data in mbufs pays where the NIC reads each frame by DMA: no CPU
      * copy after the application's. A software port copies every frame
-     * anyway (memif into its ring, net_tap into the kernel): there bulk
-     * was 15-20% slower from mbufs than copied (README). */
+     * anyway (memif into its ring, net_tap into the kernel): over memif
+     * bulk was 3% slower from mbufs than copied (docs/api.md section 5). */
     w->send_zc = w->cfg.send_zc == 2 || (w->cfg.send_zc == 1 && dpn_port_on_pci(w->port_id));
     dpn_send_mbufs_refill(w, rte_mempool_avail_count(w->pool));
     DPN_LOG(INFO, stack, "port %u: TCP data sent from mbufs (tcp.send_zc %u): %s", w->port_id,
