@@ -71,10 +71,12 @@ struct dpn_config {
     uint32_t mbuf_cache; /* per-lcore cache (0..512, <= mbufs/1.5), default 256 */
 
     /* TCP, bytes */
-    uint32_t tcp_sndbuf; /* per connection (2*MSS .. TCP_SND_BUF), default 262144 */
-    uint32_t tcp_rcvbuf; /* per connection (2*MSS .. TCP_WND), default 262144 */
-    uint32_t send_zc;    /* TCP data sent from mbufs, no copy after the application's (tcp.c,
-                            tx.c): 0 off, 1 (default) on PCI NICs, 2 on every port */
+    uint32_t tcp_sndbuf;    /* per connection (2*MSS .. TCP_SND_BUF), default 262144 */
+    uint32_t tcp_rcvbuf;    /* per connection (2*MSS .. TCP_WND), default 262144 */
+    uint32_t send_zc;       /* TCP data sent from mbufs, no copy after the application's (tcp.c,
+                               tx.c): 0 off, 1 (default) on PCI NICs, 2 on every port */
+    uint32_t tcp_fast_path; /* header prediction (tcp_fast.c): 1 (default) on, 0 every segment
+                               through lwIP's input */
 
     bool standalone; /* own DPDK primary, lwIP does its own ARP */
     bool attached;   /* a DPDK secondary of dpnetd: addresses come from the daemon */

@@ -152,6 +152,10 @@ struct dpn_stats {
     /* TCP segmentation offload: frames sent as one run of segments for the
      * PMD to cut, and the segments they carried. */
     uint64_t tx_tso_frames, tx_tso_segs;
+    /* TCP segments taken by header prediction (tcp.fast_path): the next
+     * in-order data or ACK of an established connection, around lwIP's
+     * input. The others in rx_pkts went through lwIP. */
+    uint64_t tcp_fast;
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 

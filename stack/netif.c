@@ -68,6 +68,7 @@ int dpn_netif_setup(struct dpn_worker *w) {
      * bulk was 3% slower from mbufs than copied (docs/api.md section 5). */
     w->send_zc = w->cfg.send_zc == 2 || (w->cfg.send_zc == 1 && dpn_port_on_pci(w->port_id));
     dpn_send_mbufs_refill(w, rte_mempool_avail_count(w->pool));
+    w->tcp_fast = w->cfg.tcp_fast_path != 0;
     DPN_LOG(INFO, stack, "port %u: TCP data sent from mbufs (tcp.send_zc %u): %s", w->port_id,
             w->cfg.send_zc, w->send_zc ? "yes" : "no");
     ip4_addr_t ip, mask, gw;

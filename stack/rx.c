@@ -11,6 +11,7 @@
 #include "arp_guard.h"
 #include "buf.h"
 #include "cksum.h"
+#include "tcp_fast.h"
 #include "tcp_pcbs.h"
 #include "tcp_tw.h"
 #include "worker.h"
@@ -71,20 +72,13 @@ static struct pbuf *copy_out(struct dpn_worker *w, struct rte_mbuf *m) {
 
 /* A unicast UDP datagram to a port one of our sockets holds goes to it
  * directly: lwIP's ethernet, IPv4 and UDP input would only find the same
- * socket (we bind no address and never connect). Anything unusual (IP
- * options, fragments, broadcast, no socket, short or inconsistent lengths)
- * stays on lwIP's path. True when delivered. */
-static inline bool udp_fast(struct dpn_worker *w, struct rte_mbuf *m) {
-    const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-    const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
-    if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + 28 || p[12] != 0x08 || p[13] != 0x00 ||
-        ip->version_ihl != RTE_IPV4_VHL_DEF || ip->next_proto_id != IPPROTO_UDP ||
-        (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG)) ||
-        ip->dst_addr != rte_cpu_to_be_32(w->cfg.ip))
-        return false;
+ * socket (we bind no address and never connect). Anything unusual (no
+ * socket, short or inconsistent lengths) stays on lwIP's path. True when
+ * delivered. */
+static inline bool udp_fast(struct dpn_worker *w, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
+                            uint16_t ip_len) {
     const struct rte_udp_hdr *uh = (const struct rte_udp_hdr *)(ip + 1);
     struct dpn_udp *u = w->udp_ports[rte_be_to_cpu_16(uh->dst_port)];
-    uint16_t ip_len = rte_be_to_cpu_16(ip->total_length);
     if (u == NULL || ip_len < 28 || RTE_ETHER_HDR_LEN + (uint32_t)ip_len > rte_pktmbuf_pkt_len(m) ||
         rte_be_to_cpu_16(uh->dgram_len) != ip_len - 20)
         return false;
@@ -95,6 +89,25 @@ static inline bool udp_fast(struct dpn_worker *w, struct rte_mbuf *m) {
     }
     dpn_udp_deliver(u, pb, ip->src_addr, uh->src_port, ip_len);
     return true;
+}
+
+/* The common UDP datagram and TCP segment (tcp_fast.h) go around lwIP's
+ * ethernet and IPv4 input: plain IPv4 (no options, no fragment) to our
+ * address, checksums already verified. True when taken. */
+static inline bool l4_fast(struct dpn_worker *w, struct rte_mbuf *m) {
+    const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+    const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p + RTE_ETHER_HDR_LEN);
+    if (rte_pktmbuf_data_len(m) < RTE_ETHER_HDR_LEN + 28 || p[12] != 0x08 || p[13] != 0x00 ||
+        ip->version_ihl != RTE_IPV4_VHL_DEF ||
+        (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK | RTE_IPV4_HDR_MF_FLAG)) ||
+        ip->dst_addr != rte_cpu_to_be_32(w->cfg.ip))
+        return false;
+    uint16_t ip_len = rte_be_to_cpu_16(ip->total_length);
+    if (ip->next_proto_id == IPPROTO_UDP)
+        return udp_fast(w, m, ip, ip_len);
+    if (ip->next_proto_id == IPPROTO_TCP && w->tcp_fast && m->nb_segs == 1)
+        return dpn_tcp_fast(w, m, ip, ip_len);
+    return false;
 }
 
 /* A multi-segment frame lwIP can take as a chain: no empty segment (its
@@ -139,7 +152,7 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
     if (unlikely(!dpn_arp_guard(w, m))) /* a locked neighbor's MAC stays (arp_guard.h) */
         return;
     /* A chain lwIP could not take as it is goes the slow way (copied). */
-    if (likely(!low) && likely(m->nb_segs == 1 || chain_plain(m)) && udp_fast(w, m))
+    if (likely(!low) && likely(m->nb_segs == 1 || chain_plain(m)) && l4_fast(w, m))
         return;
     uint32_t tcplen;
     const uint8_t *th = tcp_peek(m, &tcplen);

@@ -137,6 +137,7 @@ struct dpn_worker {
                                     into them, frames are sent in them (tcp.c, tx.c) */
     uint32_t send_mbufs;         /* ... and dpn_send may put this many more mbufs under sent
                                     data before the next tick (tcp.c, loop.c) */
+    bool tcp_fast;               /* header prediction (tcp.fast_path, tcp_fast.h) */
     uint16_t rx_queues;          /* queues queue_id.. we read: 1, or net_tap's SYN guard
                                     queues too (tapsteer.h; loop.c: less often under load) */
     uint8_t guard_turn;          /* loaded iterations since the guard queues were read */

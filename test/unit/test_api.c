@@ -1451,6 +1451,208 @@ START_TEST(test_tcp_abort_in_recv) {
 }
 END_TEST
 
+/* ---- header prediction (tcp_fast.c) against lwIP's input ---- */
+
+/* Two connections get the same segments, one through the fast path and one
+ * through lwIP's input; after every step their state, relative to each
+ * one's own initial sequence numbers, the frames they sent and the
+ * callbacks they made must be the same. */
+struct twin {
+    struct peer p;
+    uint32_t iss, irs; /* our and the peer's initial sequence numbers */
+    bool fast;
+};
+
+struct twin_state {
+    uint32_t v[40];
+    int nv;
+    uint32_t tx[16][5];
+    int ntx;
+    int recv, sent_calls;
+    size_t recv_bytes, sent;
+    uint64_t fast;
+};
+
+static int list_len(const struct tcp_seg *s) {
+    int n = 0;
+    for (; s != NULL; s = s->next)
+        n++;
+    return n;
+}
+
+static void twin_snap(const struct twin *t, struct twin_state *st) {
+    const struct tcp_pcb *pcb = find_pcb(t->p.lport, t->p.pport);
+    ck_assert_ptr_nonnull(pcb);
+    uint32_t v[] = {pcb->state,
+                    pcb->rcv_nxt - t->irs,
+                    pcb->rcv_wnd,
+                    pcb->rcv_ann_wnd,
+                    pcb->rcv_ann_right_edge - t->irs,
+                    pcb->snd_nxt - t->iss,
+                    pcb->lastack - t->iss,
+                    pcb->snd_lbb - t->iss,
+                    pcb->snd_wl1 - t->irs,
+                    pcb->snd_wl2 - t->iss,
+                    pcb->snd_wnd,
+                    pcb->snd_wnd_max,
+                    pcb->snd_buf,
+                    pcb->snd_queuelen,
+                    pcb->cwnd,
+                    pcb->ssthresh,
+                    pcb->bytes_acked,
+                    pcb->nrtx,
+                    pcb->dupacks,
+                    (uint32_t)pcb->rto,
+                    (uint32_t)pcb->sa,
+                    (uint32_t)pcb->sv,
+                    pcb->rttest != 0 ? tcp_ticks - pcb->rttest : ~0u,
+                    pcb->rttest != 0 ? pcb->rtseq - t->iss : 0,
+                    (uint32_t)pcb->rtime,
+                    pcb->polltmr,
+                    tcp_ticks - pcb->tmr,
+                    pcb->flags,
+                    pcb->keep_cnt_sent,
+                    pcb->persist_backoff,
+                    pcb->persist_probe,
+                    (uint32_t)list_len(pcb->unacked),
+                    (uint32_t)list_len(pcb->unsent),
+                    (uint32_t)list_len(pcb->ooseq),
+                    pcb->refused_data != NULL,
+                    pcb->unsent_oversize};
+    memcpy(st->v, v, sizeof(v));
+    st->nv = (int)RTE_DIM(v);
+    st->ntx = w->tx_n;
+    ck_assert_int_le(w->tx_n, 16);
+    for (int i = 0; i < w->tx_n; i++) {
+        struct unit_seg s = tx_tcp(i);
+        uint32_t f[5] = {s.flags, s.seq - t->iss, s.ack - t->irs, s.win, s.len};
+        memcpy(st->tx[i], f, sizeof(f));
+    }
+}
+
+/* One step for one twin: the peer's segment (seq and ack relative to what
+ * the peer has seen: dseq past its next byte, ack_to our sequence number
+ * acknowledged, relative to our ISN), then the application's part. */
+struct twin_step {
+    const char *what;
+    uint8_t flags;
+    unsigned len;
+    int32_t dseq;
+    int ack_to;     /* -1: everything we sent (the peer's rcv_nxt) */
+    uint16_t win;   /* unscaled, as in the header */
+    unsigned write; /* then the application writes this much (0: nothing) */
+    bool fast;      /* the fast path must have taken the segment */
+};
+
+static void twin_run(struct twin *t, const struct twin_step *s, struct twin_state *st) {
+    static uint8_t data[2048];
+    memset(data, 'p', sizeof(data));
+    unit_tx_drop(w);
+    int recv0 = ev.recv, calls0 = ev.sent_calls;
+    size_t sent0 = ev.sent;
+    uint64_t fast0 = w->st.tcp_fast;
+    uint32_t ack = s->ack_to < 0 ? t->p.rcv_nxt : t->iss + (uint32_t)s->ack_to;
+    struct rte_mbuf *m = unit_tcp_frame(w->pool, &w->mac, UNIT_PEER_IP, UNIT_LOCAL_IP, t->p.pport,
+                                        t->p.lport, t->p.snd_nxt + (uint32_t)s->dseq, ack, s->flags,
+                                        s->win, NULL, 0, data, s->len);
+    bool fast = w->tcp_fast;
+    w->tcp_fast = t->fast;
+    inject(m);
+    w->tcp_fast = fast;
+    if (TCP_SEQ_GT(t->p.snd_nxt + (uint32_t)s->dseq + s->len, t->p.snd_nxt))
+        t->p.snd_nxt += (uint32_t)s->dseq + s->len;
+    st->fast = w->st.tcp_fast - fast0;
+    st->recv = ev.recv - recv0;
+    st->recv_bytes = 0;
+    for (int i = 0; i < ev.nbufs; i++) { /* read at once: the window opens again */
+        st->recv_bytes += dpn_buf_len(ev.bufs[i]);
+        dpn_recv_done(t->p.c, ev.bufs[i]);
+    }
+    ev.nbufs = 0;
+    if (s->write > 0) {
+        ck_assert_int_eq(dpn_send(t->p.c, data, s->write), (int)s->write);
+        dpn_tcp_flush_dirty(w);
+    }
+    st->sent = ev.sent - sent0;
+    st->sent_calls = ev.sent_calls - calls0;
+    twin_snap(t, st);
+    for (int i = 0; i < w->tx_n; i++) { /* the peer has seen what we sent */
+        struct unit_seg g = tx_tcp(i);
+        if (TCP_SEQ_GT(g.seq + g.len, t->p.rcv_nxt))
+            t->p.rcv_nxt = g.seq + g.len;
+    }
+    unit_tx_drop(w);
+}
+
+START_TEST(test_tcp_fast_path) {
+    struct twin a = {.fast = true}, b = {.fast = false};
+    establish(&a.p, 40031, true);
+    establish(&b.p, 40032, true);
+    a.iss = a.p.rcv_nxt - 1;
+    b.iss = b.p.rcv_nxt - 1;
+    a.irs = PEER_ISN_BASE + 40031u * 1000u;
+    b.irs = PEER_ISN_BASE + 40032u * 1000u;
+    const uint8_t A = RTE_TCP_ACK_FLAG, AP = RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG;
+    /* The peer's window is scaled by 2^7 (establish offers 7). */
+    const struct twin_step steps[] = {
+        {"first data, nothing to acknowledge", AP, 100, 0, -1, 512, 300, true},
+        {"data with the ACK of our answer", AP, 50, 0, -1, 512, 2000, true},
+        {"ACK of our first segment only", A, 0, 0, 1761, 512, 0, true},
+        {"ACK of the rest, window grown", A, 0, 0, -1, 1024, 0, true},
+        {"two segments: the second one is acknowledged", A, 700, 0, -1, 1024, 0, true},
+        {"... at once", A, 700, 0, -1, 1024, 0, true},
+        {"an ACK of nothing new: lwIP's; then a write", A, 0, 0, -1, 1024, 1000, false},
+        {"part of a segment acknowledged", A, 0, 0, 2802, 1024, 0, true},
+        {"a duplicate ACK: lwIP's", A, 0, 0, 2802, 1024, 0, false},
+        {"data with the old ACK", AP, 10, 0, 2802, 1024, 0, true},
+        {"ACK past what we sent: lwIP's", A, 0, 0, 90000, 1024, 0, false},
+        {"the rest acknowledged, window shrunk", A, 0, 0, -1, 600, 0, true},
+        {"a hole: lwIP's", AP, 100, 100, -1, 600, 0, false},
+        {"the hole filled: lwIP's (out-of-order data held)", AP, 100, -200, -1, 600, 0, false},
+        {"in order again", AP, 100, 0, -1, 600, 64, true},
+        {"a full segment", A, 1400, 0, -1, 600, 0, true},
+        {"window closed by the peer: lwIP's", AP, 64, 0, -1, 0, 64, false},
+        {"window open again: lwIP's", A, 0, 0, -1, 600, 0, false},
+        {"echo pattern", AP, 64, 0, -1, 600, 64, true},
+        {"echo pattern", AP, 64, 0, -1, 600, 64, true},
+        {"a retransmission of old data: lwIP's", AP, 64, -64, -1, 600, 0, false},
+        {"SYN in the window: lwIP's", RTE_TCP_SYN_FLAG | A, 0, 0, -1, 600, 0, false},
+        {"URG: lwIP's", A | RTE_TCP_URG_FLAG, 10, 0, -1, 600, 0, false},
+        {"FIN: lwIP's", A | RTE_TCP_FIN_FLAG, 0, 0, -1, 600, 0, false},
+        {"data after the peer's FIN: lwIP's", A, 10, 1, -1, 600, 0, false},
+    };
+    for (unsigned i = 0; i < RTE_DIM(steps); i++) {
+        struct twin_state sa, sb;
+        tcp_slowtmr(); /* both age alike: timers the fast path resets show */
+        unit_tx_drop(w);
+        twin_run(&a, &steps[i], &sa);
+        twin_run(&b, &steps[i], &sb);
+        ck_assert_msg(sa.fast == (steps[i].fast ? 1 : 0), "step %u (%s): fast path took %" PRIu64,
+                      i, steps[i].what, sa.fast);
+        ck_assert_uint_eq(sb.fast, 0);
+        for (int k = 0; k < sa.nv; k++)
+            ck_assert_msg(sa.v[k] == sb.v[k], "step %u (%s): state field %d: fast %u, lwIP %u", i,
+                          steps[i].what, k, sa.v[k], sb.v[k]);
+        ck_assert_msg(sa.ntx == sb.ntx, "step %u (%s): %d frames, lwIP %d", i, steps[i].what,
+                      sa.ntx, sb.ntx);
+        for (int f = 0; f < sa.ntx; f++)
+            for (int k = 0; k < 5; k++)
+                ck_assert_msg(sa.tx[f][k] == sb.tx[f][k],
+                              "step %u (%s): frame %d field %d: fast %u, lwIP %u", i, steps[i].what,
+                              f, k, sa.tx[f][k], sb.tx[f][k]);
+        ck_assert_int_eq(sa.recv, sb.recv);
+        ck_assert_uint_eq(sa.recv_bytes, sb.recv_bytes);
+        ck_assert_uint_eq(sa.sent, sb.sent);
+        ck_assert_int_eq(sa.sent_calls, sb.sent_calls);
+    }
+    dpn_abort(a.p.c);
+    dpn_abort(b.p.c);
+    unit_tx_drop(w);
+    ck_assert_uint_eq(w->st.conns_open, base_conns);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
 START_TEST(test_tcp_connect) {
     /* Active open: SYN out, SYN-ACK in -> connected(0), ACK out. */
     struct dpn_conn *c = NULL;
@@ -2243,6 +2445,7 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_send_buf_errors);
     tcase_add_test(tc, test_tcp_send_zc);
     tcase_add_test(tc, test_tcp_abort_in_recv);
+    tcase_add_test(tc, test_tcp_fast_path);
     tcase_add_test(tc, test_tcp_connect);
     tcase_add_test(tc, test_tcp_time_wait);
     tcase_add_test(tc, test_tcp_connect_time_wait_ports);

@@ -1,0 +1,178 @@
+/* TCP header prediction (tcp_fast.h): the common segment of an established
+ * connection -- the next in sequence, no options, ACK (and PSH) only, its
+ * ACK new or the last one again -- is taken here without lwIP's ethernet,
+ * IPv4 and TCP input: the state changes below are the ones tcp_receive
+ * makes for this case, then the same callbacks in the same order, then
+ * tcp_output as at the end of tcp_input. Anything else (SYN, FIN, RST,
+ * options, a hole, a window to trim, duplicate ACKs, a retransmission in
+ * progress, a zero window) goes lwIP's way, which is also where the input
+ * guard of tcp_guard.c lives: a segment taken here passes that guard by
+ * construction (its sequence number is RCV.NXT, its data fits the window,
+ * its ACK is in [SND.UNA, SND.NXT]).
+ *
+ * What must stay equal to lwIP 2.1.3's tcp_receive (test_tcp_fast_path in
+ * test_api.c compares every field against it): the window update rule
+ * (RFC 793 with SND.WL1/WL2), congestion control (RFC 3465, lwIP's L of 2
+ * segments), the retransmission estimator (Jacobson's, in slow-timer
+ * ticks), delayed ACKs (every second segment) and keep-alive's timer. */
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_tcp.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+
+#include "buf.h"
+#include "tcp_fast.h"
+#include "tcp_pcbs.h"
+#include "worker.h"
+
+/* Whether the segment is one we take: the checks before any state changes. */
+static inline bool predicted(const struct tcp_pcb *pcb, uint32_t seq, uint32_t ack, uint32_t len) {
+    if (pcb == NULL || pcb->state != ESTABLISHED || seq != pcb->rcv_nxt || len > pcb->rcv_wnd ||
+        pcb->ooseq != NULL || pcb->refused_data != NULL || pcb->persist_backoff != 0 ||
+        (pcb->flags & (TF_RXCLOSED | TF_INFR | TF_RTO)) != 0)
+        return false;
+    if (ack == pcb->lastack) /* with no data it may be a duplicate ACK: lwIP counts those */
+        return len > 0;
+    if (!TCP_SEQ_BETWEEN(ack, pcb->lastack + 1, pcb->snd_nxt))
+        return false;
+    /* What the ACK covers is in unacked: lwIP also looks in unsent, which
+     * holds sent segments only after a retransmission moved them there. */
+    return pcb->unsent == NULL || TCP_SEQ_GEQ(lwip_ntohl(pcb->unsent->tcphdr->seqno), ack);
+}
+
+/* New data acknowledged: what tcp_receive does for an ACK in
+ * (SND.UNA, SND.NXT]. Returns the bytes freed for the sent callback. */
+static tcpwnd_size_t ack_new(struct tcp_pcb *pcb, uint32_t ack) {
+    tcpwnd_size_t acked = (tcpwnd_size_t)(ack - pcb->lastack);
+    pcb->nrtx = 0;
+    pcb->rto = (s16_t)((pcb->sa >> 3) + pcb->sv);
+    pcb->dupacks = 0;
+    pcb->lastack = ack;
+    if (pcb->cwnd < pcb->ssthresh) {
+        /* slow start: at most two segments per ACK (RFC 3465 2.2, L = 2) */
+        tcpwnd_size_t inc = LWIP_MIN(acked, (tcpwnd_size_t)(2 * pcb->mss));
+        TCP_WND_INC(pcb->cwnd, inc);
+    } else {
+        /* congestion avoidance: one segment per window acknowledged */
+        TCP_WND_INC(pcb->bytes_acked, acked);
+        if (pcb->bytes_acked >= pcb->cwnd) {
+            pcb->bytes_acked = (tcpwnd_size_t)(pcb->bytes_acked - pcb->cwnd);
+            TCP_WND_INC(pcb->cwnd, pcb->mss);
+        }
+    }
+    tcpwnd_size_t freed = 0;
+    struct tcp_seg *seg = pcb->unacked;
+    while (seg != NULL && TCP_SEQ_LEQ(lwip_ntohl(seg->tcphdr->seqno) + TCP_TCPLEN(seg), ack)) {
+        struct tcp_seg *next = seg->next;
+        pcb->snd_queuelen = (u16_t)(pcb->snd_queuelen - pbuf_clen(seg->p));
+        freed = (tcpwnd_size_t)(freed + seg->len);
+        tcp_seg_free(seg);
+        seg = next;
+    }
+    pcb->unacked = seg; /* taken from the head only: unacked_tail stays right */
+    pcb->rtime = seg == NULL ? -1 : 0;
+    pcb->polltmr = 0;
+    if (pcb->unsent == NULL)
+        pcb->unsent_oversize = 0;
+    pcb->snd_buf = (tcpwnd_size_t)(pcb->snd_buf + freed);
+    return freed;
+}
+
+bool dpn_tcp_fast(struct dpn_worker *w, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
+                  uint32_t ip_len) {
+    const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)(ip + 1);
+    if (ip_len < sizeof(*ip) + sizeof(*th) ||
+        RTE_ETHER_HDR_LEN + ip_len != rte_pktmbuf_data_len(m) || th->data_off != 0x50 ||
+        (th->tcp_flags & ~RTE_TCP_PSH_FLAG) != RTE_TCP_ACK_FLAG)
+        return false;
+    struct tcp_pcb *pcb =
+        dpn_pcbs_find(ip->src_addr, rte_be_to_cpu_16(th->src_port), rte_be_to_cpu_16(th->dst_port));
+    uint32_t seq = rte_be_to_cpu_32(th->sent_seq);
+    uint32_t ack = rte_be_to_cpu_32(th->recv_ack);
+    uint32_t len = ip_len - (uint32_t)(sizeof(*ip) + sizeof(*th));
+    if (!predicted(pcb, seq, ack, len))
+        return false;
+    tcpwnd_size_t wnd = SND_WND_SCALE(pcb, (tcpwnd_size_t)rte_be_to_cpu_16(th->rx_win));
+    if (wnd == 0) /* lwIP's output starts the persist timer */
+        return false;
+
+    w->st.tcp_fast++;
+    /* The window: from the newest segment (RFC 793: SND.WL1, SND.WL2). */
+    if (TCP_SEQ_LT(pcb->snd_wl1, seq) || (pcb->snd_wl1 == seq && TCP_SEQ_LT(pcb->snd_wl2, ack)) ||
+        (pcb->snd_wl2 == ack && wnd > pcb->snd_wnd)) {
+        pcb->snd_wnd = wnd;
+        if (pcb->snd_wnd_max < wnd)
+            pcb->snd_wnd_max = wnd;
+        pcb->snd_wl1 = seq;
+        pcb->snd_wl2 = ack;
+    }
+    tcpwnd_size_t freed = ack != pcb->lastack ? ack_new(pcb, ack) : (pcb->dupacks = 0, 0);
+    if (pcb->rttest != 0 && TCP_SEQ_LT(pcb->rtseq, ack)) {
+        /* Jacobson's estimator, in slow-timer ticks: sa is 8x the
+         * smoothed RTT, sv 4x its mean deviation. */
+        s16_t d = (s16_t)((s16_t)(tcp_ticks - pcb->rttest) - (pcb->sa >> 3));
+        pcb->sa = (s16_t)(pcb->sa + d);
+        if (d < 0)
+            d = (s16_t)-d;
+        d = (s16_t)(d - (pcb->sv >> 2));
+        pcb->sv = (s16_t)(pcb->sv + d);
+        pcb->rto = (s16_t)((pcb->sa >> 3) + pcb->sv);
+        pcb->rttest = 0;
+    }
+    pcb->tmr = tcp_ticks; /* the peer is alive: keep-alive and idle timers start again */
+    pcb->keep_cnt_sent = 0;
+    pcb->persist_probe = 0;
+
+    struct pbuf *p = NULL;
+    if (len > 0) {
+        pcb->rcv_nxt += len;
+        pcb->rcv_wnd -= len;
+        tcp_update_rcv_ann_wnd(pcb);
+        tcp_ack(pcb); /* delayed: every second segment, or with our answer */
+        p = dpn_pbuf_wrap_seg(m);
+        pbuf_remove_header(p, RTE_ETHER_HDR_LEN + sizeof(*ip) + sizeof(*th));
+        if (th->tcp_flags & RTE_TCP_PSH_FLAG)
+            p->flags |= PBUF_FLAG_PUSH;
+    } else {
+        dpn_mbuf_drop(m);
+    }
+
+    /* The callbacks as tcp_input calls them, sent then recv, with pcb as
+     * tcp_input_pcb meanwhile (config/lwip-tcp-fast.patch). */
+    tcp_fast_begin(pcb);
+    err_t err = ERR_OK;
+    while (freed > 0) {
+        u16_t n = (u16_t)LWIP_MIN(freed, 0xffffu);
+        freed = (tcpwnd_size_t)(freed - n);
+        TCP_EVENT_SENT(pcb, n, err);
+        if (err == ERR_ABRT)
+            goto gone;
+    }
+    if (tcp_fast_closed(pcb))
+        goto gone;
+    if (p != NULL) {
+        struct pbuf *d = p;
+        p = NULL;
+        if (pcb->flags & TF_RXCLOSED) { /* closed for reading in sent(): lwIP resets */
+            pbuf_free(d);
+            tcp_abort(pcb);
+            goto gone;
+        }
+        TCP_EVENT_RECV(pcb, d, ERR_OK, err);
+        if (err == ERR_ABRT)
+            goto gone;
+        if (err != ERR_OK)
+            pcb->refused_data = d;
+    }
+    tcp_input_pcb = NULL;
+    if (!tcp_fast_closed(pcb))
+        tcp_output(pcb);
+gone:
+    tcp_input_pcb = NULL;
+    if (p != NULL)
+        pbuf_free(p);
+    return true;
+}
