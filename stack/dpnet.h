@@ -152,10 +152,11 @@ struct dpn_stats {
     /* TCP segmentation offload: frames sent as one run of segments for the
      * PMD to cut, and the segments they carried. */
     uint64_t tx_tso_frames, tx_tso_segs;
-    /* TCP segments taken by header prediction (tcp.fast_path): the next
+    /* tcp.fast_path: TCP segments taken by header prediction (the next
      * in-order data or ACK of an established connection, around lwIP's
-     * input. The others in rx_pkts went through lwIP. */
-    uint64_t tcp_fast;
+     * input; the others in rx_pkts went through lwIP), and TCP segments
+     * sent as frames built directly, around lwIP's IPv4 and link output. */
+    uint64_t tcp_fast, tcp_fast_out;
 };
 void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st);
 

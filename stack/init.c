@@ -390,24 +390,24 @@ void dpn_get_stats(const struct dpn_worker *w, struct dpn_stats *st) {
 static void print_stats(const struct dpn_worker *w) {
     struct dpn_stats st;
     dpn_get_stats(w, &st);
-    fprintf(
-        stderr,
-        "dpnet stats: rx %" PRIu64 " pkts %" PRIu64 " bytes, tx %" PRIu64 " pkts %" PRIu64
-        " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
-        ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64
-        ", syn cookies %" PRIu64 " sent %" PRIu64 " ok, tx ring full %" PRIu64 " (%" PRIu64
-        " refused to tcp), rx copied %" PRIu64 ", time_wait %" PRIu64 ", tcp guard %" PRIu64
-        " unacceptable %" PRIu64 " bad ack %" PRIu64 " challenged %" PRIu64 " limited, arp %" PRIu64
-        " dropped %" PRIu64 " probes %" PRIu64 " moved, udp %" PRIu64 " bad source %" PRIu64
-        " unread, zero-copy tx %" PRIu64 " pieces %" PRIu64 " bytes, tso %" PRIu64
-        " frames %" PRIu64 " segments, tcp fast path %" PRIu64
-        " segments, mbufs free %u (%u after start-up)\n",
-        st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
-        st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_cookies, st.syn_cookies_ok,
-        st.tx_full, st.tx_blocked, st.rx_copied, st.time_wait, st.tcp_unacceptable, st.tcp_bad_ack,
-        st.tcp_challenged, st.tcp_acks_limited, st.arp_dropped, st.arp_probes, st.arp_moved,
-        st.udp_bad_src, st.udp_unread, st.tx_zc_segs, st.tx_zc_bytes, st.tx_tso_frames,
-        st.tx_tso_segs, st.tcp_fast, dpn_mbufs_free(w), w->mbufs_start);
+    fprintf(stderr,
+            "dpnet stats: rx %" PRIu64 " pkts %" PRIu64 " bytes, tx %" PRIu64 " pkts %" PRIu64
+            " bytes, rx_dropped %" PRIu64 ", tx_dropped %" PRIu64 ", rx_nombuf %" PRIu64
+            ", connections %" PRIu64 " total, polls %" PRIu64 ", idle sleeps %" PRIu64
+            ", syn cookies %" PRIu64 " sent %" PRIu64 " ok, tx ring full %" PRIu64 " (%" PRIu64
+            " refused to tcp), rx copied %" PRIu64 ", time_wait %" PRIu64 ", tcp guard %" PRIu64
+            " unacceptable %" PRIu64 " bad ack %" PRIu64 " challenged %" PRIu64
+            " limited, arp %" PRIu64 " dropped %" PRIu64 " probes %" PRIu64 " moved, udp %" PRIu64
+            " bad source %" PRIu64 " unread, zero-copy tx %" PRIu64 " pieces %" PRIu64
+            " bytes, tso %" PRIu64 " frames %" PRIu64 " segments, tcp fast path %" PRIu64
+            " in %" PRIu64 " out, mbufs free %u (%u after start-up)\n",
+            st.rx_pkts, st.rx_bytes, st.tx_pkts, st.tx_bytes, st.rx_dropped, st.tx_dropped,
+            st.rx_nombuf, st.conns_total, st.polls, st.idle_sleeps, st.syn_cookies,
+            st.syn_cookies_ok, st.tx_full, st.tx_blocked, st.rx_copied, st.time_wait,
+            st.tcp_unacceptable, st.tcp_bad_ack, st.tcp_challenged, st.tcp_acks_limited,
+            st.arp_dropped, st.arp_probes, st.arp_moved, st.udp_bad_src, st.udp_unread,
+            st.tx_zc_segs, st.tx_zc_bytes, st.tx_tso_frames, st.tx_tso_segs, st.tcp_fast,
+            st.tcp_fast_out, dpn_mbufs_free(w), w->mbufs_start);
     if (w->csum0_drops > 0)
         fprintf(stderr,
                 "dpnet: %" PRIu64 " TCP segments with a zero checksum failed the check: if the "

@@ -24,8 +24,10 @@
 #include "lwip/tcp.h"
 
 #include "buf.h"
+#include "cksum.h"
 #include "tcp_fast.h"
 #include "tcp_pcbs.h"
+#include "trace.h"
 #include "worker.h"
 
 /* Whether the segment is one we take: the checks before any state changes. */
@@ -175,4 +177,139 @@ gone:
     if (p != NULL)
         pbuf_free(p);
     return true;
+}
+
+/* ---- output: tcp_output's common case ---- */
+
+#define HDRS (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
+
+/* Segment seg of pcb as a frame in one new mbuf: our Ethernet and IPv4
+ * headers, then lwIP's TCP header and the data copied, the checksums the
+ * NIC does not make summed over the finished frame. NULL when it would
+ * not fit one mbuf (lwIP's path chains it). */
+static struct rte_mbuf *frame(struct dpn_worker *w, const struct tcp_pcb *pcb,
+                              const struct tcp_seg *seg, const struct rte_ether_addr *dmac) {
+    uint32_t tlen = seg->p->tot_len;
+    struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
+    if (unlikely(m == NULL))
+        return NULL;
+    if (HDRS + tlen > rte_pktmbuf_tailroom(m)) {
+        rte_pktmbuf_free(m);
+        return NULL;
+    }
+    uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+    struct rte_ether_hdr *eth = (struct rte_ether_hdr *)f;
+    struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+    eth->dst_addr = *dmac;
+    eth->src_addr = w->mac;
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    *ip = (struct rte_ipv4_hdr){.version_ihl = RTE_IPV4_VHL_DEF,
+                                .type_of_service = pcb->tos,
+                                .total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + tlen)),
+                                .packet_id = rte_cpu_to_be_16(w->ip_id++),
+                                .fragment_offset =
+                                    rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG), /* never fragmented */
+                                .time_to_live = pcb->ttl,
+                                .next_proto_id = IPPROTO_TCP,
+                                .src_addr = ip4_addr_get_u32(ip_2_ip4(&pcb->local_ip)),
+                                .dst_addr = ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip))};
+    uint8_t *d = f + HDRS;
+    for (const struct pbuf *q = seg->p; q != NULL; q = q->next) {
+        rte_memcpy(d, q->payload, q->len);
+        d += q->len;
+    }
+    m->data_len = (uint16_t)(HDRS + tlen);
+    m->pkt_len = m->data_len;
+    dpn_cksum_tx_prepare(m, w->caps.tx_ip_cksum, w->caps.tx_tcp_cksum, false);
+    if (!w->caps.tx_ip_cksum)
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+    if (!w->caps.tx_tcp_cksum && !w->caps.tx_none) {
+        struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
+        uint32_t sum = (uint32_t)dpn_raw_cksum(th, tlen) + rte_ipv4_phdr_cksum(ip, 0);
+        th->cksum = (uint16_t)~dpn_cksum_fold(sum);
+    }
+    return m;
+}
+
+/* Data tx.c would send from its own mbuf rather than copy (zc_source). */
+static bool zc_data(const struct pbuf *p) {
+    for (const struct pbuf *q = p->next; q != NULL; q = q->next)
+        if ((q->flags & DPN_PBUF_FLAG_ZC) && q->len >= DPN_ZC_MIN)
+            return true;
+    return false;
+}
+
+int dpn_tcp_fast_output(struct dpn_worker *w, struct tcp_pcb *pcb) {
+    struct tcp_seg *seg = pcb->unsent;
+    /* What lwIP's path must do: no TSO join or in-place send here, a fault
+     * layer or a waiting line sees every frame, SYN_SENT sends no ACK. */
+    if (seg == NULL || !w->tcp_fast || w->caps.tx_tso || w->send_zc || w->fault != NULL ||
+        w->blocked_n > 0 || (pcb->state != ESTABLISHED && pcb->state != CLOSE_WAIT) ||
+        !(pcb->flags & TF_NODELAY) || (pcb->flags & (TF_INFR | TF_RTO)) != 0 ||
+        ip_addr_isany(&pcb->local_ip))
+        return 0;
+    uint32_t wnd = LWIP_MIN(pcb->snd_wnd, pcb->cwnd);
+    if (lwip_ntohl(seg->tcphdr->seqno) - pcb->lastack + seg->len > wnd)
+        return 0; /* lwIP's persist timer decides */
+    struct tcp_seg *tail = pcb->unacked != NULL ? pcb->unacked_tail : NULL;
+    if (tail != NULL && (tail->next != NULL || TCP_SEQ_LT(lwip_ntohl(seg->tcphdr->seqno),
+                                                          lwip_ntohl(tail->tcphdr->seqno))))
+        return 0; /* a retransmission goes before the tail: lwIP's */
+    struct rte_ether_addr dmac;
+    if (!dpn_l2_dst(w, ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)), &dmac))
+        return 0; /* lwIP asks ARP */
+    pcb->persist_backoff = 0;
+    while (seg != NULL && lwip_ntohl(seg->tcphdr->seqno) - pcb->lastack + seg->len <= wnd &&
+           w->tx_n < DPN_TX_BATCH) {
+        if ((seg->flags & (TF_SEG_OPTS_MSS | TF_SEG_OPTS_TS | TF_SEG_OPTS_WND_SCALE |
+                           TF_SEG_OPTS_SACK_PERM)) != 0 ||
+            (TCPH_FLAGS(seg->tcphdr) & (TCP_SYN | TCP_RST)) != 0 || seg->p->ref != 1 ||
+            (w->caps.tx_multi_seg && zc_data(seg->p)))
+            return 0; /* lwIP's path from here on */
+        /* What tcp_output_segment fills in, then our frame instead of its
+         * IPv4, ARP and Ethernet output. */
+        TCPH_SET_FLAG(seg->tcphdr, TCP_ACK);
+        seg->tcphdr->ackno = lwip_htonl(pcb->rcv_nxt);
+        seg->tcphdr->wnd = lwip_htons(TCPWND_MIN16(RCV_WND_SCALE(pcb, pcb->rcv_ann_wnd)));
+        u16_t off = (u16_t)((u8_t *)seg->tcphdr - (u8_t *)seg->p->payload);
+        seg->p->len = (u16_t)(seg->p->len - off);
+        seg->p->tot_len = (u16_t)(seg->p->tot_len - off);
+        seg->p->payload = seg->tcphdr;
+        seg->tcphdr->chksum = 0;
+        struct rte_mbuf *m = frame(w, pcb, seg, &dmac);
+        if (m == NULL)
+            return 0;
+        pcb->rcv_ann_right_edge = pcb->rcv_nxt + pcb->rcv_ann_wnd;
+        if (pcb->rtime < 0)
+            pcb->rtime = 0;
+        if (pcb->rttest == 0) {
+            pcb->rttest = tcp_ticks;
+            pcb->rtseq = lwip_ntohl(seg->tcphdr->seqno);
+        }
+        DPN_TRACE(w, DPN_T_LINK_OUT);
+        w->st.tx_bytes += m->pkt_len;
+        w->st.tcp_fast_out++;
+        w->tx_pkts[w->tx_n++] = m;
+        /* What tcp_output does after a segment went out. */
+        pcb->unsent = seg->next;
+        if (pcb->unsent == NULL)
+            pcb->unsent_tail = NULL;
+        tcp_clear_flags(pcb, TF_ACK_DELAY | TF_ACK_NOW);
+        uint32_t end = lwip_ntohl(seg->tcphdr->seqno) + TCP_TCPLEN(seg);
+        if (TCP_SEQ_LT(pcb->snd_nxt, end))
+            pcb->snd_nxt = end;
+        seg->next = NULL;
+        if (pcb->unacked == NULL)
+            pcb->unacked = seg;
+        else
+            pcb->unacked_tail->next = seg;
+        pcb->unacked_tail = seg;
+        seg = pcb->unsent;
+    }
+    if (seg != NULL && w->tx_n == DPN_TX_BATCH)
+        return 0; /* lwIP's link output flushes the batch */
+    if (pcb->unsent == NULL)
+        pcb->unsent_oversize = 0;
+    tcp_clear_flags(pcb, TF_NAGLEMEMERR);
+    return 1;
 }

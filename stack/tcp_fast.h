@@ -18,4 +18,11 @@ struct rte_ipv4_hdr;
 bool dpn_tcp_fast(struct dpn_worker *w, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
                   uint32_t ip_len);
 
+/* tcp_output's common case (from its hold hook, tx.c): an established
+ * connection's unsent segments that fit the window, each built straight
+ * into a frame. 1: done, tcp_output returns; 0: lwIP's tcp_output goes on
+ * from where this stopped (nothing sent, or the rest). */
+struct tcp_pcb;
+int dpn_tcp_fast_output(struct dpn_worker *w, struct tcp_pcb *pcb);
+
 #endif

@@ -45,6 +45,7 @@ static int cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d
         {"tx_tso_frames", st.tx_tso_frames},
         {"tx_tso_segs", st.tx_tso_segs},
         {"tcp_fast", st.tcp_fast},
+        {"tcp_fast_out", st.tcp_fast_out},
         {"rx_copied", st.rx_copied},
         {"time_wait", st.time_wait},
         {"tcp_unacceptable", st.tcp_unacceptable},

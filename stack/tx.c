@@ -21,6 +21,7 @@
 #include "cksum.h"
 #include "capture.h"
 #include "fault.h"
+#include "tcp_fast.h"
 #include "tcp_pcbs.h"
 #include "trace.h"
 #include "worker.h"
@@ -116,7 +117,11 @@ int dpn_tcp_output_hold(struct tcp_pcb *pcb) {
      * Not the pcb's callback argument: a half-open pcb's is its listener,
      * which may be gone. */
     struct dpn_worker *w = netif_default != NULL ? netif_default->state : NULL;
-    if (w == NULL || likely(w->blocked_n == 0) || w->tx_retrying)
+    if (w == NULL)
+        return 0;
+    if (likely(w->blocked_n == 0))
+        return dpn_tcp_fast_output(w, pcb);
+    if (w->tx_retrying)
         return 0;
     return list_blocked(w, pcb, ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)), pcb->remote_port,
                         pcb->local_port);

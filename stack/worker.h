@@ -138,6 +138,7 @@ struct dpn_worker {
     uint32_t send_mbufs;         /* ... and dpn_send may put this many more mbufs under sent
                                     data before the next tick (tcp.c, loop.c) */
     bool tcp_fast;               /* header prediction (tcp.fast_path, tcp_fast.h) */
+    uint16_t ip_id;              /* IPv4 ID of the frames tcp_fast.c builds */
     uint16_t rx_queues;          /* queues queue_id.. we read: 1, or net_tap's SYN guard
                                     queues too (tapsteer.h; loop.c: less often under load) */
     uint8_t guard_turn;          /* loaded iterations since the guard queues were read */
