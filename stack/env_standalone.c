@@ -18,6 +18,9 @@ static bool neigh(struct dpn_worker *w, uint32_t nh, struct rte_ether_addr *mac)
     struct eth_addr *eth;
     if (etharp_get_entry((size_t)w->arp_hint, &ip, &nif, &eth) && ip4_addr_get_u32(ip) == nh) {
         memcpy(mac, eth, sizeof(*mac));
+        /* Our frames skip etharp_output, which asks again for an entry in
+         * use before it expires (config/lwip-etharp-used.patch). */
+        etharp_dpnet_used(&w->netif, (size_t)w->arp_hint);
         return true;
     }
     ip4_addr_t want;
@@ -28,6 +31,7 @@ static bool neigh(struct dpn_worker *w, uint32_t nh, struct rte_ether_addr *mac)
         return false;
     w->arp_hint = (int)i;
     memcpy(mac, eth, sizeof(*mac));
+    etharp_dpnet_used(&w->netif, (size_t)i);
     return true;
 }
 

@@ -13,6 +13,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "lwip/etharp.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/stats.h"
 #include "lwip/tcp.h"
@@ -1660,6 +1661,42 @@ START_TEST(test_tcp_fast_path) {
 }
 END_TEST
 
+/* Frames built around etharp_output still keep the neighbor's entry
+ * fresh: near its end of life (ARP_MAXAGE - 30 s) a send asks the peer
+ * again, unicast, as etharp_output does (config/lwip-etharp-used.patch). */
+START_TEST(test_tcp_fast_arp_refresh) {
+    ck_assert(learn_peer()); /* a fresh entry */
+    struct peer p;
+    establish(&p, 40041, true);
+    for (int i = 0; i < ARP_MAXAGE - 31; i++)
+        etharp_tmr();
+    uint64_t out0 = w->st.tcp_fast_out;
+    ck_assert_int_eq(dpn_send(p.c, "young", 5), 5);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 1);
+    ck_assert_uint_eq(tx_tcp(0).len, 5);
+    ck_assert_uint_eq(w->st.tcp_fast_out, out0 + 1);
+    unit_tx_drop(w);
+    etharp_tmr();
+    ck_assert_int_eq(dpn_send(p.c, "old", 3), 3);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(w->tx_n, 2);
+    const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(w->tx_pkts[0], const struct rte_ether_hdr *);
+    ck_assert_uint_eq(eth->ether_type, rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP));
+    ck_assert(rte_is_same_ether_addr(&eth->dst_addr, &unit_peer_mac));
+    const struct rte_arp_hdr *a = (const struct rte_arp_hdr *)(eth + 1);
+    ck_assert_uint_eq(a->arp_opcode, rte_cpu_to_be_16(RTE_ARP_OP_REQUEST));
+    ck_assert_uint_eq(a->arp_data.arp_tip, rte_cpu_to_be_32(UNIT_PEER_IP));
+    ck_assert_uint_eq(tx_tcp(1).len, 3);
+    ck_assert_uint_eq(w->st.tcp_fast_out, out0 + 2);
+    unit_tx_drop(w);
+    ck_assert(learn_peer()); /* the answer: fresh again for the tests after */
+    dpn_abort(p.c);
+    unit_tx_drop(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
 START_TEST(test_tcp_connect) {
     /* Active open: SYN out, SYN-ACK in -> connected(0), ACK out. */
     struct dpn_conn *c = NULL;
@@ -2453,6 +2490,7 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_send_zc);
     tcase_add_test(tc, test_tcp_abort_in_recv);
     tcase_add_test(tc, test_tcp_fast_path);
+    tcase_add_test(tc, test_tcp_fast_arp_refresh);
     tcase_add_test(tc, test_tcp_connect);
     tcase_add_test(tc, test_tcp_time_wait);
     tcase_add_test(tc, test_tcp_connect_time_wait_ports);
