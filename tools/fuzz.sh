@@ -145,6 +145,13 @@ for h in "${harnesses[@]}"; do
   if [ -n "$states" ]; then
     echo "$states"
     grep -m1 '^# fuzzed segments by state:' "$tmp/$h.log" || true
+    # ... and how many segments header prediction took (stack/tcp_fast.c):
+    # in CI some must have, or the fuzzer no longer tries that path.
+    fast=$(grep -m1 '^# fast path:' "$tmp/$h.log" || true)
+    [ -n "$fast" ] && echo "$fast"
+    if [ "$ci" = 1 ] && { [ -z "$fast" ] || [[ "$fast" == "# fast path: 0 segments in"* ]]; }; then
+      not_ok "$h: no input took the TCP fast path"
+    fi
     zero=$(sed 's/^# states: //; s/ (.*//' <<<"$states" |
       awk '{ for (i = 1; i < NF; i += 2) if ($(i + 1) == 0) printf "%s ", $i }')
     if [ "$ci" = 1 ] && [ -n "$zero" ]; then

@@ -812,6 +812,9 @@ static void print_states(void) {
             n += snprintf(line + n, sizeof(line) - (size_t)n, " %s %" PRIu64, state_name[s],
                           st_segs[s]);
     fprintf(stderr, "%s\n", line);
+    /* Segments header prediction took (tcp_fast.c): the fuzzer reaches it too. */
+    fprintf(stderr, "# fast path: %" PRIu64 " segments in, %" PRIu64 " out\n", w->st.tcp_fast,
+            w->st.tcp_fast_out);
 }
 
 /* ---- libFuzzer ---- */
