@@ -244,9 +244,9 @@ int dpn_tcp_fast_output(struct dpn_worker *w, struct tcp_pcb *pcb) {
     /* What lwIP's path must do: no TSO join or in-place send here, a fault
      * layer or a waiting line sees every frame, SYN_SENT sends no ACK. */
     if (seg == NULL || !w->tcp_fast || w->caps.tx_tso || w->send_zc || w->fault != NULL ||
-        w->blocked_n > 0 || (pcb->state != ESTABLISHED && pcb->state != CLOSE_WAIT) ||
-        !(pcb->flags & TF_NODELAY) || (pcb->flags & (TF_INFR | TF_RTO)) != 0 ||
-        ip_addr_isany(&pcb->local_ip))
+        (w->blocked_n > 0 && !w->tx_retrying) ||
+        (pcb->state != ESTABLISHED && pcb->state != CLOSE_WAIT) || !(pcb->flags & TF_NODELAY) ||
+        (pcb->flags & (TF_INFR | TF_RTO)) != 0 || ip_addr_isany(&pcb->local_ip))
         return 0;
     uint32_t wnd = LWIP_MIN(pcb->snd_wnd, pcb->cwnd);
     if (lwip_ntohl(seg->tcphdr->seqno) - pcb->lastack + seg->len > wnd)

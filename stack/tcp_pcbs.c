@@ -183,6 +183,26 @@ void dpn_pcbs_prefetch(struct rte_mbuf *const *pkts, uint16_t n, struct tcp_pcb 
     }
 }
 
+/* The entry of pcb if it is still the connection rip:rport -> lport: its
+ * own entry (through its extension argument) rather than a walk of the
+ * hash chain. A pcb freed since then has no entry (on_destroy), one
+ * reused for another connection has another 4-tuple. */
+struct dpn_pcb_ext *dpn_pcbs_ext_of(const struct tcp_pcb *pcb, uint32_t rip, uint16_t rport,
+                                    uint16_t lport) {
+    if (!ready)
+        return NULL;
+    struct ent *e = tcp_ext_arg_get(pcb, ext_id);
+    if (e == NULL || e->pcb != pcb || e->rip != rip || e->rport != rport || e->lport != lport)
+        return NULL;
+    return &e->ext;
+}
+
+/* Where dpn_pcbs_ext_of will look, on its way into the cache. */
+void dpn_pcbs_ext_prefetch(const struct tcp_pcb *pcb) {
+    if (ready)
+        rte_prefetch0(tcp_ext_arg_get(pcb, ext_id));
+}
+
 struct dpn_pcb_ext *dpn_pcbs_ext(const struct tcp_pcb *pcb) {
     if (!ready)
         return NULL;

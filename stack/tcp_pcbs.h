@@ -50,6 +50,13 @@ struct rte_mbuf;
 void dpn_pcbs_prefetch(struct rte_mbuf *const *pkts, uint16_t n, struct tcp_pcb **pcbs);
 /* The guard state of an indexed pcb (NULL if it is not indexed). */
 struct dpn_pcb_ext *dpn_pcbs_ext(const struct tcp_pcb *pcb);
+/* The same, only while pcb is still the connection rip:rport -> lport
+ * (network order address, host order ports): for a pcb remembered a while
+ * ago, which may have been freed or reused since. pcbs live in lwIP's
+ * static pool, so reading a freed one is safe. */
+struct dpn_pcb_ext *dpn_pcbs_ext_of(const struct tcp_pcb *pcb, uint32_t rip, uint16_t rport,
+                                    uint16_t lport);
+void dpn_pcbs_ext_prefetch(const struct tcp_pcb *pcb);
 /* The guard passed a segment to pcb; after lwIP's input,
  * dpn_pcbs_after_input counts its out-of-order queue again. */
 void dpn_pcbs_segment(struct tcp_pcb *pcb);

@@ -10,6 +10,7 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_memcpy.h>
+#include <rte_prefetch.h>
 #include <rte_tcp.h>
 
 #include "lwip/netif.h"
@@ -119,26 +120,65 @@ int dpn_tcp_output_hold(struct tcp_pcb *pcb) {
     struct dpn_worker *w = netif_default != NULL ? netif_default->state : NULL;
     if (w == NULL)
         return 0;
-    if (likely(w->blocked_n == 0))
+    /* Its turn in the line (retrying) is as good as an empty line. */
+    if (likely(w->blocked_n == 0) || w->tx_retrying)
         return dpn_tcp_fast_output(w, pcb);
-    if (w->tx_retrying)
-        return 0;
     return list_blocked(w, pcb, ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)), pcb->remote_port,
                         pcb->local_port);
+}
+
+/* What the connection k places behind the head of the line will touch,
+ * loaded in steps as its turn comes closer: its pcb; its entry in the
+ * index and its first unsent segment; that segment's pbuf; the data.
+ * A connection waited behind thousands of others, so all of it has left
+ * the cache, and taken one by one these misses come one after another.
+ * Only prefetches and reads of lwIP's static pools: a pcb, segment or
+ * pbuf freed meanwhile is harmless here. */
+#define RETRY_AHEAD 12
+static inline const struct tcp_pcb *ahead(const struct dpn_worker *w, uint32_t k) {
+    return w->blocked[(w->blocked_head + k) % DPN_TX_BLOCKED].pcb;
+}
+static inline void retry_prefetch(const struct dpn_worker *w) {
+    if (RETRY_AHEAD < w->blocked_n) {
+        const char *pc = (const char *)ahead(w, RETRY_AHEAD);
+        for (size_t off = 0; off < sizeof(struct tcp_pcb); off += RTE_CACHE_LINE_SIZE)
+            rte_prefetch0(pc + off);
+    }
+    if (RETRY_AHEAD * 2 / 3 < w->blocked_n) {
+        const struct tcp_pcb *pcb = ahead(w, RETRY_AHEAD * 2 / 3);
+        dpn_pcbs_ext_prefetch(pcb);
+        rte_prefetch0(pcb->unsent);
+    }
+    if (RETRY_AHEAD / 3 < w->blocked_n) {
+        const struct tcp_seg *seg = ahead(w, RETRY_AHEAD / 3)->unsent;
+        if (seg != NULL)
+            rte_prefetch0(seg->p);
+    }
+    if (RETRY_AHEAD / 6 < w->blocked_n) {
+        const struct tcp_seg *seg = ahead(w, RETRY_AHEAD / 6)->unsent;
+        const struct pbuf *p = seg != NULL ? seg->p : NULL;
+        if (p != NULL) /* header and data: one piece when tcp_write copied */
+            for (uint32_t off = 0; off < p->len && off < 24 * RTE_CACHE_LINE_SIZE;
+                 off += RTE_CACHE_LINE_SIZE)
+                rte_prefetch0((const char *)p->payload + off);
+    }
 }
 
 /* Oldest first, while the batch has room; a connection refused again goes
  * to the back. A FIFO ring: every connection waits its turn, and with
  * thousands listed nothing is copied around per retry. */
 void dpn_tx_retry_blocked(struct dpn_worker *w) {
+    for (uint32_t k = 0; k < RETRY_AHEAD && k < w->blocked_n; k++)
+        rte_prefetch0(ahead(w, k));
     for (uint32_t n = w->blocked_n; n > 0 && w->tx_n < DPN_TX_BATCH; n--) {
+        retry_prefetch(w);
         struct dpn_tx_blocked b = w->blocked[w->blocked_head];
         w->blocked_head = (w->blocked_head + 1) % DPN_TX_BLOCKED;
         w->blocked_n--;
-        struct tcp_pcb *pcb = dpn_pcbs_find(b.rip, b.rport, b.lport);
-        struct dpn_pcb_ext *x = pcb == b.pcb ? dpn_pcbs_ext(pcb) : NULL;
+        struct dpn_pcb_ext *x = dpn_pcbs_ext_of(b.pcb, b.rip, b.rport, b.lport);
         if (x == NULL || !x->tx_blocked)
             continue; /* gone (or reused) meanwhile */
+        struct tcp_pcb *pcb = b.pcb;
         x->tx_blocked = false;
         w->tx_retrying = true;
         tcp_output(pcb); /* refused again: listed again, at the back */

@@ -2087,9 +2087,12 @@ START_TEST(test_tcp_tx_waits_its_turn) {
     ck_assert_int_eq(w->tx_n, 0); /* room, but p is first */
     ck_assert_uint_eq(w->blocked_n, 2);
     ck_assert_ptr_nonnull(q.c->pcb->unsent);
+    uint64_t fast = w->st.tcp_fast_out;
     dpn_poll_once(w, rte_rdtsc());
     ck_assert_uint_eq(w->blocked_n, 0);
     ck_assert_int_eq(w->tx_n, 2);
+    /* Their turn came: header prediction's frames, as with no line. */
+    ck_assert_uint_eq(w->st.tcp_fast_out, fast + 2);
     struct unit_seg a = tx_tcp(0), b = tx_tcp(1);
     ck_assert_uint_eq(a.dport, p.pport);
     ck_assert_uint_eq(a.len, 5);
@@ -2098,6 +2101,41 @@ START_TEST(test_tcp_tx_waits_its_turn) {
     w->port_gone = false;
     unit_tx_drop(w);
     dpn_abort(p.c);
+    dpn_abort(q.c);
+    unit_tx_drop(w);
+    ck_assert_uint_ge(dpn_mbufs_free(w), base_mbufs);
+}
+END_TEST
+
+/* A listed connection that goes away while it waits (its pcb freed, its
+ * entry in the index gone): its turn passes, the one behind it leaves. */
+START_TEST(test_tcp_tx_blocked_gone) {
+    struct peer p, q;
+    establish(&p, 40015, true);
+    establish(&q, 40016, true);
+    unsigned base_mbufs = dpn_mbufs_free(w);
+    w->port_gone = true;
+    while (w->tx_n < DPN_TX_BATCH) {
+        w->tx_pkts[w->tx_n] = rte_pktmbuf_alloc(w->pool);
+        ck_assert_ptr_nonnull(w->tx_pkts[w->tx_n]);
+        w->tx_n++;
+    }
+    ck_assert_int_eq(dpn_send(p.c, "first", 5), 5);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_eq(dpn_send(q.c, "second", 6), 6);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_uint_eq(w->blocked_n, 2);
+    dpn_abort(p.c); /* its RST finds the batch full: not listed */
+    ck_assert_uint_eq(w->blocked_n, 2);
+    unit_tx_drop(w);
+    dpn_poll_once(w, rte_rdtsc());
+    ck_assert_uint_eq(w->blocked_n, 0);
+    ck_assert_int_eq(w->tx_n, 1);
+    struct unit_seg a = tx_tcp(0);
+    ck_assert_uint_eq(a.dport, q.pport);
+    ck_assert_uint_eq(a.len, 6);
+    w->port_gone = false;
+    unit_tx_drop(w);
     dpn_abort(q.c);
     unit_tx_drop(w);
     ck_assert_uint_ge(dpn_mbufs_free(w), base_mbufs);
@@ -2496,6 +2534,7 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_connect_time_wait_ports);
     tcase_add_test(tc, test_tcp_send_full);
     tcase_add_test(tc, test_tcp_tx_blocked_retried);
+    tcase_add_test(tc, test_tcp_tx_blocked_gone);
     tcase_add_test(tc, test_tcp_tx_waits_its_turn);
     tcase_add_test(tc, test_tcp_rcvbuf_announced);
     tcase_add_test(tc, test_rx_bad_checksum_dropped);
