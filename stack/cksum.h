@@ -5,6 +5,7 @@
 #define DPNET_CKSUM_H
 
 #include <stdbool.h>
+#include <string.h>
 
 #include <rte_ether.h>
 #include <rte_ip.h>
@@ -15,6 +16,35 @@
 static inline uint16_t dpn_cksum_fold(uint32_t sum) {
     sum = (sum & 0xffff) + (sum >> 16);
     return (uint16_t)((sum & 0xffff) + (sum >> 16));
+}
+
+/* The IPv4 header checksum of ip (its hdr_checksum field 0), as
+ * rte_ipv4_cksum gives it, and the pseudo-header's folded sum for its
+ * TCP or UDP payload, as rte_ipv4_phdr_cksum(ip, 0) gives it. DPDK
+ * 22.11 adds these 16 bits at a time in a loop: a tenth of a frame's
+ * build time on the per-packet path. 32-bit words give the same sum
+ * (RFC 1071). */
+static inline uint16_t dpn_ipv4_cksum(const struct rte_ipv4_hdr *ip) {
+    const uint8_t *p = (const uint8_t *)ip;
+    size_t len = (size_t)(ip->version_ihl & 0x0f) * 4;
+    uint64_t s = 0;
+    for (size_t i = 0; i + 4 <= len; i += 4) {
+        uint32_t x;
+        memcpy(&x, p + i, 4);
+        s += x;
+    }
+    s = (s & 0xffffffffu) + (s >> 32);
+    s = (s & 0xffffffffu) + (s >> 32);
+    uint16_t c = (uint16_t)~dpn_cksum_fold((uint32_t)s);
+    return c;
+}
+
+static inline uint16_t dpn_ipv4_phdr_sum(const struct rte_ipv4_hdr *ip) {
+    uint16_t l4len = (uint16_t)(rte_be_to_cpu_16(ip->total_length) - (ip->version_ihl & 0x0f) * 4);
+    uint64_t s = (uint64_t)ip->src_addr + ip->dst_addr +
+                 rte_cpu_to_be_16((uint16_t)ip->next_proto_id) + rte_cpu_to_be_16(l4len);
+    s = (s & 0xffffffffu) + (s >> 32);
+    return dpn_cksum_fold((uint32_t)s);
 }
 
 /* The folded, not complemented, one's complement sum of len bytes, as
@@ -58,7 +88,7 @@ static inline bool dpn_cksum_verify_sw(const struct rte_mbuf *m, bool ip_good, b
     uint16_t ihl = (uint16_t)((ip->version_ihl & 0x0f) * 4);
     if (ihl < sizeof(*ip) || sizeof(*eth) + ihl > dlen)
         return true;
-    if (!ip_good && rte_ipv4_cksum(ip) != 0)
+    if (!ip_good && dpn_ipv4_cksum(ip) != 0)
         return false;
     if (l4_good)
         return true;
@@ -81,7 +111,7 @@ static inline bool dpn_cksum_verify_sw(const struct rte_mbuf *m, bool ip_good, b
     } else {
         return true; /* ICMP: lwIP checks it */
     }
-    uint32_t sum = (uint32_t)dpn_cksum_range(m, l4off, l4len) + rte_ipv4_phdr_cksum(ip, 0);
+    uint32_t sum = (uint32_t)dpn_cksum_range(m, l4off, l4len) + dpn_ipv4_phdr_sum(ip);
     return dpn_cksum_fold(sum) == 0xffff;
 }
 

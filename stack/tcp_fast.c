@@ -222,10 +222,10 @@ static struct rte_mbuf *frame(struct dpn_worker *w, const struct tcp_pcb *pcb,
     m->pkt_len = m->data_len;
     dpn_cksum_tx_prepare(m, w->caps.tx_ip_cksum, w->caps.tx_tcp_cksum, false);
     if (!w->caps.tx_ip_cksum)
-        ip->hdr_checksum = rte_ipv4_cksum(ip);
+        ip->hdr_checksum = dpn_ipv4_cksum(ip);
     if (!w->caps.tx_tcp_cksum && !w->caps.tx_none) {
         struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
-        uint32_t sum = (uint32_t)dpn_raw_cksum(th, tlen) + rte_ipv4_phdr_cksum(ip, 0);
+        uint32_t sum = (uint32_t)dpn_raw_cksum(th, tlen) + dpn_ipv4_phdr_sum(ip);
         th->cksum = (uint16_t)~dpn_cksum_fold(sum);
     }
     return m;

@@ -189,11 +189,11 @@ static bool send_in_place(struct dpn_udp *u, struct pbuf *p, uint32_t ip, uint16
     if (w->caps.tx_ip_cksum) {
         dpn_cksum_tx_prepare(m, true, false, w->caps.tx_udp_cksum);
     } else {
-        iph->hdr_checksum = rte_ipv4_cksum(iph);
+        iph->hdr_checksum = dpn_ipv4_cksum(iph);
     }
     if (!(m->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM) && !w->caps.tx_none) {
         uint32_t sum = dpn_raw_cksum(uh, sizeof(*uh) + len);
-        sum += rte_ipv4_phdr_cksum(iph, 0);
+        sum += dpn_ipv4_phdr_sum(iph);
         uint16_t c = (uint16_t)~dpn_cksum_fold(sum);
         uh->dgram_cksum = c == 0 ? 0xffff : c;
     }
