@@ -176,7 +176,8 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
 /* What input will touch first for each segment, loaded for the whole burst
  * before the first segment is handled (tcp_pcbs.c finds the pcbs): the
  * connection (the pcb's callback argument), then what an ACK frees (the
- * oldest unacknowledged segment, the oldest zero-copy buffer) and the
+ * oldest unacknowledged segment, the oldest zero-copy buffer), the last
+ * segment still waiting to be sent (an answer joins it) and the
  * application's context. With thousands of connections each of these is
  * a cache miss, and handled one by one they come one after another. */
 static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
@@ -191,6 +192,12 @@ static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
             continue;
         if (pcbs[i]->unacked != NULL)
             rte_prefetch0(pcbs[i]->unacked);
+        /* Output waiting for room in the ring: a write joins its last
+         * segment. */
+        const struct tcp_seg *tail =
+            pcbs[i]->unsent_tail != NULL ? pcbs[i]->unsent_tail : pcbs[i]->unsent;
+        if (tail != NULL)
+            rte_prefetch0(tail);
         /* Accepted and connected pcbs carry their dpn_conn (tcp.c); a
          * half-open one its listener's, which may be gone. */
         const struct dpn_conn *c = pcbs[i]->callback_arg;
@@ -199,8 +206,12 @@ static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
             pcbs[i] = NULL;
             continue;
         }
-        if (c->zc_head != NULL) /* the mbuf whose private area holds it (buf.h) */
-            rte_prefetch0((const char *)c->zc_head - sizeof(struct rte_mbuf));
+        if (c->zc_head != NULL) { /* the mbuf whose private area holds it (buf.h) */
+            /* Both lines: freeing it reads next and pool from the second. */
+            const char *m = (const char *)c->zc_head - sizeof(struct rte_mbuf);
+            rte_prefetch0(m);
+            rte_prefetch0(m + RTE_CACHE_LINE_SIZE);
+        }
         if (c->ctx != NULL) { /* two lines: contexts seldom fit in one */
             rte_prefetch0(c->ctx);
             rte_prefetch0((const char *)c->ctx + RTE_CACHE_LINE_SIZE);
@@ -210,8 +221,14 @@ static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
         if (pcbs[i] == NULL)
             continue;
         const struct dpn_conn *c = pcbs[i]->callback_arg;
-        if (pcbs[i]->unacked != NULL)
+        if (pcbs[i]->unacked != NULL) { /* its sequence number is in its header */
             rte_prefetch0(pcbs[i]->unacked->p);
+            rte_prefetch0(pcbs[i]->unacked->tcphdr);
+        }
+        const struct tcp_seg *tail =
+            pcbs[i]->unsent_tail != NULL ? pcbs[i]->unsent_tail : pcbs[i]->unsent;
+        if (tail != NULL)
+            rte_prefetch0(tail->p);
         if (c->zc_head != NULL)
             rte_prefetch0(c->zc_head);
     }

@@ -1318,7 +1318,7 @@ START_TEST(test_tcp_send_zc) {
     bool was = w->send_zc;
     w->send_zc = true;
     dpn_send_mbufs_refill(w, dpn_mbufs_free(w));
-    enum { N = 2 * 1460 + 700 }; /* two full segments and a piece of 700: three mbufs */
+    enum { N = 2 * 1460 + 1100 }; /* two full segments and a piece of 1100: three mbufs */
     static uint8_t data[N];
     for (int i = 0; i < N; i++)
         data[i] = (uint8_t)(i * 13 + 1);
