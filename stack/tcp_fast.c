@@ -213,19 +213,32 @@ static struct rte_mbuf *frame(struct dpn_worker *w, const struct tcp_pcb *pcb,
                                 .next_proto_id = IPPROTO_TCP,
                                 .src_addr = ip4_addr_get_u32(ip_2_ip4(&pcb->local_ip)),
                                 .dst_addr = ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip))};
+    /* The TCP sum from the source pieces (lwIP's header, its checksum
+     * field 0, and the data, in the cache: the data was usually received
+     * just now) rather than from the copy: the copy's lines are often
+     * still on their way into the cache (the pool's mbufs cycle through
+     * more memory than it holds at thousands of connections), and reading
+     * them back waited for each. */
+    bool tcp_sw = !w->caps.tx_tcp_cksum && !w->caps.tx_none;
+    uint32_t sum = 0, off = 0;
     uint8_t *d = f + HDRS;
     for (const struct pbuf *q = seg->p; q != NULL; q = q->next) {
+        if (tcp_sw) {
+            uint16_t part = dpn_raw_cksum(q->payload, q->len);
+            sum += (off & 1) ? (uint16_t)(part << 8 | part >> 8) : part;
+        }
         rte_memcpy(d, q->payload, q->len);
         d += q->len;
+        off += q->len;
     }
     m->data_len = (uint16_t)(HDRS + tlen);
     m->pkt_len = m->data_len;
     dpn_cksum_tx_prepare(m, w->caps.tx_ip_cksum, w->caps.tx_tcp_cksum, false);
     if (!w->caps.tx_ip_cksum)
         ip->hdr_checksum = dpn_ipv4_cksum(ip);
-    if (!w->caps.tx_tcp_cksum && !w->caps.tx_none) {
+    if (tcp_sw) {
         struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
-        uint32_t sum = (uint32_t)dpn_raw_cksum(th, tlen) + dpn_ipv4_phdr_sum(ip);
+        sum = dpn_cksum_fold(sum) + (uint32_t)dpn_ipv4_phdr_sum(ip);
         th->cksum = (uint16_t)~dpn_cksum_fold(sum);
     }
     return m;
