@@ -4,14 +4,18 @@
 # that goes down for two seconds) and iptables loss on the Linux side. Each
 # profile moves FAULT_MB MiB each way (default 64), compared by SHA-256:
 # nothing lost or altered, or a clear error, never a hang. The 5% loss
-# profile (FAULT_LOSS_MB, default 64) is the slow one: lwIP recovers from
-# several losses in a window by timeout (no SACK on its send side). The
-# echo is sent zero-copy (mbuf chains): retransmissions, duplicates and
-# corrupted copies must leave the data that lwIP keeps intact.
+# profile (FAULT_LOSS_MB, default 16) is the slow one: lwIP recovers from
+# several losses in a window by timeout (no SACK on its send side), and the
+# echo's receive window closes behind it (64 MiB took 230 s at 2-3 Mbit/s).
+# The echo is sent zero-copy (mbuf chains): retransmissions, duplicates and
+# corrupted copies must leave the data that lwIP keeps intact. Once, in a
+# clean-clone CI run with 64 MiB, the Linux sender's retransmission backed
+# off to 120 s while dpnet waited at its rcv_nxt for 12 minutes, and the
+# 900 s limit per test failed it (not seen in 5 runs since; open).
 source "$(dirname "$0")/lib.sh"
 
 MB=${FAULT_MB:-64}
-LOSS_MB=${FAULT_LOSS_MB:-64}
+LOSS_MB=${FAULT_LOSS_MB:-16}
 NS=dpn-flt-$TAG IFC=df$TAG
 SIP=10.83.0.2 PIP=10.83.0.1
 new_ns "$NS"
