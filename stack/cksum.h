@@ -35,8 +35,7 @@ static inline uint16_t dpn_ipv4_cksum(const struct rte_ipv4_hdr *ip) {
     }
     s = (s & 0xffffffffu) + (s >> 32);
     s = (s & 0xffffffffu) + (s >> 32);
-    uint16_t c = (uint16_t)~dpn_cksum_fold((uint32_t)s);
-    return c;
+    return (uint16_t)~dpn_cksum_fold((uint32_t)s);
 }
 
 static inline uint16_t dpn_ipv4_phdr_sum(const struct rte_ipv4_hdr *ip) {

@@ -180,6 +180,11 @@ static inline void rx_one(struct dpn_worker *w, struct rte_mbuf *m, bool low) {
  * segment still waiting to be sent (an answer joins it) and the
  * application's context. With thousands of connections each of these is
  * a cache miss, and handled one by one they come one after another. */
+/* The last segment waiting to be sent, as tcp_write finds it. */
+static inline const struct tcp_seg *unsent_last(const struct tcp_pcb *pcb) {
+    return pcb->unsent_tail != NULL ? pcb->unsent_tail : pcb->unsent;
+}
+
 static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
     struct tcp_pcb *pcbs[DPN_BURST * 2];
     n = RTE_MIN(n, (uint16_t)RTE_DIM(pcbs)); /* the rest are handled unprefetched */
@@ -194,10 +199,8 @@ static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
             rte_prefetch0(pcbs[i]->unacked);
         /* Output waiting for room in the ring: a write joins its last
          * segment. */
-        const struct tcp_seg *tail =
-            pcbs[i]->unsent_tail != NULL ? pcbs[i]->unsent_tail : pcbs[i]->unsent;
-        if (tail != NULL)
-            rte_prefetch0(tail);
+        if (unsent_last(pcbs[i]) != NULL)
+            rte_prefetch0(unsent_last(pcbs[i]));
         /* Accepted and connected pcbs carry their dpn_conn (tcp.c); a
          * half-open one its listener's, which may be gone. */
         const struct dpn_conn *c = pcbs[i]->callback_arg;
@@ -225,10 +228,8 @@ static void prefetch_burst(struct rte_mbuf **pkts, uint16_t n) {
             rte_prefetch0(pcbs[i]->unacked->p);
             rte_prefetch0(pcbs[i]->unacked->tcphdr);
         }
-        const struct tcp_seg *tail =
-            pcbs[i]->unsent_tail != NULL ? pcbs[i]->unsent_tail : pcbs[i]->unsent;
-        if (tail != NULL)
-            rte_prefetch0(tail->p);
+        if (unsent_last(pcbs[i]) != NULL)
+            rte_prefetch0(unsent_last(pcbs[i])->p);
         if (c->zc_head != NULL)
             rte_prefetch0(c->zc_head);
     }

@@ -279,6 +279,15 @@ static void establish(struct peer *p, uint16_t pport, bool wscale) {
     ck_assert_ptr_nonnull(p->c);
 }
 
+/* Our TX batch full of filler frames: output is refused (ERR_MEM). */
+static void fill_tx_batch(void) {
+    while (w->tx_n < DPN_TX_BATCH) {
+        w->tx_pkts[w->tx_n] = rte_pktmbuf_alloc(w->pool);
+        ck_assert_ptr_nonnull(w->tx_pkts[w->tx_n]);
+        w->tx_n++;
+    }
+}
+
 static void setup(void) {
     ev_reset();
     unit_tx_drop(w);
@@ -934,11 +943,7 @@ START_TEST(test_tcp_syn_cookie_queued) {
         peer_syn(&p, 83, (uint16_t)(22000 + i), true);
     uint64_t cookies = w->st.syn_cookies;
     unit_tx_drop(w);
-    while (w->tx_n < DPN_TX_BATCH) {
-        w->tx_pkts[w->tx_n] = rte_pktmbuf_alloc(w->pool);
-        ck_assert_ptr_nonnull(w->tx_pkts[w->tx_n]);
-        w->tx_n++;
-    }
+    fill_tx_batch();
     w->port_gone = true;
     const uint8_t opts[4] = {2, 4, 0x05, 0xb4};
     uint16_t ports[2] = {23001, 23002};
@@ -2020,11 +2025,7 @@ START_TEST(test_tcp_tx_blocked_retried) {
         ck_assert_ptr_nonnull(junk[i]);
     }
     ck_assert_uint_eq(rte_ring_enqueue_burst(txr, junk, 15, NULL), 15);
-    while (w->tx_n < DPN_TX_BATCH) {
-        w->tx_pkts[w->tx_n] = rte_pktmbuf_alloc(w->pool);
-        ck_assert_ptr_nonnull(w->tx_pkts[w->tx_n]);
-        w->tx_n++;
-    }
+    fill_tx_batch();
     uint64_t blocked = w->st.tx_blocked;
     ck_assert_int_eq(dpn_send(p.c, "hello", 5), 5);
     dpn_tcp_flush_dirty(w);
@@ -2111,11 +2112,7 @@ START_TEST(test_tcp_tx_waits_its_turn) {
     establish(&q, 40014, true);
     unsigned base_mbufs = dpn_mbufs_free(w);
     w->port_gone = true;
-    while (w->tx_n < DPN_TX_BATCH) {
-        w->tx_pkts[w->tx_n] = rte_pktmbuf_alloc(w->pool);
-        ck_assert_ptr_nonnull(w->tx_pkts[w->tx_n]);
-        w->tx_n++;
-    }
+    fill_tx_batch();
     ck_assert_int_eq(dpn_send(p.c, "first", 5), 5);
     dpn_tcp_flush_dirty(w);
     ck_assert_uint_eq(w->blocked_n, 1);
@@ -2153,11 +2150,7 @@ START_TEST(test_tcp_tx_blocked_gone) {
     establish(&q, 40016, true);
     unsigned base_mbufs = dpn_mbufs_free(w);
     w->port_gone = true;
-    while (w->tx_n < DPN_TX_BATCH) {
-        w->tx_pkts[w->tx_n] = rte_pktmbuf_alloc(w->pool);
-        ck_assert_ptr_nonnull(w->tx_pkts[w->tx_n]);
-        w->tx_n++;
-    }
+    fill_tx_batch();
     ck_assert_int_eq(dpn_send(p.c, "first", 5), 5);
     dpn_tcp_flush_dirty(w);
     ck_assert_int_eq(dpn_send(q.c, "second", 6), 6);
