@@ -735,13 +735,75 @@ def udpwait(host, port, n, timeout_s=15):
         sys.exit(1)
 
 
+def _tun_fds_async(pid, on):
+    """Set or clear O_ASYNC on every /dev/net/tun fd of process pid, through
+    copies of them (pidfd_getfd): the flag belongs to the open file, which
+    the copy shares. Returns how many were changed."""
+    import ctypes, fcntl
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd, n = os.pidfd_open(pid), 0
+    try:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{name}") != "/dev/net/tun":
+                    continue
+            except OSError:
+                continue
+            fd = libc.syscall(438, pidfd, int(name), 0)  # SYS_pidfd_getfd
+            if fd < 0:
+                fail(f"pidfd_getfd of fd {name}: errno {ctypes.get_errno()}")
+            fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+            fcntl.fcntl(fd, fcntl.F_SETFL, fl | os.O_ASYNC if on else fl & ~os.O_ASYNC)
+            os.close(fd)
+            n += 1
+    finally:
+        os.close(pidfd)
+    return n
+
+
+def nosignal(host, port, pid):
+    """net_tap reads a queue only after its RX signal: with the signal gone
+    (O_ASYNC cleared on the server's tun fds, as a lost signal leaves it), a
+    TCP connection and a UDP socket must still be answered."""
+    s = socket.create_connection((host, port), timeout=5)
+    s.sendall(b"before")
+    if s.recv(64) != b"before":
+        fail("echo before the signal was cleared differs")
+    n = _tun_fds_async(pid, False)
+    if n == 0:
+        fail(f"no /dev/net/tun fd in process {pid}")
+    try:
+        time.sleep(0.5)  # the worker has gone to sleep by now
+        s.settimeout(5)
+        s.sendall(b"without the signal")
+        got = b""
+        while len(got) < 18:
+            d = s.recv(64)
+            if not d:
+                fail("connection closed")
+            got += d
+        if got != b"without the signal":
+            fail("TCP echo without the signal differs")
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        time.sleep(0.5)
+        u.sendto(b"udp without the signal", (host, port))
+        if u.recvfrom(64)[0] != b"udp without the signal":
+            fail("UDP echo without the signal differs")
+    finally:
+        _tun_fds_async(pid, True)
+    s.close()
+    print(f"# echoed over TCP and UDP with O_ASYNC cleared on {n} tun fds")
+
+
 if __name__ == "__main__":
     cmd, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rest = [int(x) for x in sys.argv[4:]]
     cmds = {"bulk": bulk, "concurrent": concurrent, "halfclose": halfclose, "rst": rst,
      "refused": refused, "udp": udp, "hold": hold, "keeper": keeper,
      "unreach": unreach, "exhaust": exhaust, "load": load, "noread": noread,
-     "holdcheck": holdcheck, "sticky": sticky, "stuff": stuff, "udpwait": udpwait}
+     "holdcheck": holdcheck, "sticky": sticky, "stuff": stuff, "udpwait": udpwait,
+     "nosignal": nosignal}
     try:
         cmds[cmd](host, port, *rest)
     except OSError as e:  # a timeout, a refusal or a reset: said where checks are read

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # echoserver on net_tap inside a namespace; the namespace's Linux stack is the
 # peer: ARP and ping, TCP round trips, bulk echo by hash, 1000 concurrent
-# connections, half-close, resets, UDP 1..1472 B, and a 16 MiB transfer
+# connections, half-close, resets, UDP 1..1472 B, answers with the PMD's RX
+# signal gone (a lost signal must not strand a frame), a 16 MiB transfer
 # through 2% random loss (iptables statistic; no netem on these kernels).
 source "$(dirname "$0")/lib.sh"
 
@@ -25,6 +26,9 @@ check "half-close: remaining data echoed, then FIN" peer halfclose $SIP 7
 check "client resets absorbed" peer rst $SIP 7
 check "closed TCP port refused with RST" peer refused $SIP 9
 check "UDP echo 1..1472 B" peer udp $SIP 7 1472
+# The PMD reads only after its RX signal; a frame whose signal never came
+# is still read once the worker sleeps on the readable queue.
+check "TCP and UDP answered with net_tap's RX signal gone" peer nosignal $SIP 7 "$SERVER_PID"
 
 # 2% loss in both directions on the Linux side.
 nsx iptables -A INPUT -i "$IFC" -m statistic --mode random --probability 0.02 -j DROP
