@@ -183,21 +183,10 @@ gone:
 
 #define HDRS (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
 
-/* Segment seg of pcb as a frame in one new mbuf: our Ethernet and IPv4
- * headers, then lwIP's TCP header and the data copied, the checksums the
- * NIC does not make summed over the finished frame. NULL when it would
- * not fit one mbuf (lwIP's path chains it). */
-static struct rte_mbuf *frame(struct dpn_worker *w, const struct tcp_pcb *pcb,
-                              const struct tcp_seg *seg, const struct rte_ether_addr *dmac) {
-    uint32_t tlen = seg->p->tot_len;
-    struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
-    if (unlikely(m == NULL))
-        return NULL;
-    if (HDRS + tlen > rte_pktmbuf_tailroom(m)) {
-        rte_pktmbuf_free(m);
-        return NULL;
-    }
-    uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+/* Our Ethernet and IPv4 headers at f, for tlen bytes of TCP (lwIP's
+ * header and the data). */
+static struct rte_ipv4_hdr *put_hdrs(struct dpn_worker *w, const struct tcp_pcb *pcb, uint8_t *f,
+                                     uint32_t tlen, const struct rte_ether_addr *dmac) {
     struct rte_ether_hdr *eth = (struct rte_ether_hdr *)f;
     struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
     eth->dst_addr = *dmac;
@@ -213,6 +202,39 @@ static struct rte_mbuf *frame(struct dpn_worker *w, const struct tcp_pcb *pcb,
                                 .next_proto_id = IPPROTO_TCP,
                                 .src_addr = ip4_addr_get_u32(ip_2_ip4(&pcb->local_ip)),
                                 .dst_addr = ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip))};
+    return ip;
+}
+
+/* The offload flags, and the checksums the NIC does not make; sum is the
+ * raw sum of the TCP header and data (used when the TCP sum is ours). */
+static void put_sums(struct dpn_worker *w, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
+                     uint32_t sum) {
+    dpn_cksum_tx_prepare(m, w->caps.tx_ip_cksum, w->caps.tx_tcp_cksum, false);
+    if (!w->caps.tx_ip_cksum)
+        ip->hdr_checksum = dpn_ipv4_cksum(ip);
+    if (!w->caps.tx_tcp_cksum && !w->caps.tx_none) {
+        struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
+        sum = dpn_cksum_fold(sum) + (uint32_t)dpn_ipv4_phdr_sum(ip);
+        th->cksum = (uint16_t)~dpn_cksum_fold(sum);
+    }
+}
+
+/* Segment seg of pcb as a frame in one new mbuf: our Ethernet and IPv4
+ * headers, then lwIP's TCP header and the data copied, the checksums the
+ * NIC does not make summed over the finished frame. NULL when it would
+ * not fit one mbuf (lwIP's path chains it). */
+static struct rte_mbuf *frame(struct dpn_worker *w, const struct tcp_pcb *pcb,
+                              const struct tcp_seg *seg, const struct rte_ether_addr *dmac) {
+    uint32_t tlen = seg->p->tot_len;
+    struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
+    if (unlikely(m == NULL))
+        return NULL;
+    if (HDRS + tlen > rte_pktmbuf_tailroom(m)) {
+        rte_pktmbuf_free(m);
+        return NULL;
+    }
+    uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+    struct rte_ipv4_hdr *ip = put_hdrs(w, pcb, f, tlen, dmac);
     /* The TCP sum from the source pieces (lwIP's header, its checksum
      * field 0, and the data, in the cache: the data was usually received
      * just now) rather than from the copy: the copy's lines are often
@@ -233,15 +255,47 @@ static struct rte_mbuf *frame(struct dpn_worker *w, const struct tcp_pcb *pcb,
     }
     m->data_len = (uint16_t)(HDRS + tlen);
     m->pkt_len = m->data_len;
-    dpn_cksum_tx_prepare(m, w->caps.tx_ip_cksum, w->caps.tx_tcp_cksum, false);
-    if (!w->caps.tx_ip_cksum)
-        ip->hdr_checksum = dpn_ipv4_cksum(ip);
-    if (tcp_sw) {
-        struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
-        sum = dpn_cksum_fold(sum) + (uint32_t)dpn_ipv4_phdr_sum(ip);
-        th->cksum = (uint16_t)~dpn_cksum_fold(sum);
-    }
+    put_sums(w, m, ip, sum);
     return m;
+}
+
+/* tcp.send_zc: a segment whose data is one whole buffer of ours (a piece
+ * of dpn_send, a dpn_send_buf buffer, an echoed frame) goes out in that
+ * buffer, as tx.c's in_place sends it on lwIP's path: the headers are
+ * written in front of the data and the mbuf goes with one more reference,
+ * lwIP keeping its own for retransmission. Only while nobody else holds
+ * the mbuf (a frame of it still in the batch or the ring keeps its
+ * headers); NULL, and the segment is copied, otherwise. */
+static struct rte_mbuf *in_place(struct dpn_worker *w, const struct tcp_pcb *pcb,
+                                 const struct tcp_seg *seg, const struct rte_ether_addr *dmac) {
+    const struct pbuf *p = seg->p, *q = p->next;
+    if (q == NULL || q->next != NULL || !(q->flags & DPN_PBUF_FLAG_ZC))
+        return NULL;
+    struct rte_mbuf *s = q->dpn_src;
+    if (!RTE_MBUF_DIRECT(s) || s->priv_size != DPN_MBUF_PRIV_SIZE || rte_mbuf_refcnt_read(s) != 1)
+        return NULL;
+    /* The whole buffer as its owner gave it: no other segment has bytes in
+     * it, and the headers fit before the data. */
+    const struct dpn_pbuf *dp = rte_mbuf_to_priv(s);
+    uint8_t *d = q->payload, *f = d - HDRS - p->len;
+    if (dp->m != s || dp->pc.pbuf.payload != q->payload || dp->pc.pbuf.len != q->len ||
+        f < (uint8_t *)s->buf_addr)
+        return NULL;
+    struct rte_ipv4_hdr *ip = put_hdrs(w, pcb, f, p->len + (uint32_t)q->len, dmac);
+    rte_memcpy(f + HDRS, p->payload, p->len); /* lwIP's TCP header: an even length */
+    uint32_t sum = 0;
+    if (!w->caps.tx_tcp_cksum && !w->caps.tx_none)
+        sum = (uint32_t)dpn_raw_cksum(p->payload, p->len) + dpn_raw_cksum(d, q->len);
+    rte_mbuf_refcnt_set(s, 2);
+    s->data_off = (uint16_t)(f - (uint8_t *)s->buf_addr);
+    s->data_len = (uint16_t)(HDRS + p->len + q->len);
+    s->pkt_len = s->data_len;
+    s->nb_segs = 1;
+    s->next = NULL;
+    s->ol_flags = 0;
+    s->packet_type = 0;
+    put_sums(w, s, ip, sum);
+    return s;
 }
 
 /* Data tx.c would send from its own mbuf rather than copy (zc_source). */
@@ -254,9 +308,9 @@ static bool zc_data(const struct pbuf *p) {
 
 int dpn_tcp_fast_output(struct dpn_worker *w, struct tcp_pcb *pcb) {
     struct tcp_seg *seg = pcb->unsent;
-    /* What lwIP's path must do: no TSO join or in-place send here, a fault
-     * layer or a waiting line sees every frame, SYN_SENT sends no ACK. */
-    if (seg == NULL || !w->tcp_fast || w->caps.tx_tso || w->send_zc || w->fault != NULL ||
+    /* What lwIP's path must do: no TSO join here, a fault layer or a
+     * waiting line sees every frame, SYN_SENT sends no ACK. */
+    if (seg == NULL || !w->tcp_fast || w->caps.tx_tso || w->fault != NULL ||
         (w->blocked_n > 0 && !w->tx_retrying) ||
         (pcb->state != ESTABLISHED && pcb->state != CLOSE_WAIT) || !(pcb->flags & TF_NODELAY) ||
         (pcb->flags & (TF_INFR | TF_RTO)) != 0 || ip_addr_isany(&pcb->local_ip))
@@ -276,8 +330,7 @@ int dpn_tcp_fast_output(struct dpn_worker *w, struct tcp_pcb *pcb) {
            w->tx_n < DPN_TX_BATCH) {
         if ((seg->flags & (TF_SEG_OPTS_MSS | TF_SEG_OPTS_TS | TF_SEG_OPTS_WND_SCALE |
                            TF_SEG_OPTS_SACK_PERM)) != 0 ||
-            (TCPH_FLAGS(seg->tcphdr) & (TCP_SYN | TCP_RST)) != 0 || seg->p->ref != 1 ||
-            (w->caps.tx_multi_seg && zc_data(seg->p)))
+            (TCPH_FLAGS(seg->tcphdr) & (TCP_SYN | TCP_RST)) != 0 || seg->p->ref != 1)
             return 0; /* lwIP's path from here on */
         /* What tcp_output_segment fills in, then our frame instead of its
          * IPv4, ARP and Ethernet output. */
@@ -289,9 +342,17 @@ int dpn_tcp_fast_output(struct dpn_worker *w, struct tcp_pcb *pcb) {
         seg->p->tot_len = (u16_t)(seg->p->tot_len - off);
         seg->p->payload = seg->tcphdr;
         seg->tcphdr->chksum = 0;
-        struct rte_mbuf *m = frame(w, pcb, seg, &dmac);
-        if (m == NULL)
-            return 0;
+        struct rte_mbuf *m = w->send_zc ? in_place(w, pcb, seg, &dmac) : NULL;
+        if (m != NULL) {
+            w->st.tx_zc_segs++;
+            w->st.tx_zc_bytes += seg->p->next->len;
+        } else if (w->caps.tx_multi_seg && zc_data(seg->p)) {
+            return 0; /* tx.c sends its big pieces in place (indirect mbufs) */
+        } else {
+            m = frame(w, pcb, seg, &dmac);
+            if (m == NULL)
+                return 0;
+        }
         pcb->rcv_ann_right_edge = pcb->rcv_nxt + pcb->rcv_ann_wnd;
         if (pcb->rtime < 0)
             pcb->rtime = 0;

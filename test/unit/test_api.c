@@ -1329,13 +1329,19 @@ START_TEST(test_tcp_send_zc) {
         data[i] = (uint8_t)(i * 13 + 1);
     ck_assert_int_eq(dpn_send(c, data, N), N);
     ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 3);
+    uint64_t out0 = w->st.tcp_fast_out;
     dpn_tcp_flush_dirty(w);
     ck_assert_int_eq(w->tx_n, 3);
+    ck_assert_uint_eq(w->st.tcp_fast_out, out0 + 3); /* header prediction's output, in place */
     size_t off = 0;
     check_frames(0, 3, p.rcv_nxt, data, &off);
     ck_assert_uint_eq(off, N);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
+        struct rte_mbuf *m = w->tx_pkts[i];
         ck_assert(in_place(i));
+        m->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
+        ck_assert(dpn_cksum_rx_ok(m)); /* both sums, in software */
+    }
 
     /* A retransmission while those frames still wait in the batch: built
      * in new mbufs, and the waiting frames keep their own headers. */
