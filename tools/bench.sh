@@ -441,6 +441,23 @@ if want bulk; then
     done
   fi
   stop "$NPID"; rm -f "$NSOCK"
+  # tcp.send_zc 2 on both ends (by default on PCI NICs only): dpn_send
+  # copies once, into mbufs that go out as they are, and the echo goes out
+  # in the mbufs it arrived in; the client's send side copies each byte
+  # twice (into the mbuf, memif into its ring), not three times.
+  ZSOCK=$MSOCK.sendzc ZLOG=$out/raw/bulk_sendzc_server.log
+  rm -f "$ZSOCK"
+  bg "$A/echoserver" --no-pci -l 1 --vdev=net_memif0,role=server,socket=$ZSOCK -- \
+    --ip 10.97.0.1/24 --poll busy --send-zc 2 >"$ZLOG" 2>&1
+  ZPID=$LAST
+  if waitfor "$ZLOG" "listening on port"; then
+    for r in $(seq $REPS); do
+      kmeasure bulk_sendzc_dpnet bulk $r "$L_DP, MTU 1500, tcp.send_zc 2 on both ends" - \
+        "$A/net_latency" --no-pci -l 0 --vdev=net_memif0,role=client,socket=$ZSOCK -- \
+        --ip 10.97.0.2/24 --poll busy --send-zc 2 --server 10.97.0.1 --json --timeout 100 --bulk $BULK
+    done
+  fi
+  stop "$ZPID"; rm -f "$ZSOCK"
   # MTU 9000: memif buffers of 9216 bytes on both ends (DPDK 22.11's memif
   # breaks frames over one buffer; port.c), 8960-byte segments.
   JSOCK=$MSOCK.jumbo JLOG=$out/raw/bulk_jumbo_server.log

@@ -238,6 +238,8 @@ def main():
            "bulk_nocsum_dpnet", "bulk_linux", "gbit_per_s", "Gbit/s"),
           ("... and the client's memif in zero-copy mode (zero-copy=yes: one copy per frame, not two)",
            "bulk_zc_dpnet", "bulk_linux", "gbit_per_s", "Gbit/s"),
+          ("... dpnet with tcp.send_zc 2 on both ends (dpn_send copies once, into mbufs sent as they are)",
+           "bulk_sendzc_dpnet", "bulk_linux", "gbit_per_s", "Gbit/s"),
           ("... dpnet at MTU 9000 (memif bsize=9216) vs Linux at 1500 with TSO", "bulk9k_dpnet",
            "bulk_linux", "gbit_per_s", "Gbit/s")]
     for case, did, lid, k, unit in tp:
