@@ -48,13 +48,13 @@ int dpn_tun_queue_epoll(uint16_t port_id, uint16_t queue);
 
 #define DPN_TAPSIG_EMPTY_POLLS 8 /* empty polls before the signal comes back */
 
-/* Around each rx_burst of the port (per poll, not per frame). */
 /* The PMD reads a queue only after its signal handler bumped a trigger:
  * a readable fd alone does not make it read. */
 static inline void dpn_tapsig_kick(struct dpn_tapsig *t) {
     t->kick(t->signo);
 }
 
+/* Around each rx_burst of the port (per poll, not per frame). */
 static inline void dpn_tapsig_before(struct dpn_tapsig *t) {
     if (t->quiet)
         t->kick(t->signo);

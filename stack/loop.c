@@ -63,11 +63,11 @@ static void idle_sleep(struct dpn_worker *w) {
             struct epoll_event ev;
             int r = epoll_wait(w->sleep_fd, &ev, 1, (int)((max_us + 999) / 1000));
             /* net_tap: a frame whose RX signal never came (O_ASYNC off
-             * at the time, a signal lost) would wait, readable, while the
-             * PMD skips the read and epoll wakes us again and again; the
-             * sender holds back its retransmission while the original is
-             * still queued (Linux: skb_still_in_host_queue), so none comes
-             * to raise one. Readable is enough to read. */
+             * at the time, an increment of the PMD's non-atomic trigger
+             * lost) would wait, readable, while the PMD skips the read
+             * and epoll wakes us again and again; without the signal the
+             * sender's retransmissions queue behind it unread. Readable
+             * is enough to read. */
             if (r > 0 && w->tapsig != NULL)
                 dpn_tapsig_kick(w->tapsig);
             if (w->env->sleep_end != NULL)
