@@ -42,6 +42,25 @@ static inline void dpn_mbuf_drop(struct rte_mbuf *m) {
 
 #define DPN_MBUF_PRIV_SIZE RTE_ALIGN(sizeof(struct dpn_pbuf), RTE_MBUF_PRIV_ALIGN)
 
+/* tcp.send_zc: the mbuf whose bytes q (the only data piece of a segment)
+ * are, when the segment may go out in it: one whole buffer of ours as its
+ * owner gave it (no other segment has bytes in it), nobody else holding it
+ * (a frame of it still in the batch, the ring or a fault delay line keeps
+ * its headers), and hlen bytes of room for the headers in front of the
+ * data. NULL otherwise: the segment is copied. */
+static inline struct rte_mbuf *dpn_zc_whole(const struct pbuf *q, uint32_t hlen) {
+    if (q == NULL || q->next != NULL || !(q->flags & DPN_PBUF_FLAG_ZC))
+        return NULL;
+    struct rte_mbuf *s = q->dpn_src;
+    if (!RTE_MBUF_DIRECT(s) || s->priv_size != DPN_MBUF_PRIV_SIZE || rte_mbuf_refcnt_read(s) != 1)
+        return NULL;
+    const struct dpn_pbuf *dp = rte_mbuf_to_priv(s);
+    if (dp->m != s || dp->pc.pbuf.payload != q->payload || dp->pc.pbuf.len != q->len ||
+        (const char *)q->payload - hlen < (const char *)s->buf_addr)
+        return NULL;
+    return s;
+}
+
 /* Pool whose mbufs have room for a struct dpn_pbuf; data room fits mtu. */
 struct rte_mempool *dpn_pool_create(const char *name, unsigned n, unsigned cache, unsigned mtu,
                                     int socket);

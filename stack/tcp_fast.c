@@ -269,18 +269,10 @@ static struct rte_mbuf *frame(struct dpn_worker *w, const struct tcp_pcb *pcb,
 static struct rte_mbuf *in_place(struct dpn_worker *w, const struct tcp_pcb *pcb,
                                  const struct tcp_seg *seg, const struct rte_ether_addr *dmac) {
     const struct pbuf *p = seg->p, *q = p->next;
-    if (q == NULL || q->next != NULL || !(q->flags & DPN_PBUF_FLAG_ZC))
+    struct rte_mbuf *s = dpn_zc_whole(q, HDRS + p->len);
+    if (s == NULL)
         return NULL;
-    struct rte_mbuf *s = q->dpn_src;
-    if (!RTE_MBUF_DIRECT(s) || s->priv_size != DPN_MBUF_PRIV_SIZE || rte_mbuf_refcnt_read(s) != 1)
-        return NULL;
-    /* The whole buffer as its owner gave it: no other segment has bytes in
-     * it, and the headers fit before the data. */
-    const struct dpn_pbuf *dp = rte_mbuf_to_priv(s);
     uint8_t *d = q->payload, *f = d - HDRS - p->len;
-    if (dp->m != s || dp->pc.pbuf.payload != q->payload || dp->pc.pbuf.len != q->len ||
-        f < (uint8_t *)s->buf_addr)
-        return NULL;
     struct rte_ipv4_hdr *ip = put_hdrs(w, pcb, f, p->len + (uint32_t)q->len, dmac);
     rte_memcpy(f + HDRS, p->payload, p->len); /* lwIP's TCP header: an even length */
     uint32_t sum = 0;

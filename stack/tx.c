@@ -231,18 +231,10 @@ static inline struct rte_mbuf *zc_piece(struct rte_mempool *pool, struct rte_mbu
  * takes the path below. */
 static inline struct rte_mbuf *in_place(const struct pbuf *p) {
     const struct pbuf *q = p->next;
-    if (q == NULL || q->next != NULL || !(q->flags & DPN_PBUF_FLAG_ZC))
+    struct rte_mbuf *s = dpn_zc_whole(q, p->len);
+    if (s == NULL)
         return NULL;
-    struct rte_mbuf *s = q->dpn_src;
-    if (!RTE_MBUF_DIRECT(s) || s->priv_size != DPN_MBUF_PRIV_SIZE || rte_mbuf_refcnt_read(s) != 1)
-        return NULL;
-    /* The whole buffer as its owner gave it, so no other segment of lwIP's
-     * has bytes in it, and the headers fit before the data. */
-    const struct dpn_pbuf *dp = rte_mbuf_to_priv(s);
-    char *d = q->payload, *h = d - p->len;
-    if (dp->m != s || dp->pc.pbuf.payload != q->payload || dp->pc.pbuf.len != q->len ||
-        h < (char *)s->buf_addr)
-        return NULL;
+    char *h = (char *)q->payload - p->len;
     rte_memcpy(h, p->payload, p->len);
     rte_mbuf_refcnt_set(s, 2);
     s->data_off = (uint16_t)(h - (char *)s->buf_addr);
