@@ -90,7 +90,7 @@ void dpn_tapsig_set_quiet(struct dpn_tapsig *t, bool quiet) {
     t->empty = 0;
     /* Frames that came between the last empty read and O_ASYNC coming back
      * raised no signal: one more read finds them. */
-    t->kick(t->signo);
+    dpn_tapsig_kick(t);
 }
 
 void dpn_tapsig_quiet_always(struct dpn_tapsig *t) {

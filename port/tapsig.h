@@ -57,7 +57,7 @@ static inline void dpn_tapsig_kick(struct dpn_tapsig *t) {
 /* Around each rx_burst of the port (per poll, not per frame). */
 static inline void dpn_tapsig_before(struct dpn_tapsig *t) {
     if (t->quiet)
-        t->kick(t->signo);
+        dpn_tapsig_kick(t);
 }
 
 static inline void dpn_tapsig_after(struct dpn_tapsig *t, uint16_t n, uint16_t burst) {

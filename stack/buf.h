@@ -61,6 +61,19 @@ static inline struct rte_mbuf *dpn_zc_whole(const struct pbuf *q, uint32_t hlen)
     return s;
 }
 
+/* s (from dpn_zc_whole) as the frame that starts at f, len bytes long,
+ * with one more reference: lwIP keeps its own for retransmission. */
+static inline void dpn_zc_frame(struct rte_mbuf *s, void *f, uint32_t len) {
+    rte_mbuf_refcnt_set(s, 2);
+    s->data_off = (uint16_t)((char *)f - (char *)s->buf_addr);
+    s->data_len = (uint16_t)len;
+    s->pkt_len = len;
+    s->nb_segs = 1;
+    s->next = NULL; /* a TSO join may have left one */
+    s->ol_flags = 0;
+    s->packet_type = 0;
+}
+
 /* Pool whose mbufs have room for a struct dpn_pbuf; data room fits mtu. */
 struct rte_mempool *dpn_pool_create(const char *name, unsigned n, unsigned cache, unsigned mtu,
                                     int socket);

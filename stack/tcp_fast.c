@@ -183,6 +183,11 @@ gone:
 
 #define HDRS (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
 
+/* The TCP checksum is ours to make: the NIC does not, and the port wants one. */
+static inline bool tcp_sum_ours(const struct dpn_worker *w) {
+    return !w->caps.tx_tcp_cksum && !w->caps.tx_none;
+}
+
 /* Our Ethernet and IPv4 headers at f, for tlen bytes of TCP (lwIP's
  * header and the data). */
 static struct rte_ipv4_hdr *put_hdrs(struct dpn_worker *w, const struct tcp_pcb *pcb, uint8_t *f,
@@ -212,7 +217,7 @@ static void put_sums(struct dpn_worker *w, struct rte_mbuf *m, struct rte_ipv4_h
     dpn_cksum_tx_prepare(m, w->caps.tx_ip_cksum, w->caps.tx_tcp_cksum, false);
     if (!w->caps.tx_ip_cksum)
         ip->hdr_checksum = dpn_ipv4_cksum(ip);
-    if (!w->caps.tx_tcp_cksum && !w->caps.tx_none) {
+    if (tcp_sum_ours(w)) {
         struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(ip + 1);
         sum = dpn_cksum_fold(sum) + (uint32_t)dpn_ipv4_phdr_sum(ip);
         th->cksum = (uint16_t)~dpn_cksum_fold(sum);
@@ -241,7 +246,7 @@ static struct rte_mbuf *frame(struct dpn_worker *w, const struct tcp_pcb *pcb,
      * still on their way into the cache (the pool's mbufs cycle through
      * more memory than it holds at thousands of connections), and reading
      * them back waited for each. */
-    bool tcp_sw = !w->caps.tx_tcp_cksum && !w->caps.tx_none;
+    bool tcp_sw = tcp_sum_ours(w);
     uint32_t sum = 0, off = 0;
     uint8_t *d = f + HDRS;
     for (const struct pbuf *q = seg->p; q != NULL; q = q->next) {
@@ -276,16 +281,9 @@ static struct rte_mbuf *in_place(struct dpn_worker *w, const struct tcp_pcb *pcb
     struct rte_ipv4_hdr *ip = put_hdrs(w, pcb, f, p->len + (uint32_t)q->len, dmac);
     rte_memcpy(f + HDRS, p->payload, p->len); /* lwIP's TCP header: an even length */
     uint32_t sum = 0;
-    if (!w->caps.tx_tcp_cksum && !w->caps.tx_none)
+    if (tcp_sum_ours(w))
         sum = (uint32_t)dpn_raw_cksum(p->payload, p->len) + dpn_raw_cksum(d, q->len);
-    rte_mbuf_refcnt_set(s, 2);
-    s->data_off = (uint16_t)(f - (uint8_t *)s->buf_addr);
-    s->data_len = (uint16_t)(HDRS + p->len + q->len);
-    s->pkt_len = s->data_len;
-    s->nb_segs = 1;
-    s->next = NULL;
-    s->ol_flags = 0;
-    s->packet_type = 0;
+    dpn_zc_frame(s, f, HDRS + p->len + q->len);
     put_sums(w, s, ip, sum);
     return s;
 }

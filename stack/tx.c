@@ -236,14 +236,7 @@ static inline struct rte_mbuf *in_place(const struct pbuf *p) {
         return NULL;
     char *h = (char *)q->payload - p->len;
     rte_memcpy(h, p->payload, p->len);
-    rte_mbuf_refcnt_set(s, 2);
-    s->data_off = (uint16_t)(h - (char *)s->buf_addr);
-    s->data_len = (uint16_t)(p->len + q->len);
-    s->pkt_len = s->data_len;
-    s->nb_segs = 1;
-    s->next = NULL; /* a TSO join may have left one */
-    s->ol_flags = 0;
-    s->packet_type = 0;
+    dpn_zc_frame(s, h, (uint32_t)p->len + q->len);
     return s;
 }
 
