@@ -735,15 +735,18 @@ def udpwait(host, port, n, timeout_s=15):
         sys.exit(1)
 
 
-def _tun_fds_async(pid, on):
-    """Set or clear O_ASYNC on every /dev/net/tun fd of process pid, through
-    copies of them (pidfd_getfd): the flag belongs to the open file, which
-    the copy shares. Returns how many were changed."""
+def _tun_fds_async(pid, fds=None):
+    """Clear O_ASYNC on every /dev/net/tun fd of process pid that has it
+    (fds None; returns those fds), or set it again on fds, through copies
+    of them (pidfd_getfd): the flag belongs to the open file, which the copy
+    shares. Setting it makes the caller the signal's owner (tun's fasync),
+    so the owner goes back to pid."""
     import ctypes, fcntl
     libc = ctypes.CDLL(None, use_errno=True)
-    pidfd, n = os.pidfd_open(pid), 0
+    pidfd, done = os.pidfd_open(pid), []
     try:
-        for name in os.listdir(f"/proc/{pid}/fd"):
+        names = os.listdir(f"/proc/{pid}/fd") if fds is None else fds
+        for name in names:
             try:
                 if os.readlink(f"/proc/{pid}/fd/{name}") != "/dev/net/tun":
                     continue
@@ -753,12 +756,16 @@ def _tun_fds_async(pid, on):
             if fd < 0:
                 fail(f"pidfd_getfd of fd {name}: errno {ctypes.get_errno()}")
             fl = fcntl.fcntl(fd, fcntl.F_GETFL)
-            fcntl.fcntl(fd, fcntl.F_SETFL, fl | os.O_ASYNC if on else fl & ~os.O_ASYNC)
+            if fds is None and fl & os.O_ASYNC:
+                fcntl.fcntl(fd, fcntl.F_SETFL, fl & ~os.O_ASYNC)
+                done.append(name)
+            elif fds is not None:
+                fcntl.fcntl(fd, fcntl.F_SETFL, fl | os.O_ASYNC)
+                fcntl.fcntl(fd, fcntl.F_SETOWN, pid)
             os.close(fd)
-            n += 1
     finally:
         os.close(pidfd)
-    return n
+    return done
 
 
 def nosignal(host, port, pid):
@@ -769,9 +776,9 @@ def nosignal(host, port, pid):
     s.sendall(b"before")
     if s.recv(64) != b"before":
         fail("echo before the signal was cleared differs")
-    n = _tun_fds_async(pid, False)
-    if n == 0:
-        fail(f"no /dev/net/tun fd in process {pid}")
+    cleared = _tun_fds_async(pid)
+    if not cleared:
+        fail(f"no /dev/net/tun fd with O_ASYNC in process {pid}")
     try:
         time.sleep(0.5)  # the worker has gone to sleep by now
         s.settimeout(5)
@@ -791,9 +798,9 @@ def nosignal(host, port, pid):
         if u.recvfrom(64)[0] != b"udp without the signal":
             fail("UDP echo without the signal differs")
     finally:
-        _tun_fds_async(pid, True)
+        _tun_fds_async(pid, cleared)
     s.close()
-    print(f"# echoed over TCP and UDP with O_ASYNC cleared on {n} tun fds")
+    print(f"# echoed over TCP and UDP with O_ASYNC cleared on {len(cleared)} tun fds")
 
 
 if __name__ == "__main__":
