@@ -76,11 +76,41 @@ static struct dpn_conn *conn_alloc(struct dpn_worker *w) {
     return c;
 }
 
+/* Inside an iteration, freeing what the peer acknowledged can wait until
+ * the answer it came with went out: on an echo server, the ACK of the last
+ * answer arrives with the next request, and freeing its mbuf first (pbuf,
+ * mbuf and pool) delayed every answer. */
+void dpn_later_pbuf(struct dpn_worker *w, struct pbuf *p) {
+    if (w->in_poll && w->later_n < DPN_LATER)
+        w->later[w->later_n++] = p;
+    else
+        pbuf_free(p);
+}
+
+void dpn_later_seg(struct dpn_worker *w, struct tcp_seg *seg) {
+    if (w->in_poll && w->later_segs_n < DPN_LATER) {
+        seg->next = w->later_segs;
+        w->later_segs = seg;
+        w->later_segs_n++;
+    } else {
+        tcp_seg_free(seg);
+    }
+}
+
+void dpn_later_release(struct dpn_worker *w) {
+    for (uint16_t i = 0; i < w->later_n; i++)
+        pbuf_free(w->later[i]);
+    w->later_n = 0;
+    tcp_segs_free(w->later_segs);
+    w->later_segs = NULL;
+    w->later_segs_n = 0;
+}
+
 static void zc_release(struct dpn_conn *c, bool all) {
     while (c->zc_head != NULL && (all || c->zc_head->zc_end <= c->acked)) {
         struct dpn_pbuf *b = c->zc_head;
         c->zc_head = b->zc_next;
-        pbuf_free(&b->pc.pbuf);
+        dpn_later_pbuf(c->w, &b->pc.pbuf);
     }
     if (c->zc_head == NULL)
         c->zc_tail = NULL;
@@ -913,7 +943,10 @@ void dpn_recv_done(struct dpn_conn *c, struct dpn_buf *b) {
     if (p == NULL)
         return;
     dpn_recved(c, p->tot_len);
-    pbuf_free(p);
+    if (c != NULL)
+        dpn_later_pbuf(c->w, p); /* in a recv callback: after the answer went out */
+    else
+        pbuf_free(p);
 }
 
 int dpn_shutdown(struct dpn_conn *c) {

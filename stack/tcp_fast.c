@@ -47,7 +47,7 @@ static inline bool predicted(const struct tcp_pcb *pcb, uint32_t seq, uint32_t a
 
 /* New data acknowledged: what tcp_receive does for an ACK in
  * (SND.UNA, SND.NXT]. Returns the bytes freed for the sent callback. */
-static tcpwnd_size_t ack_new(struct tcp_pcb *pcb, uint32_t ack) {
+static tcpwnd_size_t ack_new(struct dpn_worker *w, struct tcp_pcb *pcb, uint32_t ack) {
     tcpwnd_size_t acked = (tcpwnd_size_t)(ack - pcb->lastack);
     pcb->nrtx = 0;
     pcb->rto = (s16_t)((pcb->sa >> 3) + pcb->sv);
@@ -71,7 +71,7 @@ static tcpwnd_size_t ack_new(struct tcp_pcb *pcb, uint32_t ack) {
         struct tcp_seg *next = seg->next;
         pcb->snd_queuelen = (u16_t)(pcb->snd_queuelen - pbuf_clen(seg->p));
         freed = (tcpwnd_size_t)(freed + seg->len);
-        tcp_seg_free(seg);
+        dpn_later_seg(w, seg);
         seg = next;
     }
     pcb->unacked = seg; /* taken from the head only: unacked_tail stays right */
@@ -111,7 +111,7 @@ bool dpn_tcp_fast(struct dpn_worker *w, struct rte_mbuf *m, const struct rte_ipv
         pcb->snd_wl1 = seq;
         pcb->snd_wl2 = ack;
     }
-    tcpwnd_size_t freed = ack != pcb->lastack ? ack_new(pcb, ack) : (pcb->dupacks = 0, 0);
+    tcpwnd_size_t freed = ack != pcb->lastack ? ack_new(w, pcb, ack) : (pcb->dupacks = 0, 0);
     if (pcb->rttest != 0 && TCP_SEQ_LT(pcb->rtseq, ack)) {
         /* Jacobson's estimator, in slow-timer ticks: sa is 8x the
          * smoothed RTT, sv 4x its mean deviation. */

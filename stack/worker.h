@@ -25,6 +25,7 @@
 
 #define DPN_BURST 32     /* ixgbe's vector RX returns nothing for smaller bursts */
 #define DPN_TX_BATCH 256 /* frames collected before a forced mid-iteration flush */
+#define DPN_LATER 64     /* pbufs and segments an iteration frees after its tx_burst */
 /* A FIFO of connections whose output waits for room in the TX ring: all fit. */
 #define DPN_TX_BLOCKED MEMP_NUM_TCP_PCB
 #define DPN_DIRTY_MAX 256 /* connections with unflushed writes per iteration */
@@ -163,6 +164,12 @@ struct dpn_worker {
     } blocked[DPN_TX_BLOCKED];
     uint32_t blocked_head, blocked_n; /* FIFO: the oldest at blocked_head */
     bool tx_retrying;                 /* output of the connection at its head */
+    /* Acknowledged data given back after the iteration's tx_burst, not
+     * between a request and its answer (tcp.c dpn_later_*). */
+    bool in_poll;
+    uint16_t later_n, later_segs_n;
+    struct tcp_seg *later_segs;
+    struct pbuf *later[DPN_LATER];
     /* SYN-ACKs with a cookie refused for a full ring: no connection keeps
      * them for a retry, so they wait here (tcp_cookie.c) */
     struct dpn_cookie_reply {
@@ -257,6 +264,11 @@ void dpn_syncookie_retry(struct dpn_worker *w);
 
 /* tcp.c */
 void dpn_tcp_flush_dirty(struct dpn_worker *w);
+/* Free p, or a segment acknowledged by the fast path, once this iteration
+ * has sent (dpn_later_release), when inside one and there is room. */
+void dpn_later_pbuf(struct dpn_worker *w, struct pbuf *p);
+void dpn_later_seg(struct dpn_worker *w, struct tcp_seg *seg);
+void dpn_later_release(struct dpn_worker *w);
 /* Once a tick: how many mbufs dpn_send may fill with sent data until the
  * next, given the pool's free count. */
 void dpn_send_mbufs_refill(struct dpn_worker *w, unsigned pool_free);

@@ -294,6 +294,8 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+    w->in_poll = false; /* a test that failed inside an iteration */
+    dpn_later_release(w);
     ev_reset();
     unit_tx_drop(w);
 }
@@ -1294,6 +1296,67 @@ START_TEST(test_tcp_send_buf_zero_copy) {
     ck_assert_int_eq(w->tx_n, 1);
     ck_assert_uint_eq(tx_tcp(0).ack, p.snd_nxt);
     ck_assert(in_time_wait(80, 40004));
+}
+END_TEST
+
+/* Inside an iteration (dpn_poll_once sets in_poll), what the peer
+ * acknowledged and what the application let go of are freed only at its
+ * end (dpn_later_release), after the tx_burst; outside one, at once. */
+START_TEST(test_tcp_free_after_send) {
+    struct peer p;
+    establish(&p, 40010, true);
+    struct dpn_conn *c = p.c;
+
+    /* Outside an iteration: dpn_recv_done frees at once. */
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "now", 3);
+    ck_assert_int_eq(ev.nbufs, 1);
+    ev.nbufs = 0;
+    dpn_recv_done(c, ev.bufs[0]);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+
+    /* An echo inside an iteration: the request is sent back in place. */
+    w->in_poll = true;
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "echo", 4);
+    ck_assert_int_eq(ev.nbufs, 1);
+    struct dpn_buf *b = ev.bufs[0];
+    ev.nbufs = 0;
+    dpn_recved(c, 4);
+    ck_assert_int_eq(dpn_send_buf(c, b), 0);
+    dpn_tcp_flush_dirty(w);
+    ck_assert_int_ge(w->tx_n, 1);
+    ck_assert_int_eq(memcmp(tx_tcp(w->tx_n - 1).data, "echo", 4), 0);
+    p.rcv_nxt += 4;
+    unit_tx_drop(w);
+    /* The next request acknowledges it: its mbuf and segment wait. */
+    peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "next", 4);
+    ck_assert_uint_eq(ev.sent, 4);
+    ck_assert_int_eq(ev.nbufs, 1);
+    ev.nbufs = 0;
+    dpn_recv_done(c, ev.bufs[0]);
+    ck_assert_uint_eq(w->later_n, 2);
+    ck_assert_uint_eq(w->later_segs_n, 1);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - 2);
+    w->in_poll = false;
+    dpn_later_release(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+    ck_assert_uint_eq(w->later_n, 0);
+    ck_assert_ptr_null(w->later_segs);
+
+    /* More than DPN_LATER in one iteration: the rest is freed at once. */
+    w->in_poll = true;
+    for (int i = 0; i < DPN_LATER + 3; i++) {
+        peer_send(&p, RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, "x", 1);
+        ck_assert_int_eq(ev.nbufs, 1);
+        ev.nbufs = 0;
+        dpn_recv_done(c, ev.bufs[0]);
+    }
+    unit_tx_drop(w);
+    ck_assert_uint_eq(w->later_n, DPN_LATER);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs - DPN_LATER);
+    w->in_poll = false;
+    dpn_later_release(w);
+    ck_assert_uint_eq(dpn_mbufs_free(w), base_mbufs);
+    close_both(&p);
 }
 END_TEST
 
@@ -2561,6 +2624,7 @@ static Suite *api_suite(void) {
     tcase_add_test(tc, test_tcp_refuse);
     tcase_add_test(tc, test_tcp_window_reopen);
     tcase_add_test(tc, test_tcp_send_buf_zero_copy);
+    tcase_add_test(tc, test_tcp_free_after_send);
     tcase_add_test(tc, test_tcp_send_buf_errors);
     tcase_add_test(tc, test_tcp_send_zc);
     tcase_add_test(tc, test_tcp_abort_in_recv);
