@@ -263,8 +263,25 @@ noise() { # rep
 noise_g2() { $PY -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["gaps_per_s"]["2"])' \
   "$out/raw/noise_core$1.r$2.out" 2>/dev/null || echo "?"; }
 
+# The host's placement of our two vCPUs: one cache line's round trip between
+# core 0 and core 1 (spin_noise --pingpong), nothing of ours running, before
+# each case and at the end. Here it reads 100-130 ns or 430-500 ns and moves
+# within minutes, and every cross-core figure moves with it: the floor and
+# bulk by 2-4x. bench.md lists it per case so that figures are read with it.
+spell() { # case
+  memif_down
+  local f=$out/raw/spell_$1.out
+  if "$A/spin_noise" --cpu 0 --pingpong 1 --seconds 0.3 --json >"$f" 2>"$f.err"; then
+    record "spell_$1" spell 1 "$f" - "core 0 <-> core 1 cache-line round trip, before case $1"
+    say "host before case $1: core 0 <-> core 1 cache-line round trip $($PY -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["pingpong_ns"]["p50"])' "$f" 2>/dev/null || echo "?") ns"
+  else
+    say "host before case $1: cache-line round trip not measured: $(tail -1 "$f.err")"
+  fi
+}
+
 # ---- 1, 2: 64 B ping-pong --------------------------------------------------
 if want lat; then
+  spell lat
   say "case 1+2: 64 B ping-pong, TCP and UDP, one connection"
   for r in $(seq $REPS); do
     memif_down # a busy echoserver on core 1 would be the noise
@@ -295,6 +312,7 @@ fi
 # lcore on core 1, its main lcore on core 0 idle in the command line). testpmd
 # answers no ARP: icmpecho mode first (it answers ARP), then 5tswap.
 if [ $HAVE_TESTPMD = 1 ] && want floor; then
+  spell floor
   say "case 2: UDP floor: net_latency (dpnet) <-memif-> dpdk-testpmd --forward-mode=5tswap"
   memif_down
   trap '' PIPE # a testpmd that died must not kill us through its FIFO
@@ -342,6 +360,7 @@ fi
 
 # ---- 3: message sizes ------------------------------------------------------
 if want size; then
+  spell size
   say "case 3: TCP RTT vs message size (${SIZES[*]} B)"
   for r in $(seq $REPS); do
     for s in "${SIZES[@]}"; do
@@ -355,6 +374,7 @@ fi
 
 # ---- 4: requests/s ---------------------------------------------------------
 if want tput; then
+  spell tput
   say "case 4: throughput: 64 connections x 8 requests in flight, 64 B echo"
   for r in $(seq $REPS); do
     dmeasure tput_dpnet rate $r "$L_DP" - --conns 64 --pipeline 8 "${TP[@]}"
@@ -368,6 +388,7 @@ fi
 # machine. A fresh echoserver for each: no pcbs left from the previous client.
 # The warm-up lets every connection go round a few times first.
 if want conns; then
+  spell conns
   say "case 4b: requests/s with 64 and with 8192 connections x 8 in flight, 64 B echo"
   for r in $(seq $REPS); do
     for c in 64 8192; do
@@ -386,6 +407,7 @@ fi
 # bulk with 1, 4 and 16 streams (one connection each, the same bytes in
 # all). A fresh echoserver for each connection count.
 if want work; then
+  spell work
   say "case 4c: cost vs work: 64 B echo, 1/64/1024/8192 connections x 1 in flight; bulk, 1/4/16 streams"
   for r in $(seq $REPS); do
     for c in 1 64 1024 8192; do
@@ -402,6 +424,7 @@ fi
 
 # ---- 5: connections/s ------------------------------------------------------
 if want cps; then
+  spell cps
   say "case 5: new connections/s: connect, 64 B echo, close (client closes first), 16 in parallel"
   for r in $(seq $REPS); do
     dmeasure cps_dpnet rate $r "$L_DP" - --connect-rate --conns 16 "${CR[@]}"
@@ -411,6 +434,7 @@ fi
 
 # ---- 6: bulk ---------------------------------------------------------------
 if want bulk; then
+  spell bulk
   say "case 6: one bulk TCP stream of $((BULK >> 20)) MiB through the echo server"
   for r in $(seq $REPS); do
     dmeasure bulk_dpnet bulk $r "$L_DP, MTU 1500" - --bulk $BULK
@@ -507,6 +531,7 @@ TKNL=("${nsT[@]}" taskset -c 0 "$A/net_latency" --kernel --server $TIP --json --
 L_TS="Linux client (core 0) -> echoserver standalone on net_tap (core 1, busy)"
 L_TA="Linux client (core 0) -> echoserver attached to dpnetd (worker core 1 busy; dpnetd core 0 hybrid), net_tap"
 if want tap; then
+  spell tap
   say "case 7: Linux client -> echoserver on net_tap: standalone vs attached to dpnetd"
   bg "${nsT[@]}" "$A/echoserver" --no-pci -l 1 --log-level=pmd.net.tap:error --vdev=net_tap0,iface=bt1$tag -- \
     --ip $TIP/24 --poll busy >"$out/tap-sa.log" 2>&1; SA=$LAST
@@ -546,6 +571,7 @@ fi
 # so the second adds no CPU: what counts is that requests/s does not drop,
 # that the connections spread and that dpnetd sees none of the frames.
 if want workers; then
+  spell workers
   say "case 7d: requests/s through dpnetd (kernel steering, net_tap): one worker vs two of one application"
   DPFX=dpnbw$tag; prefixes+=("$DPFX")
   bg "${nsT[@]}" "$A/dpnetd" --no-pci -l 0 --file-prefix $DPFX --log-level=pmd.net.tap:error \
@@ -583,6 +609,7 @@ fi
 # Packet capture's price per frame (bench/cap_cost: the producer on bursts,
 # the real writer thread draining into /dev/null; no port, no network).
 if want capture; then
+  spell capture
   say "case 8: packet capture, ns per frame (off, every frame, filtered)"
   prefixes+=("dpnbcap$tag")
   for r in $(seq "$REPS"); do
@@ -598,6 +625,7 @@ if want capture; then
 fi
 
 if want guest; then
+  spell guest
   say "case 7c: in a Debian-kernel guest (qemu, software emulation): hardware rules vs software steering"
   G=$out/raw/guest; mkdir -p "$G"
   if DPNET_BUILD=$B DPNET_BENCH_OUT=$G DPNET_BENCH_REPS=$REPS \
@@ -621,6 +649,7 @@ fi
 # two cores: the daemons poll hybrid (memif has no RX interrupt: back-off
 # sleeps), the workers busy; daemon and worker of one side share its core.
 if want memifd; then
+  spell memifd
   say "case 7b: net_latency (attached) -> echoserver (attached), two dpnetd over memif"
   P1=dpnbs$tag P2=dpnbc$tag; prefixes+=("$P1" "$P2")
   DSOCK=$out/dmemif.sock
@@ -647,6 +676,7 @@ fi
 
 # ---- 8: httpd vs nginx under wrk -------------------------------------------
 if [ $HAVE_WRK = 1 ] && want http; then
+  spell http
   say "case 8: HTTP GET of a 64 B file: dpnet httpd (net_tap) vs nginx (veth), wrk -t1 on core 0"
   mkdir -p "$out/www" "$out/nginx/tmp"
   head -c 63 /dev/zero | tr '\0' 'x' >"$out/www/b64"; echo >>"$out/www/b64"
@@ -720,6 +750,7 @@ fi
 HAVE_REDIS=1
 command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || HAVE_REDIS=0
 if want servers; then
+  spell servers
   say "case 9: unmodified servers on libdpnet-posix.so (net_tap) vs Linux (veth); the layer's cost (memif)"
   PRE=(env DPNET_POSIX_LIB="$B/posix/libdpnet-posix.so" DPNET_POSIX_SPIN_US=busy "$top/tools/dpnet-run"
        --preload --standalone --cpus 1)
@@ -796,6 +827,7 @@ print(json.dumps({"requests": 0, "duration_us": 0, "errors": 0, "rps": float(r[1
 fi
 
 # ---- report ----------------------------------------------------------------
+spell end
 say "writing the report"
 mkdir -p "$RESULTS"
 cp "$out/machine.txt" "$RESULTS/machine.txt"

@@ -45,4 +45,26 @@ rc=0; msg=$("$B/app/spin_noise" --cpu 99999 2>&1) || rc=$?
 check "bad CPU: exit 2 with a message" test $rc = 2 -a -n "$msg"
 rc=0; msg=$("$B/app/spin_noise" --cpu 1000 2>&1) || rc=$?
 check "a CPU this machine lacks: exit 1 ($msg)" test $rc = 1
+
+# --pingpong: one cache line's round trip between two cores (bench.sh's
+# host-state probe). It takes about --seconds and reports a median between
+# its min and max, in the tens to thousands of ns a cache line can take.
+SECONDS=0
+"$B/app/spin_noise" --cpu 0 --pingpong 1 --seconds 0.3 --json >"$OUT"
+took=$SECONDS
+pp=$(field "$OUT" 'j["pingpong_ns"]')
+check "pingpong: one JSON line, min <= p50 <= max, 20 ns < p50 < 100 us ($pp)" \
+  test "$(field "$OUT" 'j["peer"] == 1 and j["rounds"] >= 1 and j["pingpong_ns"]["min"] <= j["pingpong_ns"]["p50"] <= j["pingpong_ns"]["max"] and 20 < j["pingpong_ns"]["p50"] < 1e5')" = True
+check "pingpong: done in about --seconds (${took} s)" test "$took" -le 5
+txt=$("$B/app/spin_noise" --cpu 1 --pingpong 0 --seconds 0.1)
+check "pingpong: a readable line without --json ($txt)" \
+  grep -Eq '^cache-line round trip to CPU 0: [0-9]+ ns' <<<"$txt"
+rc=0; msg=$("$B/app/spin_noise" --cpu 0 --pingpong 0 2>&1) || rc=$?
+check "pingpong with itself: exit 2 with a message" test $rc = 2 -a -n "$msg"
+rc=0; msg=$("$B/app/spin_noise" --pingpong 1 2>&1) || rc=$?
+check "pingpong without --cpu: exit 2 with a message" test $rc = 2 -a -n "$msg"
+rc=0; msg=$("$B/app/spin_noise" --cpu 0 --pingpong 1000 2>&1) || rc=$?
+check "pingpong to a CPU this machine lacks: exit 1, no hang ($msg)" test $rc = 1
+rc=0; msg=$("$B/app/spin_noise" --cpu 0 --pingpong x1 2>&1) || rc=$?
+check "pingpong to a bad CPU number: exit 2" test $rc = 2
 finish
