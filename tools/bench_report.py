@@ -34,7 +34,7 @@ def parse(kind, path):
         return d
     if kind == "spell":
         return {"p50": r["pingpong_ns"]["p50"], "min": r["pingpong_ns"]["min"],
-                "max": r["pingpong_ns"]["max"]}
+                "max": r["pingpong_ns"]["max"], "waited_s": r.get("waited_s", 0)}
     if kind == "noise":
         return {"cpu": r["cpu"], "gaps_per_s": r["gaps_per_s"], "g2": r["gaps_per_s"]["2"],
                 "lost_pct": r["lost_pct"], "max_us": r["max_us"]}
@@ -543,13 +543,16 @@ def spell_section(L, res):
     L.append("| " + " | ".join(c for c, _ in sp) + " |")
     L.append("|" + "---|" * len(sp))
     L.append("| " + " | ".join("%.0f" % r["p50"] for _, r in sp) + " |")
+    if any(r.get("waited_s") for _, r in sp):
+        L.append("| " + " | ".join("waited %d s" % r.get("waited_s", 0) for _, r in sp) + " |")
     L.append("")
     L.append("Two threads bounce one cache line between the cores for 0.3 s with nothing else "
              "of ours running (median of rounds of 10000). On this VM it reads about 100-130 ns "
              "when the host places the two vCPUs close and 430-500 ns when far, and changes "
              "within minutes; every figure that crosses the cores moves with it (the floor and "
              "the 64 B round trips by about 4x, bulk by about 2x, Linux's less). A case that "
-             "took longer than a spell may have seen both.")
+             "took longer than a spell may have seen both. With --wait-near the run waited "
+             "(bounded) before each case for the near placement; the second row says how long.")
     L.append("")
 
 
