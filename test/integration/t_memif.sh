@@ -72,6 +72,20 @@ check "server echoed TCP and UDP" grep -Eq "accepted [1-9][0-9]*.*udp [1-9][0-9]
 # the ring full waits for room; none may be lost, or its client sends its
 # SYN again and gets a second cookie (sent > redeemed: 4616 > 3235 before).
 cookies() { grep -Eo 'syn cookies [0-9]+ sent [0-9]+ ok' "$SLOG" | awk '{print $3, $5}'; }
+# A memif server whose peer never comes: its first frames (the gratuitous
+# ARP) wait in the batch, refused on every iteration; that is one spell of
+# a full ring, not one per retry (185 M in 3 s, busy, before).
+LSOCK=/tmp/dpn-memif-lone-$TAG.sock LLOG=/tmp/dpn-memif-lone-$TAG.log
+track_file "$LSOCK"; track_file "$LLOG"
+"$B/app/echoserver" --no-pci -l 1 --vdev=net_memif0,role=server,socket=$LSOCK -- \
+  --ip 10.78.1.1/24 --poll hybrid >"$LLOG" 2>&1 &
+LONE=$!; track_pid $LONE
+wait_log "$LLOG" "listening on port" 15
+sleep 1
+stop_proc $LONE || true
+lone() { grep -Eo "$1 [0-9]+" "$LLOG" | awk '{print $NF}' | tail -1; }
+check "no peer: $(lone polls) iterations, TX ring full counted $(lone 'tx ring full') time(s)" \
+  bash -c "[ '$(lone polls)' -gt 100 ] && [ '$(lone 'tx ring full')' -le 1 ]"
 check "every SYN cookie sent was redeemed ($(cookies))" \
   bash -c "read s o <<<'$(cookies)'; [ \"\${s:-0}\" -gt 0 ] && [ \"\$s\" = \"\$o\" ]"
 finish
