@@ -124,7 +124,7 @@ struct dpn_stats {
     uint64_t conns_total; /* accepted + connected so far */
     uint64_t polls, idle_sleeps;
     uint64_t syn_cookies; /* SYN cookies sent: a listener's backlog was full (SYN flood) */
-    uint64_t tx_full;     /* times the TX ring filled up (frames kept until it took them, not lost) */
+    uint64_t tx_full;     /* times the TX ring filled up (frames kept, not lost) */
     uint64_t rx_copied;   /* frames copied out of a nearly empty mbuf pool */
     uint64_t time_wait;   /* connections in TIME_WAIT now */
     /* TCP input guard (RFC 793 3.9, RFC 5961), segments of known connections: */
