@@ -14,7 +14,6 @@
  *   spin_noise [--cpu N] [--seconds S] [--json]
  *   spin_noise --cpu N --pingpong P [--seconds S] [--json]
  */
-#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
@@ -188,15 +187,8 @@ int main(int argc, char **argv) {
     }
     if (seconds < 0)
         seconds = 3;
-    if (cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-            fprintf(stderr, "spin_noise: cannot run on CPU %d: %s\n", cpu, strerror(errno));
-            return 1;
-        }
-    }
+    if (cpu >= 0 && pin(cpu) != 0)
+        return 1;
 
     /* Calibrate on a short spin first so the loop can compare raw ticks. */
     uint64_t n0 = mono_ns(), t0 = ticks();
