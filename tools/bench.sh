@@ -277,7 +277,7 @@ noise_g2() { $PY -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1])
 # bulk by 2-4x. bench.md lists it per case so that figures are read with it.
 spell() { # case
   memif_down
-  local f=$out/raw/spell_$1.out t0=$SECONDS p
+  local f=$out/raw/spell_$1.out waited=0 p
   while :; do
     if ! "$A/spin_noise" --cpu 0 --pingpong 1 --seconds 0.3 --json >"$f" 2>"$f.err"; then
       say "host before case $1: cache-line round trip not measured: $(tail -1 "$f.err")"
@@ -286,17 +286,19 @@ spell() { # case
     p=$($PY -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["pingpong_ns"]["p50"])' "$f" 2>/dev/null || echo 0)
     # --wait-near: wait (bounded) for the near placement before the case.
     [ "$WAIT_NEAR" -gt 0 ] && [ "$1" != end ] && [ "$p" -ge "$NEAR_NS" ] &&
-      [ $((SECONDS - t0)) -lt "$WAIT_NEAR" ] || break
-    sleep 10
+      [ "$waited" -lt "$WAIT_NEAR" ] || break
+    local nap=$((WAIT_NEAR - waited < 10 ? WAIT_NEAR - waited : 10))
+    sleep "$nap"
+    waited=$((waited + nap))
   done
-  $PY - "$f" $((SECONDS - t0)) <<'PY'
+  $PY - "$f" "$waited" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 j["waited_s"] = int(sys.argv[2])
 json.dump(j, open(sys.argv[1], "w"))
 PY
   record "spell_$1" spell 1 "$f" - "core 0 <-> core 1 cache-line round trip, before case $1"
-  say "host before case $1: core 0 <-> core 1 cache-line round trip $p ns$( [ "$WAIT_NEAR" -gt 0 ] && [ "$1" != end ] && echo " (waited $((SECONDS - t0)) s for < $NEAR_NS ns)")"
+  say "host before case $1: core 0 <-> core 1 cache-line round trip $p ns$( [ "$WAIT_NEAR" -gt 0 ] && [ "$1" != end ] && echo " (waited $waited s for < $NEAR_NS ns)")"
 }
 
 # ---- 1, 2: 64 B ping-pong --------------------------------------------------
