@@ -35,9 +35,8 @@ void dpn_tx_flush(struct dpn_worker *w) {
     if (unlikely(w->fault != NULL))
         dpn_fault_tx(w);
     uint16_t n = w->tx_n, sent = 0, held = w->tx_held;
-    if (unlikely(w->cap != NULL) && n > w->tx_held) /* what came since the last flush */
-        dpn_cap_frames(w->cap, w->tx_pkts + w->tx_held, (uint16_t)(n - w->tx_held), w->queue_id,
-                       DPN_CAP_OUT);
+    if (unlikely(w->cap != NULL) && n > held) /* what came since the last flush */
+        dpn_cap_frames(w->cap, w->tx_pkts + held, (uint16_t)(n - held), w->queue_id, DPN_CAP_OUT);
     DPN_TRACE(w, DPN_T_TX_CALL);
     /* Again only while the ring takes some: a full one stays full for
      * longer than a retry, which only pulls its indexes from the peer's

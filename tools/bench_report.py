@@ -531,13 +531,10 @@ def above(samples_file, limit):
 def spell_section(L, res):
     """The host's placement of the two vCPUs before each case: one cache
     line's round trip between core 0 and core 1 (spin_noise --pingpong)."""
+    # res keeps the manifest's order, which is the order the cases ran in
     sp = [(cid[len("spell_"):], r) for cid, r in res.items() if r["kind"] == "spell"]
     if not sp:
         return
-    order = {c: i for i, c in enumerate(["lat", "floor", "size", "tput", "conns", "work", "cps",
-                                         "bulk", "tap", "workers", "capture", "guest", "memifd",
-                                         "http", "servers", "end"])}
-    sp.sort(key=lambda x: order.get(x[0], 99))
     L.append("## Host state: core 0 <-> core 1 cache-line round trip before each case (ns)")
     L.append("")
     L.append("| " + " | ".join(c for c, _ in sp) + " |")
