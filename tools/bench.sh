@@ -34,7 +34,9 @@
 # --wait-near S: before each case, wait up to S seconds for the host to place
 # the two cores near each other (a cache line's round trip between them under
 # NEAR_NS, default 200 ns; this VM moves between about 100 and 450 ns within
-# minutes). bench.md lists the round trip and the wait of every case.
+# minutes); the cases with targets (lat, floor, conns, bulk, HTTP over memif)
+# wait again before each of their runs. bench.md lists the round trip and
+# the wait of every case and run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -56,7 +58,7 @@ while [ $# -gt 0 ]; do
     --wait-near)
       [ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] || die "--wait-near needs a number of seconds"
       WAIT_NEAR=$2; shift ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (tools/bench.sh [--quick] [--cases LIST] [--wait-near S])" ;;
   esac
   shift
@@ -301,11 +303,20 @@ PY
   say "host before case $1: core 0 <-> core 1 cache-line round trip $p ns$( [ "$WAIT_NEAR" -gt 0 ] && [ "$1" != end ] && echo " (waited $waited s for < $NEAR_NS ns)")"
 }
 
+# --wait-near: the cases with a target in the issues (lat, floor, conns,
+# bulk, HTTP over memif) wait again before each later run, as a near spell
+# here lasts 1-4 minutes, less than such a case's three runs. Nothing of
+# ours may be running on the two cores then (spell's probe needs both).
+near_again() { # case rep
+  if [ "$WAIT_NEAR" -gt 0 ] && [ "$2" -gt 1 ]; then spell "$1.r$2"; fi
+}
+
 # ---- 1, 2: 64 B ping-pong --------------------------------------------------
 if want lat; then
   spell lat
   say "case 1+2: 64 B ping-pong, TCP and UDP, one connection"
   for r in $(seq $REPS); do
+    near_again lat "$r"
     memif_down # a busy echoserver on core 1 would be the noise
     noise "$r"
     for proto in tcp udp; do
@@ -339,6 +350,7 @@ if [ $HAVE_TESTPMD = 1 ] && want floor; then
   memif_down
   trap '' PIPE # a testpmd that died must not kill us through its FIFO
   for r in $(seq $REPS); do
+    near_again floor "$r"
     tsock=$out/tp$r.sock fifo=$out/tp$r.fifo tlog=$out/testpmd$r.log
     mkfifo "$fifo"
     # Not through bg: a function's "cmd &" gets /dev/null as stdin, and a
@@ -413,6 +425,7 @@ if want conns; then
   spell conns
   say "case 4b: requests/s with 64 and with 8192 connections x 8 in flight, 64 B echo"
   for r in $(seq $REPS); do
+    near_again conns "$r"
     for c in 64 8192; do
       memif_down
       w=$((4 * 8 * c)); [ $w -ge $TP_WARM ] || w=$TP_WARM
@@ -459,6 +472,7 @@ if want bulk; then
   spell bulk
   say "case 6: one bulk TCP stream of $((BULK >> 20)) MiB through the echo server"
   for r in $(seq $REPS); do
+    near_again bulk "$r"
     dmeasure bulk_dpnet bulk $r "$L_DP, MTU 1500" - --bulk $BULK
     kmeasure bulk_linux bulk $r "$L_LX, MTU 1500 (TSO/GSO on veth)" - "${KNL[@]}" --bulk $BULK
   done
@@ -730,6 +744,7 @@ LUA
   # One connection over memif with a DPDK client (net_latency --http): the
   # server's own cost per request, no kernel on either side.
   memif_down
+  if [ "$WAIT_NEAR" -gt 0 ]; then spell http.memif; fi # the busy httpd on net_tap has gone
   rm -f "$MSOCK"
   bg "$A/httpd" --no-pci -l 1 --vdev=net_memif0,role=server,socket=$MSOCK -- \
     --ip 10.97.0.1/24 --poll busy --port 80 --root "$out/www" >"$out/httpd-memif.log" 2>&1; HM=$LAST

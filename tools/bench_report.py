@@ -537,11 +537,12 @@ def spell_section(L, res):
         return
     L.append("## Host state: core 0 <-> core 1 cache-line round trip before each case (ns)")
     L.append("")
-    L.append("| " + " | ".join(c for c, _ in sp) + " |")
-    L.append("|" + "---|" * len(sp))
-    L.append("| " + " | ".join("%.0f" % r["p50"] for _, r in sp) + " |")
-    if any(r.get("waited_s") for _, r in sp):
-        L.append("| " + " | ".join("waited %d s" % r.get("waited_s", 0) for _, r in sp) + " |")
+    waits = any(r.get("waited_s") for _, r in sp)
+    L.append("| before | round trip ns |" + (" waited s |" if waits else ""))
+    L.append("|---|---|" + ("---|" if waits else ""))
+    for c, r in sp:  # "bulk.r2": run 2 of case bulk (--wait-near)
+        name = "%s, run %s" % tuple(c.split(".r")) if ".r" in c else c
+        L.append("| %s | %.0f |" % (name, r["p50"]) + (" %d |" % r.get("waited_s", 0) if waits else ""))
     L.append("")
     L.append("Two threads bounce one cache line between the cores for 0.3 s with nothing else "
              "of ours running (median of rounds of 10000). On this VM it reads about 100-130 ns "
@@ -549,7 +550,8 @@ def spell_section(L, res):
              "within minutes; every figure that crosses the cores moves with it (the floor and "
              "the 64 B round trips by about 4x, bulk by about 2x, Linux's less). A case that "
              "took longer than a spell may have seen both. With --wait-near the run waited "
-             "(bounded) before each case for the near placement; the second row says how long.")
+             "(bounded) for the near placement before each case, and before each run of the "
+             "cases with targets (lat, floor, conns, bulk, HTTP over memif).")
     L.append("")
 
 
