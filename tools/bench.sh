@@ -31,12 +31,12 @@
 # servers (9), capture (what packet capture costs a worker per frame);
 # default all. A
 # subset reports to bench/tmp/cases-LIST/ (not committed) unless BENCH_OUT.
-# --wait-near S: before each case, wait up to S seconds for the host to place
+# --wait-near S: before each run of the cases with targets (lat, floor,
+# conns, bulk, HTTP over memif), wait up to S seconds for the host to place
 # the two cores near each other (a cache line's round trip between them under
 # NEAR_NS, default 200 ns; this VM moves between about 100 and 450 ns within
-# minutes); the cases with targets (lat, floor, conns, bulk, HTTP over memif)
-# wait again before each of their runs. bench.md lists the round trip and
-# the wait of every case and run.
+# minutes). bench.md lists the round trip before every case and such run,
+# and each wait.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -277,6 +277,9 @@ noise_g2() { $PY -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1])
 # each case and at the end. Here it reads 100-130 ns or 430-500 ns and moves
 # within minutes, and every cross-core figure moves with it: the floor and
 # bulk by 2-4x. bench.md lists it per case so that figures are read with it.
+# --wait-near waits for the cases with targets in the issues only (and
+# their runs: "bulk.r2"); the others are measured as the host is.
+near_case() { [ "$WAIT_NEAR" -gt 0 ] && [[ " lat floor conns bulk http.memif " == *" ${1%.r[0-9]*} "* ]]; }
 spell() { # case
   memif_down
   local f=$out/raw/spell_$1.out waited=0 p
@@ -287,7 +290,7 @@ spell() { # case
     fi
     p=$($PY -c 'import json,sys; print("%.0f" % json.load(open(sys.argv[1]))["pingpong_ns"]["p50"])' "$f" 2>/dev/null || echo 0)
     # --wait-near: wait (bounded) for the near placement before the case.
-    [ "$WAIT_NEAR" -gt 0 ] && [ "$1" != end ] && [ "$p" -ge "$NEAR_NS" ] &&
+    near_case "$1" && [ "$p" -ge "$NEAR_NS" ] &&
       [ "$waited" -lt "$WAIT_NEAR" ] || break
     local nap=$((WAIT_NEAR - waited < 10 ? WAIT_NEAR - waited : 10))
     sleep "$nap"
@@ -300,13 +303,12 @@ j["waited_s"] = int(sys.argv[2])
 json.dump(j, open(sys.argv[1], "w"))
 PY
   record "spell_$1" spell 1 "$f" - "core 0 <-> core 1 cache-line round trip, before case $1"
-  say "host before case $1: core 0 <-> core 1 cache-line round trip $p ns$( [ "$WAIT_NEAR" -gt 0 ] && [ "$1" != end ] && echo " (waited $waited s for < $NEAR_NS ns)")"
+  say "host before case $1: core 0 <-> core 1 cache-line round trip $p ns$(near_case "$1" && echo " (waited $waited s for < $NEAR_NS ns)")"
 }
 
-# --wait-near: the cases with a target in the issues (lat, floor, conns,
-# bulk, HTTP over memif) wait again before each later run, as a near spell
-# here lasts 1-4 minutes, less than such a case's three runs. Nothing of
-# ours may be running on the two cores then (spell's probe needs both).
+# --wait-near: the cases with targets wait again before each later run, as
+# a near spell here lasts 1-4 minutes, less than such a case's three runs.
+# Nothing of ours may be running on the two cores then (the probe needs both).
 near_again() { # case rep
   if [ "$WAIT_NEAR" -gt 0 ] && [ "$2" -gt 1 ]; then spell "$1.r$2"; fi
 }

@@ -550,8 +550,8 @@ def spell_section(L, res):
              "within minutes; every figure that crosses the cores moves with it (the floor and "
              "the 64 B round trips by about 4x, bulk by about 2x, Linux's less). A case that "
              "took longer than a spell may have seen both. With --wait-near the run waited "
-             "(bounded) for the near placement before each case, and before each run of the "
-             "cases with targets (lat, floor, conns, bulk, HTTP over memif).")
+             "(bounded) for the near placement before each run of the cases with targets "
+             "(lat, floor, conns, bulk, HTTP over memif); the other cases ran as the host was.")
     L.append("")
 
 
