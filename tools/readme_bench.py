@@ -163,6 +163,17 @@ def block(j):
             L.append("|---|" + "---|" * len(s))
             L.append("| echoed Gbit/s each way | " + " | ".join("%.2f" % x["gbit_per_s"] for _, x in s) + " |")
             L.append("")
+        w64, w8k = g("work_c64"), g("work_c8192")
+        if w64 and w8k:
+            L.append("From 64 to 8192 connections a request costs %.2f to %.2f us (1 / requests/s; the "
+                     "connections outgrow the caches). At 8192 the p99 is long: with one request in "
+                     "flight per connection, the ones served late in each burst wait for the whole "
+                     "queue.%s" % (1e6 / w64["rate"], 1e6 / w8k["rate"],
+                                   " More streams share the same two cores, and each adds its own ACK "
+                                   "clock and window: 16 streams give %.0f%% of one." %
+                                   (100 * g("work_s16")["gbit_per_s"] / g("work_s1")["gbit_per_s"])
+                                   if g("work_s16") and g("work_s1") else ""))
+            L.append("")
 
     # The issues' targets, each against this run.
     t = []
