@@ -11,18 +11,10 @@ import argparse
 import json
 import sys
 
+from bench_report import f2  # the same figures as bench.md
+
 BEGIN = "<!-- tools/readme_bench.py: begin (generated from bench/results/bench.json) -->"
 END = "<!-- tools/readme_bench.py: end -->"
-
-
-def f2(x):
-    if x is None:
-        return "-"
-    if x >= 1000:
-        return "%.0f" % x
-    if x >= 100:
-        return "%.1f" % x
-    return "%.2f" % x
 
 
 def rate(x):
