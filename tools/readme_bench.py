@@ -11,34 +11,19 @@ import argparse
 import json
 import sys
 
-from bench_report import f2  # the same figures as bench.md
+import bench_report as br  # the same figures and formats as bench.md
+from bench_report import f2, rate_fmt as rate, ratio as div, rfmt
 
 BEGIN = "<!-- tools/readme_bench.py: begin (generated from bench/results/bench.json) -->"
 END = "<!-- tools/readme_bench.py: end -->"
 
 
-def rate(x):
-    if x is None:
-        return "-"
-    return "%.2f M" % (x / 1e6) if x >= 1e6 else ("%.1f k" % (x / 1e3) if x >= 1e3 else "%.0f" % x)
-
-
-def trio(r):
-    return "-" if r is None else "%s / %s / %s" % (f2(r.get("p50")), f2(r.get("p99")), f2(r.get("p99.9")))
-
-
-def div(a, b, k):
-    if a is None or b is None or not a.get(k) or not b.get(k):
-        return None
-    return a[k] / b[k]
+def trio(r):  # bench_report's, for a figure that may be absent
+    return "-" if r is None else br.trio(r)
 
 
 def rf(x, times=False):
-    if x is None:
-        return "-"
-    if times:
-        return "%.2fx" % x
-    return "%.3f" % x if x < 10 else "%.1f" % x
+    return "%.2fx" % x if times and x is not None else rfmt(x)
 
 
 def block(j):
@@ -52,13 +37,13 @@ def block(j):
     # The host's placement before the cases with targets (--wait-near).
     spells = [(k[len("spell_"):], v) for k, v in r.items() if v["kind"] == "spell"]
     waited = sum(v.get("waited_s", 0) for _, v in spells)
-    near = [v["p50"] for k, v in spells if k != "end"]
+    probes = [v["p50"] for k, v in spells if k != "end"]
     L.append("One `tools/bench.sh` run on the 2-core build machine (%s, median of %d runs per "
              "case; us, p50 / p99 / p99.9; `bench/results/` has every figure and the plots)%s:"
              % (j["generated"], j.get("runs_per_case", 3),
                 "; cache-line round trip between the cores before the cases and runs %.0f-%.0f ns, "
-                "%d s waited in all for the near placement" % (min(near), max(near), waited)
-                if near else ""))
+                "%d s waited in all for the near placement" % (min(probes), max(probes), waited)
+                if probes else ""))
     L.append("")
     L.append("| case | dpnet | Linux with blocking sockets, epoll (or the reference named) | dpnet/ref |")
     L.append("|---|---|---|---|")
